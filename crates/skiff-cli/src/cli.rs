@@ -1,0 +1,52 @@
+//! The command line's shape. clap types live here and in `cmd/`, nowhere else.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "skiff",
+    version,
+    about = "Run WebAssembly workloads the way Docker runs containers",
+    long_about = "Run WebAssembly workloads the way Docker runs containers.\n\n\
+A guest is granted nothing unless asked: no file, no environment variable, no socket, no stdin.",
+    after_help = "Examples:\n  \
+skiff run hello.wasm world                      run a WASI command with arguments\n  \
+skiff run -v ./data:/data:ro -e NAME=x app.wasm   grant a read-only directory and a variable\n  \
+skiff run --memory 64m --timeout 5s app.wasm     tighten the limits\n  \
+skiff inspect app.wasm                          what is this binary, what could it do?"
+)]
+pub struct Cli {
+    /// Where skiff keeps its store and compile cache [default: $XDG_DATA_HOME/skiff or
+    /// ~/.local/share/skiff]
+    #[arg(long, global = true, env = "SKIFF_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// How much skiff itself logs to stderr
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "warn",
+        env = "SKIFF_LOG"
+    )]
+    pub log_level: LogLevel,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Run(crate::cmd::run::RunArgs),
+    Inspect(crate::cmd::inspect::InspectArgs),
+}

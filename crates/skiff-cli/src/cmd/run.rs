@@ -1,0 +1,188 @@
+//! `skiff run`: run a WASI command to completion, sandboxed and limited.
+
+use crate::cmd::source::read_wasm_file;
+use crate::exit;
+use crate::home::Home;
+use crate::units::{parse_duration, parse_size};
+use anyhow::Context;
+use clap::Args;
+use skiff_engine::{AllocatorChoice, Engine, EngineConfig, Exit, Limits, Mount, Sandbox};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Run a WASI command (a p1 module or a p2 component); nothing is granted unless asked
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+skiff run hello.wasm arg1 arg2\n  \
+skiff run -v ./data:/data:ro -e NAME=x app.wasm\n  \
+skiff run -e HOME --env-file .env app.wasm       pass HOME from the host, more from a file\n  \
+skiff run --memory 64m --timeout 5s app.wasm\n  \
+echo hi | skiff run -i cat.wasm                    stdin is closed unless -i\n\n\
+Exit status: the guest's own; 124 timeout, 125 skiff failed, 126 cannot run this binary,\n\
+127 not found, 134 the guest trapped, 137 memory limit.")]
+pub struct RunArgs {
+    /// Mount a host directory: HOST:GUEST[:ro] (GUEST is absolute)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
+    pub volumes: Vec<String>,
+
+    /// Set an environment variable: K=V, or K to pass the host's value
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file of K=V lines (# comments allowed)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Give the guest the host's stdin
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Allow TCP/UDP sockets to any address, and name lookup
+    #[arg(long)]
+    pub net: bool,
+
+    /// Linear memory limit (e.g. 64m, 1g)
+    #[arg(long, value_name = "SIZE", default_value = "128m", value_parser = parse_size)]
+    pub memory: u64,
+
+    /// Wall-clock limit (e.g. 500ms, 5s, 2m); none by default
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Wasm stack limit (e.g. 512k, 1m)
+    #[arg(long, value_name = "SIZE", default_value = "512k", value_parser = parse_size)]
+    pub stack: u64,
+
+    /// Compile every time; do not read or write the compile cache
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// A .wasm file, then the arguments for the guest. Everything after the file goes to the
+    /// guest, flags included.
+    #[arg(
+        value_name = "FILE [ARGS]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+impl RunArgs {
+    fn target(&self) -> &Path {
+        Path::new(&self.command[0])
+    }
+
+    fn guest_args(&self) -> &[String] {
+        &self.command[1..]
+    }
+}
+
+pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
+    // The file comes first after the flags; a leading `-` there is a flag clap did not know.
+    let first = &args.command[0];
+    if first.starts_with('-') && !args.target().exists() {
+        anyhow::bail!(
+            "unknown flag {first}: skiff's flags go before the file, the guest's after it \
+             (see skiff run --help)"
+        );
+    }
+    let sandbox = sandbox(&args)?;
+    let limits = Limits {
+        memory: args.memory,
+        timeout: args.timeout,
+    };
+    let bytes = read_wasm_file(args.target())?;
+    let engine = Engine::new(&EngineConfig {
+        cache_dir: (!args.no_cache).then(|| home.compile_cache()),
+        allocator: AllocatorChoice::OnDemand,
+        max_wasm_stack: usize::try_from(args.stack).context("--stack is too large")?,
+    })?;
+    let program = engine
+        .load(&bytes)
+        .with_context(|| format!("{}", args.target().display()))?;
+    tracing::debug!("{}: {}", args.target().display(), program.info.kind);
+    if let Some(timeout) = limits.timeout {
+        watchdog(timeout);
+    }
+    match engine.run_command(&program, &sandbox, &limits)? {
+        // Exit statuses are 0-255 on Unix; a guest's exit(256) wraps as it would natively.
+        Exit::Code(code) => Ok((code & 0xff) as u8),
+    }
+}
+
+/// The engine interrupts wasm code at the deadline. A guest blocked in a host call (reading
+/// stdin, sleeping) cannot be interrupted that way, so the process ends itself shortly after.
+fn watchdog(timeout: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout + Duration::from_millis(250));
+        eprintln!("skiff: {}", skiff_engine::RunError::Timeout(timeout));
+        std::process::exit(exit::TIMEOUT as i32);
+    });
+}
+
+fn sandbox(args: &RunArgs) -> anyhow::Result<Sandbox> {
+    let mut env = Vec::new();
+    for file in &args.env_file {
+        env.extend(read_env_file(file)?);
+    }
+    for spec in &args.env {
+        env.extend(parse_env(spec)?);
+    }
+    let mounts = args
+        .volumes
+        .iter()
+        .map(|v| Mount::parse(v).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Sandbox {
+        args: std::iter::once(argv0(args.target()))
+            .chain(args.guest_args().iter().cloned())
+            .collect(),
+        env,
+        mounts,
+        stdin: args.interactive,
+        network: args.net,
+    })
+}
+
+/// argv[0] is the binary's file name, as a shell would show it.
+fn argv0(target: &Path) -> String {
+    target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| target.display().to_string())
+}
+
+/// `K=V`, or `K` alone to pass the host's value (skipped when the host has none, as Docker does).
+fn parse_env(spec: &str) -> anyhow::Result<Option<(String, String)>> {
+    let (k, v) = match spec.split_once('=') {
+        Some((k, v)) => (k.to_string(), v.to_string()),
+        None => match std::env::var(spec) {
+            Ok(v) => (spec.to_string(), v),
+            Err(_) => {
+                tracing::debug!("-e {spec}: the host has no {spec}; not set");
+                return Ok(None);
+            }
+        },
+    };
+    if k.is_empty() || k.contains('\0') {
+        anyhow::bail!("invalid environment variable {spec:?}: expected K=V with a non-empty K");
+    }
+    Ok(Some((k, v)))
+}
+
+fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--env-file {}: cannot read it", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|(i, l)| {
+            parse_env(l)
+                .with_context(|| format!("--env-file {} line {}", path.display(), i + 1))
+                .transpose()
+        })
+        .collect()
+}

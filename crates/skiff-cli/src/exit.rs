@@ -1,0 +1,114 @@
+//! The one place where errors become exit codes. Docker's codes where they apply:
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | the guest's own | the guest exited (0–255 pass through) |
+//! | 124 | the guest hit its `--timeout` (as GNU `timeout`) |
+//! | 125 | skiff itself failed: a bad flag, an unusable grant, an unreadable store |
+//! | 126 | the binary cannot be run: not wasm, invalid, the wrong kind, an import skiff lacks |
+//! | 127 | the file or image was not found |
+//! | 134 | the guest trapped (128 + SIGABRT), stack overflow included |
+//! | 137 | the guest hit its `--memory` limit (128 + SIGKILL, as Docker's OOM kill) |
+
+use skiff_engine::{LoadError, RunError};
+
+pub const TIMEOUT: u8 = 124;
+pub const SKIFF_FAILED: u8 = 125;
+pub const CANNOT_RUN: u8 = 126;
+pub const NOT_FOUND: u8 = 127;
+pub const TRAP: u8 = 134;
+pub const MEMORY_LIMIT: u8 = 137;
+
+/// A file or image that does not exist.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
+/// A file that exists but is not something skiff can run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CannotRun(pub String);
+
+pub fn code_for(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.is::<NotFound>() {
+            return NOT_FOUND;
+        }
+        if cause.is::<CannotRun>() {
+            return CANNOT_RUN;
+        }
+        if let Some(e) = cause.downcast_ref::<RunError>() {
+            return match e {
+                RunError::WrongKind { .. } | RunError::Instantiate(_) => CANNOT_RUN,
+                RunError::Grant(_) => SKIFF_FAILED,
+                RunError::Trap { .. } | RunError::StackOverflow(_) => TRAP,
+                RunError::Timeout(_) => TIMEOUT,
+                RunError::MemoryLimit { .. } => MEMORY_LIMIT,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<LoadError>() {
+            return match e {
+                LoadError::NotWasm(_) | LoadError::Invalid(_) => CANNOT_RUN,
+                LoadError::Engine(_) | LoadError::Cache { .. } => SKIFF_FAILED,
+            };
+        }
+    }
+    SKIFF_FAILED
+}
+
+/// Lines printed after the error: the wasm backtrace of a trap.
+pub fn hint_for(err: &anyhow::Error) -> Option<String> {
+    let run = err.chain().find_map(|c| c.downcast_ref::<RunError>())?;
+    match run {
+        RunError::Trap { backtrace, .. } if !backtrace.is_empty() => {
+            let mut out = String::from("wasm backtrace:");
+            for (i, frame) in backtrace.iter().enumerate() {
+                out.push_str(&format!("\n  {i:>2}: {frame}"));
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn every_error_has_its_code() {
+        let cases: Vec<(anyhow::Error, u8)> = vec![
+            (NotFound("x".into()).into(), NOT_FOUND),
+            (CannotRun("x".into()).into(), CANNOT_RUN),
+            (RunError::Timeout(Duration::from_secs(1)).into(), TIMEOUT),
+            (
+                RunError::MemoryLimit {
+                    limit: 1,
+                    wanted: 2,
+                }
+                .into(),
+                MEMORY_LIMIT,
+            ),
+            (RunError::StackOverflow(1).into(), TRAP),
+            (
+                RunError::Trap {
+                    message: "x".into(),
+                    backtrace: vec![],
+                }
+                .into(),
+                TRAP,
+            ),
+            (RunError::Grant("x".into()).into(), SKIFF_FAILED),
+            (RunError::Instantiate("x".into()).into(), CANNOT_RUN),
+            (LoadError::Invalid("x".into()).into(), CANNOT_RUN),
+            (anyhow::anyhow!("anything else"), SKIFF_FAILED),
+        ];
+        for (err, code) in cases {
+            assert_eq!(code_for(&err), code, "{err}");
+        }
+        // Context added on top does not change the code.
+        let wrapped = anyhow::Error::from(NotFound("x".into())).context("while running");
+        assert_eq!(code_for(&wrapped), NOT_FOUND);
+    }
+}

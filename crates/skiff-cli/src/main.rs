@@ -1,0 +1,56 @@
+//! `skiff`: run WebAssembly workloads the way Docker runs containers.
+//!
+//! This binary is flags and presentation; the work happens in the library crates. Errors become
+//! exit codes in exactly one place, [`exit::code_for`].
+
+mod cli;
+mod cmd;
+mod exit;
+mod home;
+mod units;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version are not errors; a bad flag is skiff's failure (125), as in Docker.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::SKIFF_FAILED
+            } else {
+                0
+            });
+        }
+    };
+    init_logging(cli.log_level);
+    match cmd::dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = exit::code_for(&err);
+            eprintln!("skiff: {err:#}");
+            if let Some(hint) = exit::hint_for(&err) {
+                eprintln!("{hint}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(level: cli::LogLevel) {
+    let filter = match level {
+        cli::LogLevel::Error => tracing::Level::ERROR,
+        cli::LogLevel::Warn => tracing::Level::WARN,
+        cli::LogLevel::Info => tracing::Level::INFO,
+        cli::LogLevel::Debug => tracing::Level::DEBUG,
+        cli::LogLevel::Trace => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+}

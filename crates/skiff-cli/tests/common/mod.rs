@@ -1,0 +1,91 @@
+//! Shared test harness: the real `skiff` binary, a private SKIFF_HOME per test, the committed
+//! guests from `guests/wasm/`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn guest(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../guests/wasm")
+        .join(name);
+    assert!(p.exists(), "{} missing: run guests/build.sh", p.display());
+    p
+}
+
+/// One test's private world: its own SKIFF_HOME (removed on drop) and a clean environment, so
+/// nothing from the developer's shell leaks into what a guest could see.
+pub struct Skiff {
+    pub home: tempfile::TempDir,
+}
+
+impl Skiff {
+    pub fn new() -> Self {
+        Skiff {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_skiff"));
+        c.env_clear()
+            .env("SKIFF_HOME", self.home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Done {
+        Done::from(self.cmd().args(args).output().expect("skiff runs"))
+    }
+}
+
+/// A finished process, with helpers that print everything when an assertion fails.
+pub struct Done {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Done {
+    fn from(o: Output) -> Self {
+        Done {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Done {
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(self.code, expected, "exit code\n{self}");
+        self
+    }
+    pub fn stdout_has(&self, s: &str) -> &Self {
+        assert!(self.stdout.contains(s), "stdout lacks {s:?}\n{self}");
+        self
+    }
+    pub fn stdout_lacks(&self, s: &str) -> &Self {
+        assert!(!self.stdout.contains(s), "stdout has {s:?}\n{self}");
+        self
+    }
+    pub fn stderr_has(&self, s: &str) -> &Self {
+        assert!(self.stderr.contains(s), "stderr lacks {s:?}\n{self}");
+        self
+    }
+    pub fn stderr_lacks(&self, s: &str) -> &Self {
+        assert!(!self.stderr.contains(s), "stderr has {s:?}\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--- code {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}

@@ -1,0 +1,102 @@
+//! `skiff run`: limits, traps, and what each exit status means.
+
+mod common;
+use common::{guest, Skiff};
+
+fn g(name: &str) -> String {
+    guest(name).to_str().unwrap().to_string()
+}
+
+#[test]
+fn the_guests_exit_code_passes_through() {
+    let s = Skiff::new();
+    s.run(&["run", &g("exit-code.wasm"), "7"]).code(7);
+    s.run(&["run", &g("exit-code.wasm"), "0"]).code(0);
+}
+
+#[test]
+fn a_tight_loop_stops_at_the_timeout() {
+    let s = Skiff::new();
+    s.run(&["run", "--timeout", "300ms", &g("loop.wasm")])
+        .code(124)
+        .stderr_has("timeout")
+        .stderr_has("300ms (--timeout)");
+}
+
+#[test]
+fn memory_growth_past_the_limit_is_stopped() {
+    let s = Skiff::new();
+    s.run(&["run", "--memory", "2m", &g("memory-hog.wasm")])
+        .code(137)
+        .stderr_has("memory limit")
+        .stderr_has("2 MiB (--memory)");
+}
+
+#[test]
+fn the_default_memory_limit_is_on() {
+    let s = Skiff::new();
+    s.run(&["run", &g("memory-hog.wasm")])
+        .code(137)
+        .stderr_has("128 MiB (--memory)");
+}
+
+#[test]
+fn a_trap_prints_the_message_and_backtrace() {
+    let s = Skiff::new();
+    s.run(&["run", &g("trap.wasm")])
+        .code(134)
+        .stderr_has("guest trapped")
+        .stderr_has("unreachable")
+        .stderr_has("wasm backtrace:");
+}
+
+#[test]
+fn stack_overflow_names_the_stack_limit() {
+    let s = Skiff::new();
+    s.run(&["run", "--stack", "256k", &g("stack-overflow.wasm")])
+        .code(134)
+        .stderr_has("stack limit")
+        .stderr_has("256 KiB");
+}
+
+#[test]
+fn a_missing_file_is_127() {
+    let s = Skiff::new();
+    s.run(&["run", "no-such-file.wasm"])
+        .code(127)
+        .stderr_has("no-such-file.wasm: no such file");
+}
+
+#[test]
+fn files_that_are_not_runnable_are_126_with_what_they_are() {
+    let s = Skiff::new();
+    s.run(&["run", &g("not-wasm.txt")])
+        .code(126)
+        .stderr_has("text file");
+    s.run(&["run", &g("truncated.wasm")]).code(126);
+    s.run(&["run", &g("library.wasm")])
+        .code(126)
+        .stderr_has("library");
+    s.run(&["run", &g("http-hello.wasm")])
+        .code(126)
+        .stderr_has("skiff serve");
+}
+
+#[test]
+fn bad_flags_are_125() {
+    let s = Skiff::new();
+    s.run(&["run", "--memory", "lots", &g("hello.wasm")])
+        .code(125)
+        .stderr_has("invalid size");
+    s.run(&["run", "--no-such-flag", &g("hello.wasm")])
+        .code(125);
+}
+
+#[test]
+fn help_has_examples_and_exits_0() {
+    let s = Skiff::new();
+    s.run(&["run", "--help"])
+        .code(0)
+        .stdout_has("Examples:")
+        .stdout_has("-v, --volume");
+}

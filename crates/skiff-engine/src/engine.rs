@@ -1,0 +1,240 @@
+//! The process-wide engine: wasmtime configured once, plus the compile cache.
+
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::error::LoadError;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use wasmtime::component::Component;
+use wasmtime::{Config, Module};
+
+/// How instance memory is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocatorChoice {
+    /// mmap per instance. Cheapest for a single run (`skiff run`).
+    OnDemand,
+    /// Pre-reserved slots with copy-on-write memory images, for many short instances
+    /// (`skiff serve`). Falls back to on-demand, with a debug-log notice, where the address
+    /// space cannot hold the pool (a low `ulimit -v`, say).
+    Pooling { max_instances: u32 },
+}
+
+/// Everything the engine is configured from. No field is read from the environment here.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The compile cache directory, or `None` to compile every time.
+    pub cache_dir: Option<PathBuf>,
+    pub allocator: AllocatorChoice,
+    /// Largest native stack wasm code may use, in bytes.
+    pub max_wasm_stack: usize,
+}
+
+impl EngineConfig {
+    /// wasmtime's own default: deep enough for ordinary recursion, small enough to catch runaway.
+    pub const DEFAULT_STACK: usize = 512 << 10;
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cache_dir: None,
+            allocator: AllocatorChoice::OnDemand,
+            max_wasm_stack: Self::DEFAULT_STACK,
+        }
+    }
+}
+
+/// One per process.
+pub struct Engine {
+    pub(crate) inner: wasmtime::Engine,
+    cache: Option<CompileCache>,
+    pub(crate) max_wasm_stack: usize,
+    pooling: bool,
+}
+
+/// Compiled code, ready to instantiate.
+pub(crate) enum Compiled {
+    Module(Module),
+    Component(Component),
+}
+
+/// A loaded binary: what it is, and its compiled code.
+pub struct Program {
+    pub info: skiff_wasm::WasmInfo,
+    pub cache: CacheOutcome,
+    pub(crate) compiled: Compiled,
+}
+
+impl Engine {
+    pub fn new(config: &EngineConfig) -> Result<Engine, LoadError> {
+        let (inner, pooling) = match config.allocator {
+            AllocatorChoice::OnDemand => (build(config, None)?, false),
+            AllocatorChoice::Pooling { max_instances } => {
+                match build(config, Some(max_instances)) {
+                    Ok(e) => (e, true),
+                    Err(e) => {
+                        tracing::debug!(
+                            "pooling allocator unavailable ({e}); using on-demand allocation"
+                        );
+                        (build(config, None)?, false)
+                    }
+                }
+            }
+        };
+        let cache = config.cache_dir.as_ref().map(|dir| {
+            // The compatibility hash covers the wasmtime version, every setting that changes
+            // code, and the host CPU features Cranelift targets.
+            let mut h = ShaHasher(Sha256::new());
+            inner.precompile_compatibility_hash().hash(&mut h);
+            crate::WASMTIME_VERSION.hash(&mut h);
+            let settings = hex::encode(&h.0.finalize()[..8]);
+            CompileCache::new(dir.clone(), settings)
+        });
+        Ok(Engine {
+            inner,
+            cache,
+            max_wasm_stack: config.max_wasm_stack,
+            pooling,
+        })
+    }
+
+    /// True when the pooling allocator is in use.
+    pub fn is_pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// A short hex string naming the engine settings, for `skiff system info` and cache names.
+    pub fn settings_id(&self) -> Option<&str> {
+        self.cache.as_ref().map(|c| c.settings())
+    }
+
+    /// Detect the kind of `bytes` and get its compiled code, from the cache where possible.
+    pub fn load(&self, bytes: &[u8]) -> Result<Program, LoadError> {
+        let info = skiff_wasm::inspect(bytes)?;
+        let is_component = matches!(
+            info.kind,
+            skiff_wasm::Kind::P2Command
+                | skiff_wasm::Kind::HttpHandler
+                | skiff_wasm::Kind::P3Component
+                | skiff_wasm::Kind::ComponentLibrary
+        );
+        let Some(cache) = &self.cache else {
+            let compiled = self.compile(bytes, is_component)?;
+            return Ok(Program {
+                info,
+                cache: CacheOutcome::Compiled,
+                compiled,
+            });
+        };
+        let hex = &info.digest["sha256:".len()..];
+        let path = cache.path_for(hex);
+        let mut replaced = None;
+        match cache.read(&path) {
+            Ok(Some(artifact)) => match self.deserialize(&artifact, is_component) {
+                Ok(compiled) => {
+                    tracing::debug!("compile cache hit: {}", path.display());
+                    return Ok(Program {
+                        info,
+                        cache: CacheOutcome::Hit(path),
+                        compiled,
+                    });
+                }
+                Err(reason) => replaced = Some(reason),
+            },
+            Ok(None) => tracing::debug!("compile cache miss: {}", path.display()),
+            Err(reason) => replaced = Some(reason),
+        }
+        if let Some(reason) = &replaced {
+            tracing::warn!(
+                "compile cache entry {} is unusable ({reason}); removing it and recompiling",
+                path.display()
+            );
+            cache.remove(&path);
+        }
+        let compiled = self.compile(bytes, is_component)?;
+        let artifact = match &compiled {
+            Compiled::Module(m) => m.serialize(),
+            Compiled::Component(c) => c.serialize(),
+        };
+        let outcome = match artifact
+            .map_err(|e| e.to_string())
+            .and_then(|a| cache.write(&path, &a).map_err(|e| e.to_string()))
+        {
+            Ok(()) => match replaced {
+                Some(reason) => CacheOutcome::Replaced {
+                    path: path.clone(),
+                    reason,
+                },
+                None => CacheOutcome::Stored(path.clone()),
+            },
+            Err(e) => {
+                tracing::warn!(
+                    "could not store compiled code in {}: {e}; the next run compiles again",
+                    path.display()
+                );
+                CacheOutcome::Compiled
+            }
+        };
+        tracing::debug!("compiled {} ({:?})", info.digest, outcome);
+        Ok(Program {
+            info,
+            cache: outcome,
+            compiled,
+        })
+    }
+
+    fn compile(&self, bytes: &[u8], is_component: bool) -> Result<Compiled, LoadError> {
+        let result = if is_component {
+            Component::new(&self.inner, bytes).map(Compiled::Component)
+        } else {
+            Module::new(&self.inner, bytes).map(Compiled::Module)
+        };
+        result.map_err(|e| LoadError::Invalid(format!("{e:#}")))
+    }
+
+    fn deserialize(&self, artifact: &[u8], is_component: bool) -> Result<Compiled, String> {
+        // SAFETY: `artifact` passed the cache's sha256 check, so these are the exact bytes this
+        // process family serialized into the user's own SKIFF_HOME; wasmtime additionally
+        // checks that they were produced by a compatible engine.
+        let result = unsafe {
+            if is_component {
+                Component::deserialize(&self.inner, artifact).map(Compiled::Component)
+            } else {
+                Module::deserialize(&self.inner, artifact).map(Compiled::Module)
+            }
+        };
+        result.map_err(|e| format!("{e}"))
+    }
+}
+
+fn build(config: &EngineConfig, pool: Option<u32>) -> Result<wasmtime::Engine, LoadError> {
+    let mut c = Config::new();
+    c.epoch_interruption(true)
+        .max_wasm_stack(config.max_wasm_stack)
+        .wasm_component_model(true)
+        .memory_init_cow(true);
+    if let Some(max) = pool {
+        let mut p = wasmtime::PoolingAllocationConfig::new();
+        p.total_memories(max)
+            .total_tables(max)
+            .total_core_instances(max)
+            .total_component_instances(max)
+            .max_memory_size(crate::Limits::DEFAULT_MEMORY.max(1 << 30) as usize)
+            .max_unused_warm_slots(max.min(100));
+        c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(p));
+    }
+    wasmtime::Engine::new(&c).map_err(|e| LoadError::Engine(format!("{e:#}")))
+}
+
+/// Feeds `Hash` output into sha256, so the key is stable across processes and Rust versions
+/// (std's `DefaultHasher` promises neither).
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0 // never used: the digest is read from the inner Sha256
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}

@@ -1,0 +1,27 @@
+//! skiff's execution engine: the only crate that names wasmtime types.
+//!
+//! One [`Engine`] per process, configured once from an [`EngineConfig`]. [`Engine::load`] turns
+//! bytes into a [`Program`] (kind detected from the binary, code from the on-disk compile cache
+//! when it can be). [`Engine::run_command`] runs a command program inside a [`Sandbox`] (what
+//! the guest is granted; nothing by default) under [`Limits`] (on by default).
+//!
+//! wasmtime's API changes monthly; keeping it behind this crate's small surface means an upgrade
+//! touches one crate.
+
+mod cache;
+mod command;
+mod engine;
+mod error;
+mod limits;
+mod sandbox;
+
+pub use cache::CacheOutcome;
+pub use command::Exit;
+pub use engine::{AllocatorChoice, Engine, EngineConfig, Program};
+pub use error::{LoadError, RunError};
+pub use limits::Limits;
+pub use sandbox::{Mount, Sandbox};
+pub use skiff_wasm::{Kind, WasmInfo};
+
+/// The wasmtime version this build embeds, for `skiff version` and cache keys.
+pub const WASMTIME_VERSION: &str = "48.0.8";
