@@ -14,7 +14,8 @@ A guest is granted nothing unless asked: no file, no environment variable, no so
 skiff run hello.wasm world                      run a WASI command with arguments\n  \
 skiff run -v ./data:/data:ro -e NAME=x app.wasm   grant a read-only directory and a variable\n  \
 skiff run --memory 64m --timeout 5s app.wasm     tighten the limits\n  \
-skiff inspect app.wasm                          what is this binary, what could it do?"
+skiff inspect app.wasm                          what is this binary, what could it do?\n  \
+skiff serve --listen 0.0.0.0:8080 app.wasm       serve a wasi:http component"
 )]
 pub struct Cli {
     /// Where skiff keeps its store and compile cache [default: $XDG_DATA_HOME/skiff or
@@ -22,15 +23,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "SKIFF_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
-    /// How much skiff itself logs to stderr
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "warn",
-        env = "SKIFF_LOG"
-    )]
-    pub log_level: LogLevel,
+    /// How much skiff itself logs to stderr [default: warn; info for serve]
+    #[arg(long, global = true, value_enum, env = "SKIFF_LOG")]
+    pub log_level: Option<LogLevel>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -49,4 +44,5 @@ pub enum LogLevel {
 pub enum Command {
     Run(crate::cmd::run::RunArgs),
     Inspect(crate::cmd::inspect::InspectArgs),
+    Serve(Box<crate::cmd::serve::ServeArgs>),
 }

@@ -12,6 +12,7 @@ mod cache;
 mod command;
 mod engine;
 mod error;
+pub mod http;
 mod limits;
 mod sandbox;
 

@@ -2,6 +2,7 @@
 
 pub mod inspect;
 pub mod run;
+pub mod serve;
 pub mod source;
 
 use crate::cli::{Cli, Command};
@@ -12,5 +13,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => run::run(&home, args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Serve(args) => serve::serve(&home, *args),
     }
 }

@@ -155,7 +155,7 @@ fn argv0(target: &Path) -> String {
 }
 
 /// `K=V`, or `K` alone to pass the host's value (skipped when the host has none, as Docker does).
-fn parse_env(spec: &str) -> anyhow::Result<Option<(String, String)>> {
+pub(crate) fn parse_env(spec: &str) -> anyhow::Result<Option<(String, String)>> {
     let (k, v) = match spec.split_once('=') {
         Some((k, v)) => (k.to_string(), v.to_string()),
         None => match std::env::var(spec) {
@@ -172,7 +172,7 @@ fn parse_env(spec: &str) -> anyhow::Result<Option<(String, String)>> {
     Ok(Some((k, v)))
 }
 
-fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--env-file {}: cannot read it", path.display()))?;
     text.lines()
