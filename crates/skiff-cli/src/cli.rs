@@ -14,7 +14,10 @@ A guest is granted nothing unless asked: no file, no environment variable, no so
 skiff run hello.wasm world                      run a WASI command with arguments\n  \
 skiff run -v ./data:/data:ro -e NAME=x app.wasm   grant a read-only directory and a variable\n  \
 skiff run --memory 64m --timeout 5s app.wasm     tighten the limits\n  \
-skiff inspect app.wasm                          what is this binary, what could it do?"
+skiff inspect app.wasm                          what is this binary, what could it do?\n  \
+skiff build -t hello:1.0 .                       build an image from ./skiff.toml\n  \
+skiff images                                    list local images\n  \
+skiff run hello:1.0 world                       run an image"
 )]
 pub struct Cli {
     /// Where skiff keeps its store and compile cache [default: $XDG_DATA_HOME/skiff or
@@ -49,4 +52,16 @@ pub enum LogLevel {
 pub enum Command {
     Run(crate::cmd::run::RunArgs),
     Inspect(crate::cmd::inspect::InspectArgs),
+    Build(crate::cmd::build::BuildArgs),
+    Images(crate::cmd::images::ImagesArgs),
+    Tag(crate::cmd::tag::TagArgs),
+    Rmi(crate::cmd::rmi::RmiArgs),
+    Save(crate::cmd::save::SaveArgs),
+    Load(crate::cmd::load::LoadArgs),
+    /// Manage images (prune)
+    #[command(subcommand)]
+    Image(crate::cmd::image::ImageCommand),
+    /// Manage the local store (check)
+    #[command(subcommand)]
+    System(crate::cmd::system::SystemCommand),
 }
