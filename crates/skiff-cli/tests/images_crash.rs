@@ -4,6 +4,7 @@
 mod common;
 use common::project::Project;
 use common::Skiff;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -48,44 +49,70 @@ fn kill_9_during_load_never_corrupts_the_store() {
         .code(0);
     assert!(std::fs::metadata(&tar).unwrap().len() > 40 << 20);
 
+    let archive = std::fs::read(&tar).unwrap();
     let s = Skiff::new();
-    // How long a whole load takes here, to spread the kills over it.
+    // How long a whole load takes here, to spread the kills after end-of-input over it.
     let start = Instant::now();
     s.run(&["load", "-i", tar.to_str().unwrap()]).code(0);
-    let full = start.elapsed().max(Duration::from_millis(50));
+    let full = start.elapsed().max(Duration::from_millis(20));
     s.run(&["rmi", "big:1"]).code(0);
 
+    // The archive goes in through a pipe, so most kill points are exact stream positions:
+    // once `write_all` of `cut` bytes returns, skiff has read all but a pipe buffer of them.
+    // The rest come after end-of-input, at moments spread over a whole load (the commit).
     let kills = 25;
-    let mut completed = 0;
+    let (mut mid_blob, mut after_input) = (0, 0);
     for i in 0..kills {
-        // Moments from just after start to past the end, in a scrambled order.
-        let frac = ((i * 7) % kills) as f64 / (kills - 3) as f64;
-        let delay = full.mul_f64(frac);
+        let step = (i * 7) % kills; // a scrambled order of 0..kills
+        let cut = archive.len() * step / (kills - 5);
         let mut child = s
             .cmd()
-            .args(["load", "-i", tar.to_str().unwrap()])
+            .arg("load")
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill(); // SIGKILL
-        let status = child.wait().unwrap();
-        if status.success() {
-            completed += 1;
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(&archive[..cut.min(archive.len())]);
+        let inside_big_blob = cut > (2 << 20) && cut + (2 << 20) < archive.len();
+        if cut >= archive.len() {
+            drop(stdin); // end of input: skiff verifies, commits, tags
+            std::thread::sleep(full.mul_f64((step % 5) as f64 / 4.0));
+            after_input += 1;
+            let _ = child.kill();
+            child.wait().unwrap();
+        } else {
+            let _ = child.kill(); // SIGKILL while it waits for more input
+            child.wait().unwrap();
+            drop(stdin);
         }
-        s.run(&["system", "check"]).code(0).stdout_has("0 problems");
+        let check = s.run(&["system", "check"]);
+        check.code(0).stdout_has("0 problems");
+        if inside_big_blob {
+            // Killed mid-blob: the partial blob is a leftover in tmp/, never under a digest.
+            assert!(
+                !check.stdout.contains(" 0 leftovers"),
+                "a kill mid-blob leaves its temp file\n{check}"
+            );
+            mid_blob += 1;
+        }
         // Whatever state the kill left, the image is either whole (and runs) or absent.
-        let listed = s.run(&["images", "-q"]);
-        if !listed.stdout.trim().is_empty() {
+        if !s.run(&["images", "-q"]).stdout.trim().is_empty() {
             s.run(&["run", "big:1"])
                 .code(0)
                 .stdout_has("hello from skiff");
             s.run(&["rmi", "big:1"]).code(0);
         }
         s.run(&["image", "prune"]).code(0);
+        s.run(&["system", "check"])
+            .code(0)
+            .stdout_has("0 leftovers");
     }
-    assert!(completed < kills, "no load was ever interrupted");
+    assert!(
+        mid_blob >= 10 && after_input >= 3,
+        "{mid_blob} {after_input}"
+    );
     // After all that, a clean load works and nothing is left over.
     s.run(&["load", "-i", tar.to_str().unwrap()]).code(0);
     s.run(&["run", "big:1"])

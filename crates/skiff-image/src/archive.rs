@@ -171,9 +171,10 @@ pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<LoadedImage>, Arc
     let mut archive = tar::Archive::new(input);
     let entries = archive
         .entries()
-        .map_err(io_err("cannot read the archive as tar"))?;
+        .map_err(io_err("cannot read the archive as a tar file (is it one?)"))?;
     for entry in entries {
-        let mut entry = entry.map_err(io_err("cannot read the archive as tar"))?;
+        let mut entry =
+            entry.map_err(io_err("cannot read the archive as a tar file (is it one?)"))?;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let path = safe_path(&raw_path, entry.header().entry_type())?;
         let size = entry.header().size().map_err(io_err("bad tar header"))?;

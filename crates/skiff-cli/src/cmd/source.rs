@@ -35,15 +35,20 @@ pub fn resolve(home: &Home, target: &str) -> anyhow::Result<Workload> {
             image: None,
         });
     }
-    let looks_like_file = target.ends_with(".wasm")
-        || target.starts_with(['.', '/', '~'])
-        || Reference::parse(target).is_err() && !target.starts_with("sha256:");
-    if looks_like_file {
+    let looks_like_path = target.ends_with(".wasm") || target.starts_with(['.', '/', '~']);
+    if looks_like_path {
         return Err(NotFound(format!(
-            "{target}: no such file or image; give the path to a .wasm file or the name of an \
-             image in the local store (see skiff images)"
+            "{target}: no such file; give the path to a .wasm file or the name of an image in \
+             the local store (see skiff images)"
         ))
         .into());
+    }
+    if !target.starts_with("sha256:") {
+        if let Err(e) = Reference::parse(target) {
+            return Err(anyhow::Error::from(e).context(format!(
+                "{target} is not a file, nor a valid image reference"
+            )));
+        }
     }
     // The store lock is held only while reading: a long-running guest must not block prune.
     let store = home.store()?;
