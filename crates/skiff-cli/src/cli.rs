@@ -15,7 +15,10 @@ skiff run hello.wasm world                      run a WASI command with argument
 skiff run -v ./data:/data:ro -e NAME=x app.wasm   grant a read-only directory and a variable\n  \
 skiff run --memory 64m --timeout 5s app.wasm     tighten the limits\n  \
 skiff inspect app.wasm                          what is this binary, what could it do?\n  \
-skiff serve --listen 0.0.0.0:8080 app.wasm       serve a wasi:http component"
+skiff serve --listen 0.0.0.0:8080 app.wasm       serve a wasi:http component\n  \
+skiff build -t hello:1.0 .                       build an image from ./skiff.toml\n  \
+skiff images                                    list local images\n  \
+skiff run hello:1.0 world                       run an image"
 )]
 pub struct Cli {
     /// Where skiff keeps its store and compile cache [default: $XDG_DATA_HOME/skiff or
@@ -45,4 +48,16 @@ pub enum Command {
     Run(crate::cmd::run::RunArgs),
     Inspect(crate::cmd::inspect::InspectArgs),
     Serve(Box<crate::cmd::serve::ServeArgs>),
+    Build(crate::cmd::build::BuildArgs),
+    Images(crate::cmd::images::ImagesArgs),
+    Tag(crate::cmd::tag::TagArgs),
+    Rmi(crate::cmd::rmi::RmiArgs),
+    Save(crate::cmd::save::SaveArgs),
+    Load(crate::cmd::load::LoadArgs),
+    /// Manage images (prune)
+    #[command(subcommand)]
+    Image(crate::cmd::image::ImageCommand),
+    /// Manage the local store (check)
+    #[command(subcommand)]
+    System(crate::cmd::system::SystemCommand),
 }

@@ -2,6 +2,8 @@
 //! guests from `guests/wasm/`.
 #![allow(dead_code)]
 
+pub mod project;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
