@@ -81,7 +81,9 @@ impl Registry {
         let plan = layout::plan(&m, spin_config.as_deref(), req.component)?;
         let (layout, manifest_bytes, wasm_digest) = match plan {
             Plan::Cncf { layer } => {
-                moved += self.fetch(&session, req.store, &[layer.clone()]).await?;
+                moved += self
+                    .fetch(&session, req.store, std::slice::from_ref(&layer))
+                    .await?;
                 (Layout::Cncf, body.clone(), layer.digest)
             }
             Plan::WasmLayer {
@@ -89,7 +91,9 @@ impl Registry {
                 layer,
                 component,
             } => {
-                moved += self.fetch(&session, req.store, &[layer.clone()]).await?;
+                moved += self
+                    .fetch(&session, req.store, std::slice::from_ref(&layer))
+                    .await?;
                 let wasm = read_all(req.store, &layer.digest)?;
                 let created = created(&config_bytes()?);
                 let (config, manifest) = layout::normalise(

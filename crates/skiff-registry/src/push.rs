@@ -54,7 +54,7 @@ impl Registry {
         let m: Manifest = serde_json::from_slice(&req.manifest).map_err(|e| {
             RegistryError::Manifest(format!("the local manifest is not readable: {e}"))
         })?;
-        let (manifest_bytes, blobs): (Bytes, Vec<(Descriptor, Option<Bytes>)>) = match req.format {
+        let (manifest_bytes, blobs): (Bytes, Vec<ToPush>) = match req.format {
             PushFormat::Cncf => (
                 req.manifest.clone(),
                 std::iter::once(&m.config)
@@ -115,11 +115,11 @@ impl Registry {
     }
 }
 
+/// A blob to push: from the store (`None`), or bytes made for this push.
+type ToPush = (Descriptor, Option<Bytes>);
+
 /// The compat image's manifest and its (in-memory) config and layer.
-fn compat_blobs(
-    m: &Manifest,
-    store: &dyn BlobStore,
-) -> Result<(Bytes, Vec<(Descriptor, Option<Bytes>)>)> {
+fn compat_blobs(m: &Manifest, store: &dyn BlobStore) -> Result<(Bytes, Vec<ToPush>)> {
     let layer = match m.layers.as_slice() {
         [l] if l.media_type == media::WASM_LAYER => l,
         _ => {

@@ -57,6 +57,12 @@ impl Session {
             config: config.clone(),
         };
         let ping = session.ping().await?;
+        if crate::session::is_html(ping.headers()) {
+            return Err(RegistryError::Html {
+                url: format!("{}/v2/", session.base),
+                status: ping.status().as_u16(),
+            });
+        }
         if ping.status() == StatusCode::UNAUTHORIZED {
             let challenge = ping
                 .headers()
