@@ -49,4 +49,6 @@ pub enum LogLevel {
 pub enum Command {
     Run(crate::cmd::run::RunArgs),
     Inspect(crate::cmd::inspect::InspectArgs),
+    Login(crate::cmd::login::LoginArgs),
+    Logout(crate::cmd::login::LogoutArgs),
 }

@@ -1,6 +1,7 @@
 //! One module per verb.
 
 pub mod inspect;
+pub mod login;
 pub mod run;
 pub mod source;
 
@@ -12,5 +13,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => run::run(&home, args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Login(args) => login::login(args),
+        Command::Logout(args) => login::logout(args),
     }
 }
