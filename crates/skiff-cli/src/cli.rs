@@ -60,4 +60,6 @@ pub enum Command {
     /// Manage the local store (check)
     #[command(subcommand)]
     System(crate::cmd::system::SystemCommand),
+    Login(crate::cmd::login::LoginArgs),
+    Logout(crate::cmd::login::LogoutArgs),
 }

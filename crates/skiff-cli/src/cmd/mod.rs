@@ -5,6 +5,7 @@ pub mod image;
 pub mod images;
 pub mod inspect;
 pub mod load;
+pub mod login;
 pub mod rmi;
 pub mod run;
 pub mod save;
@@ -30,5 +31,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Load(args) => load::load(&home, args),
         Command::Image(cmd) => image::image(&home, cmd),
         Command::System(cmd) => system::system(&home, cmd),
+        Command::Login(args) => login::login(args),
+        Command::Logout(args) => login::logout(args),
     }
 }
