@@ -13,16 +13,24 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$HERE/.."
 TARGET="${CARGO_TARGET_DIR:-/var/tmp/skiff-target}"
-SKIFF="${SKIFF:-$TARGET/release/skiff}"
+SKIFF="${SKIFF:-}"
 WASMTIME="${WASMTIME:-/var/tmp/wasmtime-cli/bin/wasmtime}"
 DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
 CONNS="${CONNS:-64 256}"
+SERVERS="skiff wasmtime native"
+# SMOKE=1 (the test suite): one second at 64 connections, on the debug build; wasmtime is
+# skipped when it is not installed.
+if [ "${SMOKE:-0}" = 1 ]; then
+  DURATION=1s; CONNS=64; SKIFF="${SKIFF:-$TARGET/debug/skiff}"
+  [ -x "$WASMTIME" ] || { echo "smoke: wasmtime not installed: skipped" >&2; SERVERS="skiff native"; }
+fi
+SKIFF="${SKIFF:-$TARGET/release/skiff}"
 GUEST="$ROOT/guests/wasm/http-hello.wasm"
 
 command -v wrk >/dev/null || { echo "serve.sh: wrk missing: apt-get install -y wrk" >&2; exit 1; }
 [ -x "$SKIFF" ] || { echo "serve.sh: no release skiff at $SKIFF: cargo build --release -p skiff-cli" >&2; exit 1; }
-[ -x "$WASMTIME" ] || { echo "serve.sh: no wasmtime at $WASMTIME (see the header of this script)" >&2; exit 1; }
+[ -x "$WASMTIME" ] || [[ $SERVERS != *wasmtime* ]] || { echo "serve.sh: no wasmtime at $WASMTIME (see the header of this script)" >&2; exit 1; }
 NATIVE_TARGET="${NATIVE_TARGET:-/var/tmp/skiff-bench-target}"
 CARGO_TARGET_DIR="$NATIVE_TARGET" cargo build --quiet --release --manifest-path "$HERE/native-hello/Cargo.toml"
 NATIVE="$NATIVE_TARGET/release/native-hello"
@@ -42,10 +50,10 @@ start() { # name, then the command; sets URL
 }
 
 P1=$(free_port); start skiff env SKIFF_HOME="$WORK/home" "$SKIFF" serve --listen "127.0.0.1:$P1" "$GUEST"
-P2=$(free_port); start wasmtime "$WASMTIME" serve --addr "127.0.0.1:$P2" "$GUEST"
+P2=$(free_port); [[ $SERVERS == *wasmtime* ]] && start wasmtime "$WASMTIME" serve --addr "127.0.0.1:$P2" "$GUEST"
 P3=$(free_port); start native "$NATIVE" "127.0.0.1:$P3"
 declare -A URL=([skiff]="http://127.0.0.1:$P1/" [wasmtime]="http://127.0.0.1:$P2/" [native]="http://127.0.0.1:$P3/")
-for s in skiff wasmtime native; do wait_up "${URL[$s]}"; done
+for s in $SERVERS; do wait_up "${URL[$s]}"; done
 
 to_ms() { # wrk latency like 123.45us / 1.23ms / 1.02s -> ms
   awk -v v="$1" 'BEGIN { n=v; sub(/[a-z]+$/,"",n); u=v; sub(/^[0-9.]+/,"",u);
@@ -54,8 +62,8 @@ to_ms() { # wrk latency like 123.45us / 1.23ms / 1.02s -> ms
 
 declare -A RPS P50 P99
 for c in $CONNS; do
-  for s in skiff wasmtime native; do
-    wrk -t"$THREADS" -c"$c" -d2s "${URL[$s]}" >/dev/null # warm-up
+  for s in $SERVERS; do
+    [ "${SMOKE:-0}" = 1 ] || wrk -t"$THREADS" -c"$c" -d2s "${URL[$s]}" >/dev/null # warm-up
     out="$(wrk -t"$THREADS" -c"$c" -d"$DURATION" --latency "${URL[$s]}")"
     echo "$out" > "$WORK/wrk-$s-$c.txt"
     if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "serve.sh: $s at $c connections had errors:" >&2; echo "$out" >&2; fi
@@ -72,10 +80,11 @@ echo
 echo "| connections | server | req/s | p50 ms | p99 ms |"
 echo "| ---: | --- | ---: | ---: | ---: |"
 for c in $CONNS; do
-  for s in skiff wasmtime native; do
+  for s in $SERVERS; do
     printf '| %s | %s | %s | %s | %s |\n' "$c" "$s" "${RPS[$s,$c]}" "${P50[$s,$c]}" "${P99[$s,$c]}"
   done
 done
+[[ $SERVERS == *wasmtime* ]] || exit 0
 echo
 echo "| connections | skiff/wasmtime req/s (target >= 1.5) | skiff/native req/s (target >= 0.5) | skiff/wasmtime p99 (target <= 0.5) |"
 echo "| ---: | ---: | ---: | ---: |"

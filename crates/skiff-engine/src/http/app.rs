@@ -122,6 +122,18 @@ impl HttpApp {
         &self.stats
     }
 
+    /// Instantiate the guest in a fresh store, exactly as a request does, and drop it without
+    /// calling the handler: the "instantiate to ready" cost the benchmarks measure.
+    #[doc(hidden)]
+    pub async fn instantiate_only(&self) -> Result<(), RunError> {
+        let mut store = self.store(RequestId(0));
+        self.pre
+            .instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| RunError::Instantiate(format!("{e:#}")))
+    }
+
     /// Serve one request in a fresh instance. The response comes back as soon as the guest sets
     /// it; its body streams while the guest keeps writing. Every failure is logged here, with
     /// the app and request id, once.

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every benchmark scenario, side by side with its peers, in one run. Installs what it needs
+# (apt: hyperfine wrk runc crun busybox-static jq; wasmtime-cli at the pinned version, once),
+# builds skiff in release, prints each scenario's table and ratios, and leaves JSON results in
+# bench/results/. Numbers are this machine's: compare only within one run.
+#
+#   bench/all.sh              the full run (about 15 minutes once builds are cached)
+#   SMOKE=1 bench/all.sh      one short iteration of each, on the debug build (the test suite)
+source "$(dirname "$0")/lib.sh"
+need_apt hyperfine wrk runc crun busybox-static jq curl
+build_skiff_release
+[ "$SMOKE" = 1 ] || need_wasmtime
+
+echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+echo "skiff $("$SKIFF" --version | awk '{print $2}') ($SKIFF), wasmtime $WASMTIME_VERSION, $(runc --version | head -1), $(date -u +%FT%TZ)"
+failed=()
+for s in run serve size first200 density; do
+  echo; echo "== $s"
+  bash "$BENCH_DIR/$s.sh" || failed+=("$s")
+done
+echo; echo "== instantiate-to-ready (criterion, in process)"
+if [ "$SMOKE" = 1 ]; then
+  # criterion runs each benchmark once under `cargo test`: the code is exercised, nothing timed.
+  (cd "$ROOT" && cargo test -q -p skiff-engine --bench instantiate) || failed+=(instantiate)
+else
+  (cd "$ROOT" && cargo bench -q -p skiff-engine --bench instantiate) || failed+=(instantiate)
+fi
+if ((${#failed[@]})); then echo "FAILED scenarios: ${failed[*]}" >&2; exit 1; fi

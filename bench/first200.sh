@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Start to first HTTP 200: `skiff serve` of the hello component (compile cache warm) vs `runc run`
+# of busybox httpd, each started and polled with curl until it answers, N times, medians.
+source "$(dirname "$0")/lib.sh"
+need_apt runc busybox-static jq curl
+[ -x "$SKIFF" ] || build_skiff_release
+work=$(mktemp -d /var/tmp/skiff-bench-first200.XXXXXX)
+trap 'runc delete -f skiff-first200 2>/dev/null; rm -rf "$work"' EXIT
+export SKIFF_HOME="$work/home"
+hello="$ROOT/guests/wasm/http-hello.wasm"
+n=20; [ "$SMOKE" = 1 ] && n=2
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+make_busybox_bundle "$work/bundle" /bin/httpd -f -p "127.0.0.1:$port" -h /bin
+
+now_us() { date +%s%6N; }
+until_200() { until curl -fs -o /dev/null "$1"; do :; done; }
+# Warm-up: the first serve compiles the component into the cache; every measured start is warm.
+"$SKIFF" serve --listen "127.0.0.1:$port" "$hello" >/dev/null 2>&1 &
+pid=$!; until_200 "http://127.0.0.1:$port/"; kill "$pid"; wait "$pid" 2>/dev/null || true
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+: > "$work/skiff.txt"; : > "$work/runc.txt"
+for _ in $(seq "$n"); do
+  t0=$(now_us)
+  "$SKIFF" serve --listen "127.0.0.1:$port" "$hello" >/dev/null 2>&1 &
+  pid=$!
+  until_200 "http://127.0.0.1:$port/"
+  echo $(( $(now_us) - t0 )) >> "$work/skiff.txt"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+
+  t0=$(now_us)
+  runc run -d -b "$work/bundle" skiff-first200 >/dev/null 2>&1 </dev/null
+  until_200 "http://127.0.0.1:$port/busybox"
+  echo $(( $(now_us) - t0 )) >> "$work/runc.txt"
+  runc kill skiff-first200 KILL 2>/dev/null; runc delete -f skiff-first200 2>/dev/null
+done
+s=$(median < "$work/skiff.txt"); r=$(median < "$work/runc.txt")
+echo "| server | start to first 200, median ms (n=$n) |"
+echo "| --- | ---: |"
+awk -v s="$s" -v r="$r" 'BEGIN { printf "| skiff serve | %.2f |\n| runc + busybox httpd | %.2f |\n\nskiff / runc: %.3f\n", s/1000, r/1000, s/r }'
+mkdir -p "$RESULTS"
+printf '{"scenario":"first-200","date":"%s","n":%s,"skiff_median_us":%s,"runc_median_us":%s}\n' \
+  "$(date -u +%FT%TZ)" "$n" "$s" "$r" > "$RESULTS/first200.json"

@@ -1,0 +1,67 @@
+# Shared helpers for the benchmark scripts: installing peers once, building skiff in release,
+# printing ratios. Source it; do not run it.
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/skiff-target}"
+WASMTIME_VERSION=48.0.8
+WASMTIME_ROOT="${WASMTIME_ROOT:-/var/tmp/wasmtime-cli}"
+WASMTIME="$WASMTIME_ROOT/bin/wasmtime"
+# SMOKE=1: one short iteration of everything, so the scripts cannot rot (run by the test suite,
+# on the debug build it already has; peers that are not installed are skipped, and say so).
+SMOKE="${SMOKE:-0}"
+if [ "$SMOKE" = 1 ]; then
+  SKIFF="${SKIFF:-$CARGO_TARGET_DIR/debug/skiff}"
+else
+  SKIFF="${SKIFF:-$CARGO_TARGET_DIR/release/skiff}"
+fi
+export SKIFF
+# Full runs leave their JSON in bench/results (committed with docs/benchmarks.md); smoke runs in
+# a temporary directory, so the test suite never touches the work tree.
+if [ "$SMOKE" = 1 ]; then RESULTS="${RESULTS:-$(mktemp -d)}"; else RESULTS="${RESULTS:-$ROOT/bench/results}"; fi
+export RESULTS
+
+need_apt() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+build_skiff_release() {
+  [ -x "$SKIFF" ] && [ "$SMOKE" = 1 ] && return 0
+  (cd "$ROOT" && cargo build --release -q -p skiff-cli)
+}
+
+# The reference peer, at the wasmtime version skiff pins; installed once, reused. Returns 1 in
+# smoke mode when it is not installed (installing takes ten minutes).
+need_wasmtime() {
+  if [ ! -x "$WASMTIME" ] || ! "$WASMTIME" --version | grep -q "$WASMTIME_VERSION"; then
+    if [ "$SMOKE" = 1 ]; then echo "smoke: wasmtime $WASMTIME_VERSION not installed: skipped" >&2; return 1; fi
+    echo "installing wasmtime-cli $WASMTIME_VERSION (about 10 minutes, once)" >&2
+    cargo install -q wasmtime-cli --version "$WASMTIME_VERSION" --locked --root "$WASMTIME_ROOT"
+  fi
+}
+
+# A runc bundle whose rootfs is static busybox; $1 = bundle dir, rest = process args.
+make_busybox_bundle() {
+  local b="$1"; shift
+  need_apt runc busybox-static jq
+  rm -rf "$b" && mkdir -p "$b/rootfs/bin"
+  cp /bin/busybox "$b/rootfs/bin/busybox"
+  for t in sh true httpd; do ln -sf busybox "$b/rootfs/bin/$t"; done
+  (cd "$b" && runc spec)
+  local args; args=$(printf '%s\n' "$@" | jq -R . | jq -s .)
+  jq --argjson a "$args" --arg root "$b/rootfs" \
+    '.process.args=$a | .process.terminal=false | .root.path=$root
+     | .linux.namespaces |= map(select(.type != "network"))' \
+    "$b/config.json" > "$b/config.tmp" && mv "$b/config.tmp" "$b/config.json"
+}
+
+# Print "name median min max" rows and ratios from hyperfine JSON files.
+ratio() { # $1 = numerator json, $2 = denominator json
+  jq -n --slurpfile a "$1" --slurpfile b "$2" \
+    '($a[0].results[0].median / $b[0].results[0].median) * 1000 | round / 1000'
+}

@@ -1,0 +1,67 @@
+//! Instantiate-to-ready of the hello HTTP component, in process: a fresh `Store` and instance
+//! from the app's `InstancePre`, as each request gets, with the pooling allocator on and off.
+//! Code comes from the compile cache (precompiled), as it does in `skiff serve`.
+//!
+//!   cargo bench -p skiff-engine --bench instantiate
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use skiff_engine::http::{HttpApp, HttpAppConfig, HttpLimits};
+use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
+
+fn app(pooling: bool, cache: &std::path::Path) -> HttpApp {
+    let allocator = if pooling {
+        AllocatorChoice::Pooling {
+            max_instances: 16,
+            max_memory: HttpLimits::DEFAULT_MEMORY,
+        }
+    } else {
+        AllocatorChoice::OnDemand
+    };
+    let engine = Engine::new(&EngineConfig {
+        cache_dir: Some(cache.to_path_buf()),
+        allocator,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    assert_eq!(
+        engine.is_pooling(),
+        pooling,
+        "the pool could not be reserved"
+    );
+    let wasm = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../guests/wasm/http-hello.wasm"
+    ))
+    .expect("guests/wasm/http-hello.wasm");
+    engine.load(&wasm).expect("compile once");
+    let program = engine.load(&wasm).expect("load from the cache");
+    HttpApp::new(
+        &engine,
+        &program,
+        HttpAppConfig {
+            name: "hello".into(),
+            sandbox: Default::default(),
+            limits: HttpLimits::default(),
+            outbound: Default::default(),
+        },
+    )
+    .expect("app")
+}
+
+fn instantiate(c: &mut Criterion) {
+    let cache = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("instantiate-to-ready");
+    for (name, pooling) in [("pooling", true), ("on-demand", false)] {
+        let app = app(pooling, cache.path());
+        group.bench_function(name, |b| {
+            b.iter(|| rt.block_on(app.instantiate_only()).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, instantiate);
+criterion_main!(benches);
