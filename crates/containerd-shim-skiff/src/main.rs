@@ -20,6 +20,8 @@ const RUNTIME_ID: &str = "io.containerd.skiff.v1";
 struct Shim {
     namespace: String,
     bundle: PathBuf,
+    /// `unix:///run/containerd/s/<hash>`, derived from namespace and id (or pod).
+    socket: String,
     exit: Arc<ExitSignal>,
 }
 
@@ -35,6 +37,7 @@ impl containerd_shim::Shim for Shim {
         Shim {
             namespace: args.namespace.clone(),
             bundle,
+            socket: args.socket.clone(),
             exit: Arc::new(ExitSignal::default()),
         }
     }
@@ -62,6 +65,12 @@ impl containerd_shim::Shim for Shim {
 
     fn wait(&mut self) {
         self.exit.wait();
+        // Remove the socket file now. The library removes it after this returns, but finds its
+        // path in the bundle, which containerd has deleted by then: a stale socket would make
+        // the next shim for the same id (`ctr run --rm` twice) wait a second for it.
+        if let Some(path) = self.socket.strip_prefix("unix://") {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
