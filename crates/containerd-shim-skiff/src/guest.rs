@@ -1,0 +1,131 @@
+//! The guest runner: the shim binary re-executed as the container's process.
+//!
+//! One process per container, so that `kill` is a real signal (SIGKILL ends a guest blocked in
+//! a host call, which epoch interruption cannot), a guest's memory is returned to the kernel the
+//! moment it ends, and a crash takes down one container, never the shim serving a pod. Its
+//! stdout and stderr are containerd's FIFOs; its exit status is the container's.
+
+use crate::spec::Plan;
+use skiff_engine::{Engine, EngineConfig, Exit, Limits, LoadError, Mount, RunError, Sandbox};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The hidden first argument that selects the guest runner.
+pub const GUEST_ARG: &str = "__skiff-guest";
+/// The hidden first argument that selects the pod-sandbox placeholder.
+pub const PAUSE_ARG: &str = "__skiff-pause";
+
+// The exit codes of `skiff run` (crates/skiff-cli/src/exit.rs), so that a container's status
+// means the same as the CLI's.
+const SKIFF_FAILED: i32 = 125;
+const CANNOT_RUN: i32 = 126;
+const TIMEOUT: i32 = 124;
+const TRAP: i32 = 134;
+const MEMORY_LIMIT: i32 = 137;
+
+/// Where compiled code is cached: `$SKIFF_HOME/cache/compiled`, the layout `skiff run` uses, so
+/// a node that runs both shares one cache. `SKIFF_HOME` comes from containerd's environment;
+/// the default is `/var/lib/skiff`.
+pub fn cache_dir() -> Option<PathBuf> {
+    if std::env::var_os("SKIFF_SHIM_NO_CACHE").is_some() {
+        return None;
+    }
+    let home = std::env::var_os("SKIFF_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/skiff"));
+    Some(home.join("cache").join("compiled"))
+}
+
+/// Run the plan at `plan_path`; never returns.
+pub fn main(plan_path: &Path) -> ! {
+    let code = match run(plan_path) {
+        Ok(code) => code,
+        Err((code, message)) => {
+            eprintln!("skiff: {message}");
+            code
+        }
+    };
+    std::process::exit(code)
+}
+
+fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
+    let plan: Plan = std::fs::read(plan_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            (
+                SKIFF_FAILED,
+                format!("cannot read the run plan {}: {e}", plan_path.display()),
+            )
+        })?;
+    let bytes = std::fs::read(&plan.wasm).map_err(|e| {
+        (
+            CANNOT_RUN,
+            format!("cannot read {}: {e}", plan.wasm.display()),
+        )
+    })?;
+    let engine = Engine::new(&EngineConfig {
+        cache_dir: cache_dir(),
+        ..EngineConfig::default()
+    })
+    .map_err(|e| (SKIFF_FAILED, e.to_string()))?;
+    let program = engine.load(&bytes).map_err(|e| {
+        let code = match e {
+            LoadError::NotWasm(_) | LoadError::Invalid(_) => CANNOT_RUN,
+            LoadError::Engine(_) | LoadError::Cache { .. } => SKIFF_FAILED,
+        };
+        (code, format!("{}: {e}", plan.args[0]))
+    })?;
+    let sandbox = Sandbox {
+        args: plan.args.clone(),
+        env: plan.env.clone(),
+        mounts: plan
+            .mounts
+            .iter()
+            .map(|m| Mount {
+                host: m.host.clone(),
+                guest: m.guest.clone(),
+                read_only: m.read_only,
+            })
+            .collect(),
+        stdin: plan.stdin,
+        network: plan.network,
+    };
+    let limits = Limits {
+        memory: plan.memory,
+        timeout: plan.timeout_ms.map(Duration::from_millis),
+    };
+    match engine.run_command(&program, &sandbox, &limits) {
+        Ok(Exit::Code(code)) => Ok(code),
+        Err(e) => {
+            let code = match &e {
+                RunError::WrongKind { .. } | RunError::Instantiate(_) => CANNOT_RUN,
+                RunError::Grant(_) => SKIFF_FAILED,
+                RunError::Trap { .. } | RunError::StackOverflow(_) => TRAP,
+                RunError::Timeout(_) => TIMEOUT,
+                RunError::MemoryLimit { .. } => MEMORY_LIMIT,
+            };
+            // The engine's messages name `skiff run` flags; here the limits come from the spec.
+            let mut message = e
+                .to_string()
+                .replace("(--memory)", "(the container's memory limit)")
+                .replace("(--timeout)", "(annotation dev.skiff.timeout)")
+                .replace(" (--stack)", "");
+            if let RunError::Trap { backtrace, .. } = &e {
+                for (i, frame) in backtrace.iter().enumerate() {
+                    message.push_str(&format!("\n  {i:>2}: {frame}"));
+                }
+            }
+            Err((code, message))
+        }
+    }
+}
+
+/// The pod sandbox container: holds the pod's place (as Kubernetes' pause image does) until
+/// it is killed. A Wasm pod needs no process to own its namespaces; containerd needs a task.
+pub fn pause() -> ! {
+    loop {
+        // SAFETY: pause(2) has no preconditions; SIGTERM/SIGKILL keep their default action.
+        unsafe { libc::pause() };
+    }
+}

@@ -1,0 +1,332 @@
+//! From an OCI runtime spec (the bundle's `config.json`) to what a guest is granted.
+//!
+//! Deny by default, as `skiff run`: the guest sees the spec's `process.env` (only that),
+//! directories the spec bind-mounts (read-only where the mount says `ro`), stdout and stderr. The
+//! image's own filesystem, stdin and the network are granted only by the annotations below.
+//! Only the fields skiff uses are parsed, so a newer runtime-spec field never breaks a run.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+/// `true`: TCP/UDP sockets to any address and name lookup (inside the pod's network namespace).
+pub const ANNOTATION_NET: &str = "dev.skiff.net";
+/// `true`: the guest reads the container's stdin.
+pub const ANNOTATION_STDIN: &str = "dev.skiff.stdin";
+/// `ro`: the image's own filesystem is visible read-only at `/`. Default `none`.
+pub const ANNOTATION_ROOTFS: &str = "dev.skiff.rootfs";
+/// A wall-clock limit such as `30s`, `500ms`, `2m`.
+pub const ANNOTATION_TIMEOUT: &str = "dev.skiff.timeout";
+/// Set by containerd's CRI plugin on the pod sandbox ("pause") container.
+pub const ANNOTATION_CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
+/// Set by containerd's CRI plugin on every container of a pod: the pod's sandbox id.
+pub const ANNOTATION_CRI_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Spec {
+    pub process: Option<Process>,
+    pub root: Option<Root>,
+    pub mounts: Vec<SpecMount>,
+    pub annotations: HashMap<String, String>,
+    pub linux: Option<Linux>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Process {
+    pub terminal: bool,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Root {
+    pub path: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SpecMount {
+    pub destination: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub source: Option<String>,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Linux {
+    pub resources: Option<Resources>,
+    pub namespaces: Vec<Namespace>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    pub memory: Option<Memory>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Memory {
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Namespace {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: Option<String>,
+}
+
+impl Spec {
+    pub fn read(bundle: &Path) -> Result<Spec, String> {
+        let path = bundle.join("config.json");
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("cannot read the OCI spec {}: {e}", path.display()))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the OCI spec {} is not valid: {e}", path.display()))
+    }
+
+    /// The pod sandbox ("pause") container of a Kubernetes pod.
+    pub fn is_pod_sandbox(&self) -> bool {
+        self.annotations
+            .get(ANNOTATION_CRI_CONTAINER_TYPE)
+            .is_some_and(|t| t == "sandbox")
+    }
+
+    /// The network namespace the guest lives in, as the spec asks.
+    pub fn network_namespace(&self) -> NetNs {
+        let ns = self
+            .linux
+            .as_ref()
+            .and_then(|l| l.namespaces.iter().find(|n| n.kind == "network"));
+        match ns {
+            None => NetNs::Host,
+            Some(Namespace {
+                path: Some(path), ..
+            }) if !path.is_empty() => NetNs::Join(PathBuf::from(path)),
+            Some(_) => NetNs::New,
+        }
+    }
+
+    pub fn rootfs(&self, bundle: &Path) -> PathBuf {
+        match self.root.as_ref().map(|r| r.path.as_str()) {
+            None | Some("") => bundle.join("rootfs"),
+            Some(p) => bundle.join(p), // join keeps an absolute p as is
+        }
+    }
+}
+
+/// Where the guest's sockets live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetNs {
+    /// The spec names no network namespace (`ctr run --net-host`).
+    Host,
+    /// A new, empty one (only loopback), as runc would create.
+    New,
+    /// An existing one, such as the pod's.
+    Join(PathBuf),
+}
+
+/// Everything the guest process needs, written by the shim for the guest runner to read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The `.wasm` on the host (inside the mounted rootfs).
+    pub wasm: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub mounts: Vec<PlanMount>,
+    pub network: bool,
+    pub stdin: bool,
+    pub memory: u64,
+    pub timeout_ms: Option<u64>,
+    /// Mounts the spec asked for that a guest cannot have (files, tmpfs), for the log.
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanMount {
+    pub host: PathBuf,
+    pub guest: String,
+    pub read_only: bool,
+}
+
+/// Turn a spec into a plan. `rootfs` must already be mounted (the `.wasm` is looked up in it).
+pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, String> {
+    let process = spec
+        .process
+        .as_ref()
+        .ok_or("the OCI spec has no `process`: nothing to run")?;
+    if process.terminal {
+        return Err(
+            "a WebAssembly guest has no terminal: run it without a TTY (no `-t` / `tty: true`)"
+                .into(),
+        );
+    }
+    let Some(arg0) = process.args.first() else {
+        return Err(
+            "the container has no command: the image's entrypoint (or the command \
+                    given) must name the .wasm file, e.g. /app.wasm"
+                .into(),
+        );
+    };
+    let wasm = resolve_in_rootfs(rootfs, &process.cwd, arg0)?;
+    let env = process
+        .env
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+
+    let annotation = |key: &str| spec.annotations.get(key).map(|v| v.trim());
+    let flag = |key: &str| -> Result<bool, String> {
+        match annotation(key) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(format!(
+                "annotation {key}={other:?}: expected `true` or `false`"
+            )),
+        }
+    };
+
+    let mut mounts = Vec::new();
+    let mut skipped = Vec::new();
+    match annotation(ANNOTATION_ROOTFS) {
+        None | Some("none") => {}
+        Some("ro") => mounts.push(PlanMount {
+            host: rootfs.to_path_buf(),
+            guest: "/".into(),
+            read_only: true,
+        }),
+        Some(other) => {
+            return Err(format!(
+                "annotation {ANNOTATION_ROOTFS}={other:?}: expected `none` or `ro` (the image's \
+                 files are never writable; mount a volume for data the guest writes)"
+            ))
+        }
+    }
+    for m in &spec.mounts {
+        let is_bind = m.kind.as_deref() == Some("bind")
+            || m.options.iter().any(|o| o == "bind" || o == "rbind");
+        let Some(source) = m.source.as_deref().filter(|_| is_bind) else {
+            // proc, sysfs, tmpfs, devpts, mqueue, cgroup: kernel interfaces a guest cannot use.
+            continue;
+        };
+        let guest = &m.destination;
+        if !guest.starts_with('/') || guest.split('/').any(|c| c == "..") {
+            return Err(format!(
+                "mount {source} -> {guest:?}: the destination must be an absolute path without `..`"
+            ));
+        }
+        // WASI preopens are directories. Kubernetes bind-mounts single files (/etc/hosts,
+        // /etc/resolv.conf, /dev/termination-log) into every container: leaving those out keeps
+        // pods working; the guest has no use for them.
+        match std::fs::metadata(source) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                skipped.push(format!("{source} -> {guest} (not a directory)"));
+                continue;
+            }
+            Err(e) => return Err(format!("mount {source} -> {guest}: {e}")),
+        }
+        mounts.push(PlanMount {
+            host: PathBuf::from(source),
+            guest: guest.clone(),
+            read_only: m.options.iter().any(|o| o == "ro"),
+        });
+    }
+
+    let memory = spec
+        .linux
+        .as_ref()
+        .and_then(|l| l.resources.as_ref())
+        .and_then(|r| r.memory.as_ref())
+        .and_then(|m| m.limit)
+        .filter(|&l| l > 0)
+        .map(|l| l as u64)
+        .unwrap_or(default_memory);
+    let timeout_ms = annotation(ANNOTATION_TIMEOUT)
+        .map(|v| {
+            parse_duration(v).map_err(|e| format!("annotation {ANNOTATION_TIMEOUT}={v:?}: {e}"))
+        })
+        .transpose()?
+        .map(|d| d.as_millis() as u64);
+
+    Ok(Plan {
+        wasm,
+        args: process.args.clone(),
+        env,
+        mounts,
+        network: flag(ANNOTATION_NET)?,
+        stdin: flag(ANNOTATION_STDIN)?,
+        memory,
+        timeout_ms,
+        skipped,
+    })
+}
+
+/// The host path of `arg0` inside `rootfs`. Symlinks are followed, but the result must stay in
+/// the rootfs: an image cannot name a host file as its program.
+pub fn resolve_in_rootfs(rootfs: &Path, cwd: &str, arg0: &str) -> Result<PathBuf, String> {
+    let in_image = if arg0.starts_with('/') {
+        PathBuf::from(arg0)
+    } else {
+        Path::new(if cwd.is_empty() { "/" } else { cwd }).join(arg0)
+    };
+    let relative: PathBuf = in_image
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    let root = rootfs
+        .canonicalize()
+        .map_err(|e| format!("the container rootfs {} is unusable: {e}", rootfs.display()))?;
+    let candidate = root.join(&relative);
+    let resolved = candidate.canonicalize().map_err(|e| {
+        format!(
+            "{arg0}: not found in the image ({e}); the entrypoint must name the .wasm file in the \
+             image, e.g. /app.wasm"
+        )
+    })?;
+    if !resolved.starts_with(&root) {
+        return Err(format!(
+            "{arg0}: resolves outside the image's filesystem; refused"
+        ));
+    }
+    if !resolved.is_file() {
+        return Err(format!("{arg0}: is not a file in the image"));
+    }
+    Ok(resolved)
+}
+
+/// `500ms`, `5s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or("a unit is required: ms, s, m or h (e.g. 30s)")?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| "expected a number and a unit, e.g. 30s".to_string())?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s, m or h")),
+    };
+    if d.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+#[path = "spec_tests.rs"]
+mod tests;

@@ -1,0 +1,113 @@
+use super::*;
+use std::fs;
+
+fn spec(json: serde_json::Value) -> Spec {
+    serde_json::from_value(json).unwrap()
+}
+
+fn rootfs_with_wasm() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("app.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    d
+}
+
+#[test]
+fn grants_only_env_and_directory_binds() {
+    let root = rootfs_with_wasm();
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("hosts");
+    fs::write(&file, "").unwrap();
+    let s = spec(serde_json::json!({
+        "process": {"args": ["/app.wasm", "x"], "env": ["A=1", "B=2=3", "junk"], "cwd": "/"},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/data", "type": "bind", "source": data.path(), "options": ["rbind", "ro"]},
+            {"destination": "/rw", "source": data.path(), "options": ["rbind", "rw"]},
+            {"destination": "/etc/hosts", "type": "bind", "source": file, "options": ["rbind"]},
+        ],
+        "linux": {"resources": {"memory": {"limit": 16777216}}},
+    }));
+    let p = plan(&s, root.path(), 128 << 20).unwrap();
+    assert_eq!(p.args, ["/app.wasm", "x"]);
+    assert_eq!(
+        p.env,
+        [("A".into(), "1".into()), ("B".into(), "2=3".into())]
+    );
+    assert_eq!(p.mounts.len(), 2);
+    assert_eq!(
+        (p.mounts[0].guest.as_str(), p.mounts[0].read_only),
+        ("/data", true)
+    );
+    assert_eq!(
+        (p.mounts[1].guest.as_str(), p.mounts[1].read_only),
+        ("/rw", false)
+    );
+    assert_eq!(p.skipped.len(), 1);
+    assert_eq!(p.memory, 16 << 20);
+    assert!(!p.network && !p.stdin && p.timeout_ms.is_none());
+    assert_eq!(p.wasm, root.path().canonicalize().unwrap().join("app.wasm"));
+}
+
+#[test]
+fn annotations_grant_network_stdin_rootfs_and_timeout() {
+    let root = rootfs_with_wasm();
+    let s = spec(serde_json::json!({
+        "process": {"args": ["app.wasm"]},
+        "annotations": {"dev.skiff.net": "true", "dev.skiff.stdin": "true",
+                        "dev.skiff.rootfs": "ro", "dev.skiff.timeout": "1500ms"},
+    }));
+    let p = plan(&s, root.path(), 7).unwrap();
+    assert!(p.network && p.stdin);
+    assert_eq!(p.timeout_ms, Some(1500));
+    assert_eq!(p.memory, 7);
+    assert_eq!(
+        (p.mounts[0].guest.as_str(), p.mounts[0].read_only),
+        ("/", true)
+    );
+
+    for (k, v, want) in [
+        ("dev.skiff.net", "yes", "expected `true` or `false`"),
+        ("dev.skiff.rootfs", "rw", "never writable"),
+        ("dev.skiff.timeout", "5", "unit"),
+    ] {
+        let s =
+            spec(serde_json::json!({"process": {"args": ["/app.wasm"]}, "annotations": {k: v}}));
+        let e = plan(&s, root.path(), 1).unwrap_err();
+        assert!(e.contains(k) && e.contains(want), "{e}");
+    }
+}
+
+#[test]
+fn the_program_must_be_in_the_image() {
+    let root = rootfs_with_wasm();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), "x").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("link")).unwrap();
+    let e = resolve_in_rootfs(root.path(), "/", "/link").unwrap_err();
+    assert!(e.contains("outside the image"), "{e}");
+    let e = resolve_in_rootfs(root.path(), "/", "/missing.wasm").unwrap_err();
+    assert!(e.contains("not found in the image"), "{e}");
+    // `..` cannot climb out either: it is dropped before the lookup.
+    assert!(resolve_in_rootfs(root.path(), "/", "/../../app.wasm").is_ok());
+    let s = spec(serde_json::json!({"process": {"args": []}}));
+    assert!(plan(&s, root.path(), 1).unwrap_err().contains("no command"));
+    let s = spec(serde_json::json!({"process": {"args": ["/app.wasm"], "terminal": true}}));
+    assert!(plan(&s, root.path(), 1).unwrap_err().contains("terminal"));
+}
+
+#[test]
+fn namespaces_and_sandbox() {
+    let s = spec(serde_json::json!({"linux": {"namespaces": [{"type": "network"}]}}));
+    assert_eq!(s.network_namespace(), NetNs::New);
+    let s = spec(
+        serde_json::json!({"linux": {"namespaces": [{"type": "network", "path": "/var/run/netns/x"}]}}),
+    );
+    assert_eq!(
+        s.network_namespace(),
+        NetNs::Join("/var/run/netns/x".into())
+    );
+    let s =
+        spec(serde_json::json!({"annotations": {"io.kubernetes.cri.container-type": "sandbox"}}));
+    assert_eq!(s.network_namespace(), NetNs::Host);
+    assert!(s.is_pod_sandbox());
+}

@@ -1,0 +1,230 @@
+//! A private containerd for each test: its own root, state and sockets under a temp dir, the CRI
+//! plugin off, the freshly built shim first on its PATH. Stopped (and its shims with it) in Drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NS: &str = "skiff-test";
+pub const RUNTIME: &str = "io.containerd.skiff.v1";
+
+pub fn guest(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../guests/wasm")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub struct Containerd {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    pub sock: PathBuf,
+}
+
+impl Containerd {
+    pub fn start() -> Containerd {
+        assert!(
+            which("containerd") && which("ctr"),
+            "containerd is not installed: apt-get install -y containerd runc (scripts/test does)"
+        );
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "these tests start containerd and need root"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-ctrd")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        let sock = d.join("c.sock");
+        let config = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  address = "{debug}"
+"#,
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            sock = sock.display(),
+            debug = d.join("debug.sock").display(),
+        );
+        std::fs::write(d.join("config.toml"), config).unwrap();
+        let shim = Path::new(env!("CARGO_BIN_EXE_containerd-shim-skiff-v1"));
+        let path = format!(
+            "{}:{}",
+            shim.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log = std::fs::File::create(d.join("containerd.log")).unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .env("PATH", path)
+            .env("SKIFF_HOME", d.join("skiff-home"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
+        let c = Containerd { dir, child, sock };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !c.ctr(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not come up; log:\n{}",
+                c.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        c
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    /// `ctr -a SOCK -n NS ARGS...`
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        Command::new("ctr")
+            .arg("-a")
+            .arg(&self.sock)
+            .arg("-n")
+            .arg(NS)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ctr")
+    }
+
+    /// Build a compat image of `wasm` with skiff-compat and import it as `name`.
+    pub fn import(&self, name: &str, wasm: Vec<u8>, args: &[&str]) {
+        let image = skiff_compat::CompatImage::new(skiff_compat::CompatConfig {
+            name: name.into(),
+            wasm,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+        .unwrap();
+        let tar = self
+            .dir
+            .path()
+            .join(format!("{}.tar", image.manifest.digest));
+        std::fs::write(&tar, image.layout_tar()).unwrap();
+        let out = self.ctr(&[
+            "images",
+            "import",
+            "--platform",
+            "wasi/wasm",
+            tar.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "import failed: {}", text(&out));
+    }
+
+    /// `ctr run --rm --runtime io.containerd.skiff.v1 [extra...] IMAGE ID [args...]`
+    pub fn run(&self, extra: &[&str], image: &str, id: &str, args: &[&str]) -> Output {
+        let mut a = vec![
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            "--platform",
+            "wasi/wasm",
+        ];
+        a.extend_from_slice(extra);
+        a.push(image);
+        a.push(id);
+        a.extend_from_slice(args);
+        self.ctr(&a)
+    }
+
+    /// `ctr run -d` the image and wait until its task runs.
+    pub fn run_detached(&self, image: &str, id: &str) {
+        let out = self.ctr(&[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--platform",
+            "wasi/wasm",
+            image,
+            id,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        self.wait_for_status(id, "RUNNING");
+    }
+
+    /// Poll `ctr task ls` until the task is in `status` (RUNNING, STOPPED).
+    pub fn wait_for_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.ctr(&["task", "ls"]);
+            let listing = String::from_utf8_lossy(&out.stdout).to_string();
+            if listing
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(id) && l.contains(status))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task {id} never reached {status}; ctr task ls:\n{listing}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Leave no task behind: kill and delete whatever a failed test left running.
+        let out = self.ctr(&["task", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            self.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+            self.ctr(&["task", "delete", "-f", id]);
+        }
+        let out = self.ctr(&["containers", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            self.ctr(&["containers", "delete", id]);
+        }
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Snapshots may still be mounted under root if containerd died mid-run.
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.path().join("root"))
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn which(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false)
+}

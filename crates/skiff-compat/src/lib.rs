@@ -1,0 +1,280 @@
+//! Docker's Wasm "compat" image layout, as an OCI image-layout tar.
+//!
+//! An ordinary OCI image whose config says `os: wasi, architecture: wasm`, holding one
+//! uncompressed tar layer with the `.wasm` at the root, and an entrypoint naming it. This is the
+//! layout containerd 1.6 (Debian 12's) can unpack: it refuses images whose config is
+//! `application/vnd.wasm.config.v0+json` ("mismatched image rootfs and manifest layers"), because
+//! it unpacks every layer as a tar into a snapshot. The skiff containerd shim then finds the
+//! `.wasm` in the container's rootfs through `process.args[0]`.
+//!
+//! ```no_run
+//! let wasm = std::fs::read("hello.wasm").unwrap();
+//! let image = skiff_compat::CompatImage::new(skiff_compat::CompatConfig {
+//!     name: "registry.example.com/team/hello:1.0".into(),
+//!     wasm,
+//!     ..Default::default()
+//! })
+//! .unwrap();
+//! std::fs::write("hello.tar", image.layout_tar()).unwrap(); // ctr images import hello.tar
+//! ```
+//!
+//! Everything is deterministic: the same inputs give the same digests (timestamps are the Unix
+//! epoch unless `created` is given), so re-importing an unchanged image is a no-op.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Uncompressed: a Wasm binary gains little from gzip and containerd unpacks it either way.
+pub const MEDIA_TYPE_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+/// The annotation `ctr images import` names the image by.
+pub const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// What goes into a compat image.
+#[derive(Debug, Clone)]
+pub struct CompatConfig {
+    /// The full image reference, such as `registry.example.com/team/hello:1.0`; written to
+    /// `index.json` so that `ctr images import` names the image.
+    pub name: String,
+    /// The Wasm binary.
+    pub wasm: Vec<u8>,
+    /// Its file name at the root of the image's filesystem; the entrypoint is `/<file_name>`.
+    pub file_name: String,
+    /// Default arguments after the binary (the image's `Cmd`).
+    pub args: Vec<String>,
+    /// Default environment, `K=V` each (the image's `Env`).
+    pub env: Vec<String>,
+    /// RFC 3339 creation time; `None` writes the Unix epoch so builds are reproducible.
+    pub created: Option<String>,
+    /// The image's platform, `wasi`/`wasm` by default. Kubernetes' image pulls (containerd's
+    /// CRI plugin) only unpack images for the node's own platform, so an image meant for
+    /// Kubernetes nodes on containerd 1.x/2.x is published as `linux`/`amd64` (or `arm64`):
+    /// the skiff shim reads the binary, never the platform. See docs/containerd.md.
+    pub os: String,
+    pub architecture: String,
+}
+
+impl Default for CompatConfig {
+    fn default() -> Self {
+        CompatConfig {
+            name: String::new(),
+            wasm: Vec::new(),
+            file_name: "app.wasm".into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            created: None,
+            os: "wasi".into(),
+            architecture: "wasm".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompatError {
+    #[error("image name is empty: give a reference such as registry.example.com/team/app:1.0")]
+    EmptyName,
+    #[error("image name {0:?} has whitespace or control characters")]
+    BadName(String),
+    #[error(
+        "file name {0:?} must be a plain file name such as app.wasm (no `/`, not `.` or `..`)"
+    )]
+    BadFileName(String),
+    #[error("the input is not a WebAssembly binary (it does not start with \\0asm)")]
+    NotWasm,
+    #[error("the platform needs both an os and an architecture, e.g. wasi/wasm or linux/amd64")]
+    BadPlatform,
+    #[error("environment entry {0:?} must be K=V with a non-empty K")]
+    BadEnv(String),
+}
+
+/// One content-addressed blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub media_type: &'static str,
+    /// `sha256:<hex>`
+    pub digest: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Blob {
+    fn new(media_type: &'static str, bytes: Vec<u8>) -> Blob {
+        Blob {
+            media_type,
+            digest: sha256(&bytes),
+            bytes,
+        }
+    }
+
+    /// An OCI descriptor for this blob.
+    pub fn descriptor(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.bytes.len()})
+    }
+}
+
+/// A built compat image: its three blobs. The registry code pushes these; `layout_tar` writes
+/// them as an OCI image layout for `ctr images import`.
+#[derive(Debug, Clone)]
+pub struct CompatImage {
+    pub name: String,
+    /// `{"architecture", "os"}` as in an OCI index descriptor.
+    pub platform: Value,
+    pub manifest: Blob,
+    pub config: Blob,
+    pub layer: Blob,
+}
+
+impl CompatImage {
+    pub fn new(c: CompatConfig) -> Result<CompatImage, CompatError> {
+        validate(&c)?;
+        let created = c
+            .created
+            .clone()
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+        let layer = Blob::new(MEDIA_TYPE_LAYER, layer_tar(&c.file_name, &c.wasm));
+        let entrypoint = format!("/{}", c.file_name);
+        let mut image_config = json!({"Entrypoint": [entrypoint]});
+        if !c.args.is_empty() {
+            image_config["Cmd"] = json!(c.args);
+        }
+        if !c.env.is_empty() {
+            image_config["Env"] = json!(c.env);
+        }
+        let config = json!({
+            "created": created,
+            "architecture": c.architecture,
+            "os": c.os,
+            "config": image_config,
+            // The layer is uncompressed, so its diff ID is its digest.
+            "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
+            "history": [{"created": created, "created_by": format!("skiff: COPY {} /", c.file_name)}],
+        });
+        let config = Blob::new(MEDIA_TYPE_CONFIG, to_bytes(&config));
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_TYPE_MANIFEST,
+            "config": config.descriptor(),
+            "layers": [layer.descriptor()],
+        });
+        let manifest = Blob::new(MEDIA_TYPE_MANIFEST, to_bytes(&manifest));
+        Ok(CompatImage {
+            platform: json!({"architecture": c.architecture, "os": c.os}),
+            name: c.name,
+            manifest,
+            config,
+            layer,
+        })
+    }
+
+    /// `index.json` of the image layout: one manifest, platform `wasi/wasm`, named.
+    pub fn index_json(&self) -> Vec<u8> {
+        let mut desc = self.manifest.descriptor();
+        desc["platform"] = self.platform.clone();
+        let mut annotations = json!({ANNOTATION_IMAGE_NAME: self.name});
+        if let Some(tag) = tag_of(&self.name) {
+            annotations[ANNOTATION_REF_NAME] = json!(tag);
+        }
+        desc["annotations"] = annotations;
+        to_bytes(&json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_TYPE_INDEX,
+            "manifests": [desc],
+        }))
+    }
+
+    /// The whole OCI image layout as a tar (`oci-layout`, `index.json`, `blobs/sha256/*`).
+    pub fn layout_tar(&self) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for dir in ["blobs/", "blobs/sha256/"] {
+            append(&mut b, dir, &[], tar::EntryType::Directory, 0o755);
+        }
+        append(
+            &mut b,
+            "oci-layout",
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+            tar::EntryType::Regular,
+            0o644,
+        );
+        append(
+            &mut b,
+            "index.json",
+            &self.index_json(),
+            tar::EntryType::Regular,
+            0o644,
+        );
+        for blob in [&self.manifest, &self.config, &self.layer] {
+            let path = format!("blobs/sha256/{}", &blob.digest["sha256:".len()..]);
+            append(&mut b, &path, &blob.bytes, tar::EntryType::Regular, 0o644);
+        }
+        b.into_inner().expect("writing a tar to a Vec cannot fail")
+    }
+}
+
+fn validate(c: &CompatConfig) -> Result<(), CompatError> {
+    if c.name.is_empty() {
+        return Err(CompatError::EmptyName);
+    }
+    if c.name
+        .chars()
+        .any(|ch| ch.is_whitespace() || ch.is_control())
+    {
+        return Err(CompatError::BadName(c.name.clone()));
+    }
+    let f = &c.file_name;
+    if f.is_empty() || f.contains('/') || f == "." || f == ".." || f.contains('\0') {
+        return Err(CompatError::BadFileName(f.clone()));
+    }
+    if !c.wasm.starts_with(b"\0asm") {
+        return Err(CompatError::NotWasm);
+    }
+    if c.os.is_empty() || c.architecture.is_empty() {
+        return Err(CompatError::BadPlatform);
+    }
+    if let Some(bad) = c
+        .env
+        .iter()
+        .find(|e| !matches!(e.find('='), Some(i) if i > 0))
+    {
+        return Err(CompatError::BadEnv(bad.clone()));
+    }
+    Ok(())
+}
+
+/// The tag of a reference (`host:5000/a/b:1.0` → `1.0`), if it has one.
+fn tag_of(name: &str) -> Option<&str> {
+    let name = name.split('@').next()?;
+    let last = name.rsplit('/').next()?;
+    last.split_once(':').map(|(_, tag)| tag)
+}
+
+fn layer_tar(file_name: &str, wasm: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    // Executable like Docker's own compat images; the shim does not care, other tools might.
+    append(&mut b, file_name, wasm, tar::EntryType::Regular, 0o755);
+    b.into_inner().expect("writing a tar to a Vec cannot fail")
+}
+
+fn append(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], kind: tar::EntryType, mode: u32) {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(mode);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_data(&mut h, path, data)
+        .expect("writing a tar to a Vec cannot fail");
+}
+
+fn to_bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("a JSON value always serializes")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+#[cfg(test)]
+mod tests;
