@@ -14,7 +14,11 @@ A guest is granted nothing unless asked: no file, no environment variable, no so
 skiff run hello.wasm world                      run a WASI command with arguments\n  \
 skiff run -v ./data:/data:ro -e NAME=x app.wasm   grant a read-only directory and a variable\n  \
 skiff run --memory 64m --timeout 5s app.wasm     tighten the limits\n  \
-skiff inspect app.wasm                          what is this binary, what could it do?"
+skiff inspect app.wasm                          what is this binary, what could it do?\n  \
+skiff daemon &                                  start the node agent, then:\n  \
+skiff run -d --name job --restart on-failure:3 batch.wasm\n  \
+skiff ps; skiff logs -f job; skiff stop job; skiff rm job\n  \
+skiff up -f skiff-compose.toml; skiff down"
 )]
 pub struct Cli {
     /// Where skiff keeps its store and compile cache [default: $XDG_DATA_HOME/skiff or
@@ -31,6 +35,17 @@ pub struct Cli {
         env = "SKIFF_LOG"
     )]
     pub log_level: LogLevel,
+
+    /// The daemon to talk to: unix:///path/to/skiff.sock or tcp://HOST:PORT (the TCP token is
+    /// read from SKIFF_TOKEN) [default: the socket under SKIFF_HOME]
+    #[arg(
+        short = 'H',
+        long,
+        global = true,
+        env = "SKIFF_HOST",
+        value_name = "URL"
+    )]
+    pub host: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -49,4 +64,16 @@ pub enum LogLevel {
 pub enum Command {
     Run(crate::cmd::run::RunArgs),
     Inspect(crate::cmd::inspect::InspectArgs),
+    Daemon(crate::cmd::daemon::DaemonArgs),
+    Deploy(crate::cmd::deploy::DeployArgs),
+    Ps(crate::cmd::ps::PsArgs),
+    Logs(crate::cmd::logs::LogsArgs),
+    Stop(crate::cmd::lifecycle::StopArgs),
+    Start(crate::cmd::lifecycle::StartArgs),
+    /// Stop, then start workloads
+    Restart(crate::cmd::lifecycle::StopArgs),
+    Rm(crate::cmd::lifecycle::RmArgs),
+    Up(crate::cmd::up::UpArgs),
+    Down(crate::cmd::up::DownArgs),
+    System(crate::cmd::system::SystemArgs),
 }

@@ -4,6 +4,7 @@
 //! exit codes in exactly one place, [`exit::code_for`].
 
 mod cli;
+mod client;
 mod cmd;
 mod exit;
 mod home;

@@ -50,6 +50,8 @@ pub struct Engine {
     cache: Option<CompileCache>,
     pub(crate) max_wasm_stack: usize,
     pooling: bool,
+    /// Started on the first async run (see `task.rs`).
+    pub(crate) ticker: std::sync::Once,
 }
 
 /// Compiled code, ready to instantiate.
@@ -95,6 +97,7 @@ impl Engine {
             cache,
             max_wasm_stack: config.max_wasm_stack,
             pooling,
+            ticker: std::sync::Once::new(),
         })
     }
 

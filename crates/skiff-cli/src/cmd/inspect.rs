@@ -6,13 +6,14 @@ use serde::Serialize;
 use skiff_wasm::WasmInfo;
 use std::path::PathBuf;
 
-/// Show what a Wasm binary is and which capabilities its imports could use
+/// Show what a Wasm binary is and which capabilities its imports could use; or, given a
+/// workload's name or ID, the daemon's record of it
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skiff inspect app.wasm\n  \
 skiff inspect --format json app.wasm | jq .capabilities")]
 pub struct InspectArgs {
-    /// A .wasm file
+    /// A .wasm file, or a workload's name or ID
     pub target: PathBuf,
 
     /// Output format
@@ -32,6 +33,18 @@ struct Report<'a> {
     #[serde(flatten)]
     info: &'a WasmInfo,
     runs_with: &'static str,
+}
+
+/// Not a file, and spelled like a workload name or id: ask the daemon (Docker's `inspect`
+/// also takes any object).
+pub fn is_workload_name(target: &std::path::Path) -> bool {
+    let s = target.to_string_lossy();
+    !target.exists()
+        && !s.contains('/')
+        && !s.ends_with(".wasm")
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {

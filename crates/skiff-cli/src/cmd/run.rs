@@ -17,6 +17,7 @@ skiff run hello.wasm arg1 arg2\n  \
 skiff run -v ./data:/data:ro -e NAME=x app.wasm\n  \
 skiff run -e HOME --env-file .env app.wasm       pass HOME from the host, more from a file\n  \
 skiff run --memory 64m --timeout 5s app.wasm\n  \
+skiff run -d --name job --restart on-failure:3 batch.wasm   in the daemon\n  \
 echo hi | skiff run -i cat.wasm                    stdin is closed unless -i\n\n\
 Exit status: the guest's own; 124 timeout, 125 skiff failed, 126 cannot run this binary,\n\
 127 not found, 134 the guest trapped, 137 memory limit.")]
@@ -56,6 +57,18 @@ pub struct RunArgs {
     /// Compile every time; do not read or write the compile cache
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Run in the daemon, detached; print the workload's ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// The workload's name (with -d; unique on the node)
+    #[arg(long, requires = "detach")]
+    pub name: Option<String>,
+
+    /// Restart policy (with -d): no, on-failure[:N], always
+    #[arg(long, value_name = "POLICY", requires = "detach")]
+    pub restart: Option<String>,
 
     /// A .wasm file, then the arguments for the guest. Everything after the file goes to the
     /// guest, flags included.
@@ -122,7 +135,7 @@ fn watchdog(timeout: Duration) {
     });
 }
 
-fn sandbox(args: &RunArgs) -> anyhow::Result<Sandbox> {
+pub(crate) fn sandbox(args: &RunArgs) -> anyhow::Result<Sandbox> {
     let mut env = Vec::new();
     for file in &args.env_file {
         env.extend(read_env_file(file)?);
@@ -143,6 +156,7 @@ fn sandbox(args: &RunArgs) -> anyhow::Result<Sandbox> {
         mounts,
         stdin: args.interactive,
         network: args.net,
+        ..Sandbox::default()
     })
 }
 
@@ -155,7 +169,7 @@ fn argv0(target: &Path) -> String {
 }
 
 /// `K=V`, or `K` alone to pass the host's value (skipped when the host has none, as Docker does).
-fn parse_env(spec: &str) -> anyhow::Result<Option<(String, String)>> {
+pub(crate) fn parse_env(spec: &str) -> anyhow::Result<Option<(String, String)>> {
     let (k, v) = match spec.split_once('=') {
         Some((k, v)) => (k.to_string(), v.to_string()),
         None => match std::env::var(spec) {

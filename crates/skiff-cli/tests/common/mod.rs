@@ -89,3 +89,4 @@ impl std::fmt::Display for Done {
         )
     }
 }
+pub mod daemon;
