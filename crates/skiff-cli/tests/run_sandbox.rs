@@ -124,7 +124,14 @@ fn escapes_from_a_mount_are_denied() {
     let v = format!("{}:/data", data.path().display());
     let done = s.run(&["run", "-v", &v, guest("escape.wasm").to_str().unwrap()]);
     done.code(0).stdout_lacks("ESCAPED");
-    for probe in ["dotdot", "absolute", "symlink", "symlink-dir"] {
+    for probe in [
+        "dotdot",
+        "dotdot-relative",
+        "dotdot-raw",
+        "absolute",
+        "symlink",
+        "symlink-dir",
+    ] {
         done.stdout_has(&format!("{probe}: denied"));
     }
 }
@@ -186,4 +193,35 @@ fn p2_command_component_runs_with_the_same_grants() {
     .stdout_has("arg[1]=x")
     .stdout_has("NAME=p2")
     .stdout_has("read: p2 data");
+}
+
+#[test]
+fn stdin_is_closed_unless_granted() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let s = Skiff::new();
+    let cat = guest("cat.wasm");
+    let feed = |grant: bool| {
+        let mut cmd = s.cmd();
+        cmd.arg("run");
+        if grant {
+            cmd.arg("-i");
+        }
+        let mut child = cmd
+            .arg(&cat)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"secret input\n")
+            .unwrap();
+        common::Done::from(child.wait_with_output().unwrap())
+    };
+    feed(false).code(0).stdout_lacks("secret");
+    feed(true).code(0).stdout_has("secret input");
 }

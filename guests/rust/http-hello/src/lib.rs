@@ -1,4 +1,5 @@
 //! `http-hello`: a wasi:http incoming-handler used by `skiff serve` tests. See ../../README.md.
+use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -34,13 +35,11 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
                 std::hint::black_box(&COUNT);
             },
             "/hog" => {
+                // Allocate the answer first: once memory is exhausted the allocator cannot grow.
+                let mut msg = String::with_capacity(128);
                 let pages = hog();
-                respond(
-                    response_out,
-                    500,
-                    "text/plain",
-                    format!("hog: memory.grow failed after {pages} pages\n").as_bytes(),
-                );
+                let _ = write!(msg, "hog: memory.grow failed after {pages} pages\n");
+                respond(response_out, 500, "text/plain", msg.as_bytes());
             }
             "/none" => drop(response_out),
             "/env" => {
@@ -62,7 +61,8 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
 fn respond(out: ResponseOutparam, status: u16, content_type: &str, body: &[u8]) {
     let headers = Fields::new();
     let _ = headers.append("content-type", content_type.as_bytes());
-    let _ = headers.append("content-length", body.len().to_string().as_bytes());
+    let mut len = [0u8; 20];
+    let _ = headers.append("content-length", decimal(body.len(), &mut len));
     let resp = OutgoingResponse::new(headers);
     let _ = resp.set_status_code(status);
     let ob = resp.body().expect("outgoing body");
@@ -74,6 +74,19 @@ fn respond(out: ResponseOutparam, status: u16, content_type: &str, body: &[u8]) 
         }
     }
     OutgoingBody::finish(ob, None).expect("finish body");
+}
+
+/// `n` in decimal, formatted without allocating (used after /hog exhausted memory).
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 fn read_body(request: &IncomingRequest) -> Vec<u8> {
