@@ -580,3 +580,140 @@ fn openapi_is_served() {
     }
     assert!(body.contains("/v1/workloads/{ref}/logs"));
 }
+
+#[test]
+fn stop_ends_a_guest_wherever_it_is_and_limits_apply() {
+    let d = Daemon::start(&[]);
+    // A tight loop, and a guest sleeping for an hour in a host call: both stop at once.
+    d.run(&["run", "-d", "--name", "spin", &g("loop.wasm")])
+        .code(0);
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "nap",
+        &g("ticker.wasm"),
+        "0",
+        "3600000",
+    ])
+    .code(0);
+    d.wait_status("spin", "running");
+    d.wait_log("nap", "its first tick", |l| l.iter().any(|l| l == "tick 1"));
+    d.run(&["stop", "spin", "nap"])
+        .code(0)
+        .stdout_has("spin")
+        .stdout_has("nap");
+    assert_eq!(d.inspect("spin")["state"]["status"], "stopped");
+    assert_eq!(d.inspect("nap")["state"]["status"], "stopped");
+    // Limits from `skiff run` apply, with `skiff run`'s exit codes.
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--timeout",
+        "200ms",
+        &g("loop.wasm"),
+    ])
+    .code(0);
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "hog",
+        "--memory",
+        "1m",
+        &g("memory-hog.wasm"),
+    ])
+    .code(0);
+    let w = d.wait_status("late", "exited");
+    assert_eq!(w["state"]["exit_code"], 124, "{w:#}");
+    let w = d.wait_status("hog", "exited");
+    assert_eq!(w["state"]["exit_code"], 137, "{w:#}");
+    assert!(w["state"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("memory limit"));
+    // Grants: -e and -v reach the guest; relative host paths are resolved by the CLI.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("in.txt"), "from the host\n").unwrap();
+    let vol = format!("{}:/data:ro", data.path().display());
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "granted",
+        "-e",
+        "NAME=daemon",
+        "-v",
+        &vol,
+        &g("hello.wasm"),
+        "a1",
+    ])
+    .code(0);
+    d.wait_status("granted", "exited");
+    let log = d.log_lines("granted");
+    for want in ["arg[1]=a1", "NAME=daemon", "read: from the host"] {
+        assert!(log.iter().any(|l| l == want), "{want} missing from {log:?}");
+    }
+}
+
+/// A real full file system under the log directory: a 64 KiB tmpfs, filled up. Needs
+/// CAP_SYS_ADMIN (CI runs as root); elsewhere the test says so and passes without checking.
+#[test]
+fn a_full_disk_under_the_logs_keeps_the_workload_running() {
+    let s = Skiff::new();
+    let logs = s.home.path().join("daemon/logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64k",
+            "skiff-test",
+            &logs.display().to_string(),
+        ])
+        .status()
+        .is_ok_and(|st| st.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(logs.clone());
+    // Fill it: the last write fails with ENOSPC.
+    let filler = logs.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    drop(f);
+
+    let d = Daemon::start_in(s, &[]);
+    d.run(&["run", "-d", "--name", "loud", &g("ticker.wasm"), "0", "5"])
+        .code(0);
+    let w = d.wait_for("loud", "reporting the log error", |w| {
+        !w["state"]["log_error"].is_null()
+    });
+    assert_eq!(w["state"]["status"], "running", "{w:#}");
+    let err = w["state"]["log_error"].as_str().unwrap();
+    assert!(err.contains("No space left on device"), "{err}");
+    // Room again: the log resumes, and says what was lost.
+    std::fs::remove_file(&filler).unwrap();
+    let lines = d.wait_log("loud", "writing again", |l| {
+        l.iter().any(|l| l.starts_with("tick"))
+    });
+    assert_eq!(d.inspect("loud")["state"]["status"], "running");
+    let all = d.run(&["logs", "loud"]);
+    all.stderr_has("log lines were lost: cannot write to");
+    assert!(!lines.is_empty());
+    d.run(&["rm", "-f", "loud"]).code(0);
+}

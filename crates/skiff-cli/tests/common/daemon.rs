@@ -19,8 +19,13 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(args: &[&str]) -> Daemon {
+        Daemon::start_in(Skiff::new(), args)
+    }
+
+    /// A daemon on a home the test has prepared.
+    pub fn start_in(skiff: Skiff, args: &[&str]) -> Daemon {
         let mut d = Daemon {
-            skiff: Skiff::new(),
+            skiff,
             child: None,
             args: args.iter().map(|s| s.to_string()).collect(),
         };
