@@ -421,6 +421,26 @@ fn two_runs_with_one_name_at_once_one_wins() {
             .len(),
         1
     );
+    // Without --name, a unique name is made from the file's name.
+    for _ in 0..2 {
+        d.run(&["run", "-d", &ticker, "1", "0"]).code(0);
+    }
+    let (_, list) = d.api("GET", "/v1/workloads?all=true", None);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let mut names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("ticker-")).count(),
+        2,
+        "{names:?}"
+    );
 }
 
 #[test]

@@ -279,7 +279,15 @@ impl Daemon {
                     }
                     n
                 }
-                None => generated_name(&req.spec, &id),
+                None => {
+                    // Generated names are unique too: take more of the id until one is free.
+                    let taken = |n: &str| t.values().any(|e| e.w.name == n);
+                    (4..=id.len())
+                        .step_by(4)
+                        .map(|len| generated_name(&req.spec, &id[..len]))
+                        .find(|n| !taken(n))
+                        .unwrap_or_else(|| id.clone())
+                }
             };
             let w = Workload {
                 id: id.clone(),
@@ -452,9 +460,8 @@ impl Daemon {
     }
 }
 
-/// `<file stem>-<4 hex of the id>`: readable, and unique enough that a clash is rare (a clash
-/// only means the caller must pick a name).
-fn generated_name(spec: &WorkloadSpec, id: &str) -> String {
+/// `<file stem>-<start of the id>`: readable; the caller lengthens the id part on a clash.
+fn generated_name(spec: &WorkloadSpec, id_part: &str) -> String {
     let base = spec
         .image_name
         .as_deref()
@@ -474,7 +481,7 @@ fn generated_name(spec: &WorkloadSpec, id: &str) -> String {
         .collect();
     let base = base.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
     let base = if base.is_empty() { "workload" } else { base };
-    format!("{}-{}", &base[..base.len().min(50)], &id[..4])
+    format!("{}-{id_part}", &base[..base.len().min(50)])
 }
 
 #[cfg(test)]
