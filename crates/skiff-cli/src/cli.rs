@@ -15,8 +15,13 @@ skiff run hello.wasm world                      run a WASI command with argument
 skiff run -v ./data:/data:ro -e NAME=x app.wasm   grant a read-only directory and a variable\n  \
 skiff run --memory 64m --timeout 5s app.wasm     tighten the limits\n  \
 skiff inspect app.wasm                          what is this binary, what could it do?\n  \
-skiff daemon &                                  start the node agent, then:\n  \
+skiff serve --listen 0.0.0.0:8080 app.wasm       serve a wasi:http component\n  \
+skiff build -t hello:1.0 .                       build an image from ./skiff.toml\n  \
+skiff images                                    list local images\n  \
+skiff run hello:1.0 world                       run an image\n  \
+skiff daemon --http-listen 127.0.0.1:8080 &     start the node agent, then:\n  \
 skiff run -d --name job --restart on-failure:3 batch.wasm\n  \
+skiff deploy --name api --route api.example.com/ api.wasm\n  \
 skiff ps; skiff logs -f job; skiff stop job; skiff rm job\n  \
 skiff up -f skiff-compose.toml; skiff down"
 )]
@@ -26,15 +31,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "SKIFF_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
-    /// How much skiff itself logs to stderr
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "warn",
-        env = "SKIFF_LOG"
-    )]
-    pub log_level: LogLevel,
+    /// How much skiff itself logs to stderr [default: warn; info for serve]
+    #[arg(long, global = true, value_enum, env = "SKIFF_LOG")]
+    pub log_level: Option<LogLevel>,
 
     /// The daemon to talk to: unix:///path/to/skiff.sock or tcp://HOST:PORT (the TCP token is
     /// read from SKIFF_TOKEN) [default: the socket under SKIFF_HOME]
@@ -64,6 +63,18 @@ pub enum LogLevel {
 pub enum Command {
     Run(crate::cmd::run::RunArgs),
     Inspect(crate::cmd::inspect::InspectArgs),
+    Serve(Box<crate::cmd::serve::ServeArgs>),
+    Build(crate::cmd::build::BuildArgs),
+    Images(crate::cmd::images::ImagesArgs),
+    Tag(crate::cmd::tag::TagArgs),
+    Rmi(crate::cmd::rmi::RmiArgs),
+    Save(crate::cmd::save::SaveArgs),
+    Load(crate::cmd::load::LoadArgs),
+    /// Manage images (prune)
+    #[command(subcommand)]
+    Image(crate::cmd::image::ImageCommand),
+    Login(crate::cmd::login::LoginArgs),
+    Logout(crate::cmd::login::LogoutArgs),
     Daemon(crate::cmd::daemon::DaemonArgs),
     Deploy(crate::cmd::deploy::DeployArgs),
     Ps(crate::cmd::ps::PsArgs),
@@ -75,5 +86,7 @@ pub enum Command {
     Rm(crate::cmd::lifecycle::RmArgs),
     Up(crate::cmd::up::UpArgs),
     Down(crate::cmd::up::DownArgs),
-    System(crate::cmd::system::SystemArgs),
+    /// The node: check the local store; the daemon's info
+    #[command(subcommand)]
+    System(crate::cmd::system::SystemCommand),
 }

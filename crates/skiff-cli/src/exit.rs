@@ -44,6 +44,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if cause.is::<CannotRun>() {
             return CANNOT_RUN;
         }
+        if let Some(skiff_image::ImageError::NotFound(_)) = cause.downcast_ref() {
+            return NOT_FOUND;
+        }
         if let Some(e) = cause.downcast_ref::<RunError>() {
             return match e {
                 RunError::WrongKind { .. } | RunError::Instantiate(_) => CANNOT_RUN,

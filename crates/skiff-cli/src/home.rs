@@ -14,9 +14,19 @@ impl Home {
         self.root.join("cache").join("compiled")
     }
 
-    #[allow(dead_code)] // used by the store once images land
+    #[allow(dead_code)] // for verbs that need the raw path
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Open the image store (creating it on first use). Holding it holds the store lock
+    /// shared, so drop it before a long run.
+    pub fn store(&self) -> anyhow::Result<skiff_store::Store> {
+        skiff_store::Store::open(skiff_store::StoreConfig {
+            root: self.root.clone(),
+            max_blob_size: skiff_store::StoreConfig::DEFAULT_MAX_BLOB_SIZE,
+        })
+        .with_context(|| format!("cannot open the store at {}", self.root.display()))
     }
 }
 

@@ -26,7 +26,12 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_logging(cli.log_level);
+    // A server's log is its output: serve logs requests that fail and guest output by default.
+    let level = cli.log_level.unwrap_or(match cli.command {
+        cli::Command::Serve(_) => cli::LogLevel::Info,
+        _ => cli::LogLevel::Warn,
+    });
+    init_logging(level);
     match cmd::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -51,6 +56,7 @@ fn init_logging(level: cli::LogLevel) {
     tracing_subscriber::fmt()
         .with_max_level(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(false)
         .init();

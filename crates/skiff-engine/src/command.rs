@@ -149,6 +149,20 @@ impl Engine {
         limits: &Limits,
         timed_out: &AtomicBool,
     ) -> RunError {
+        classify(e, limit_hit, limits, timed_out, self.max_wasm_stack)
+    }
+}
+
+/// Why a run failed, from wasmtime's error and what the limiter and the deadline recorded.
+/// Shared by commands and HTTP requests.
+pub(crate) fn classify(
+    e: wasmtime::Error,
+    limit_hit: Option<u64>,
+    limits: &Limits,
+    timed_out: &AtomicBool,
+    max_wasm_stack: usize,
+) -> RunError {
+    {
         if e.downcast_ref::<MemoryLimitHit>().is_some() || limit_hit.is_some() {
             return RunError::MemoryLimit {
                 limit: limits.memory,
@@ -160,7 +174,7 @@ impl Engine {
             return RunError::Timeout(limits.timeout.unwrap_or_default());
         }
         if trap == Some(Trap::StackOverflow) {
-            return RunError::StackOverflow(self.max_wasm_stack as u64);
+            return RunError::StackOverflow(max_wasm_stack as u64);
         }
         // A failure while instantiating is a link error (an import skiff does not provide),
         // unless it is a trap raised by a start function, which is reported as any trap.

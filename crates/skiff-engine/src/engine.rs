@@ -16,7 +16,12 @@ pub enum AllocatorChoice {
     /// Pre-reserved slots with copy-on-write memory images, for many short instances
     /// (`skiff serve`). Falls back to on-demand, with a debug-log notice, where the address
     /// space cannot hold the pool (a low `ulimit -v`, say).
-    Pooling { max_instances: u32 },
+    Pooling {
+        max_instances: u32,
+        /// The largest linear memory any instance may grow to (the highest per-app memory
+        /// limit); each slot reserves this much address space.
+        max_memory: u64,
+    },
 }
 
 /// Everything the engine is configured from. No field is read from the environment here.
@@ -50,7 +55,7 @@ pub struct Engine {
     cache: Option<CompileCache>,
     pub(crate) max_wasm_stack: usize,
     pooling: bool,
-    /// Started on the first async run (see `task.rs`).
+    /// The epoch ticker, started by the first async task or HTTP app (see `epoch.rs`).
     pub(crate) ticker: std::sync::Once,
 }
 
@@ -71,17 +76,18 @@ impl Engine {
     pub fn new(config: &EngineConfig) -> Result<Engine, LoadError> {
         let (inner, pooling) = match config.allocator {
             AllocatorChoice::OnDemand => (build(config, None)?, false),
-            AllocatorChoice::Pooling { max_instances } => {
-                match build(config, Some(max_instances)) {
-                    Ok(e) => (e, true),
-                    Err(e) => {
-                        tracing::debug!(
-                            "pooling allocator unavailable ({e}); using on-demand allocation"
-                        );
-                        (build(config, None)?, false)
-                    }
+            AllocatorChoice::Pooling {
+                max_instances,
+                max_memory,
+            } => match build(config, Some((max_instances, max_memory))) {
+                Ok(e) => (e, true),
+                Err(e) => {
+                    tracing::debug!(
+                        "pooling allocator unavailable ({e}); using on-demand allocation"
+                    );
+                    (build(config, None)?, false)
                 }
-            }
+            },
         };
         let cache = config.cache_dir.as_ref().map(|dir| {
             // The compatibility hash covers the wasmtime version, every setting that changes
@@ -210,19 +216,25 @@ impl Engine {
     }
 }
 
-fn build(config: &EngineConfig, pool: Option<u32>) -> Result<wasmtime::Engine, LoadError> {
+fn build(config: &EngineConfig, pool: Option<(u32, u64)>) -> Result<wasmtime::Engine, LoadError> {
     let mut c = Config::new();
     c.epoch_interruption(true)
         .max_wasm_stack(config.max_wasm_stack)
         .wasm_component_model(true)
         .memory_init_cow(true);
-    if let Some(max) = pool {
+    if let Some((max, max_memory)) = pool {
+        // A component instance holds several core instances (the program, its adapter, shims)
+        // and usually two memories and tables (the program's and the adapter's): size the pool
+        // for that, so `max` components fit.
         let mut p = wasmtime::PoolingAllocationConfig::new();
-        p.total_memories(max)
-            .total_tables(max)
-            .total_core_instances(max)
-            .total_component_instances(max)
-            .max_memory_size(crate::Limits::DEFAULT_MEMORY.max(1 << 30) as usize)
+        p.total_component_instances(max)
+            .total_core_instances(max.saturating_mul(8))
+            .total_memories(max.saturating_mul(2))
+            .total_tables(max.saturating_mul(2))
+            // Interpreters compiled to wasm (StarlingMonkey) have tables of tens of thousands of
+            // functions; wasmtime's default of 20 000 elements is too small for them.
+            .table_elements(100_000)
+            .max_memory_size(usize::try_from(max_memory.max(1 << 16)).unwrap_or(usize::MAX))
             .max_unused_warm_slots(max.min(100));
         c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(p));
     }

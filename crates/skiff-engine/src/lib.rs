@@ -11,7 +11,9 @@
 mod cache;
 mod command;
 mod engine;
+mod epoch;
 mod error;
+pub mod http;
 mod limits;
 mod output;
 mod sandbox;
@@ -20,6 +22,7 @@ mod task;
 pub use cache::CacheOutcome;
 pub use command::Exit;
 pub use engine::{AllocatorChoice, Engine, EngineConfig, Program};
+pub use epoch::EPOCH_TICK;
 pub use error::{LoadError, RunError};
 pub use limits::Limits;
 pub use output::{Output, OutputSink};

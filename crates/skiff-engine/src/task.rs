@@ -13,20 +13,15 @@ use crate::sandbox::Sandbox;
 use crate::Exit;
 use skiff_wasm::Kind;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
 use wasmtime::{Linker, Store, UpdateDeadline};
-
-/// How often running wasm code yields to the executor. Short enough that a stop lands
-/// promptly and a busy guest cannot starve its neighbours; long enough to cost nothing.
-const TICK: Duration = Duration::from_millis(10);
 
 impl Engine {
     /// Run `program` to completion inside the current tokio runtime.
     ///
-    /// Dropping the returned future stops the guest. Do not mix this with
-    /// [`Engine::run_command`] on one engine: that one traps at the next epoch tick, and this
-    /// one makes the epoch tick continuously.
+    /// Dropping the returned future stops the guest: wasm code yields every
+    /// [`crate::epoch::EPOCH_TICK`] (the engine's one ticker, shared with HTTP apps). Do not mix
+    /// this with [`Engine::run_command`] on one engine: that one traps at the next epoch tick.
     pub async fn run_command_async(
         &self,
         program: &Program,
@@ -39,7 +34,7 @@ impl Engine {
                 advice: program.info.kind.advice(),
             });
         }
-        self.start_epoch_ticker();
+        self.ensure_epoch_ticker();
         let builder = sandbox.builder()?;
         let run = async {
             match (&program.compiled, program.info.kind) {
@@ -63,23 +58,6 @@ impl Engine {
             Ok(code) => Ok(Exit::Code(code)),
             Err(e) => Err(self.classify(e, limit_hit, limits, &AtomicBool::new(false))),
         }
-    }
-
-    /// One thread per engine advances the epoch; it ends when the engine is dropped.
-    fn start_epoch_ticker(&self) {
-        self.ticker.call_once(|| {
-            let weak = self.inner.weak();
-            std::thread::Builder::new()
-                .name("skiff-epoch".into())
-                .spawn(move || loop {
-                    std::thread::sleep(TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => return,
-                    }
-                })
-                .expect("spawn the epoch ticker thread");
-        });
     }
 
     fn async_store<T: Send + 'static>(

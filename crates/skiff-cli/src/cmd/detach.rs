@@ -2,12 +2,13 @@
 
 use crate::client::Client;
 use crate::cmd::run::RunArgs;
+use crate::cmd::source::{resolve, Workload as Source};
+use crate::home::Home;
 use anyhow::Context;
 use hyper::Method;
 use skiff_api::{
     BlobInfo, CreateRequest, EnvVar, Limits, Mount, RestartPolicy, Workload, WorkloadSpec,
 };
-use std::path::Path;
 
 /// Docker's `--restart` values: `no`, `on-failure[:N]`, `always` (`unless-stopped` is `always`
 /// here: a stopped workload stays stopped across daemon restarts anyway).
@@ -24,24 +25,39 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
     }
 }
 
-/// Upload a .wasm file to the daemon; answers what it is stored as.
-pub fn upload(client: &Client, file: &Path) -> anyhow::Result<BlobInfo> {
-    let bytes = crate::cmd::source::read_wasm_file(file)?;
+/// Resolve a file or image reference (in this home's store) and upload its Wasm to the daemon;
+/// answers what the daemon stores it as, and the workload (its bytes taken).
+///
+/// The daemon keeps its own digest-addressed copy of every binary a record names: `rmi` or
+/// `image prune` may delete the store's layer at any time, and a restart after `kill -9` must
+/// still find the bytes the record was created with.
+pub fn upload(client: &Client, home: &Home, target: &str) -> anyhow::Result<(BlobInfo, Source)> {
+    let mut w = resolve(home, target)?;
+    let bytes = std::mem::take(&mut w.bytes);
     let a = client.raw(Method::POST, "/v1/blobs", "application/wasm", bytes)?;
     if a.status != 201 {
         let msg = serde_json::from_slice::<skiff_api::ErrorBody>(&a.body)
             .map(|e| e.message)
             .unwrap_or_else(|_| String::from_utf8_lossy(&a.body).into_owned());
-        anyhow::bail!("{}: {msg}", file.display());
+        anyhow::bail!("{}: {msg}", w.label);
     }
-    serde_json::from_slice(&a.body).context("the daemon's answer to an upload")
+    let info = serde_json::from_slice(&a.body).context("the daemon's answer to an upload")?;
+    Ok((info, w))
+}
+
+/// What `ps` shows in IMAGE: the file name, or the image reference as typed.
+pub fn image_name(w: &Source) -> String {
+    match &w.image {
+        Some(_) => w.label.clone(),
+        None => w.argv0.clone(),
+    }
 }
 
 /// The grants and limits of `skiff run`'s flags, as the API spells them.
 pub fn spec_from_run(
     args: &RunArgs,
     image: &BlobInfo,
-    file: &Path,
+    workload: &Source,
 ) -> anyhow::Result<WorkloadSpec> {
     if args.interactive {
         anyhow::bail!(
@@ -56,7 +72,7 @@ pub fn spec_from_run(
     if args.stack != skiff_engine::EngineConfig::DEFAULT_STACK as u64 {
         anyhow::bail!("--stack cannot be used with -d: the daemon's engine has one stack limit for every workload (512k)");
     }
-    let sandbox = crate::cmd::run::sandbox(args)?;
+    let sandbox = crate::cmd::run::sandbox(args, workload)?;
     let mounts = sandbox
         .mounts
         .iter()
@@ -79,8 +95,9 @@ pub fn spec_from_run(
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(WorkloadSpec {
         image: image.digest.clone(),
-        image_name: file.file_name().map(|n| n.to_string_lossy().into_owned()),
-        args: args.command[1..].to_vec(),
+        image_name: Some(image_name(workload)),
+        // The image's default args apply when none are given; argv[0] is the daemon's.
+        args: sandbox.args[1..].to_vec(),
         env: sandbox
             .env
             .into_iter()
@@ -100,10 +117,9 @@ pub fn spec_from_run(
     })
 }
 
-pub fn run_detached(client: &Client, args: &RunArgs) -> anyhow::Result<u8> {
-    let file = Path::new(&args.command[0]);
-    let image = upload(client, file)?;
-    let spec = spec_from_run(args, &image, file)?;
+pub fn run_detached(home: &Home, client: &Client, args: &RunArgs) -> anyhow::Result<u8> {
+    let (image, workload) = upload(client, home, &args.command[0])?;
+    let spec = spec_from_run(args, &image, &workload)?;
     let req = CreateRequest {
         name: args.name.clone(),
         spec,

@@ -1,20 +1,30 @@
-//! `skiff inspect FILE`: what a binary is and what it could do.
+//! `skiff inspect FILE|IMAGE`: what a binary is and what it could do; for an image, also its
+//! config, annotations, and what it requests against what its imports make possible.
 
-use crate::cmd::source::read_wasm_file;
+use crate::client::{ApiError, Client, NoDaemon};
+use crate::cmd::source::{resolve, ImageSource};
+use crate::home::Home;
 use clap::{Args, ValueEnum};
+use hyper::Method;
 use serde::Serialize;
+use skiff_image::requests::{compare, CapabilityRow};
 use skiff_wasm::WasmInfo;
-use std::path::PathBuf;
 
-/// Show what a Wasm binary is and which capabilities its imports could use; or, given a
+/// Show what a Wasm binary or image is and which capabilities it could use; or, given a
 /// workload's name or ID, the daemon's record of it
+///
+/// Like Docker's inspect it takes any object, tried in this order: a file that exists, then a
+/// workload of the running daemon (by name, ID or unique ID prefix), then an image in the store.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skiff inspect app.wasm\n  \
+skiff inspect hello:1.0                      an image: config, annotations, requested vs possible\n  \
+skiff inspect api                            a workload of the daemon: its record, as JSON\n  \
 skiff inspect --format json app.wasm | jq .capabilities")]
 pub struct InspectArgs {
-    /// A .wasm file, or a workload's name or ID
-    pub target: PathBuf,
+    /// A .wasm file, a workload's name or ID, or an image reference
+    #[arg(value_name = "FILE|WORKLOAD|IMAGE")]
+    pub target: String,
 
     /// Output format
     #[arg(long, value_enum, default_value = "table")]
@@ -29,54 +39,112 @@ pub enum Format {
 
 #[derive(Serialize)]
 struct Report<'a> {
-    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
     #[serde(flatten)]
     info: &'a WasmInfo,
     runs_with: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<ImageReport<'a>>,
 }
 
-/// Not a file, and spelled like a workload name or id: ask the daemon (Docker's `inspect`
-/// also takes any object).
-pub fn is_workload_name(target: &std::path::Path) -> bool {
-    let s = target.to_string_lossy();
-    !target.exists()
-        && !s.contains('/')
-        && !s.ends_with(".wasm")
-        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s.chars()
+#[derive(Serialize)]
+struct ImageReport<'a> {
+    reference: Option<String>,
+    digest: String,
+    size: u64,
+    manifest: &'a skiff_image::model::Manifest,
+    config: &'a skiff_image::model::WasmConfig,
+    defaults: &'a skiff_image::annotations::Defaults,
+    /// Requested by the image against possible from its imports; none of it is granted.
+    capabilities: Vec<CapabilityRow>,
+}
+
+/// Spelled like a workload name or ID (and not a file): worth asking the daemon about.
+fn is_workload_name(target: &str) -> bool {
+    !std::path::Path::new(target).exists()
+        && target
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && target
+            .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && !target.ends_with(".wasm")
 }
 
-pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
-    let bytes = read_wasm_file(&args.target)?;
-    let info = skiff_wasm::inspect(&bytes)
-        .map_err(|e| crate::exit::CannotRun(format!("{}: {e}", args.target.display())))?;
+/// File, then workload, then image (see [`InspectArgs`]). A daemon that is not running, or
+/// has no such workload, is not an error: the target may still be an image.
+pub fn inspect_any(
+    home: &Home,
+    client: impl FnOnce() -> anyhow::Result<Client>,
+    args: InspectArgs,
+) -> anyhow::Result<u8> {
+    if is_workload_name(&args.target) {
+        if let Ok(client) = client() {
+            let path = format!("/v1/workloads/{}", args.target);
+            match client.call::<skiff_api::Workload>(Method::GET, &path, None::<&()>) {
+                Ok((_, w)) => {
+                    println!("{}", serde_json::to_string_pretty(&[w])?);
+                    return Ok(0);
+                }
+                // Not the daemon's: perhaps an image. Any other answer (ambiguous prefix…) is
+                // the user's to see.
+                Err(e)
+                    if e.downcast_ref::<ApiError>()
+                        .is_some_and(|a| a.status == 404) => {}
+                Err(e) if e.is::<NoDaemon>() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    inspect(home, args)
+}
+
+pub fn inspect(home: &Home, args: InspectArgs) -> anyhow::Result<u8> {
+    let workload = resolve(home, &args.target)?;
+    let info = skiff_wasm::inspect(&workload.bytes)
+        .map_err(|e| crate::exit::CannotRun(format!("{}: {e}", workload.label)))?;
     let runs_with = match info.kind {
         k if k.is_command() => "skiff run",
         skiff_wasm::Kind::HttpHandler => "skiff serve",
         _ => "nothing: no entry point skiff can call",
     };
+    let image = workload.image.as_ref().map(|src| image_report(src, &info));
     match args.format {
         Format::Json => {
             let report = Report {
-                file: args.target.display().to_string(),
+                file: workload.image.is_none().then(|| workload.label.clone()),
                 info: &info,
                 runs_with,
+                image,
             };
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Format::Table => print_table(&args.target, &info, runs_with),
+        Format::Table => match &image {
+            None => print_file(&workload.label, &info, runs_with),
+            Some(image) => print_image(image, &info, runs_with),
+        },
     }
     Ok(0)
 }
 
-fn print_table(path: &std::path::Path, info: &WasmInfo, runs_with: &str) {
-    println!("File:       {}", path.display());
-    println!("Kind:       {}", info.kind);
-    println!("Runs with:  {runs_with}");
-    println!("Size:       {} bytes", info.size);
-    println!("Digest:     {}", info.digest);
-    println!("Exports:    {}", list(&info.exports));
+fn image_report<'a>(src: &'a ImageSource, info: &WasmInfo) -> ImageReport<'a> {
+    let image = &src.image;
+    ImageReport {
+        reference: src.reference.as_ref().map(|r| r.familiar()),
+        digest: image.digest.to_string(),
+        size: image.total_size(),
+        manifest: &image.manifest,
+        config: &image.config,
+        defaults: &image.defaults,
+        capabilities: compare(&image.defaults.requests, info),
+    }
+}
+
+fn print_file(label: &str, info: &WasmInfo, runs_with: &str) {
+    println!("File:       {label}");
+    print_info(info, runs_with);
     println!();
     println!("Capabilities its imports could use (skiff grants none unless asked):");
     if info.capabilities.is_empty() {
@@ -84,6 +152,84 @@ fn print_table(path: &std::path::Path, info: &WasmInfo, runs_with: &str) {
     }
     for (cap, imports) in &info.capabilities {
         println!("  {:<14} {}", cap.to_string(), list(imports));
+    }
+}
+
+fn print_info(info: &WasmInfo, runs_with: &str) {
+    println!("Kind:       {}", info.kind);
+    println!("Runs with:  {runs_with}");
+    println!("Size:       {} bytes", info.size);
+    println!("Digest:     {}", info.digest);
+    println!("Exports:    {}", list(&info.exports));
+}
+
+fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
+    if let Some(name) = &r.reference {
+        println!("Image:      {name}");
+    }
+    println!("Manifest:   {}", r.digest);
+    println!("Created:    {}", r.config.created);
+    println!(
+        "OS:         {} (architecture {})",
+        r.config.os, r.config.architecture
+    );
+    if let Some(author) = &r.config.author {
+        println!("Author:     {author}");
+    }
+    println!("Layer:");
+    print_info(info, runs_with);
+    if let Some(c) = &r.config.component {
+        println!("Component:  exports {}", list(&c.exports));
+        println!("            imports {}", list(&c.imports));
+    }
+    println!();
+    println!("Defaults:");
+    match &r.defaults.args {
+        Some(args) => println!(
+            "  args       {}",
+            serde_json::to_string(args).unwrap_or_default()
+        ),
+        None => println!("  args       (none)"),
+    }
+    if r.defaults.env.is_empty() {
+        println!("  env        (none)");
+    }
+    for (k, v) in &r.defaults.env {
+        println!("  env        {k}={v}");
+    }
+    if let Some(route) = &r.defaults.route {
+        println!("  http route {route}");
+    }
+    println!();
+    println!("Annotations:");
+    for (k, v) in &r.manifest.annotations {
+        println!("  {k} = {v}");
+    }
+    println!();
+    println!(
+        "Capabilities: requested by the image / possible from its imports. skiff grants \
+         none unless the operator asks (-v, -e, --net)."
+    );
+    println!(
+        "  {:<14} {:<32} {:<9} NOTE",
+        "CAPABILITY", "REQUESTED", "POSSIBLE"
+    );
+    for row in &r.capabilities {
+        let requested = if row.requested.is_empty() {
+            "-".to_string()
+        } else {
+            row.requested.join(", ")
+        };
+        println!(
+            "  {:<14} {:<32} {:<9} {}",
+            row.capability,
+            requested,
+            if row.possible { "yes" } else { "no" },
+            row.note
+                .as_deref()
+                .map(|n| format!("! {n}"))
+                .unwrap_or_default()
+        );
     }
 }
 

@@ -3,7 +3,6 @@
 use crate::client::Client;
 use clap::Args;
 use hyper::Method;
-use skiff_api::Workload;
 
 /// Stop running workloads (they stay stopped across daemon restarts)
 #[derive(Debug, Args)]
@@ -96,12 +95,4 @@ pub fn rm(client: &Client, args: RmArgs) -> anyhow::Result<u8> {
         )?;
         Ok(())
     })
-}
-
-/// `skiff inspect NAME` for a workload: the daemon's record as JSON (an array, as Docker's).
-pub fn inspect_workload(client: &Client, name: &str) -> anyhow::Result<u8> {
-    let (_, w) =
-        client.call::<Workload>(Method::GET, &format!("/v1/workloads/{name}"), None::<&()>)?;
-    println!("{}", serde_json::to_string_pretty(&[w])?);
-    Ok(0)
 }

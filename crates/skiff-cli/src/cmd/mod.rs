@@ -1,15 +1,24 @@
 //! One module per verb.
 
+pub mod build;
 pub mod daemon;
 pub mod deploy;
 pub mod detach;
+pub mod image;
+pub mod images;
 pub mod inspect;
 pub mod lifecycle;
+pub mod load;
+pub mod login;
 pub mod logs;
 pub mod ps;
+pub mod rmi;
 pub mod run;
+pub mod save;
+pub mod serve;
 pub mod source;
 pub mod system;
+pub mod tag;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -20,7 +29,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let host = cli.host;
     let client = || crate::client::Client::new(&home, host.as_deref());
     match cli.command {
-        Command::Run(args) if args.detach => detach::run_detached(&client()?, &args)
+        Command::Run(args) if args.detach => detach::run_detached(&home, &client()?, &args)
             // `skiff run` failing is skiff's failure (125), daemon or not, as in Docker.
             .map_err(|e| {
                 if e.is::<crate::client::ApiError>() || e.is::<crate::client::NoDaemon>() {
@@ -30,20 +39,27 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 }
             }),
         Command::Run(args) => run::run(&home, args),
-        Command::Inspect(args) if inspect::is_workload_name(&args.target) => {
-            lifecycle::inspect_workload(&client()?, &args.target.to_string_lossy())
-        }
-        Command::Inspect(args) => inspect::inspect(args),
+        Command::Inspect(args) => inspect::inspect_any(&home, client, args),
         Command::Daemon(args) => daemon::daemon(&home, args),
-        Command::Deploy(args) => deploy::deploy(&client()?, args),
+        Command::Deploy(args) => deploy::deploy(&home, &client()?, args),
         Command::Ps(args) => ps::ps(&client()?, args),
         Command::Logs(args) => logs::logs(&client()?, args),
         Command::Stop(args) => lifecycle::stop(&client()?, args),
         Command::Start(args) => lifecycle::start(&client()?, args),
         Command::Restart(args) => lifecycle::restart(&client()?, args),
         Command::Rm(args) => lifecycle::rm(&client()?, args),
-        Command::Up(args) => up::up(&client()?, args),
+        Command::Up(args) => up::up(&home, &client()?, args),
         Command::Down(args) => up::down(&client()?, args),
-        Command::System(args) => system::system(&client()?, args),
+        Command::Serve(args) => serve::serve(&home, *args),
+        Command::Build(args) => build::build(&home, args),
+        Command::Images(args) => images::images(&home, args),
+        Command::Tag(args) => tag::tag(&home, args),
+        Command::Rmi(args) => rmi::rmi(&home, args),
+        Command::Save(args) => save::save(&home, args),
+        Command::Load(args) => load::load(&home, args),
+        Command::Image(cmd) => image::image(&home, cmd),
+        Command::System(cmd) => system::system(&home, client, cmd),
+        Command::Login(args) => login::login(args),
+        Command::Logout(args) => login::logout(args),
     }
 }

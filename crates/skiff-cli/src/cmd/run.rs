@@ -1,6 +1,6 @@
 //! `skiff run`: run a WASI command to completion, sandboxed and limited.
 
-use crate::cmd::source::read_wasm_file;
+use crate::cmd::source::{resolve, Workload};
 use crate::exit;
 use crate::home::Home;
 use crate::units::{parse_duration, parse_size};
@@ -14,6 +14,7 @@ use std::time::Duration;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skiff run hello.wasm arg1 arg2\n  \
+skiff run hello:1.0 world                        an image: its default args and env apply\n  \
 skiff run -v ./data:/data:ro -e NAME=x app.wasm\n  \
 skiff run -e HOME --env-file .env app.wasm       pass HOME from the host, more from a file\n  \
 skiff run --memory 64m --timeout 5s app.wasm\n  \
@@ -70,10 +71,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "POLICY", requires = "detach")]
     pub restart: Option<String>,
 
-    /// A .wasm file, then the arguments for the guest. Everything after the file goes to the
-    /// guest, flags included.
+    /// A .wasm file or an image, then the arguments for the guest. Everything after it goes to
+    /// the guest, flags included; given any, they replace the image's default args.
     #[arg(
-        value_name = "FILE [ARGS]",
+        value_name = "FILE|IMAGE [ARGS]",
         required = true,
         num_args = 1..,
         trailing_var_arg = true,
@@ -83,11 +84,11 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn target(&self) -> &Path {
+    pub(crate) fn target(&self) -> &Path {
         Path::new(&self.command[0])
     }
 
-    fn guest_args(&self) -> &[String] {
+    pub(crate) fn guest_args(&self) -> &[String] {
         &self.command[1..]
     }
 }
@@ -101,12 +102,13 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
              (see skiff run --help)"
         );
     }
-    let sandbox = sandbox(&args)?;
+    let workload = resolve(home, &args.command[0])?;
+    let sandbox = sandbox(&args, &workload)?;
     let limits = Limits {
         memory: args.memory,
         timeout: args.timeout,
     };
-    let bytes = read_wasm_file(args.target())?;
+    let bytes = workload.bytes;
     let engine = Engine::new(&EngineConfig {
         cache_dir: (!args.no_cache).then(|| home.compile_cache()),
         allocator: AllocatorChoice::OnDemand,
@@ -114,8 +116,8 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
     })?;
     let program = engine
         .load(&bytes)
-        .with_context(|| format!("{}", args.target().display()))?;
-    tracing::debug!("{}: {}", args.target().display(), program.info.kind);
+        .with_context(|| workload.label.clone())?;
+    tracing::debug!("{}: {}", workload.label, program.info.kind);
     if let Some(timeout) = limits.timeout {
         watchdog(timeout);
     }
@@ -135,22 +137,41 @@ fn watchdog(timeout: Duration) {
     });
 }
 
-pub(crate) fn sandbox(args: &RunArgs) -> anyhow::Result<Sandbox> {
-    let mut env = Vec::new();
+pub(crate) fn sandbox(args: &RunArgs, workload: &Workload) -> anyhow::Result<Sandbox> {
+    let defaults = workload.image.as_ref().map(|i| &i.image.defaults);
+    // The image's env defaults first (Docker's ENV), then --env-file, then -e: a later value
+    // for the same name replaces an earlier one.
+    let mut env: Vec<(String, String)> = defaults
+        .map(|d| d.env.clone().into_iter().collect())
+        .unwrap_or_default();
+    let mut set = |k: String, v: String| match env.iter_mut().find(|(n, _)| *n == k) {
+        Some(slot) => slot.1 = v,
+        None => env.push((k, v)),
+    };
     for file in &args.env_file {
-        env.extend(read_env_file(file)?);
+        for (k, v) in read_env_file(file)? {
+            set(k, v);
+        }
     }
     for spec in &args.env {
-        env.extend(parse_env(spec)?);
+        if let Some((k, v)) = parse_env(spec)? {
+            set(k, v);
+        }
     }
+    // Args given on the command line replace the image's default args (Docker's CMD).
+    let guest_args: Vec<String> = match (args.guest_args(), defaults.and_then(|d| d.args.as_ref()))
+    {
+        ([], Some(default)) => default.clone(),
+        (given, _) => given.to_vec(),
+    };
     let mounts = args
         .volumes
         .iter()
         .map(|v| Mount::parse(v).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Sandbox {
-        args: std::iter::once(argv0(args.target()))
-            .chain(args.guest_args().iter().cloned())
+        args: std::iter::once(workload.argv0.clone())
+            .chain(guest_args)
             .collect(),
         env,
         mounts,
@@ -158,14 +179,6 @@ pub(crate) fn sandbox(args: &RunArgs) -> anyhow::Result<Sandbox> {
         network: args.net,
         ..Sandbox::default()
     })
-}
-
-/// argv[0] is the binary's file name, as a shell would show it.
-fn argv0(target: &Path) -> String {
-    target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| target.display().to_string())
 }
 
 /// `K=V`, or `K` alone to pass the host's value (skipped when the host has none, as Docker does).
@@ -186,7 +199,7 @@ pub(crate) fn parse_env(spec: &str) -> anyhow::Result<Option<(String, String)>> 
     Ok(Some((k, v)))
 }
 
-fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--env-file {}: cannot read it", path.display()))?;
     text.lines()

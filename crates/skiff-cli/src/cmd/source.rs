@@ -1,9 +1,83 @@
-//! Where the bytes of a workload come from. Today a file; image references join when the store
-//! lands.
+//! Where the bytes of a workload come from: a path that exists is a file; anything else is an
+//! image reference (`hello:1.0`, `hello@sha256:…`, `sha256:…`, a short ID) looked up in the store.
 
-use crate::exit::NotFound;
+use crate::exit::{CannotRun, NotFound};
+use crate::home::Home;
 use anyhow::Context;
+use skiff_image::{Image, ImageError, Reference};
 use std::path::Path;
+
+/// A workload's bytes and, for an image, what the image says about running it.
+pub struct Workload {
+    pub bytes: Vec<u8>,
+    /// What to call it in messages: the path or the reference as typed.
+    pub label: String,
+    /// argv[0] for the guest: the file name, or the image's repository name.
+    pub argv0: String,
+    pub image: Option<ImageSource>,
+}
+
+pub struct ImageSource {
+    pub reference: Option<Reference>,
+    pub image: Image,
+}
+
+pub fn resolve(home: &Home, target: &str) -> anyhow::Result<Workload> {
+    let path = Path::new(target);
+    if path.exists() {
+        return Ok(Workload {
+            bytes: read_wasm_file(path)?,
+            label: target.to_string(),
+            argv0: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| target.to_string()),
+            image: None,
+        });
+    }
+    let looks_like_path = target.ends_with(".wasm") || target.starts_with(['.', '/', '~']);
+    if looks_like_path {
+        return Err(NotFound(format!(
+            "{target}: no such file; give the path to a .wasm file or the name of an image in \
+             the local store (see skiff images)"
+        ))
+        .into());
+    }
+    if !target.starts_with("sha256:") {
+        if let Err(e) = Reference::parse(target) {
+            return Err(anyhow::Error::from(e).context(format!(
+                "{target} is not a file, nor a valid image reference"
+            )));
+        }
+    }
+    // The store lock is held only while reading: a long-running guest must not block prune.
+    let store = home.store()?;
+    let (reference, digest) = skiff_image::find(&store, target)?;
+    let image = Image::read(&store, &digest).map_err(|e| match e {
+        e @ ImageError::Layout { .. } => anyhow::Error::from(CannotRun(format!("{target}: {e}"))),
+        e => anyhow::Error::from(e).context(format!("image {target}")),
+    })?;
+    let bytes = store
+        .read_blob(&image.layer().digest, store.max_blob_size())
+        .with_context(|| format!("image {target}: cannot read its Wasm layer"))?;
+    let argv0 = reference
+        .as_ref()
+        .map(|r| r.path().rsplit('/').next().unwrap_or(r.path()).to_string())
+        .unwrap_or_else(|| {
+            image
+                .manifest
+                .annotations
+                .get("org.opencontainers.image.title")
+                .cloned()
+                .unwrap_or_else(|| "wasm".into())
+        });
+    Ok(Workload {
+        bytes,
+        label: target.to_string(),
+        argv0,
+        image: Some(ImageSource { reference, image }),
+    })
+}
 
 pub fn read_wasm_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     match std::fs::read(path) {
@@ -13,7 +87,7 @@ pub fn read_wasm_file(path: &Path) -> anyhow::Result<Vec<u8>> {
             path.display()
         ))
         .into()),
-        Err(_) if path.is_dir() => Err(crate::exit::CannotRun(format!(
+        Err(_) if path.is_dir() => Err(CannotRun(format!(
             "{} is a directory, not a .wasm file",
             path.display()
         ))

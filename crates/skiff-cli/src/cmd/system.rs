@@ -1,31 +1,87 @@
-//! `skiff system info`.
+//! `skiff system …`: the node as a whole — the local store (`check`) and the daemon (`info`).
 
 use crate::client::Client;
+use crate::home::Home;
 use clap::{Args, Subcommand};
 use hyper::Method;
 use skiff_api::SystemInfo;
 
-/// The daemon and its node
-#[derive(Debug, Args)]
-pub struct SystemArgs {
-    #[command(subcommand)]
-    pub command: SystemCommand,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
-    /// Versions, engine settings, pools, workload counts, memory
-    Info {
-        #[arg(long, value_enum, default_value = "table")]
-        format: crate::cmd::inspect::Format,
-    },
+    /// Verify every blob's digest and every tag's image
+    #[command(after_help = "Examples:\n  \
+skiff system check\n  \
+skiff system check --repair        remove corrupt blobs and dangling tags\n\n\
+Exit status: 0 nothing wrong (or all repaired), 1 problems found.")]
+    Check(CheckArgs),
+    /// The daemon: versions, engine settings, pools, workload counts, HTTP apps, memory
+    #[command(after_help = "Examples:\n  \
+skiff system info\n  \
+skiff system info --format json | jq .http")]
+    Info(InfoArgs),
 }
 
-pub fn system(client: &Client, args: SystemArgs) -> anyhow::Result<u8> {
-    let SystemCommand::Info { format } = args.command;
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Remove what is wrong: corrupt blobs, foreign files, dangling tags, leftovers
+    #[arg(long)]
+    pub repair: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::cmd::inspect::Format,
+}
+
+/// `check` works on the store directly; `info` asks the daemon (`client` is only called then).
+pub fn system(
+    home: &Home,
+    client: impl FnOnce() -> anyhow::Result<Client>,
+    cmd: SystemCommand,
+) -> anyhow::Result<u8> {
+    match cmd {
+        SystemCommand::Check(args) => check(home, args),
+        SystemCommand::Info(args) => info(&client()?, args),
+    }
+}
+
+fn check(home: &Home, args: CheckArgs) -> anyhow::Result<u8> {
+    let store = home.store()?;
+    let r = store.check(args.repair)?;
+    for p in &r.problems {
+        println!("{}{p}", if r.repaired { "removed: " } else { "" });
+    }
+    println!(
+        "Checked {} blobs and {} tags: {} problem{}{}; {} leftover{} of interrupted writes{}",
+        r.blobs,
+        r.tags,
+        r.problems.len(),
+        if r.problems.len() == 1 { "" } else { "s" },
+        if r.repaired && !r.problems.is_empty() {
+            ", repaired"
+        } else {
+            ""
+        },
+        r.leftovers,
+        if r.leftovers == 1 { "" } else { "s" },
+        if r.leftovers > 0 && !r.repaired {
+            " (harmless; skiff image prune removes them)"
+        } else {
+            ""
+        }
+    );
+    if !r.problems.is_empty() && !r.repaired {
+        println!("Run `skiff system check --repair` to remove them.");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
     let (_, info) = client.call::<SystemInfo>(Method::GET, "/v1/info", None::<&()>)?;
     let i = info.ok_or_else(|| anyhow::anyhow!("the daemon answered nothing"))?;
-    if let crate::cmd::inspect::Format::Json = format {
+    if let crate::cmd::inspect::Format::Json = args.format {
         println!("{}", serde_json::to_string_pretty(&i)?);
         return Ok(0);
     }

@@ -3,6 +3,7 @@
 
 use crate::client::Client;
 use crate::cmd::detach::{parse_restart, upload};
+use crate::home::Home;
 use crate::units::{parse_duration, parse_size};
 use anyhow::Context;
 use clap::Args;
@@ -50,8 +51,8 @@ struct ComposeFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
-    /// A .wasm file, relative to the compose file.
-    image: PathBuf,
+    /// A .wasm file, relative to the compose file, or an image in the store.
+    image: String,
     #[serde(default)]
     args: Vec<String>,
     #[serde(default)]
@@ -99,7 +100,7 @@ fn project(file: &Path, explicit: Option<String>) -> anyhow::Result<String> {
     Ok(name)
 }
 
-pub fn up(client: &Client, args: UpArgs) -> anyhow::Result<u8> {
+pub fn up(home: &Home, client: &Client, args: UpArgs) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(&args.file).with_context(|| {
         format!(
             "cannot read {} (give another file with -f)",
@@ -112,7 +113,7 @@ pub fn up(client: &Client, args: UpArgs) -> anyhow::Result<u8> {
     let project = project(&args.file, args.project_name)?;
     let mut workloads = BTreeMap::new();
     for (name, e) in file.workloads {
-        let spec = spec(client, base, &e)
+        let spec = spec(home, client, base, &e)
             .with_context(|| format!("{}: workload {name}", args.file.display()))?;
         workloads.insert(name, spec);
     }
@@ -150,9 +151,30 @@ fn print_changes(c: &ProjectChanges) {
     }
 }
 
-fn spec(client: &Client, base: &Path, e: &Entry) -> anyhow::Result<WorkloadSpec> {
+fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<WorkloadSpec> {
+    // A path is relative to the compose file; what exists there is a file, anything else an
+    // image reference.
     let file = base.join(&e.image);
-    let image = upload(client, &file)?;
+    let target = if file.exists() {
+        file.display().to_string()
+    } else {
+        e.image.clone()
+    };
+    let (image, source) = upload(client, home, &target)?;
+    let defaults = source.image.as_ref().map(|i| &i.image.defaults);
+    // The image's env defaults, overridden by the entry's; its args unless the entry has some.
+    let mut env: BTreeMap<String, String> = defaults
+        .map(|d| d.env.clone().into_iter().collect())
+        .unwrap_or_default();
+    env.extend(e.env.clone());
+    let args = match (&e.args[..], defaults.and_then(|d| d.args.clone())) {
+        ([], Some(a)) => a,
+        (given, _) => given.to_vec(),
+    };
+    let route = e
+        .route
+        .clone()
+        .or_else(|| defaults.and_then(|d| d.route.clone()));
     let mounts = e
         .volumes
         .iter()
@@ -170,13 +192,9 @@ fn spec(client: &Client, base: &Path, e: &Entry) -> anyhow::Result<WorkloadSpec>
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(WorkloadSpec {
         image: image.digest,
-        image_name: e
-            .image
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned()),
-        args: e.args.clone(),
-        env: e
-            .env
+        image_name: Some(crate::cmd::detach::image_name(&source)),
+        args,
+        env: env
             .iter()
             .map(|(k, v)| EnvVar {
                 name: k.clone(),
@@ -204,6 +222,6 @@ fn spec(client: &Client, base: &Path, e: &Entry) -> anyhow::Result<WorkloadSpec>
             Some(r) => parse_restart(r).map_err(anyhow::Error::msg)?,
             None => RestartPolicy::No,
         },
-        route: e.route.clone(),
+        route,
     })
 }

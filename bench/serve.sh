@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# skiff serve vs wasmtime serve vs a native hyper server, same hello, same machine, one run.
+#
+#   bench/serve.sh                 build what is missing, run wrk at 64 and 256 connections
+#   DURATION=30s bench/serve.sh    longer runs (default 10s each)
+#
+# Needs: wrk (apt), a release skiff ($SKIFF, default $CARGO_TARGET_DIR/release/skiff: build it with
+# `cargo build --release -p skiff-cli`), wasmtime 48.0.8 ($WASMTIME, default
+# /var/tmp/wasmtime-cli/bin/wasmtime: `cargo install wasmtime-cli --version 48.0.8 --locked
+# --root /var/tmp/wasmtime-cli`). The native server is built here (bench/native-hello).
+# Not a test: it prints numbers, it asserts nothing.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$HERE/.."
+TARGET="${CARGO_TARGET_DIR:-/var/tmp/skiff-target}"
+SKIFF="${SKIFF:-$TARGET/release/skiff}"
+WASMTIME="${WASMTIME:-/var/tmp/wasmtime-cli/bin/wasmtime}"
+DURATION="${DURATION:-10s}"
+THREADS="${THREADS:-2}"
+CONNS="${CONNS:-64 256}"
+GUEST="$ROOT/guests/wasm/http-hello.wasm"
+
+command -v wrk >/dev/null || { echo "serve.sh: wrk missing: apt-get install -y wrk" >&2; exit 1; }
+[ -x "$SKIFF" ] || { echo "serve.sh: no release skiff at $SKIFF: cargo build --release -p skiff-cli" >&2; exit 1; }
+[ -x "$WASMTIME" ] || { echo "serve.sh: no wasmtime at $WASMTIME (see the header of this script)" >&2; exit 1; }
+NATIVE_TARGET="${NATIVE_TARGET:-/var/tmp/skiff-bench-target}"
+CARGO_TARGET_DIR="$NATIVE_TARGET" cargo build --quiet --release --manifest-path "$HERE/native-hello/Cargo.toml"
+NATIVE="$NATIVE_TARGET/release/native-hello"
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "serve.sh: $1 never came up" >&2; exit 1; }
+
+start() { # name, then the command; sets URL
+  local name="$1"; shift
+  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PIDS+=($!)
+}
+
+P1=$(free_port); start skiff env SKIFF_HOME="$WORK/home" "$SKIFF" serve --listen "127.0.0.1:$P1" "$GUEST"
+P2=$(free_port); start wasmtime "$WASMTIME" serve --addr "127.0.0.1:$P2" "$GUEST"
+P3=$(free_port); start native "$NATIVE" "127.0.0.1:$P3"
+declare -A URL=([skiff]="http://127.0.0.1:$P1/" [wasmtime]="http://127.0.0.1:$P2/" [native]="http://127.0.0.1:$P3/")
+for s in skiff wasmtime native; do wait_up "${URL[$s]}"; done
+
+to_ms() { # wrk latency like 123.45us / 1.23ms / 1.02s -> ms
+  awk -v v="$1" 'BEGIN { n=v; sub(/[a-z]+$/,"",n); u=v; sub(/^[0-9.]+/,"",u);
+    if (u=="us") n/=1000; else if (u=="s") n*=1000; printf "%.3f", n }'
+}
+
+declare -A RPS P50 P99
+for c in $CONNS; do
+  for s in skiff wasmtime native; do
+    wrk -t"$THREADS" -c"$c" -d2s "${URL[$s]}" >/dev/null # warm-up
+    out="$(wrk -t"$THREADS" -c"$c" -d"$DURATION" --latency "${URL[$s]}")"
+    echo "$out" > "$WORK/wrk-$s-$c.txt"
+    if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "serve.sh: $s at $c connections had errors:" >&2; echo "$out" >&2; fi
+    RPS[$s,$c]="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+    P50[$s,$c]="$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")"
+    P99[$s,$c]="$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")"
+  done
+done
+
+echo
+echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), load before run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t$THREADS -d$DURATION --latency, guest guests/wasm/http-hello.wasm (GET /), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "| connections | server | req/s | p50 ms | p99 ms |"
+echo "| ---: | --- | ---: | ---: | ---: |"
+for c in $CONNS; do
+  for s in skiff wasmtime native; do
+    printf '| %s | %s | %s | %s | %s |\n' "$c" "$s" "${RPS[$s,$c]}" "${P50[$s,$c]}" "${P99[$s,$c]}"
+  done
+done
+echo
+echo "| connections | skiff/wasmtime req/s (target >= 1.5) | skiff/native req/s (target >= 0.5) | skiff/wasmtime p99 (target <= 0.5) |"
+echo "| ---: | ---: | ---: | ---: |"
+for c in $CONNS; do
+  awk -v c="$c" -v a="${RPS[skiff,$c]}" -v b="${RPS[wasmtime,$c]}" -v n="${RPS[native,$c]}" \
+      -v pa="${P99[skiff,$c]}" -v pb="${P99[wasmtime,$c]}" \
+      'BEGIN { printf "| %s | %.2f | %.2f | %.2f |\n", c, a/b, a/n, pa/pb }'
+done

@@ -1,0 +1,179 @@
+//! `skiff images`: the tagged images in the local store.
+
+use crate::cmd::inspect::Format;
+use crate::home::Home;
+use clap::Args;
+use serde::Serialize;
+use skiff_image::reference::familiar;
+use skiff_image::time::{ago, parse_rfc3339};
+use skiff_image::Image;
+
+/// List images in the local store
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+skiff images\n  \
+skiff images --digests\n  \
+skiff images --format json | jq '.[].repository'\n  \
+skiff images -q                       digests only")]
+pub struct ImagesArgs {
+    /// Show full digests
+    #[arg(long)]
+    pub digests: bool,
+
+    /// Only show digests (short IDs, or full with --digests)
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Only images whose repository is this one (`hello`, `me/app`)
+    #[arg(value_name = "REPOSITORY")]
+    pub repository: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Serialize)]
+struct Row {
+    repository: String,
+    tag: String,
+    digest: String,
+    /// Manifest + config + layer, in bytes.
+    size: u64,
+    created: String,
+    os: String,
+}
+
+pub fn images(home: &Home, args: ImagesArgs) -> anyhow::Result<u8> {
+    let store = home.store()?;
+    let filter = args
+        .repository
+        .as_deref()
+        .map(|r| skiff_image::Reference::parse(r).map(|r| r.repository()))
+        .transpose()?;
+    let mut rows = Vec::new();
+    for t in store.tags()? {
+        if filter.as_ref().is_some_and(|f| *f != t.repository) {
+            continue;
+        }
+        match Image::read(&store, &t.digest) {
+            Ok(image) => rows.push(Row {
+                repository: familiar(&t.repository),
+                tag: t.tag,
+                digest: t.digest.to_string(),
+                size: image.total_size(),
+                created: image.config.created.clone(),
+                os: image.config.os.clone(),
+            }),
+            Err(e) => tracing::warn!(
+                "{}:{}: skipped: {e} (skiff system check tells more)",
+                familiar(&t.repository),
+                t.tag
+            ),
+        }
+    }
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Table if args.quiet => {
+            let mut seen = std::collections::BTreeSet::new();
+            for r in &rows {
+                if seen.insert(&r.digest) {
+                    println!("{}", shown_digest(&r.digest, args.digests));
+                }
+            }
+        }
+        Format::Table => print_table(&rows, args.digests),
+    }
+    Ok(0)
+}
+
+fn shown_digest(d: &str, full: bool) -> String {
+    if full {
+        d.to_string()
+    } else {
+        d.trim_start_matches("sha256:").chars().take(12).collect()
+    }
+}
+
+fn print_table(rows: &[Row], full: bool) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let table: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.repository.clone(),
+                r.tag.clone(),
+                shown_digest(&r.digest, full),
+                human_size(r.size),
+                created(&r.created, now),
+            ]
+        })
+        .collect();
+    let header = ["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"];
+    let mut widths = header.map(str::len);
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i == 4 {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}   "));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header);
+    for row in &table {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    }
+}
+
+/// Reproducible builds without SOURCE_DATE_EPOCH stamp the epoch; showing "56 years ago" for
+/// them would be noise.
+fn created(rfc3339: &str, now: i64) -> String {
+    match parse_rfc3339(rfc3339) {
+        Some(0) => "-".into(),
+        Some(t) => ago(t, now),
+        None => rfc3339.to_string(),
+    }
+}
+
+/// Decimal units, as `docker images` shows sizes.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.3}")
+            .chars()
+            .take(if v >= 100.0 { 3 } else { 4 })
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_string()
+            + UNITS[unit]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::human_size(999), "999B");
+        assert_eq!(super::human_size(64_196), "64.1kB");
+        assert_eq!(super::human_size(123_456_789), "123MB");
+    }
+}

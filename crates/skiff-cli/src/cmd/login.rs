@@ -1,0 +1,132 @@
+//! `skiff login` / `skiff logout`: credentials in Docker's config (`DOCKER_CONFIG` honoured,
+//! credential helpers used as Docker uses them), checked against the registry first.
+
+use anyhow::Context;
+use clap::Args;
+use skiff_registry::{CredentialSource, Credentials, DockerConfig, Registry, RegistryConfig};
+use std::io::Read;
+
+/// Log in to a registry; the credentials go where Docker keeps them
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+echo \"$TOKEN\" | skiff login registry.example.com -u me --password-stdin\n  \
+skiff login localhost:5000 -u me -p secret          (the password shows in your shell history)\n\n\
+Credentials are stored in $DOCKER_CONFIG/config.json (default ~/.docker/config.json, mode 0600),\n\
+or in the credential helper that file names (credsStore, credHelpers), as Docker does.")]
+pub struct LoginArgs {
+    /// Registry host[:port] [default: docker.io]
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub username: String,
+
+    /// The password or token (prefer --password-stdin)
+    #[arg(
+        short = 'p',
+        long,
+        value_name = "PASSWORD",
+        conflicts_with = "password_stdin"
+    )]
+    pub password: Option<String>,
+
+    /// Read the password or token from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Also allow plain HTTP to this registry (loopback registries always may)
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        env = "SKIFF_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure: Vec<String>,
+}
+
+/// Log out of a registry: forget its credentials
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  skiff logout registry.example.com")]
+pub struct LogoutArgs {
+    /// Registry host[:port] [default: docker.io]
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+fn server(s: Option<String>) -> String {
+    let s = s.unwrap_or_else(|| "docker.io".into());
+    // Accept what Docker accepts: a URL or a host.
+    let s = s
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    s.split('/').next().unwrap_or(s).to_string()
+}
+
+pub fn login(args: LoginArgs) -> anyhow::Result<u8> {
+    let server = server(args.server);
+    let secret = match (args.password, args.password_stdin) {
+        (Some(p), _) => {
+            eprintln!(
+                "WARNING! Using --password via the command line is insecure. Use --password-stdin."
+            );
+            p
+        }
+        (None, true) => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the password from stdin")?;
+            s.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => {
+            anyhow::bail!("give the password with --password-stdin (or -p); skiff does not prompt")
+        }
+    };
+    if secret.is_empty() {
+        anyhow::bail!("the password is empty");
+    }
+    let creds = Credentials {
+        username: args.username,
+        secret,
+    };
+    let registry = Registry::new(RegistryConfig {
+        insecure_registries: args.insecure,
+        credentials: Some(creds.clone()),
+        ..Default::default()
+    });
+    let rt = runtime()?;
+    let asked = rt.block_on(registry.login(&server))?;
+    if !asked {
+        eprintln!("note: {server} does not ask for credentials; storing them anyway");
+    }
+    let config = DockerConfig::from_env()?;
+    match config.store(&server, &creds)? {
+        CredentialSource::File => {
+            tracing::info!("credentials stored in {}", config.file().display())
+        }
+        CredentialSource::Helper(h) => {
+            tracing::info!("credentials stored with docker-credential-{h}")
+        }
+    }
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+pub fn logout(args: LogoutArgs) -> anyhow::Result<u8> {
+    let server = server(args.server);
+    let config = DockerConfig::from_env()?;
+    if config.erase(&server)? {
+        println!("Removing login credentials for {server}");
+    } else {
+        println!("Not logged in to {server}");
+    }
+    Ok(0)
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

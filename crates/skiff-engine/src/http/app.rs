@@ -1,0 +1,404 @@
+//! One served app: its `ProxyPre`, its grants and limits, and the per-request hot path.
+
+use super::body::{BodyError, LimitedBody, ResponseBody};
+use super::guest_log::GuestLog;
+use super::outbound::{OutboundHooks, OutboundPolicy};
+use super::{AppStats, HandleError, HttpAppConfig, HttpLimits, RequestId, Scheme, EPOCH_TICK};
+use crate::command::{classify, Instantiation};
+use crate::engine::{Compiled, Engine, Program};
+use crate::error::RunError;
+use crate::limits::{Limits, MemoryLimiter};
+use crate::sandbox::Sandbox;
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::BodyExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::filesystem::WasiFilesystemCtx;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme as WasiScheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The `T` of a request's `Store`.
+struct RequestState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: OutboundHooks,
+    limiter: MemoryLimiter,
+    /// Epoch ticks seen while running wasm, and how many are allowed.
+    cpu_ticks: u32,
+    cpu_budget: u32,
+    cpu_hit: bool,
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// A `wasi:http` handler ready to serve: everything that can be done once is done here.
+pub struct HttpApp {
+    name: Arc<str>,
+    max_wasm_stack: usize,
+    pre: ProxyPre<RequestState>,
+    sandbox: Sandbox,
+    /// Preopened directories, opened once at start-up and shared by every request's context.
+    fs: WasiFilesystemCtx,
+    limits: HttpLimits,
+    outbound: Arc<OutboundPolicy>,
+    permits: Arc<Semaphore>,
+    stats: Arc<AppStats>,
+}
+
+impl HttpApp {
+    /// Link `program` against every WASI 0.2 interface plus `wasi:http`, and resolve its
+    /// imports once. Linking everything grants nothing: a guest reaches files, variables and
+    /// sockets only through what `config.sandbox` grants.
+    pub fn new(
+        engine: &Engine,
+        program: &Program,
+        config: HttpAppConfig,
+    ) -> Result<HttpApp, RunError> {
+        let component = match (&program.compiled, program.info.kind) {
+            (Compiled::Component(c), skiff_wasm::Kind::HttpHandler) => c,
+            (_, kind) => {
+                return Err(RunError::WrongKind {
+                    kind,
+                    advice: kind.advice(),
+                })
+            }
+        };
+        let mut linker: Linker<RequestState> = Linker::new(&engine.inner);
+        let link = |e: wasmtime::Error| RunError::Instantiate(format!("{e:#}"));
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+        let pre = linker.instantiate_pre(component).map_err(link)?;
+        let pre = ProxyPre::new(pre).map_err(link)?;
+        // Open the mounts now: the request path must not touch the filesystem.
+        let fs = config.sandbox.builder()?.build().filesystem().clone();
+        let max = config.limits.max_concurrent.max(1);
+        // CPU budgets and fairness yields count ticks of the engine's one ticker.
+        engine.ensure_epoch_ticker();
+        Ok(HttpApp {
+            name: config.name.into(),
+            max_wasm_stack: engine.max_wasm_stack,
+            pre,
+            sandbox: config.sandbox,
+            fs,
+            limits: config.limits,
+            outbound: Arc::new(config.outbound),
+            permits: Arc::new(Semaphore::new(max as usize)),
+            stats: Arc::new(AppStats::default()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn limits(&self) -> &HttpLimits {
+        &self.limits
+    }
+
+    pub fn stats(&self) -> &Arc<AppStats> {
+        &self.stats
+    }
+
+    /// Serve one request in a fresh instance. The response comes back as soon as the guest sets
+    /// it; its body streams while the guest keeps writing. Every failure is logged here, with
+    /// the app and request id, once.
+    pub async fn handle<B>(
+        &self,
+        req: http::Request<B>,
+        id: RequestId,
+        scheme: Scheme,
+    ) -> Result<http::Response<ResponseBody>, HandleError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let started = Instant::now();
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_body) {
+            return Err(self.fail(id, self.body_too_large()));
+        }
+        let permit = self.permit(id).await?;
+
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let limit = self.limits.max_body;
+        let flag = exceeded.clone();
+        let req = req.map(move |b| {
+            let b = b.map_err(into_http_error).boxed_unsync();
+            LimitedBody::new(b, limit, flag)
+        });
+        let mut store = self.store(id);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let scheme = match scheme {
+            Scheme::Http => WasiScheme::Http,
+            Scheme::Https => WasiScheme::Https,
+        };
+        let mut http = store.data_mut().http();
+        let request = http
+            .new_incoming_request(scheme, req)
+            .map_err(|e| HandleError::BadRequest(format!("{e:#}")))?;
+        let out = http
+            .new_response_outparam(tx)
+            .map_err(|e| HandleError::BadRequest(format!("{e:#}")))?;
+
+        let pre = self.pre.clone();
+        let guest = Guest {
+            name: self.name.clone(),
+            id,
+            limits: self.limits,
+            stats: self.stats.clone(),
+            max_wasm_stack: self.max_wasm_stack,
+        };
+        // The deadline counts from the request's arrival, queueing included.
+        let deadline = self.limits.timeout.saturating_sub(started.elapsed());
+        let task = tokio::spawn(async move {
+            let _permit: OwnedSemaphorePermit = permit;
+            let _live = Live::new(&guest.stats);
+            let run = async {
+                let proxy = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| wasmtime::Error::new(Instantiation(e)))?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, request, out)
+                    .await
+            };
+            let failure = match tokio::time::timeout(deadline, run).await {
+                Err(_) => Some(HandleError::Timeout(guest.limits.timeout)),
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(guest.classify(e, store.data())),
+            };
+            if let Some(f) = &failure {
+                guest.record(f);
+            }
+            failure
+        });
+
+        let result = match rx.await {
+            Ok(Ok(resp)) => Ok(resp.map(|b| {
+                b.map_err(|code| BodyError(format!("{code:?}")))
+                    .boxed_unsync()
+            })),
+            Ok(Err(code)) => Err(self.fail(id, HandleError::GuestError(format!("{code:?}")))),
+            // The guest dropped the response-outparam, or its instance ended: the task says why.
+            Err(_) => match task.await {
+                Ok(Some(failure)) => Err(failure),
+                Ok(None) => {
+                    AppStats::bump(&self.stats.no_response);
+                    Err(self.fail(id, HandleError::NoResponse))
+                }
+                Err(e) => Err(self.fail(
+                    id,
+                    HandleError::Instantiate(format!("the request's task failed: {e}")),
+                )),
+            },
+        };
+        if exceeded.load(Ordering::Acquire) {
+            return Err(self.fail(id, self.body_too_large()));
+        }
+        result
+    }
+
+    fn body_too_large(&self) -> HandleError {
+        AppStats::bump(&self.stats.body_too_large);
+        HandleError::BodyTooLarge {
+            limit: self.limits.max_body,
+        }
+    }
+
+    /// Log a failure that happened outside the guest task, and pass it on.
+    fn fail(&self, id: RequestId, e: HandleError) -> HandleError {
+        tracing::warn!("[{} {id}] {}: {e}", self.name, e.status());
+        e
+    }
+
+    /// An instance slot: at once if one is free, else after waiting up to the queue timeout.
+    async fn permit(&self, id: RequestId) -> Result<OwnedSemaphorePermit, HandleError> {
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let wait = self.limits.queue_timeout;
+        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => {
+                AppStats::bump(&self.stats.overloaded);
+                Err(self.fail(
+                    id,
+                    HandleError::Overloaded {
+                        max_concurrent: self.limits.max_concurrent,
+                        waited: wait,
+                    },
+                ))
+            }
+        }
+    }
+
+    fn store(&self, id: RequestId) -> Store<RequestState> {
+        let mut b = WasiCtxBuilder::new();
+        b.args(&self.sandbox.args).envs(&self.sandbox.env);
+        b.stdout(GuestLog {
+            app: self.name.clone(),
+            request_id: id,
+            stream: "stdout",
+        });
+        b.stderr(GuestLog {
+            app: self.name.clone(),
+            request_id: id,
+            stream: "stderr",
+        });
+        if self.sandbox.network {
+            b.inherit_network()
+                .allow_tcp(true)
+                .allow_udp(true)
+                .allow_ip_name_lookup(true);
+        }
+        let mut wasi = b.build();
+        *wasi.filesystem() = self.fs.clone();
+        let ticks = self
+            .limits
+            .cpu_time
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis());
+        let state = RequestState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: OutboundHooks {
+                policy: self.outbound.clone(),
+                app: self.name.clone(),
+                request_id: id,
+                stats: self.stats.clone(),
+            },
+            limiter: MemoryLimiter::new(self.limits.memory),
+            cpu_ticks: 0,
+            cpu_budget: u32::try_from(ticks).unwrap_or(u32::MAX).max(1),
+            cpu_hit: false,
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limiter as &mut dyn wasmtime::ResourceLimiter);
+        // Every tick that finds the guest running wasm costs one tick of its CPU budget and
+        // yields its thread, so a busy guest cannot starve the other requests on that thread.
+        store.epoch_deadline_callback(|mut cx| {
+            let s = cx.data_mut();
+            s.cpu_ticks += 1;
+            if s.cpu_ticks >= s.cpu_budget {
+                s.cpu_hit = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
+        store
+    }
+}
+
+/// What the guest task needs to report on its request.
+struct Guest {
+    name: Arc<str>,
+    id: RequestId,
+    limits: HttpLimits,
+    stats: Arc<AppStats>,
+    max_wasm_stack: usize,
+}
+
+impl Guest {
+    fn classify(&self, e: wasmtime::Error, state: &RequestState) -> HandleError {
+        let limits = Limits {
+            memory: self.limits.memory,
+            timeout: Some(self.limits.cpu_time),
+        };
+        let cpu_hit = AtomicBool::new(state.cpu_hit);
+        match classify(e, state.limiter.hit, &limits, &cpu_hit, self.max_wasm_stack) {
+            RunError::MemoryLimit { limit, .. } => HandleError::MemoryLimit { limit },
+            RunError::Timeout(_) => HandleError::CpuLimit(self.limits.cpu_time),
+            RunError::Trap { message, backtrace } => HandleError::Trap { message, backtrace },
+            e @ RunError::StackOverflow(_) => HandleError::Trap {
+                message: e.to_string(),
+                backtrace: Vec::new(),
+            },
+            RunError::Instantiate(m) => HandleError::Instantiate(m),
+            e => HandleError::Instantiate(e.to_string()),
+        }
+    }
+
+    /// Count and log a failure of the guest, whether or not its response had started.
+    fn record(&self, f: &HandleError) {
+        let counter = match f {
+            HandleError::MemoryLimit { .. } => &self.stats.memory_limit,
+            HandleError::CpuLimit(_) => &self.stats.cpu_limit,
+            HandleError::Timeout(_) => &self.stats.timeouts,
+            _ => &self.stats.traps,
+        };
+        AppStats::bump(counter);
+        match f {
+            HandleError::Trap { backtrace, .. } if !backtrace.is_empty() => {
+                let mut bt = String::new();
+                for (i, frame) in backtrace.iter().enumerate() {
+                    bt.push_str(&format!("\n  {i:>2}: {frame}"));
+                }
+                tracing::error!(
+                    "[{} {}] {}: {f}\nwasm backtrace:{bt}",
+                    self.name,
+                    self.id,
+                    f.status()
+                );
+            }
+            _ => tracing::error!("[{} {}] {}: {f}", self.name, self.id, f.status()),
+        }
+    }
+}
+
+/// Counts an instance as live from creation to drop.
+struct Live(Arc<AppStats>);
+
+impl Live {
+    fn new(stats: &Arc<AppStats>) -> Live {
+        stats.live.fetch_add(1, Ordering::Relaxed);
+        Live(stats.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn into_http_error(
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> wasmtime_wasi_http::Error {
+    let e = e.into();
+    match e.downcast::<hyper::Error>() {
+        Ok(h) => wasmtime_wasi_http::Error::Hyper(*h),
+        Err(e) => wasmtime_wasi_http::Error::InternalError(Some(e.to_string())),
+    }
+}

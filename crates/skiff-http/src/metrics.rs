@@ -1,0 +1,174 @@
+//! Prometheus text metrics, kept in per-app atomics: recording a request takes no lock.
+
+use skiff_engine::http::AppStats;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Upper bounds of the latency histogram, in seconds (time to the response head).
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const STATUSES: usize = 600;
+
+/// Counters of one app (or of requests no route matched).
+pub(crate) struct AppMetrics {
+    name: String,
+    statuses: Box<[AtomicU64]>,
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+    engine: Option<Arc<AppStats>>,
+}
+
+impl AppMetrics {
+    pub(crate) fn new(name: &str, engine: Option<Arc<AppStats>>) -> AppMetrics {
+        AppMetrics {
+            name: name.to_string(),
+            statuses: (0..STATUSES).map(|_| AtomicU64::new(0)).collect(),
+            buckets: Default::default(),
+            sum_micros: AtomicU64::new(0),
+            engine,
+        }
+    }
+
+    pub(crate) fn record(&self, status: u16, elapsed: Duration) {
+        if let Some(c) = self.statuses.get(status as usize) {
+            c.fetch_add(1, Relaxed);
+        }
+        let secs = elapsed.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+}
+
+/// Connection-level gauges and counters.
+#[derive(Default)]
+pub(crate) struct ConnMetrics {
+    pub(crate) open: AtomicU64,
+    pub(crate) accepted: AtomicU64,
+    pub(crate) tls_failures: AtomicU64,
+}
+
+pub(crate) fn render(apps: &[AppMetrics], conns: &ConnMetrics) -> String {
+    let mut o = String::with_capacity(4096);
+    o.push_str("# HELP skiff_http_requests_total Requests answered, by app and status.\n");
+    o.push_str("# TYPE skiff_http_requests_total counter\n");
+    for a in apps {
+        for (code, c) in a.statuses.iter().enumerate() {
+            let n = c.load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    o,
+                    "skiff_http_requests_total{{app=\"{}\",status=\"{code}\"}} {n}",
+                    a.name
+                );
+            }
+        }
+    }
+    o.push_str("# HELP skiff_http_request_duration_seconds Time to the response head, by app.\n");
+    o.push_str("# TYPE skiff_http_request_duration_seconds histogram\n");
+    for a in apps {
+        let mut cumulative = 0;
+        for (i, b) in a.buckets.iter().enumerate() {
+            cumulative += b.load(Relaxed);
+            let le = BUCKETS
+                .get(i)
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "+Inf".into());
+            let _ = writeln!(
+                o,
+                "skiff_http_request_duration_seconds_bucket{{app=\"{}\",le=\"{le}\"}} {cumulative}",
+                a.name
+            );
+        }
+        let _ = writeln!(
+            o,
+            "skiff_http_request_duration_seconds_sum{{app=\"{}\"}} {}",
+            a.name,
+            a.sum_micros.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            o,
+            "skiff_http_request_duration_seconds_count{{app=\"{}\"}} {cumulative}",
+            a.name
+        );
+    }
+    let engine: Vec<(&str, &AppStats)> = apps
+        .iter()
+        .filter_map(|a| a.engine.as_deref().map(|e| (a.name.as_str(), e)))
+        .collect();
+    o.push_str("# HELP skiff_instances_live Wasm instances alive now, by app.\n");
+    o.push_str("# TYPE skiff_instances_live gauge\n");
+    for (name, s) in &engine {
+        let _ = writeln!(
+            o,
+            "skiff_instances_live{{app=\"{name}\"}} {}",
+            s.live.load(Relaxed)
+        );
+    }
+    o.push_str("# HELP skiff_guest_traps_total Guests that trapped (panics, unreachable, stack overflow).\n");
+    o.push_str("# TYPE skiff_guest_traps_total counter\n");
+    for (name, s) in &engine {
+        let _ = writeln!(
+            o,
+            "skiff_guest_traps_total{{app=\"{name}\"}} {}",
+            s.traps.load(Relaxed)
+        );
+    }
+    o.push_str(
+        "# HELP skiff_limit_hits_total Requests stopped or refused by a limit, by app and limit.\n",
+    );
+    o.push_str("# TYPE skiff_limit_hits_total counter\n");
+    for (name, s) in &engine {
+        for (limit, c) in [
+            ("memory", &s.memory_limit),
+            ("cpu_time", &s.cpu_limit),
+            ("timeout", &s.timeouts),
+            ("concurrency", &s.overloaded),
+            ("body_size", &s.body_too_large),
+        ] {
+            let _ = writeln!(
+                o,
+                "skiff_limit_hits_total{{app=\"{name}\",limit=\"{limit}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+    }
+    o.push_str(
+        "# HELP skiff_outbound_denied_total Outbound HTTP requests refused by the allow-list.\n",
+    );
+    o.push_str("# TYPE skiff_outbound_denied_total counter\n");
+    for (name, s) in &engine {
+        let _ = writeln!(
+            o,
+            "skiff_outbound_denied_total{{app=\"{name}\"}} {}",
+            s.outbound_denied.load(Relaxed)
+        );
+    }
+    o.push_str("# HELP skiff_http_connections_open Client connections open now.\n");
+    o.push_str("# TYPE skiff_http_connections_open gauge\n");
+    let _ = writeln!(
+        o,
+        "skiff_http_connections_open {}",
+        conns.open.load(Relaxed)
+    );
+    o.push_str("# TYPE skiff_http_connections_total counter\n");
+    let _ = writeln!(
+        o,
+        "skiff_http_connections_total {}",
+        conns.accepted.load(Relaxed)
+    );
+    o.push_str("# TYPE skiff_tls_handshake_failures_total counter\n");
+    let _ = writeln!(
+        o,
+        "skiff_tls_handshake_failures_total {}",
+        conns.tls_failures.load(Relaxed)
+    );
+    o
+}

@@ -1,0 +1,396 @@
+//! Listeners, connections, the request service, the admin endpoint and graceful shutdown.
+
+use crate::metrics::{self, AppMetrics, ConnMetrics};
+use crate::{Router, ServeError, ServerConfig, ServerLimits};
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use skiff_engine::http::{BodyError, HandleError, HttpApp, RequestId, ResponseBody, Scheme};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+/// State shared by every connection. Read-only after start-up but for atomics.
+struct Shared {
+    router: Router,
+    apps: Vec<HttpApp>,
+    /// One per app, then one for requests no route matched.
+    metrics: Vec<AppMetrics>,
+    conns: ConnMetrics,
+    next_id: AtomicU64,
+    draining: AtomicBool,
+}
+
+/// A bound server, ready to [`Server::run`].
+pub struct Server {
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    limits: ServerLimits,
+}
+
+/// How shutdown went.
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownReport {
+    /// Connections still busy when the grace period ran out, and closed.
+    pub cut: usize,
+}
+
+impl Server {
+    /// Check the configuration and bind every socket. Must run inside a tokio runtime.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServeError> {
+        if config.apps.is_empty() {
+            return Err(ServeError::NoApps);
+        }
+        let tls = match &config.tls {
+            Some(t) => Some(crate::tls::acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
+            None => None,
+        };
+        let mut router = Router::default();
+        let mut apps = Vec::new();
+        let mut metrics = Vec::new();
+        for (i, a) in config.apps.into_iter().enumerate() {
+            for r in a.routes {
+                router
+                    .add(r, i)
+                    .map_err(|e| ServeError::Route(format!("app {}: {e}", a.app.name())))?;
+            }
+            metrics.push(AppMetrics::new(a.app.name(), Some(a.app.stats().clone())));
+            apps.push(a.app);
+        }
+        metrics.push(AppMetrics::new("-", None));
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })
+        };
+        let listener = bind(config.listen).await?;
+        let admin = match config.admin_listen {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
+        // Ids unique across restarts too: the high bits come from the start time.
+        let start = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let next_id = (start.as_secs() & 0xffff_ffff) << 32;
+        Ok(Server {
+            listener,
+            admin,
+            tls,
+            shared: Arc::new(Shared {
+                router,
+                apps,
+                metrics,
+                conns: ConnMetrics::default(),
+                next_id: AtomicU64::new(next_id),
+                draining: AtomicBool::new(false),
+            }),
+            limits: config.limits,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Serve until `shutdown` resolves; then stop accepting, let in-flight requests finish for
+    /// the grace period, and close what is left.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> ShutdownReport {
+        let Server {
+            listener,
+            admin,
+            tls,
+            shared,
+            limits,
+        } = self;
+        if let Some(admin) = admin {
+            tokio::spawn(admin_loop(admin, shared.clone()));
+        }
+        let builder = Arc::new(builder(&limits));
+        let graceful = GracefulShutdown::new();
+        let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                () = &mut shutdown => break,
+            };
+            let (tcp, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            shared.conns.accepted.fetch_add(1, Relaxed);
+            let conn = Conn {
+                shared: shared.clone(),
+                builder: builder.clone(),
+                watcher: graceful.watcher(),
+                handshake_timeout: limits.header_read_timeout,
+            };
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                conn.serve(tcp, peer, tls).await;
+            });
+        }
+        drop(listener);
+        shared.draining.store(true, Relaxed);
+        let open = graceful.count();
+        tracing::info!(
+            "shutting down: no new connections; waiting up to {:?} for {open} open connection(s)",
+            limits.grace
+        );
+        let cut = match tokio::time::timeout(limits.grace, graceful.shutdown()).await {
+            Ok(()) => 0,
+            Err(_) => shared.conns.open.load(Relaxed) as usize,
+        };
+        if cut > 0 {
+            tracing::warn!("grace period over: closing {cut} connection(s) still busy");
+        }
+        ShutdownReport { cut }
+    }
+}
+
+fn builder(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.max_h2_streams)
+        .keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(20));
+    b
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    handshake_timeout: Duration,
+}
+
+impl Conn {
+    async fn serve(self, tcp: TcpStream, peer: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) {
+        let shared = self.shared.clone();
+        let _open = Open::new(&shared.conns);
+        match tls {
+            None => self.http(tcp, Scheme::Http).await,
+            Some(acceptor) => {
+                match tokio::time::timeout(self.handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => self.http(stream, Scheme::Https).await,
+                    Ok(Err(e)) => {
+                        shared.conns.tls_failures.fetch_add(1, Relaxed);
+                        tracing::debug!("TLS handshake with {peer} failed: {e}");
+                    }
+                    Err(_) => {
+                        shared.conns.tls_failures.fetch_add(1, Relaxed);
+                        tracing::debug!("TLS handshake with {peer} timed out");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn http<IO>(self, io: IO, scheme: Scheme)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(serve_request(&shared, req, scheme).await) }
+        });
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        if let Err(e) = self.watcher.watch(conn).await {
+            tracing::debug!("connection ended: {e}");
+        }
+    }
+}
+
+/// Counts a connection as open from creation to drop.
+struct Open<'a>(&'a ConnMetrics);
+
+impl<'a> Open<'a> {
+    fn new(m: &'a ConnMetrics) -> Self {
+        m.open.fetch_add(1, Relaxed);
+        Open(m)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Relaxed);
+    }
+}
+
+async fn serve_request(
+    shared: &Shared,
+    req: Request<Incoming>,
+    scheme: Scheme,
+) -> Response<ResponseBody> {
+    let start = Instant::now();
+    let id = RequestId(shared.next_id.fetch_add(1, Relaxed));
+    // HTTP/2 carries the host in the URI (:authority); HTTP/1.1 in the Host header.
+    let host = req.uri().host().or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+    });
+    let picked = shared.router.pick(host, req.uri().path());
+    let (slot, mut resp) = match picked {
+        None => {
+            tracing::debug!("[- {id}] 404: no route for {:?} {}", host, req.uri().path());
+            (
+                shared.apps.len(),
+                page(
+                    StatusCode::NOT_FOUND,
+                    "no app is routed for this host and path",
+                    id,
+                ),
+            )
+        }
+        Some(i) => {
+            let resp = match shared.apps[i].handle(req, id, scheme).await {
+                Ok(r) => r,
+                Err(e) => error_response(&e, id),
+            };
+            (i, resp)
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    shared.metrics[slot].record(resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// What the client is told. Details (trap messages, backtraces) stay in the server's log,
+/// findable by the request id.
+fn error_response(e: &HandleError, id: RequestId) -> Response<ResponseBody> {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let what = match e {
+        HandleError::Overloaded { .. } => {
+            "the app is at its concurrency limit; retry shortly".to_string()
+        }
+        HandleError::BodyTooLarge { .. } | HandleError::BadRequest(_) => e.to_string(),
+        HandleError::CpuLimit(_) | HandleError::Timeout(_) => {
+            "the app did not answer in time".into()
+        }
+        HandleError::NoResponse | HandleError::GuestError(_) => {
+            "the app gave no valid response".into()
+        }
+        HandleError::Trap { .. }
+        | HandleError::MemoryLimit { .. }
+        | HandleError::Instantiate(_) => "the app failed".into(),
+    };
+    let mut resp = page(status, &what, id);
+    if let HandleError::Overloaded { .. } = e {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+fn page(status: StatusCode, what: &str, id: RequestId) -> Response<ResponseBody> {
+    let text = format!(
+        "{} {}: {what} (request id {id})\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    text_response(status, text)
+}
+
+fn text_response(status: StatusCode, text: String) -> Response<ResponseBody> {
+    let mut resp = Response::new(
+        Full::new(Bytes::from(text))
+            .map_err(|never: Infallible| -> BodyError { match never {} })
+            .boxed_unsync(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// `/metrics` (Prometheus text) and `/healthz` on the admin address.
+async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(admin_request(&shared, req.uri().path())) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+fn admin_request(shared: &Shared, path: &str) -> Response<ResponseBody> {
+    match path {
+        "/metrics" => {
+            let mut r = text_response(
+                StatusCode::OK,
+                metrics::render(&shared.metrics, &shared.conns),
+            );
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        "/healthz" | "/readyz" if shared.draining.load(Relaxed) => {
+            text_response(StatusCode::SERVICE_UNAVAILABLE, "draining\n".into())
+        }
+        "/healthz" | "/readyz" => text_response(StatusCode::OK, "ok\n".into()),
+        _ => text_response(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics or /healthz\n".into(),
+        ),
+    }
+}

@@ -1,0 +1,205 @@
+//! `skiff build`: a skiff.toml and a Wasm binary in, an image in the store out.
+//!
+//! Reproducible: the manifest is a pure function of the binary, skiff.toml and the `created`
+//! time the caller passes (SOURCE_DATE_EPOCH, else the Unix epoch; see docs/images.md).
+
+use crate::annotations::*;
+use crate::image::ImageError;
+use crate::model::*;
+use crate::reference::Reference;
+use crate::skiff_toml::{SkiffToml, TomlError};
+use crate::time::format_rfc3339;
+use skiff_store::{Digest, Store};
+use skiff_wasm::Kind;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildConfig {
+    /// The directory relative paths in skiff.toml resolve against.
+    pub context: PathBuf,
+    /// The skiff.toml to read.
+    pub file: PathBuf,
+    /// Tags to set; empty means `name:version` from skiff.toml.
+    pub tags: Vec<Reference>,
+    /// Seconds since the epoch written as `created`.
+    pub created: i64,
+    /// Run skiff.toml's `build` command first.
+    pub run_build_command: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Toml(#[from] TomlError),
+    #[error("the build command `{command}` failed ({status}); no image was built")]
+    Command { command: String, status: String },
+    #[error("cannot run the build command `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read the wasm file {path}: {source}")]
+    Wasm {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a usable WebAssembly binary: {reason}")]
+    NotWasm { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+}
+
+/// What was built.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub digest: Digest,
+    pub tags: Vec<Reference>,
+    pub kind: Kind,
+    pub os: &'static str,
+    pub size: u64,
+}
+
+/// The bytes of an image, before they are stored.
+pub struct ImageBytes {
+    pub manifest: Vec<u8>,
+    pub config: Vec<u8>,
+    pub layer: Vec<u8>,
+    pub kind: Kind,
+}
+
+pub fn build(store: &Store, config: &BuildConfig) -> Result<Built, BuildError> {
+    let toml = SkiffToml::read(&config.file)?;
+    if config.run_build_command {
+        if let Some(cmd) = &toml.build {
+            run_build_command(cmd, &config.context)?;
+        }
+    }
+    let wasm_path = config.context.join(&toml.wasm);
+    let wasm = std::fs::read(&wasm_path).map_err(|source| BuildError::Wasm {
+        path: wasm_path.clone(),
+        source,
+    })?;
+    let bytes = image_bytes(&toml, &wasm_path, wasm, config.created)?;
+    let err = |e: skiff_store::StoreError| BuildError::Image(e.into());
+    store.put_blob_bytes(&bytes.layer).map_err(err)?;
+    store.put_blob_bytes(&bytes.config).map_err(err)?;
+    let digest = store.put_manifest(&bytes.manifest).map_err(err)?;
+    let tags = if config.tags.is_empty() {
+        vec![toml.reference()]
+    } else {
+        config.tags.clone()
+    };
+    for t in &tags {
+        let tag = t.tag_or_latest().unwrap_or("latest");
+        store.set_tag(&t.repository(), tag, &digest).map_err(err)?;
+    }
+    Ok(Built {
+        digest,
+        tags,
+        kind: bytes.kind,
+        os: bytes.kind.wasi_os(),
+        size: (bytes.manifest.len() + bytes.config.len() + bytes.layer.len()) as u64,
+    })
+}
+
+/// Compose the manifest and config for `wasm` as skiff.toml describes it.
+pub fn image_bytes(
+    toml: &SkiffToml,
+    wasm_path: &Path,
+    wasm: Vec<u8>,
+    created: i64,
+) -> Result<ImageBytes, BuildError> {
+    let info = skiff_wasm::inspect(&wasm).map_err(|e| BuildError::NotWasm {
+        path: wasm_path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let layer_digest = Digest::of(&wasm);
+    let created = format_rfc3339(created);
+    let is_component = matches!(
+        info.kind,
+        Kind::P2Command | Kind::HttpHandler | Kind::ComponentLibrary | Kind::P3Component
+    );
+    let config = WasmConfig {
+        created: created.clone(),
+        author: toml.author.clone(),
+        architecture: ARCHITECTURE.into(),
+        os: info.kind.wasi_os().into(),
+        layer_digests: vec![layer_digest.clone()],
+        component: is_component.then(|| Component {
+            exports: info.exports.clone(),
+            imports: info.imports.clone(),
+            target: None,
+        }),
+    };
+    let config_bytes = to_canonical_json(&config);
+    let mut annotations = Annotations::new();
+    annotations.insert(OCI_CREATED.into(), created);
+    annotations.insert(OCI_TITLE.into(), toml.name.clone());
+    let optional = [
+        (OCI_VERSION, &toml.version),
+        (OCI_DESCRIPTION, &toml.description),
+        (OCI_AUTHORS, &toml.author),
+        (OCI_LICENSES, &toml.license),
+        (OCI_SOURCE, &toml.source),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value {
+            annotations.insert(key.into(), v.clone());
+        }
+    }
+    toml.defaults().to_annotations(&mut annotations);
+    let mut layer_annotations = Annotations::new();
+    if let Some(name) = wasm_path.file_name() {
+        // What `oras pull` names the file it writes.
+        layer_annotations.insert(OCI_TITLE.into(), name.to_string_lossy().into_owned());
+    }
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_MEDIA_TYPE.into()),
+        artifact_type: None,
+        config: Descriptor {
+            media_type: WASM_CONFIG_MEDIA_TYPE.into(),
+            digest: Digest::of(&config_bytes),
+            size: config_bytes.len() as u64,
+            annotations: Annotations::new(),
+        },
+        layers: vec![Descriptor {
+            media_type: WASM_LAYER_MEDIA_TYPE.into(),
+            digest: layer_digest,
+            size: wasm.len() as u64,
+            annotations: layer_annotations,
+        }],
+        annotations,
+    };
+    Ok(ImageBytes {
+        manifest: to_canonical_json(&manifest),
+        config: config_bytes,
+        layer: wasm,
+        kind: info.kind,
+    })
+}
+
+fn run_build_command(cmd: &str, dir: &Path) -> Result<(), BuildError> {
+    // The command's output goes to stderr: skiff's stdout carries only the result.
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(std::io::stderr())
+        .status()
+        .map_err(|source| BuildError::Spawn {
+            command: cmd.into(),
+            source,
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BuildError::Command {
+            command: cmd.into(),
+            status: status.to_string(),
+        })
+    }
+}

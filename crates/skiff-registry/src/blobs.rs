@@ -1,0 +1,408 @@
+//! Moving blobs: streamed, verified downloads into the store; chunked, retried uploads.
+
+use crate::error::{RegistryError, Result};
+use crate::progress::{BlobOutcome, Direction, Progress};
+use crate::session::{Req, Session};
+use crate::store::BlobStore;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{
+    HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION,
+};
+use reqwest::{Method, StatusCode};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::sync::Arc;
+
+/// A blob to move: its digest and size as the manifest states them.
+#[derive(Debug, Clone)]
+pub struct BlobRef {
+    pub digest: String,
+    pub size: u64,
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Only sha256 is accepted: it is what every registry in use writes, and what the store keys by.
+pub(crate) fn check_digest(digest: &str) -> Result<()> {
+    let ok = digest.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::Manifest(format!(
+            "unsupported or malformed digest {digest:?}: skiff reads sha256 digests"
+        )))
+    }
+}
+
+impl Session {
+    /// HEAD a blob: true if the registry has it.
+    pub(crate) async fn has_blob(&self, digest: &str) -> Result<bool> {
+        let resp = self
+            .send(Req {
+                method: Method::HEAD,
+                url: self.url(&format!("blobs/{digest}")),
+                headers: HeaderMap::new(),
+                body: None,
+                what: &format!("blob {digest}"),
+            })
+            .await?;
+        Ok(resp.status().is_success())
+    }
+
+    /// Download a blob into the store, verifying size and digest before committing it.
+    /// Nothing is written under the digest unless every byte matched. Returns bytes moved.
+    pub(crate) async fn fetch_blob(
+        &self,
+        blob: &BlobRef,
+        store: &dyn BlobStore,
+        progress: &Arc<dyn Progress>,
+    ) -> Result<u64> {
+        check_digest(&blob.digest)?;
+        if store.has(&blob.digest) {
+            progress.done(&blob.digest, BlobOutcome::Present);
+            return Ok(0);
+        }
+        let attempts = self.config.retries.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                progress.retry(&blob.digest, attempt, &last);
+                tokio::time::sleep(self.config.backoff * 2u32.saturating_pow(attempt - 2)).await;
+            }
+            match self.fetch_once(blob, store, progress).await {
+                Ok(n) => {
+                    progress.done(&blob.digest, BlobOutcome::Transferred);
+                    return Ok(n);
+                }
+                // The connection broke mid-body: try again from the start.
+                Err(Attempt::Retry(msg)) => last = msg,
+                Err(Attempt::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(RegistryError::GaveUp {
+            what: format!("downloading blob {}", blob.digest),
+            attempts,
+            detail: last,
+        })
+    }
+
+    async fn fetch_once(
+        &self,
+        blob: &BlobRef,
+        store: &dyn BlobStore,
+        progress: &Arc<dyn Progress>,
+    ) -> std::result::Result<u64, Attempt> {
+        let what = format!("blob {}", blob.digest);
+        let resp = self
+            .send(Req {
+                method: Method::GET,
+                url: self.url(&format!("blobs/{}", blob.digest)),
+                headers: HeaderMap::new(),
+                body: None,
+                what: &what,
+            })
+            .await
+            .map_err(Attempt::Fatal)?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(Attempt::Fatal(RegistryError::NotFound {
+                registry: self.registry.clone(),
+                what: format!("blob {} of {}", blob.digest, self.repository),
+            }));
+        }
+        if crate::session::is_html(resp.headers()) {
+            return Err(Attempt::Fatal(RegistryError::Html {
+                url: resp.url().to_string(),
+                status: resp.status().as_u16(),
+            }));
+        }
+        progress.start(&blob.digest, blob.size, Direction::Down);
+        let mut writer = store
+            .writer(&blob.digest)
+            .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
+        let mut hasher = Sha256::new();
+        let mut seen: u64 = 0;
+        let mut body = resp.bytes_stream();
+        while let Some(piece) = body.next().await {
+            let piece = piece
+                .map_err(|e| Attempt::Retry(format!("connection lost after {seen} bytes: {e}")))?;
+            seen += piece.len() as u64;
+            if seen > blob.size {
+                // More bytes than the manifest promised: stop reading, store nothing.
+                return Err(Attempt::Fatal(RegistryError::DigestMismatch {
+                    what: format!("blob {}", blob.digest),
+                    expected: format!("{} ({} bytes)", blob.digest, blob.size),
+                    actual: format!("more than {} bytes", blob.size),
+                }));
+            }
+            hasher.update(&piece);
+            std::io::Write::write_all(&mut writer, &piece)
+                .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
+            progress.advance(&blob.digest, piece.len() as u64);
+        }
+        if seen < blob.size {
+            return Err(Attempt::Retry(format!(
+                "connection closed after {seen} of {} bytes",
+                blob.size
+            )));
+        }
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != blob.digest {
+            // `writer` is dropped here, uncommitted: the store is untouched.
+            return Err(Attempt::Fatal(RegistryError::DigestMismatch {
+                what: format!("blob {}", blob.digest),
+                expected: blob.digest.clone(),
+                actual,
+            }));
+        }
+        writer
+            .commit()
+            .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
+        Ok(seen)
+    }
+
+    /// Ask the registry to mount `digest` from `from` (a repository of the same registry).
+    pub(crate) async fn mount(&self, digest: &str, from: &str) -> Result<bool> {
+        let url = reqwest::Url::parse_with_params(
+            &self.url("blobs/uploads/"),
+            &[("mount", digest), ("from", from)],
+        )
+        .map_err(|e| RegistryError::Manifest(e.to_string()))?;
+        let resp = self
+            .send(Req {
+                method: Method::POST,
+                url: url.to_string(),
+                headers: HeaderMap::new(),
+                body: None,
+                what: &format!("mount of {digest} from {from}"),
+            })
+            .await?;
+        // 201: mounted. 202: the registry opened an upload instead (no mount); abandon it.
+        if resp.status() == StatusCode::ACCEPTED {
+            if let Some(loc) = self.location(&resp) {
+                let _ = self.raw(Method::DELETE, &loc, HeaderMap::new(), None).await;
+            }
+        }
+        Ok(resp.status() == StatusCode::CREATED)
+    }
+
+    /// Upload a blob from the store (or from memory). Skips it if the registry has it, tries a
+    /// mount from each candidate repository, else uploads: in one PUT when it fits in a chunk,
+    /// in PATCH chunks otherwise. The whole upload is retried from a fresh session on a
+    /// transient failure.
+    pub(crate) async fn put_blob(
+        &self,
+        blob: &BlobRef,
+        source: &BlobSource<'_>,
+        mount_from: &[String],
+        progress: &Arc<dyn Progress>,
+    ) -> Result<BlobOutcome> {
+        check_digest(&blob.digest)?;
+        if self.has_blob(&blob.digest).await? {
+            progress.done(&blob.digest, BlobOutcome::Present);
+            return Ok(BlobOutcome::Present);
+        }
+        for from in mount_from.iter().filter(|f| **f != self.repository) {
+            if self.mount(&blob.digest, from).await.unwrap_or(false) {
+                progress.done(&blob.digest, BlobOutcome::Mounted);
+                return Ok(BlobOutcome::Mounted);
+            }
+        }
+        let attempts = self.config.retries.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                progress.retry(&blob.digest, attempt, &last);
+                tokio::time::sleep(self.config.backoff * 2u32.saturating_pow(attempt - 2)).await;
+            }
+            match self.upload_once(blob, source, progress).await {
+                Ok(()) => {
+                    progress.done(&blob.digest, BlobOutcome::Transferred);
+                    return Ok(BlobOutcome::Transferred);
+                }
+                Err(Attempt::Retry(msg)) => last = msg,
+                Err(Attempt::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(RegistryError::GaveUp {
+            what: format!("uploading blob {}", blob.digest),
+            attempts,
+            detail: last,
+        })
+    }
+
+    fn location(&self, resp: &reqwest::Response) -> Option<String> {
+        let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
+        // Relative locations are relative to the registry, as the spec allows.
+        resp.url().join(loc).ok().map(|u| u.to_string())
+    }
+
+    async fn upload_once(
+        &self,
+        blob: &BlobRef,
+        source: &BlobSource<'_>,
+        progress: &Arc<dyn Progress>,
+    ) -> std::result::Result<(), Attempt> {
+        let what = format!("upload of {}", blob.digest);
+        let resp = self
+            .send(Req {
+                method: Method::POST,
+                url: self.url("blobs/uploads/"),
+                headers: HeaderMap::new(),
+                body: None,
+                what: &what,
+            })
+            .await
+            .map_err(Attempt::Fatal)?;
+        let mut location = self
+            .expect(resp, StatusCode::ACCEPTED, &what)
+            .await
+            .map_err(Attempt::Fatal)?;
+        progress.start(&blob.digest, blob.size, Direction::Up);
+        let mut reader = source.open(blob).map_err(Attempt::Fatal)?;
+        let chunk = self.config.chunk_size.max(1);
+        let mut hasher = Sha256::new();
+        let mut offset: u64 = 0;
+        // Small blobs go in the closing PUT; large ones as PATCH chunks, then an empty PUT.
+        let mut last_piece = None;
+        while offset < blob.size || (blob.size == 0 && last_piece.is_none()) {
+            let len = chunk.min(blob.size - offset);
+            let data = read_exact(&mut reader, len).map_err(Attempt::Fatal)?;
+            hasher.update(&data);
+            if offset == 0 && len == blob.size {
+                last_piece = Some(data);
+                break;
+            }
+            let mut h = HeaderMap::new();
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            h.insert(
+                CONTENT_RANGE,
+                header(&format!("{}-{}", offset, offset + len - 1)),
+            );
+            h.insert(CONTENT_LENGTH, header(&len.to_string()));
+            let resp = self
+                .raw(
+                    Method::PATCH,
+                    &location,
+                    h,
+                    Some(counted(&blob.digest, data, progress)),
+                )
+                .await
+                .map_err(transient)?;
+            location = self
+                .expect(resp, StatusCode::ACCEPTED, &what)
+                .await
+                .map_err(transient)?;
+            offset += len;
+            last_piece = Some(Bytes::new());
+        }
+        if blob.size > 0 && format!("sha256:{}", hex::encode(hasher.finalize())) != blob.digest {
+            return Err(Attempt::Fatal(RegistryError::Store(format!(
+                "the local copy of {} does not match its digest; it is corrupt (run an fsck)",
+                blob.digest
+            ))));
+        }
+        let data = last_piece.unwrap_or_default();
+        let mut url = reqwest::Url::parse(&location)
+            .map_err(|e| Attempt::Fatal(RegistryError::Manifest(e.to_string())))?;
+        url.query_pairs_mut().append_pair("digest", &blob.digest);
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        h.insert(CONTENT_LENGTH, header(&data.len().to_string()));
+        let resp = self
+            .raw(
+                Method::PUT,
+                url.as_str(),
+                h,
+                Some(counted(&blob.digest, data, progress)),
+            )
+            .await
+            .map_err(transient)?;
+        self.expect(resp, StatusCode::CREATED, &what)
+            .await
+            .map_err(transient)?;
+        Ok(())
+    }
+
+    /// Check an upload step's status and return the next `Location`.
+    async fn expect(
+        &self,
+        resp: reqwest::Response,
+        want: StatusCode,
+        what: &str,
+    ) -> Result<String> {
+        if resp.status() != want {
+            return Err(self.status_error(resp, what).await);
+        }
+        Ok(self.location(&resp).unwrap_or_default())
+    }
+}
+
+/// Where an uploaded blob's bytes come from.
+pub enum BlobSource<'a> {
+    Store(&'a dyn BlobStore),
+    Memory(Bytes),
+}
+
+impl BlobSource<'_> {
+    fn open(&self, blob: &BlobRef) -> Result<Box<dyn Read + Send + '_>> {
+        match self {
+            BlobSource::Store(s) => s.open(&blob.digest).map_err(|e| {
+                RegistryError::Store(format!("cannot read blob {}: {e}", blob.digest))
+            }),
+            BlobSource::Memory(b) => Ok(Box::new(std::io::Cursor::new(b.clone()))),
+        }
+    }
+}
+
+fn read_exact(r: &mut dyn Read, len: u64) -> Result<Bytes> {
+    let mut buf = vec![0u8; len as usize];
+    r.read_exact(&mut buf)
+        .map_err(|e| RegistryError::Store(format!("reading a local blob: {e}")))?;
+    Ok(Bytes::from(buf))
+}
+
+fn header(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).expect("ASCII digits are a valid header")
+}
+
+/// A body that reports progress as the HTTP client takes it, in 1 MiB pieces.
+fn counted(digest: &str, data: Bytes, progress: &Arc<dyn Progress>) -> reqwest::Body {
+    const PIECE: usize = 1 << 20;
+    let pieces: Vec<Bytes> = (0..data.len())
+        .step_by(PIECE)
+        .map(|i| data.slice(i..(i + PIECE).min(data.len())))
+        .collect();
+    let (digest, progress) = (digest.to_string(), progress.clone());
+    let stream = futures_util::stream::iter(pieces).map(move |p| {
+        progress.advance(&digest, p.len() as u64);
+        Ok::<_, std::io::Error>(p)
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// The end of one attempt that did not succeed.
+pub(crate) enum Attempt {
+    /// Worth trying again (a dropped connection, a 5xx mid-upload).
+    Retry(String),
+    /// Retrying cannot help (a digest mismatch, a 404, a full disk).
+    Fatal(RegistryError),
+}
+
+fn transient(e: RegistryError) -> Attempt {
+    match e {
+        RegistryError::Status { status, .. } if status >= 500 => Attempt::Retry(e.to_string()),
+        RegistryError::Unreachable { .. } => Attempt::Retry(e.to_string()),
+        other => Attempt::Fatal(other),
+    }
+}

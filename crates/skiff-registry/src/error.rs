@@ -1,0 +1,85 @@
+//! What can go wrong talking to a registry. Each message says what failed and what to do.
+
+/// Errors of push, pull, login and logout.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("invalid image reference {reference:?}: {reason}")]
+    Reference { reference: String, reason: String },
+
+    #[error("login required for {registry}: run `skiff login {registry}`")]
+    LoginRequired { registry: String },
+
+    #[error("login to {registry} failed: {reason}")]
+    LoginFailed { registry: String, reason: String },
+
+    #[error(
+        "{registry} denied access to {repository}: your credentials lack permission ({detail})"
+    )]
+    Denied {
+        registry: String,
+        repository: String,
+        detail: String,
+    },
+
+    #[error("{what} not found in {registry}")]
+    NotFound { registry: String, what: String },
+
+    #[error(
+        "{url} answered with an HTML page, not the registry API (HTTP {status}): is the address right, \
+         or is a proxy or login page in the way?"
+    )]
+    Html { url: String, status: u16 },
+
+    #[error("{url}: HTTP {status}: {detail}")]
+    Status {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+
+    #[error("cannot reach {registry}: {detail}")]
+    Unreachable { registry: String, detail: String },
+
+    #[error("{what}: {detail} (gave up after {attempts} attempts)")]
+    GaveUp {
+        what: String,
+        attempts: u32,
+        detail: String,
+    },
+
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}; nothing was stored")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("{what} is larger than {limit} bytes; refused")]
+    TooLarge { what: String, limit: u64 },
+
+    #[error("{0}")]
+    Manifest(String),
+
+    #[error(
+        "not a Wasm image skiff can run: {found}. skiff reads the CNCF Wasm layout, Spin's, \
+         runwasi's and Docker's wasi/wasm compat layout"
+    )]
+    UnknownLayout { found: String },
+
+    #[error("{0}")]
+    Choose(String),
+
+    #[error("unsafe or unusable compat layer: {0}")]
+    CompatLayer(String),
+
+    #[error("credentials: {0}")]
+    Credentials(String),
+
+    #[error("local store: {0}")]
+    Store(String),
+
+    #[error("TLS setup: {0}")]
+    Tls(String),
+}
+
+pub type Result<T> = std::result::Result<T, RegistryError>;

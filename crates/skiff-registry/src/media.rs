@@ -1,0 +1,35 @@
+//! Media types skiff writes and reads. Set explicitly everywhere: oci-client's own wasm config
+//! constant (`application/vnd.wasm.config.v1+json`) names an older layout.
+
+/// skiff's image: the CNCF Wasm artifact layout.
+pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+pub const WASM_LAYER: &str = "application/wasm";
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// What a pull sends as `Accept`: without the OCI types, Debian's registry answers 404.
+pub const MANIFEST_ACCEPT: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+
+/// Spin (`spin registry push`).
+pub const SPIN_CONFIG: &str = "application/vnd.fermyon.spin.application.v1+config";
+pub const SPIN_WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
+
+/// runwasi (`containerd-shim-wasm`'s OCI artifact layout).
+pub const RUNWASI_COMPONENT_LAYER: &str =
+    "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
+pub const RUNWASI_MODULE_LAYER: &str = "application/vnd.bytecodealliance.wasm.module.layer.v0+wasm";
+
+/// Docker's compat layout: an ordinary image.
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const DOCKER_LAYER_TAR_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Annotations skiff adds to an image it normalised from another layout.
+pub const ANNOTATION_SOURCE_LAYOUT: &str = "dev.skiff.source.layout";
+pub const ANNOTATION_SOURCE_MANIFEST: &str = "dev.skiff.source.manifest";
+pub const ANNOTATION_SOURCE_COMPONENT: &str = "dev.skiff.source.component";

@@ -1,0 +1,301 @@
+//! `pull`: manifest (the wasm entry of an index), blobs in parallel and verified, then the image
+//! normalised into skiff's layout.
+
+use crate::blobs::{sha256, BlobRef};
+use crate::error::{RegistryError, Result};
+use crate::layout::{self, Layout, Plan};
+use crate::manifest::{self, Descriptor, Index, Manifest};
+use crate::media;
+use crate::session::{Access, Req, Session};
+use crate::store::BlobStore;
+use crate::Registry;
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use std::io::Read;
+use std::sync::Arc;
+
+/// What to pull.
+pub struct PullRequest<'a> {
+    pub reference: &'a str,
+    pub store: &'a dyn BlobStore,
+    /// For an image holding several components (Spin apps): which one.
+    pub component: Option<&'a str>,
+}
+
+/// A pulled image, in skiff's own layout, its manifest and config in the store.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The reference, fully qualified (`docker.io/library/x:latest`).
+    pub reference: String,
+    pub layout: Layout,
+    /// The digest the registry serves for the reference (an index's, when it was one).
+    pub remote_digest: String,
+    /// skiff's manifest: the remote one for the CNCF layout, else the normalised one.
+    pub manifest_digest: String,
+    pub manifest: Bytes,
+    pub wasm_digest: String,
+    /// Blob bytes that crossed the network (0 on a re-pull).
+    pub bytes_moved: u64,
+}
+
+impl Registry {
+    pub async fn pull(&self, req: PullRequest<'_>) -> Result<Pulled> {
+        let reference = crate::parse_reference(req.reference)?;
+        let session = Arc::new(Session::open(self.config.clone(), &reference, Access::Pull).await?);
+        let tag_or_digest = reference
+            .digest()
+            .or(reference.tag())
+            .unwrap_or("latest")
+            .to_string();
+        let (body, kind, remote_digest) = session.get_manifest(&tag_or_digest).await?;
+        if let Some(want) = reference.digest() {
+            if want != remote_digest {
+                return Err(mismatch("the manifest", want, &remote_digest));
+            }
+        }
+        let (body, digest) = if kind == media::OCI_INDEX || kind == media::DOCKER_LIST {
+            let index: Index = parse(&body, "image index")?;
+            let entry = layout::choose_from_index(&index.manifests)?;
+            let (b, _, d) = session.get_manifest(&entry.digest).await?;
+            if d != entry.digest {
+                return Err(mismatch("the manifest", &entry.digest, &d));
+            }
+            (b, d)
+        } else {
+            (body, remote_digest.clone())
+        };
+        let m: Manifest = parse(&body, "image manifest")?;
+        crate::blobs::check_digest(&m.config.digest)?;
+
+        // The config first: Spin's says which layer is which component; compat's names the file.
+        let mut moved = self
+            .fetch(&session, req.store, std::slice::from_ref(&m.config))
+            .await?;
+        let config_bytes = || read_small(req.store, &m.config.digest);
+        let spin_config = match m.config.media_type.as_str() {
+            media::SPIN_CONFIG => Some(config_bytes()?),
+            _ => None,
+        };
+        let plan = layout::plan(&m, spin_config.as_deref(), req.component)?;
+        let (layout, manifest_bytes, wasm_digest) = match plan {
+            Plan::Cncf { layer } => {
+                moved += self
+                    .fetch(&session, req.store, std::slice::from_ref(&layer))
+                    .await?;
+                (Layout::Cncf, body.clone(), layer.digest)
+            }
+            Plan::WasmLayer {
+                layout,
+                layer,
+                component,
+            } => {
+                moved += self
+                    .fetch(&session, req.store, std::slice::from_ref(&layer))
+                    .await?;
+                let wasm = read_all(req.store, &layer.digest)?;
+                let created = created(&config_bytes()?);
+                let (config, manifest) = layout::normalise(
+                    &wasm,
+                    &layer.digest,
+                    created.as_deref(),
+                    layout,
+                    &digest,
+                    component.as_deref(),
+                )?;
+                put(req.store, &config)?;
+                (layout, Bytes::from(manifest), layer.digest)
+            }
+            Plan::Compat { layers } => {
+                let config = config_bytes()?;
+                let entry = crate::compat::entrypoint(&config)?;
+                moved += self.fetch(&session, req.store, &layers).await?;
+                let store = req.store;
+                let wasm = crate::compat::extract(&layers, entry.as_deref(), |i| {
+                    store
+                        .open(&layers[i].digest)
+                        .map(|r| Box::new(r) as Box<dyn Read>)
+                        .map_err(|e| RegistryError::Store(e.to_string()))
+                })?;
+                let wasm_digest = put(req.store, &wasm)?;
+                let (config, manifest) = layout::normalise(
+                    &wasm,
+                    &wasm_digest,
+                    created(&config).as_deref(),
+                    Layout::Compat,
+                    &digest,
+                    None,
+                )?;
+                put(req.store, &config)?;
+                (Layout::Compat, Bytes::from(manifest), wasm_digest)
+            }
+        };
+        let manifest_digest = put(req.store, &manifest_bytes)?;
+        for d in std::iter::once(&m.config.digest).chain(m.layers.iter().map(|l| &l.digest)) {
+            req.store
+                .record_source(d, &session.registry, &session.repository);
+        }
+        Ok(Pulled {
+            reference: reference.whole(),
+            layout,
+            remote_digest,
+            manifest_digest,
+            manifest: manifest_bytes,
+            wasm_digest,
+            bytes_moved: moved,
+        })
+    }
+
+    /// Fetch blobs in parallel (bounded), each verified before it enters the store.
+    async fn fetch(
+        &self,
+        session: &Arc<Session>,
+        store: &dyn BlobStore,
+        blobs: &[Descriptor],
+    ) -> Result<u64> {
+        let progress = self.config.progress.clone();
+        let sizes: Vec<BlobRef> = blobs.iter().map(Descriptor::blob).collect();
+        futures_util::stream::iter(sizes.iter())
+            .map(|b| {
+                let progress = progress.clone();
+                async move { session.fetch_blob(b, store, &progress).await }
+            })
+            .buffer_unordered(self.config.max_parallel.max(1))
+            .try_fold(0u64, |acc, n| async move { Ok(acc + n) })
+            .await
+    }
+}
+
+impl Session {
+    /// GET a manifest with the Accept headers registries need, at most `max_manifest_size`
+    /// bytes. Returns (body, media type, digest of the body).
+    pub(crate) async fn get_manifest(
+        &self,
+        tag_or_digest: &str,
+    ) -> Result<(Bytes, String, String)> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            ACCEPT,
+            HeaderValue::from_str(&media::MANIFEST_ACCEPT.join(", ")).expect("ASCII"),
+        );
+        let what = format!("manifest {}:{tag_or_digest}", self.repository);
+        let resp = self
+            .send(Req {
+                method: Method::GET,
+                url: self.url(&format!("manifests/{tag_or_digest}")),
+                headers: h,
+                body: None,
+                what: &what,
+            })
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                registry: self.registry.clone(),
+                what: format!("{}:{tag_or_digest}", self.repository),
+            });
+        }
+        if crate::session::is_html(resp.headers()) {
+            return Err(RegistryError::Html {
+                url: resp.url().to_string(),
+                status: resp.status().as_u16(),
+            });
+        }
+        let limit = self.config.max_manifest_size;
+        let too_large = || RegistryError::TooLarge {
+            what: format!("the manifest of {}:{tag_or_digest}", self.repository),
+            limit,
+        };
+        let declared = resp
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| RegistryError::Unreachable {
+                registry: self.registry.clone(),
+                detail: format!("reading the manifest: {e}"),
+            })?;
+            if body.len() as u64 + piece.len() as u64 > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&piece);
+        }
+        if crate::session::looks_like_html(&body) {
+            return Err(RegistryError::Html {
+                url: self.url(&format!("manifests/{tag_or_digest}")),
+                status: 200,
+            });
+        }
+        let kind = manifest::kind_of(content_type.as_deref(), &body);
+        let digest = sha256(&body);
+        Ok((Bytes::from(body), kind, digest))
+    }
+}
+
+fn mismatch(what: &str, expected: &str, actual: &str) -> RegistryError {
+    RegistryError::DigestMismatch {
+        what: what.to_string(),
+        expected: expected.to_string(),
+        actual: actual.to_string(),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        RegistryError::Manifest(format!(
+            "the registry sent an {what} skiff cannot read: {e}"
+        ))
+    })
+}
+
+fn created(config: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(config).ok()?;
+    v.get("created")?.as_str().map(str::to_string)
+}
+
+fn read_all(store: &dyn BlobStore, digest: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    store
+        .open(digest)
+        .and_then(|mut r| r.read_to_end(&mut out))
+        .map_err(|e| RegistryError::Store(format!("reading {digest}: {e}")))?;
+    Ok(out)
+}
+
+/// Configs are small; a config larger than a manifest may be is refused, not read.
+fn read_small(store: &dyn BlobStore, digest: &str) -> Result<Vec<u8>> {
+    let size = store
+        .size(digest)
+        .map_err(|e| RegistryError::Store(e.to_string()))?;
+    if size > 4 << 20 {
+        return Err(RegistryError::TooLarge {
+            what: format!("the image config {digest}"),
+            limit: 4 << 20,
+        });
+    }
+    read_all(store, digest)
+}
+
+/// Put bytes skiff made itself (normalised manifests and configs, extracted .wasm).
+pub(crate) fn put(store: &dyn BlobStore, bytes: &[u8]) -> Result<String> {
+    let digest = sha256(bytes);
+    if store.has(&digest) {
+        return Ok(digest);
+    }
+    let err = |e: std::io::Error| RegistryError::Store(format!("writing {digest}: {e}"));
+    let mut w = store.writer(&digest).map_err(err)?;
+    std::io::Write::write_all(&mut w, bytes).map_err(err)?;
+    w.commit().map_err(err)?;
+    Ok(digest)
+}

@@ -1,0 +1,196 @@
+//! `push`: every blob HEADed first (skipped if present), mounted from a sibling repository when
+//! the store knows one, uploaded otherwise; then the manifest.
+
+use crate::blobs::{sha256, BlobSource};
+use crate::error::{RegistryError, Result};
+use crate::manifest::{Descriptor, Manifest};
+use crate::media;
+use crate::progress::BlobOutcome;
+use crate::session::{Access, Req, Session};
+use crate::store::BlobStore;
+use crate::Registry;
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use std::sync::Arc;
+
+/// The layout to push in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PushFormat {
+    /// skiff's own: the CNCF Wasm layout, byte for byte as stored.
+    #[default]
+    Cncf,
+    /// Docker's compat layout (wasi/wasm, a tar layer), for containerd 1.6 and Docker.
+    Compat,
+}
+
+pub struct PushRequest<'a> {
+    pub reference: &'a str,
+    /// The image's manifest (skiff's layout), its blobs in `store`.
+    pub manifest: Bytes,
+    pub store: &'a dyn BlobStore,
+    pub format: PushFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub reference: String,
+    /// The digest of the manifest as pushed.
+    pub digest: String,
+    pub bytes_moved: u64,
+    pub blobs: Vec<(String, BlobOutcome)>,
+}
+
+impl Registry {
+    pub async fn push(&self, req: PushRequest<'_>) -> Result<Pushed> {
+        let reference = crate::parse_reference(req.reference)?;
+        if reference.digest().is_some() {
+            return Err(RegistryError::Reference {
+                reference: req.reference.into(),
+                reason: "push to a tag, not a digest".into(),
+            });
+        }
+        let m: Manifest = serde_json::from_slice(&req.manifest).map_err(|e| {
+            RegistryError::Manifest(format!("the local manifest is not readable: {e}"))
+        })?;
+        let (manifest_bytes, blobs): (Bytes, Vec<ToPush>) = match req.format {
+            PushFormat::Cncf => (
+                req.manifest.clone(),
+                std::iter::once(&m.config)
+                    .chain(&m.layers)
+                    .map(|d| (d.clone(), None))
+                    .collect(),
+            ),
+            PushFormat::Compat => compat_blobs(&m, req.store)?,
+        };
+        let session = Arc::new(Session::open(self.config.clone(), &reference, Access::Push).await?);
+        let progress = self.config.progress.clone();
+        let store = req.store;
+        let outcomes: Vec<(String, BlobOutcome, u64)> = futures_util::stream::iter(blobs)
+            .map(|(d, mem)| {
+                let session = session.clone();
+                let progress = progress.clone();
+                async move {
+                    let mount_from: Vec<String> = store
+                        .sources(&d.digest)
+                        .into_iter()
+                        .filter(|(r, _)| *r == session.registry)
+                        .map(|(_, repo)| repo)
+                        .collect();
+                    let source = match mem {
+                        Some(b) => BlobSource::Memory(b),
+                        None => BlobSource::Store(store),
+                    };
+                    let outcome = session
+                        .put_blob(&d.blob(), &source, &mount_from, &progress)
+                        .await?;
+                    let moved = if outcome == BlobOutcome::Transferred {
+                        d.size
+                    } else {
+                        0
+                    };
+                    Ok::<_, RegistryError>((d.digest, outcome, moved))
+                }
+            })
+            .buffer_unordered(self.config.max_parallel.max(1))
+            .try_collect()
+            .await?;
+        let digest = session
+            .put_manifest(
+                reference.tag().unwrap_or("latest"),
+                &manifest_bytes,
+                m.media_type.as_deref(),
+            )
+            .await?;
+        for (d, _, _) in &outcomes {
+            store.record_source(d, &session.registry, &session.repository);
+        }
+        Ok(Pushed {
+            reference: reference.whole(),
+            digest,
+            bytes_moved: outcomes.iter().map(|o| o.2).sum(),
+            blobs: outcomes.into_iter().map(|(d, o, _)| (d, o)).collect(),
+        })
+    }
+}
+
+/// A blob to push: from the store (`None`), or bytes made for this push.
+type ToPush = (Descriptor, Option<Bytes>);
+
+/// The compat image's manifest and its (in-memory) config and layer.
+fn compat_blobs(m: &Manifest, store: &dyn BlobStore) -> Result<(Bytes, Vec<ToPush>)> {
+    let layer = match m.layers.as_slice() {
+        [l] if l.media_type == media::WASM_LAYER => l,
+        _ => {
+            return Err(RegistryError::Manifest(
+                "--format compat needs an image with exactly one application/wasm layer".into(),
+            ))
+        }
+    };
+    let mut wasm = Vec::new();
+    store
+        .open(&layer.digest)
+        .and_then(|mut r| std::io::Read::read_to_end(&mut r, &mut wasm))
+        .map_err(|e| RegistryError::Store(format!("reading {}: {e}", layer.digest)))?;
+    let config: serde_json::Value = store
+        .open(&m.config.digest)
+        .ok()
+        .and_then(|r| serde_json::from_reader(r).ok())
+        .unwrap_or_default();
+    let os = config
+        .get("os")
+        .and_then(|v| v.as_str())
+        .unwrap_or("wasip1");
+    let created = config
+        .get("created")
+        .and_then(|v| v.as_str())
+        .unwrap_or("1970-01-01T00:00:00Z");
+    let name = layer
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("org.opencontainers.image.title"))
+        .map(String::as_str)
+        .unwrap_or("app.wasm");
+    let (manifest, config, tar) = crate::compat::build(&wasm, name, os, created)?;
+    let cm: Manifest = serde_json::from_slice(&manifest).expect("built above");
+    Ok((
+        Bytes::from(manifest),
+        vec![
+            (cm.config.clone(), Some(Bytes::from(config))),
+            (cm.layers[0].clone(), Some(Bytes::from(tar))),
+        ],
+    ))
+}
+
+impl Session {
+    /// PUT the manifest under `tag`; returns its digest.
+    pub(crate) async fn put_manifest(
+        &self,
+        tag: &str,
+        body: &Bytes,
+        media_type: Option<&str>,
+    ) -> Result<String> {
+        let mut h = HeaderMap::new();
+        let ct = media_type.unwrap_or(media::OCI_MANIFEST);
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(ct)
+                .map_err(|_| RegistryError::Manifest(format!("bad media type {ct:?}")))?,
+        );
+        let what = format!("manifest {}:{tag}", self.repository);
+        let resp = self
+            .send(Req {
+                method: Method::PUT,
+                url: self.url(&format!("manifests/{tag}")),
+                headers: h,
+                body: Some(body.clone()),
+                what: &what,
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
+            return Err(self.status_error(resp, &what).await);
+        }
+        Ok(sha256(body))
+    }
+}

@@ -1,0 +1,167 @@
+//! The seam toward the local store: where pulled blobs go and where pushed blobs come from.
+//!
+//! The registry client verifies every byte against its digest *before* it calls
+//! [`BlobWriter::commit`]; a blob that does not match is dropped (and the writer aborted), so the
+//! store never holds a wrong blob under a digest. [`DirStore`] is a minimal content-addressed
+//! directory (the same `blobs/sha256/<hex>` layout as `SKIFF_HOME`) for tests and tools.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// A blob being written: bytes in, then `commit` once the digest has been checked.
+/// Dropping it without `commit` must leave nothing behind.
+pub trait BlobWriter: Write + Send {
+    fn commit(self: Box<Self>) -> io::Result<()>;
+}
+
+/// Where blobs live locally.
+pub trait BlobStore: Send + Sync {
+    /// True if the blob with this digest (`sha256:<hex>`) is present and complete.
+    fn has(&self, digest: &str) -> bool;
+    /// Size of a present blob.
+    fn size(&self, digest: &str) -> io::Result<u64>;
+    /// Read a present blob.
+    fn open(&self, digest: &str) -> io::Result<Box<dyn Read + Send>>;
+    /// Start writing the blob that should have `digest`.
+    fn writer(&self, digest: &str) -> io::Result<Box<dyn BlobWriter>>;
+
+    /// Repositories (`registry`, `repository`) this blob is known to exist in, for cross-repository
+    /// mounts. The default knows none.
+    fn sources(&self, _digest: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Remember that `digest` exists in `registry/repository`.
+    fn record_source(&self, _digest: &str, _registry: &str, _repository: &str) {}
+}
+
+/// `ROOT/blobs/sha256/<hex>`, written through temp file + fsync + rename.
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    pub fn new(root: impl Into<PathBuf>) -> DirStore {
+        DirStore { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path a digest lives at; `None` for anything but `sha256:` + 64 lowercase hex digits,
+    /// so a digest from the network can never name a path outside the store.
+    pub fn path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        let ok = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| self.root.join("blobs/sha256").join(hex))
+    }
+
+    fn sources_file(&self) -> PathBuf {
+        self.root.join("registry-sources.json")
+    }
+
+    /// Every blob digest present.
+    pub fn digests(&self) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(self.root.join("blobs/sha256"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .map(|n| format!("sha256:{n}"))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+fn bad_digest(digest: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a sha256 digest: {digest:?}"),
+    )
+}
+
+impl BlobStore for DirStore {
+    fn has(&self, digest: &str) -> bool {
+        self.path(digest).is_some_and(|p| p.is_file())
+    }
+
+    fn size(&self, digest: &str) -> io::Result<u64> {
+        let p = self.path(digest).ok_or_else(|| bad_digest(digest))?;
+        Ok(std::fs::metadata(p)?.len())
+    }
+
+    fn open(&self, digest: &str) -> io::Result<Box<dyn Read + Send>> {
+        let p = self.path(digest).ok_or_else(|| bad_digest(digest))?;
+        Ok(Box::new(std::fs::File::open(p)?))
+    }
+
+    fn writer(&self, digest: &str) -> io::Result<Box<dyn BlobWriter>> {
+        let dest = self.path(digest).ok_or_else(|| bad_digest(digest))?;
+        let dir = dest.parent().expect("blob path has a parent");
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempfile_in(dir)?;
+        Ok(Box::new(DirWriter { tmp, dest }))
+    }
+
+    fn sources(&self, digest: &str) -> Vec<(String, String)> {
+        read_sources(&self.sources_file())
+            .get(digest)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn record_source(&self, digest: &str, registry: &str, repository: &str) {
+        let file = self.sources_file();
+        let mut all = read_sources(&file);
+        let entry = all.entry(digest.to_string()).or_default();
+        let pair = (registry.to_string(), repository.to_string());
+        if entry.contains(&pair) {
+            return;
+        }
+        entry.push(pair);
+        // Best effort: a lost record only costs a mount later, never correctness.
+        if let Ok(text) = serde_json::to_vec(&all) {
+            let _ = crate::fsutil::write_atomic(&file, &text, 0o644);
+        }
+    }
+}
+
+type Sources = std::collections::BTreeMap<String, Vec<(String, String)>>;
+
+fn read_sources(file: &Path) -> Sources {
+    std::fs::read(file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+struct DirWriter {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl Write for DirWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+impl BlobWriter for DirWriter {
+    fn commit(self: Box<Self>) -> io::Result<()> {
+        let DirWriter { tmp, dest } = *self;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&dest).map_err(|e| e.error)?;
+        if let Some(dir) = dest.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}

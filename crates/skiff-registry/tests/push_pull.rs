@@ -1,0 +1,283 @@
+//! Push and pull against a real registry (Debian's docker-registry), read back by skopeo.
+
+mod common;
+
+use common::images::{cncf, put};
+use common::{guest, read_to_vec, Curl, TestRegistry};
+use skiff_registry::{
+    BlobOutcome, BlobStore, Credentials, DirStore, Layout, PullRequest, PushFormat, PushRequest,
+    Registry, RegistryConfig, RegistryError,
+};
+use std::process::Command;
+
+fn client() -> Registry {
+    Registry::new(RegistryConfig::default())
+}
+
+fn store() -> (tempfile::TempDir, DirStore) {
+    let d = tempfile::tempdir().unwrap();
+    let s = DirStore::new(d.path());
+    (d, s)
+}
+
+async fn push(
+    reg: &Registry,
+    reference: &str,
+    store: &DirStore,
+    manifest: &[u8],
+    format: PushFormat,
+) -> skiff_registry::Pushed {
+    reg.push(PushRequest {
+        reference,
+        manifest: manifest.to_vec().into(),
+        store,
+        format,
+    })
+    .await
+    .unwrap()
+}
+
+async fn pull(
+    reg: &Registry,
+    reference: &str,
+    store: &DirStore,
+) -> Result<skiff_registry::Pulled, RegistryError> {
+    reg.pull(PullRequest {
+        reference,
+        store,
+        component: None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_skiff_pushes_skopeo_reads_byte_identical_and_a_repull_moves_nothing() {
+    let registry = TestRegistry::start();
+    let (_d, local) = store();
+    let wasm = guest("hello.wasm");
+    let manifest = cncf(&local, &wasm);
+    let reference = format!("{}/team/hello:1.0", registry.addr);
+
+    let pushed = push(&client(), &reference, &local, &manifest, PushFormat::Cncf).await;
+    assert_eq!(pushed.digest, common::sha256(&manifest));
+    assert!(pushed
+        .blobs
+        .iter()
+        .all(|(_, o)| *o == BlobOutcome::Transferred));
+
+    // skopeo sees exactly the bytes skiff pushed, and can copy the image out.
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(raw.stdout, manifest);
+    let out = tempfile::tempdir().unwrap();
+    let copy = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:hello", out.path().join("layout").display()))
+        .output()
+        .unwrap();
+    assert!(
+        copy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
+    let hex = common::sha256(&wasm)[7..].to_string();
+    assert_eq!(
+        std::fs::read(out.path().join("layout/blobs/sha256").join(hex)).unwrap(),
+        wasm
+    );
+
+    // Pull into a fresh store: same manifest bytes, same wasm.
+    let (_d2, fresh) = store();
+    let pulled = pull(&client(), &reference, &fresh).await.unwrap();
+    assert_eq!(pulled.layout, Layout::Cncf);
+    assert_eq!(pulled.manifest, manifest);
+    assert_eq!(pulled.manifest_digest, pushed.digest);
+    assert_eq!(read_to_vec(fresh.open(&pulled.wasm_digest).unwrap()), wasm);
+    assert!(pulled.bytes_moved > 0);
+
+    // Re-pull: nothing crosses the network but the manifest.
+    let again = pull(&client(), &reference, &fresh).await.unwrap();
+    assert_eq!(again.bytes_moved, 0);
+
+    // Re-push: every blob HEADed and skipped.
+    let again = push(&client(), &reference, &local, &manifest, PushFormat::Cncf).await;
+    assert!(
+        again.blobs.iter().all(|(_, o)| *o == BlobOutcome::Present),
+        "{:?}",
+        again.blobs
+    );
+    assert_eq!(again.bytes_moved, 0);
+
+    // By digest too.
+    let by_digest = format!("{}/team/hello@{}", registry.addr, pushed.digest);
+    assert_eq!(
+        pull(&client(), &by_digest, &fresh).await.unwrap().manifest,
+        manifest
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_blobs_go_in_chunks_and_siblings_are_mounted() {
+    let registry = TestRegistry::start();
+    let (_d, local) = store();
+    // 5 MiB + a bit, in 1 MiB chunks: several PATCHes and a closing PUT.
+    let blob: Vec<u8> = (0..(5 << 20) + 123).map(|i| (i * 7 % 251) as u8).collect();
+    let manifest = cncf(&local, &blob);
+    let reg = Registry::new(RegistryConfig {
+        chunk_size: 1 << 20,
+        ..Default::default()
+    });
+    let a = format!("{}/team/a:1", registry.addr);
+    push(&reg, &a, &local, &manifest, PushFormat::Cncf).await;
+
+    // The store remembers where the blobs live: pushing to a sibling repository mounts them.
+    let b = format!("{}/team/b:1", registry.addr);
+    let pushed = push(&reg, &b, &local, &manifest, PushFormat::Cncf).await;
+    assert!(
+        pushed.blobs.iter().all(|(_, o)| *o == BlobOutcome::Mounted),
+        "{:?}",
+        pushed.blobs
+    );
+    assert_eq!(pushed.bytes_moved, 0);
+
+    let (_d2, fresh) = store();
+    let pulled = pull(&client(), &b, &fresh).await.unwrap();
+    assert_eq!(read_to_vec(fresh.open(&pulled.wasm_digest).unwrap()), blob);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_auth_login_required_wrong_password_and_success() {
+    let registry = TestRegistry::with_auth("me", "s3cret");
+    let (_d, local) = store();
+    let manifest = cncf(&local, &guest("hello.wasm"));
+    let reference = format!("{}/team/hello:1.0", registry.addr);
+
+    let err = client()
+        .push(PushRequest {
+            reference: &reference,
+            manifest: manifest.clone().into(),
+            store: &local,
+            format: PushFormat::Cncf,
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("login required for {}", registry.addr)),
+        "{err}"
+    );
+
+    let with = |secret: &str| {
+        Registry::new(RegistryConfig {
+            credentials: Some(Credentials {
+                username: "me".into(),
+                secret: secret.into(),
+            }),
+            ..Default::default()
+        })
+    };
+    let err = with("wrong").login(&registry.addr).await.unwrap_err();
+    assert!(matches!(err, RegistryError::LoginFailed { .. }), "{err}");
+    assert!(
+        !err.to_string().contains("wrong"),
+        "the secret leaked: {err}"
+    );
+    assert!(with("s3cret").login(&registry.addr).await.unwrap());
+
+    push(
+        &with("s3cret"),
+        &reference,
+        &local,
+        &manifest,
+        PushFormat::Cncf,
+    )
+    .await;
+    let (_d2, fresh) = store();
+    let err = pull(&client(), &reference, &fresh)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("login required"), "{err}");
+    assert!(fresh.digests().is_empty());
+    pull(&with("s3cret"), &reference, &fresh).await.unwrap();
+
+    // curl agrees with what skiff pushed.
+    let curl = Curl {
+        addr: &registry.addr,
+        user: Some(("me", "s3cret")),
+    };
+    let got = curl.get(
+        "/v2/team/hello/manifests/1.0",
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    assert_eq!(got, manifest);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_format_compat_is_an_ordinary_image_that_pulls_back() {
+    let registry = TestRegistry::start();
+    let (_d, local) = store();
+    let wasm = guest("hello.wasm");
+    let manifest = cncf(&local, &wasm);
+    let reference = format!("{}/team/hello:compat", registry.addr);
+    push(&client(), &reference, &local, &manifest, PushFormat::Compat).await;
+
+    let curl = Curl {
+        addr: &registry.addr,
+        user: None,
+    };
+    let m: serde_json::Value = serde_json::from_slice(&curl.get(
+        "/v2/team/hello/manifests/compat",
+        "application/vnd.oci.image.manifest.v1+json",
+    ))
+    .unwrap();
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    let config: serde_json::Value = serde_json::from_slice(&curl.get(
+        &format!(
+            "/v2/team/hello/blobs/{}",
+            m["config"]["digest"].as_str().unwrap()
+        ),
+        "*/*",
+    ))
+    .unwrap();
+    assert_eq!(
+        (config["os"].as_str(), config["architecture"].as_str()),
+        (Some("wasi"), Some("wasm"))
+    );
+
+    // skopeo (containers/image) copies it like any image.
+    let out = tempfile::tempdir().unwrap();
+    let copy = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:x", out.path().join("l").display()))
+        .output()
+        .unwrap();
+    assert!(
+        copy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
+
+    let (_d2, fresh) = store();
+    let pulled = pull(&client(), &reference, &fresh).await.unwrap();
+    assert_eq!(pulled.layout, Layout::Compat);
+    assert_eq!(read_to_vec(fresh.open(&pulled.wasm_digest).unwrap()), wasm);
+    let _ = put; // shared helper
+}
