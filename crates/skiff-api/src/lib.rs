@@ -113,6 +113,11 @@ pub struct CreateRequest {
     /// Start it right away (default true).
     #[serde(default = "yes")]
     pub start: bool,
+    /// Apps only: if an app of this name exists, deploy this spec as its new version (same id;
+    /// the new version takes new requests, in-flight ones finish on the old). `skiff deploy`
+    /// sets it.
+    #[serde(default)]
+    pub replace: bool,
 }
 
 fn yes() -> bool {
@@ -176,6 +181,47 @@ pub struct Workload {
     pub state: State,
     /// The `skiff up` project that owns it, if any.
     pub project: Option<String>,
+    /// Apps only: the data plane's view of it now (not stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppRuntime>,
+}
+
+/// An app as the data plane sees it now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AppRuntime {
+    /// Whether its compiled code is in memory (scale to zero: not until the first request, and
+    /// not after the memory budget evicted it).
+    pub loaded: bool,
+    /// Bytes of compiled code it holds while loaded.
+    pub code_bytes: u64,
+    /// Times its code was loaded (from the compile cache) into memory.
+    pub loads: u64,
+    /// Times the memory budget evicted it.
+    pub evictions: u64,
+    /// Requests routed to it (every version).
+    pub requests: u64,
+    /// Requests in progress now.
+    pub in_flight: u64,
+    /// Versions deployed under this name by `skiff deploy` (1 for the first).
+    pub version: u64,
+}
+
+/// The node's HTTP data plane, when the daemon runs one (`--http-listen`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HttpInfo {
+    /// The address the data plane listens on.
+    pub listen: String,
+    /// Routes served now.
+    pub routes: u64,
+    /// Apps whose compiled code is in memory now, and its total size.
+    pub loaded_apps: u64,
+    pub loaded_bytes: u64,
+    /// The memory budget for compiled code of apps (`--app-cache-size`); least recently used
+    /// apps are evicted beyond it.
+    pub budget_bytes: u64,
+    /// Loads and evictions since the daemon started.
+    pub loads: u64,
+    pub evictions: u64,
 }
 
 /// Which stream a log line came from.
@@ -236,6 +282,9 @@ pub struct SystemInfo {
     pub workloads: WorkloadCounts,
     pub memory: MemoryInfo,
     pub logs: LogSettings,
+    /// The HTTP data plane; absent without `--http-listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -21,6 +21,8 @@ pub struct Daemon {
     pub log_config: LogConfig,
     pub logs_dir: PathBuf,
     pub info: crate::InfoStatic,
+    /// The HTTP data plane, with `--http-listen`.
+    pub apps: Option<Arc<crate::apps::Apps>>,
     programs: Mutex<HashMap<String, Arc<Program>>>,
     table: Mutex<BTreeMap<String, Entry>>,
 }
@@ -60,6 +62,7 @@ impl Daemon {
         log_config: LogConfig,
         logs_dir: PathBuf,
         info: crate::InfoStatic,
+        apps: Option<Arc<crate::apps::Apps>>,
     ) -> Daemon {
         Daemon {
             engine,
@@ -68,6 +71,7 @@ impl Daemon {
             log_config,
             logs_dir,
             info,
+            apps,
             programs: Mutex::new(HashMap::new()),
             table: Mutex::new(BTreeMap::new()),
         }
@@ -121,6 +125,10 @@ impl Daemon {
         let e = t.get(id)?;
         let mut w = e.w.clone();
         w.state.log_error = e.log.error();
+        drop(t);
+        if w.kind == WorkloadKind::App {
+            w.app = self.apps.as_ref().and_then(|a| a.runtime(&w.id));
+        }
         Some(w)
     }
 
@@ -237,11 +245,32 @@ impl Daemon {
             }
             Ok(WorkloadKind::Task)
         } else if kind == skiff_engine::Kind::HttpHandler {
-            Err(ApiError::BadRequest(
-                "this is an HTTP handler: HTTP apps need the node's HTTP data plane (skiff-http), \
-                 which this build of the daemon does not have yet; run it in the foreground with skiff serve"
-                    .into(),
-            ))
+            if self.apps.is_none() {
+                return Err(ApiError::BadRequest(
+                    "this is an HTTP handler: this daemon has no HTTP data plane; start it with \
+                     `skiff daemon --http-listen ADDR` (or serve the app in the foreground with skiff serve)"
+                        .into(),
+                ));
+            }
+            let Some(route) = &spec.route else {
+                return Err(ApiError::BadRequest(
+                    "this is an HTTP handler: give it a route (skiff deploy --route HOST/PATH-PREFIX)"
+                        .into(),
+                ));
+            };
+            skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
+            // Scale to zero: an app's code is the data plane's to load and evict; the check
+            // only filled the compile cache.
+            self.programs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&spec.image);
+            if spec.restart != skiff_api::RestartPolicy::No {
+                return Err(ApiError::BadRequest(
+                    "a restart policy is for tasks: an app serves until stopped, and a failed request does not stop it".into(),
+                ));
+            }
+            Ok(WorkloadKind::App)
         } else {
             Err(ApiError::BadRequest(format!(
                 "this is a {kind}: {}",
@@ -265,6 +294,22 @@ impl Daemon {
             }
         }
         let kind = self.check(&req.spec).await?;
+        if kind == WorkloadKind::App {
+            let existing = req.name.as_ref().and_then(|n| {
+                self.table()
+                    .values()
+                    .find(|e| &e.w.name == n)
+                    .map(|e| (e.w.id.clone(), e.w.kind))
+            });
+            if let (true, Some((id, WorkloadKind::App))) = (req.replace, &existing) {
+                return self.redeploy(id, req.spec).await;
+            }
+            let route = req.spec.route.as_deref().unwrap_or("/");
+            let route = skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
+            if let Some(apps) = &self.apps {
+                apps.check_route(None, &route).map_err(ApiError::Conflict)?;
+            }
+        }
         let id = crate::util::random_hex(32)
             .map_err(|e| ApiError::Internal(format!("cannot read /dev/urandom: {e}")))?;
         let w = {
@@ -311,6 +356,7 @@ impl Daemon {
                     log_error: None,
                 },
                 project,
+                app: None,
             };
             self.db.put(&w)?;
             t.insert(id.clone(), self.new_entry(w.clone()));
@@ -320,6 +366,42 @@ impl Daemon {
             self.spawn(&id);
         }
         Ok(self.get(&id).unwrap_or(w))
+    }
+
+    /// A new version of app `id`: committed, then swapped in if the app is serving (its code
+    /// loaded first, so the first request to the new version does not wait for it).
+    async fn redeploy(
+        self: &Arc<Self>,
+        id: &str,
+        spec: WorkloadSpec,
+    ) -> Result<Workload, ApiError> {
+        let route = skiff_http::Route::parse(spec.route.as_deref().unwrap_or("/"))
+            .map_err(ApiError::BadRequest)?;
+        let apps = self
+            .apps
+            .clone()
+            .ok_or_else(|| ApiError::Internal("no data plane".into()))?;
+        apps.check_route(Some(id), &route)
+            .map_err(ApiError::Conflict)?;
+        let serving = self.is_running(id);
+        self.update(id, |w| {
+            w.spec = spec.clone();
+            w.desired = Desired::Running;
+        })?;
+        if serving {
+            let w = self
+                .get(id)
+                .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
+            let config = crate::supervisor::app_config(self, &w);
+            let preload = apps.is_loaded(id);
+            apps.deploy(id, &spec.image, route, config, preload)
+                .await
+                .map_err(ApiError::BadRequest)?;
+        } else {
+            self.spawn(id);
+        }
+        self.get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))
     }
 
     /// Start a supervisor for `id` (the caller has set desired = running).
@@ -383,6 +465,9 @@ impl Daemon {
             self.stop(id, Duration::ZERO).await?;
         }
         self.db.delete(id)?;
+        if let Some(apps) = &self.apps {
+            apps.forget(id);
+        }
         if let Some(e) = self.table().remove(id) {
             let _ = std::fs::remove_dir_all(e.log.dir());
         }

@@ -51,6 +51,8 @@ pub enum StateError {
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    #[error("HTTP data plane: {0}")]
+    Http(String),
     #[error("another skiff daemon is already running with home {0}; stop it first, or give this one another --home")]
     AlreadyRunning(String),
     #[error("{what}: {source}")]

@@ -44,6 +44,7 @@ pub fn info(d: &Daemon) -> SystemInfo {
             max_size_bytes: d.log_config.max_size,
             max_files: d.log_config.max_files,
         },
+        http: d.apps.as_ref().map(|a| a.info()),
     }
 }
 

@@ -10,6 +10,7 @@
 //! `skiff.sock`, `lock`, `state.redb`, `token`, `api-addr`, `blobs/sha256/<hex>`, `logs/<id>/`.
 
 mod api;
+mod apps;
 mod blobs;
 mod daemon;
 mod db;
@@ -43,7 +44,14 @@ pub struct DaemonConfig {
     /// Also serve the API on this TCP address (bearer token required).
     pub api_listen: Option<SocketAddr>,
     pub log: LogConfig,
+    /// Run the HTTP data plane for apps on this address.
+    pub http_listen: Option<SocketAddr>,
+    /// Memory budget for apps' compiled code; least recently used apps are evicted beyond it.
+    pub app_cache_size: u64,
 }
+
+/// The default of [`DaemonConfig::app_cache_size`].
+pub const DEFAULT_APP_CACHE_SIZE: u64 = 512 << 20;
 
 /// Facts fixed at start-up, for `system info`.
 pub struct InfoStatic {
@@ -65,6 +73,11 @@ pub fn token_path(home: &Path) -> PathBuf {
 /// Where the daemon writes the TCP address it bound (useful with port 0).
 pub fn api_addr_path(home: &Path) -> PathBuf {
     home.join("daemon").join("api-addr")
+}
+
+/// Where the daemon writes the address of its HTTP data plane (useful with port 0).
+pub fn http_addr_path(home: &Path) -> PathBuf {
+    home.join("daemon").join("http-addr")
 }
 
 /// Run the daemon until SIGINT or SIGTERM.
@@ -126,8 +139,38 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                 Some((l, Arc::new(token)))
             }
         };
+        let engine = Arc::new(engine);
+        let mut http_addr = None;
+        let apps = match config.http_listen {
+            None => None,
+            Some(listen) => {
+                let routes = Arc::new(skiff_http::DynamicRoutes::default());
+                let server = skiff_http::Server::bind(skiff_http::ServerConfig {
+                    listen,
+                    admin_listen: None,
+                    tls: None,
+                    apps: Vec::new(),
+                    dynamic: Some(routes.clone()),
+                    limits: skiff_http::ServerLimits::default(),
+                })
+                .await
+                .map_err(|e| DaemonError::Http(e.to_string()))?;
+                let bound = server.local_addr();
+                std::fs::write(http_addr_path(&config.home), format!("{bound}\n"))
+                    .map_err(io("cannot write http-addr"))?;
+                http_addr = Some(bound);
+                tokio::spawn(server.run(std::future::pending::<()>()));
+                Some(apps::Apps::new(
+                    routes,
+                    engine.clone(),
+                    blobs.clone(),
+                    bound.to_string(),
+                    config.app_cache_size,
+                ))
+            }
+        };
         let d = Arc::new(daemon::Daemon::new(
-            Arc::new(engine),
+            engine,
             db,
             blobs,
             config.log,
@@ -140,12 +183,16 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                 },
                 worker_threads,
             },
+            apps,
         ));
         let resumed = d.recover()?;
         eprintln!(
-            "skiff daemon {}: listening on unix://{}{}; {resumed} workload(s) resumed",
+            "skiff daemon {}: listening on unix://{}{}{}; {resumed} workload(s) resumed",
             env!("CARGO_PKG_VERSION"),
             socket.display(),
+            http_addr
+                .map(|a| format!("; HTTP apps on http://{a}"))
+                .unwrap_or_default(),
             tcp_addr
                 .map(|a| format!(
                     " and tcp://{a} (bearer token in {})",

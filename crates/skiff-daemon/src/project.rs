@@ -102,6 +102,7 @@ async fn create(
 ) -> Result<(), ApiError> {
     d.create(
         CreateRequest {
+            replace: false,
             name: Some(name),
             spec,
             start: true,

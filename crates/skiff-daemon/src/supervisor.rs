@@ -3,7 +3,9 @@
 //! for good or the operator stops it.
 
 use crate::daemon::Daemon;
-use skiff_api::{Desired, RestartPolicy, Status, Stream};
+use crate::logs::LogWriter;
+use skiff_api::{Desired, RestartPolicy, Status, Stream, Workload, WorkloadKind};
+use skiff_engine::http::{HttpAppConfig, HttpLimits, OutboundPolicy};
 use skiff_engine::{Exit, Limits, Mount, Output, RunError, Sandbox};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,6 +70,9 @@ pub fn backoff(consecutive: u32) -> Duration {
 /// Runs workload `id` until it ends for good or `stop` turns true. Every state change is
 /// committed to the database before the next step.
 pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<bool>) {
+    if d.get(&id).is_some_and(|w| w.kind == WorkloadKind::App) {
+        return supervise_app(d, id, stop).await;
+    }
     let mut consecutive = 0u32;
     loop {
         let Some(w) = d.get(&id) else { return };
@@ -79,40 +84,7 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
             }
         };
         let log = d.log_of(&id);
-        let sandbox = Sandbox {
-            args: std::iter::once(
-                w.spec
-                    .image_name
-                    .clone()
-                    .unwrap_or_else(|| w.spec.image.clone()),
-            )
-            .chain(w.spec.args.iter().cloned())
-            .collect(),
-            env: w
-                .spec
-                .env
-                .iter()
-                .map(|e| (e.name.clone(), e.value.clone()))
-                .collect(),
-            mounts: w
-                .spec
-                .mounts
-                .iter()
-                .map(|m| Mount {
-                    host: m.host.clone().into(),
-                    guest: m.guest.clone(),
-                    read_only: m.read_only,
-                })
-                .collect(),
-            stdin: false,
-            network: w.spec.network,
-            stdout: log
-                .as_ref()
-                .map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stdout))),
-            stderr: log
-                .as_ref()
-                .map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stderr))),
-        };
+        let sandbox = sandbox_of(&w, log.as_ref());
         let limits = Limits {
             memory: w.spec.limits.memory_bytes.unwrap_or(Limits::DEFAULT_MEMORY),
             timeout: w.spec.limits.timeout_ms.map(Duration::from_millis),
@@ -161,6 +133,94 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
             return;
         }
     }
+}
+
+/// What a workload's guest is granted, from its spec; its output goes to its log.
+fn sandbox_of(w: &Workload, log: Option<&Arc<LogWriter>>) -> Sandbox {
+    Sandbox {
+        args: std::iter::once(
+            w.spec
+                .image_name
+                .clone()
+                .unwrap_or_else(|| w.spec.image.clone()),
+        )
+        .chain(w.spec.args.iter().cloned())
+        .collect(),
+        env: w
+            .spec
+            .env
+            .iter()
+            .map(|e| (e.name.clone(), e.value.clone()))
+            .collect(),
+        mounts: w
+            .spec
+            .mounts
+            .iter()
+            .map(|m| Mount {
+                host: m.host.clone().into(),
+                guest: m.guest.clone(),
+                read_only: m.read_only,
+            })
+            .collect(),
+        stdin: false,
+        network: w.spec.network,
+        stdout: log.map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stdout))),
+        stderr: log.map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stderr))),
+    }
+}
+
+/// An app's grants and limits for the data plane. Outbound HTTP: none (no flag grants it yet).
+pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
+    let mut limits = HttpLimits::default();
+    if let Some(m) = w.spec.limits.memory_bytes {
+        limits.memory = m;
+    }
+    if let Some(t) = w.spec.limits.timeout_ms {
+        limits.timeout = Duration::from_millis(t);
+    }
+    HttpAppConfig {
+        name: w.name.clone(),
+        sandbox: sandbox_of(w, d.log_of(&w.id).as_ref()),
+        limits,
+        outbound: OutboundPolicy::default(),
+    }
+}
+
+/// How long a stopped app's in-flight requests may take to finish.
+pub const APP_GRACE: Duration = Duration::from_secs(10);
+
+/// An app does not run: it is a route in the data plane until stopped. Stopping takes the route
+/// away (404 from then on) and waits, up to [`APP_GRACE`], for requests in flight to finish.
+async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<bool>) {
+    let (Some(w), Some(apps)) = (d.get(&id), d.apps.clone()) else {
+        d.finish(
+            &id,
+            Status::Exited,
+            Some(125),
+            Some("this daemon has no HTTP data plane (--http-listen)".into()),
+            true,
+        );
+        return;
+    };
+    let deployed = match skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/")) {
+        Ok(route) => {
+            let config = app_config(&d, &w);
+            apps.deploy(&id, &w.spec.image, route, config, false).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = deployed {
+        d.finish(&id, Status::Exited, Some(126), Some(e), true);
+        return;
+    }
+    d.mark_running(&id);
+    let _ = stop.wait_for(|s| *s).await;
+    apps.undeploy(&id);
+    let deadline = Instant::now() + APP_GRACE;
+    while apps.in_flight(&id) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    d.finish(&id, Status::Stopped, None, None, true);
 }
 
 #[cfg(test)]

@@ -72,6 +72,18 @@ pub struct Program {
     pub(crate) compiled: Compiled,
 }
 
+impl Program {
+    /// Bytes of compiled code and data this program keeps in memory: what a cache of loaded
+    /// programs weighs it by.
+    pub fn code_size(&self) -> u64 {
+        let r = match &self.compiled {
+            Compiled::Module(m) => m.image_range(),
+            Compiled::Component(c) => c.image_range(),
+        };
+        (r.end as usize).saturating_sub(r.start as usize) as u64
+    }
+}
+
 impl Engine {
     pub fn new(config: &EngineConfig) -> Result<Engine, LoadError> {
         let (inner, pooling) = match config.allocator {

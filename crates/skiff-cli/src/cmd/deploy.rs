@@ -80,6 +80,8 @@ pub fn deploy(home: &Home, client: &Client, args: DeployArgs) -> anyhow::Result<
             route: Some(route),
         },
         start: true,
+        // deploy means "make it so": a new version of an existing app replaces it in place.
+        replace: true,
     };
     let (_, w) = client.call::<Workload>(Method::POST, "/v1/workloads", Some(&req))?;
     let w = w.context("the daemon did not answer the app it created")?;

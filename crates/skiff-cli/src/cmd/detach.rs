@@ -124,6 +124,7 @@ pub fn run_detached(home: &Home, client: &Client, args: &RunArgs) -> anyhow::Res
         name: args.name.clone(),
         spec,
         start: true,
+        replace: false,
     };
     let (_, w) = client.call::<Workload>(Method::POST, "/v1/workloads", Some(&req))?;
     let w = w.context("the daemon did not answer the workload it created")?;

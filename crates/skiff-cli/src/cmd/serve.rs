@@ -397,6 +397,7 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
         admin_listen: args.admin_listen,
         tls,
         apps,
+        dynamic: None,
         limits: ServerLimits {
             max_connections: args.max_connections,
             header_read_timeout: args.header_timeout,

@@ -117,5 +117,22 @@ fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
         i.logs.max_size_bytes >> 10,
         i.logs.max_files
     );
+    match &i.http {
+        None => println!("HTTP apps:        - (start the daemon with --http-listen ADDR)"),
+        Some(h) => {
+            println!(
+                "HTTP apps:        http://{} ({} routes)",
+                h.listen, h.routes
+            );
+            println!(
+                "App code cache:   {} loaded, {:.1} of {:.1} MiB; {} loads, {} evictions",
+                h.loaded_apps,
+                h.loaded_bytes as f64 / (1 << 20) as f64,
+                h.budget_bytes as f64 / (1 << 20) as f64,
+                h.loads,
+                h.evictions
+            );
+        }
+    }
     Ok(0)
 }

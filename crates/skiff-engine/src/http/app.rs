@@ -265,16 +265,24 @@ impl HttpApp {
     fn store(&self, id: RequestId) -> Store<RequestState> {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.sandbox.args).envs(&self.sandbox.env);
-        b.stdout(GuestLog {
-            app: self.name.clone(),
-            request_id: id,
-            stream: "stdout",
-        });
-        b.stderr(GuestLog {
-            app: self.name.clone(),
-            request_id: id,
-            stream: "stderr",
-        });
+        // A sink (the daemon's log file of the app) if the sandbox names one; else the
+        // process's log, tagged with the app and request id (`skiff serve`).
+        match &self.sandbox.stdout {
+            crate::Output::Sink(s) => b.stdout(crate::output::SinkStream(s.clone())),
+            crate::Output::Inherit => b.stdout(GuestLog {
+                app: self.name.clone(),
+                request_id: id,
+                stream: "stdout",
+            }),
+        };
+        match &self.sandbox.stderr {
+            crate::Output::Sink(s) => b.stderr(crate::output::SinkStream(s.clone())),
+            crate::Output::Inherit => b.stderr(GuestLog {
+                app: self.name.clone(),
+                request_id: id,
+                stream: "stderr",
+            }),
+        };
         if self.sandbox.network {
             b.inherit_network()
                 .allow_tcp(true)
