@@ -18,7 +18,9 @@ skiff inspect app.wasm                          what is this binary, what could 
 skiff serve --listen 0.0.0.0:8080 app.wasm       serve a wasi:http component\n  \
 skiff build -t hello:1.0 .                       build an image from ./skiff.toml\n  \
 skiff images                                    list local images\n  \
-skiff run hello:1.0 world                       run an image"
+skiff run hello:1.0 world                       run an image\n  \
+skiff push localhost:5000/hello:1.0             push it to a registry\n  \
+skiff run localhost:5000/hello:1.0              pulled first if missing"
 )]
 pub struct Cli {
     /// Where skiff keeps its store and compile cache [default: $XDG_DATA_HOME/skiff or
@@ -62,4 +64,6 @@ pub enum Command {
     System(crate::cmd::system::SystemCommand),
     Login(crate::cmd::login::LoginArgs),
     Logout(crate::cmd::login::LogoutArgs),
+    Pull(crate::cmd::pull::PullArgs),
+    Push(crate::cmd::push::PushArgs),
 }

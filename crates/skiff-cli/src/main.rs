@@ -7,6 +7,8 @@ mod cli;
 mod cmd;
 mod exit;
 mod home;
+mod progress;
+mod remote;
 mod units;
 
 use clap::Parser;

@@ -6,6 +6,8 @@ pub mod images;
 pub mod inspect;
 pub mod load;
 pub mod login;
+pub mod pull;
+pub mod push;
 pub mod rmi;
 pub mod run;
 pub mod save;
@@ -33,5 +35,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::System(cmd) => system::system(&home, cmd),
         Command::Login(args) => login::login(args),
         Command::Logout(args) => login::logout(args),
+        Command::Pull(args) => pull::pull(&home, args),
+        Command::Push(args) => push::push(&home, args),
     }
 }

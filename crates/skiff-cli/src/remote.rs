@@ -1,0 +1,23 @@
+//! A registry client for one verb: credentials as Docker finds them, plain HTTP only where
+//! allowed (loopback, `--insecure-registry`), progress reported through the CLI's reporter.
+
+use anyhow::Context;
+use skiff_registry::{DockerConfig, Progress, Registry, RegistryConfig};
+use std::sync::Arc;
+
+pub fn registry(
+    host: &str,
+    insecure_registries: Vec<String>,
+    progress: Arc<dyn Progress>,
+) -> anyhow::Result<Registry> {
+    let credentials = DockerConfig::from_env()?
+        .get(host)
+        .with_context(|| format!("reading the credentials for {host}"))?
+        .map(|(c, _)| c);
+    Ok(Registry::new(RegistryConfig {
+        insecure_registries,
+        credentials,
+        progress,
+        ..Default::default()
+    }))
+}
