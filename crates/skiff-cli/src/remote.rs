@@ -10,10 +10,18 @@ pub fn registry(
     insecure_registries: Vec<String>,
     progress: Arc<dyn Progress>,
 ) -> anyhow::Result<Registry> {
-    let credentials = DockerConfig::from_env()?
-        .get(host)
-        .with_context(|| format!("reading the credentials for {host}"))?
-        .map(|(c, _)| c);
+    // Without DOCKER_CONFIG or HOME there is no Docker config to read: go anonymous, as
+    // Docker does; a registry that wants a login then says so.
+    let credentials = match DockerConfig::from_env() {
+        Ok(config) => config
+            .get(host)
+            .with_context(|| format!("reading the credentials for {host}"))?
+            .map(|(c, _)| c),
+        Err(e) => {
+            tracing::debug!("no credentials: {e}");
+            None
+        }
+    };
     Ok(Registry::new(RegistryConfig {
         insecure_registries,
         credentials,
