@@ -23,7 +23,9 @@ skiff daemon --http-listen 127.0.0.1:8080 &     start the node agent, then:\n  \
 skiff run -d --name job --restart on-failure:3 batch.wasm\n  \
 skiff deploy --name api --route api.example.com/ api.wasm\n  \
 skiff ps; skiff logs -f job; skiff stop job; skiff rm job\n  \
-skiff up -f skiff-compose.toml; skiff down"
+skiff up -f skiff-compose.toml; skiff down\n  \
+skiff push localhost:5000/hello:1.0             push it to a registry\n  \
+skiff run localhost:5000/hello:1.0              pulled first if missing"
 )]
 pub struct Cli {
     /// Where skiff keeps its store and compile cache [default: $XDG_DATA_HOME/skiff or
@@ -89,4 +91,6 @@ pub enum Command {
     /// The node: check the local store; the daemon's info
     #[command(subcommand)]
     System(crate::cmd::system::SystemCommand),
+    Pull(crate::cmd::pull::PullArgs),
+    Push(crate::cmd::push::PushArgs),
 }

@@ -7,7 +7,7 @@
 //! | 124 | the guest hit its `--timeout` (as GNU `timeout`) |
 //! | 125 | skiff itself failed: a bad flag, an unusable grant, an unreadable store |
 //! | 126 | the binary cannot be run: not wasm, invalid, the wrong kind, an import skiff lacks |
-//! | 127 | the file or image was not found |
+//! | 127 | the file or image was not found (locally, or in the registry when pulling) |
 //! | 134 | the guest trapped (128 + SIGABRT), stack overflow included |
 //! | 137 | the guest hit its `--memory` limit (128 + SIGKILL, as Docker's OOM kill) |
 
@@ -45,6 +45,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             return CANNOT_RUN;
         }
         if let Some(skiff_image::ImageError::NotFound(_)) = cause.downcast_ref() {
+            return NOT_FOUND;
+        }
+        if let Some(skiff_registry::RegistryError::NotFound { .. }) = cause.downcast_ref() {
             return NOT_FOUND;
         }
         if let Some(e) = cause.downcast_ref::<RunError>() {

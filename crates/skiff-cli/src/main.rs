@@ -8,6 +8,8 @@ mod client;
 mod cmd;
 mod exit;
 mod home;
+mod progress;
+mod remote;
 mod units;
 
 use clap::Parser;

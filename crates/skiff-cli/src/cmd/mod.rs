@@ -12,6 +12,8 @@ pub mod load;
 pub mod login;
 pub mod logs;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod rmi;
 pub mod run;
 pub mod save;
@@ -61,5 +63,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::System(cmd) => system::system(&home, client, cmd),
         Command::Login(args) => login::login(args),
         Command::Logout(args) => login::logout(args),
+        Command::Pull(args) => pull::pull(&home, args),
+        Command::Push(args) => push::push(&home, args),
     }
 }

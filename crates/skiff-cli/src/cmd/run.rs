@@ -1,6 +1,6 @@
 //! `skiff run`: run a WASI command to completion, sandboxed and limited.
 
-use crate::cmd::source::{resolve, Workload};
+use crate::cmd::source::{pull_if_missing, resolve, PullPolicy, Workload};
 use crate::exit;
 use crate::home::Home;
 use crate::units::{parse_duration, parse_size};
@@ -70,6 +70,9 @@ pub struct RunArgs {
     /// Restart policy (with -d): no, on-failure[:N], always
     #[arg(long, value_name = "POLICY", requires = "detach")]
     pub restart: Option<String>,
+    /// Pull the image before running: missing (if not in the store), always, never
+    #[arg(long, value_enum, default_value = "missing", value_name = "WHEN")]
+    pub pull: PullPolicy,
 
     /// A .wasm file or an image, then the arguments for the guest. Everything after it goes to
     /// the guest, flags included; given any, they replace the image's default args.
@@ -102,6 +105,7 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
              (see skiff run --help)"
         );
     }
+    pull_if_missing(home, &args.command[0], args.pull)?;
     let workload = resolve(home, &args.command[0])?;
     let sandbox = sandbox(&args, &workload)?;
     let limits = Limits {
