@@ -146,7 +146,7 @@ fi
 # Verify
 # ---------------------------------------------------------------------------------------------
 log "verifying"
-for m in hello exit-code escape loop memory-hog trap stack-overflow library; do
+for m in hello exit-code escape ticker loop memory-hog trap stack-overflow library; do
   wasm-validate "$STAGE/$m.wasm" || die "$m.wasm is not a valid core module"
 done
 if wasm-validate "$STAGE/truncated.wasm" 2>/dev/null; then die "truncated.wasm validates"; fi

@@ -18,7 +18,14 @@ skiff inspect app.wasm                          what is this binary, what could 
 skiff serve --listen 0.0.0.0:8080 app.wasm       serve a wasi:http component\n  \
 skiff build -t hello:1.0 .                       build an image from ./skiff.toml\n  \
 skiff images                                    list local images\n  \
-skiff run hello:1.0 world                       run an image"
+skiff run hello:1.0 world                       run an image\n  \
+skiff daemon --http-listen 127.0.0.1:8080 &     start the node agent, then:\n  \
+skiff run -d --name job --restart on-failure:3 batch.wasm\n  \
+skiff deploy --name api --route api.example.com/ api.wasm\n  \
+skiff ps; skiff logs -f job; skiff stop job; skiff rm job\n  \
+skiff up -f skiff-compose.toml; skiff down\n  \
+skiff push localhost:5000/hello:1.0             push it to a registry\n  \
+skiff run localhost:5000/hello:1.0              pulled first if missing"
 )]
 pub struct Cli {
     /// Where skiff keeps its store and compile cache [default: $XDG_DATA_HOME/skiff or
@@ -29,6 +36,17 @@ pub struct Cli {
     /// How much skiff itself logs to stderr [default: warn; info for serve]
     #[arg(long, global = true, value_enum, env = "SKIFF_LOG")]
     pub log_level: Option<LogLevel>,
+
+    /// The daemon to talk to: unix:///path/to/skiff.sock or tcp://HOST:PORT (the TCP token is
+    /// read from SKIFF_TOKEN) [default: the socket under SKIFF_HOME]
+    #[arg(
+        short = 'H',
+        long,
+        global = true,
+        env = "SKIFF_HOST",
+        value_name = "URL"
+    )]
+    pub host: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -57,9 +75,22 @@ pub enum Command {
     /// Manage images (prune)
     #[command(subcommand)]
     Image(crate::cmd::image::ImageCommand),
-    /// Manage the local store (check)
-    #[command(subcommand)]
-    System(crate::cmd::system::SystemCommand),
     Login(crate::cmd::login::LoginArgs),
     Logout(crate::cmd::login::LogoutArgs),
+    Daemon(crate::cmd::daemon::DaemonArgs),
+    Deploy(crate::cmd::deploy::DeployArgs),
+    Ps(crate::cmd::ps::PsArgs),
+    Logs(crate::cmd::logs::LogsArgs),
+    Stop(crate::cmd::lifecycle::StopArgs),
+    Start(crate::cmd::lifecycle::StartArgs),
+    /// Stop, then start workloads
+    Restart(crate::cmd::lifecycle::StopArgs),
+    Rm(crate::cmd::lifecycle::RmArgs),
+    Up(crate::cmd::up::UpArgs),
+    Down(crate::cmd::up::DownArgs),
+    /// The node: check the local store; the daemon's info
+    #[command(subcommand)]
+    System(crate::cmd::system::SystemCommand),
+    Pull(crate::cmd::pull::PullArgs),
+    Push(crate::cmd::push::PushArgs),
 }

@@ -3,15 +3,18 @@
 //! | code | meaning |
 //! |------|---------|
 //! | the guest's own | the guest exited (0–255 pass through) |
+//! | 1 | a daemon verb failed, or no daemon answered (as Docker) |
 //! | 124 | the guest hit its `--timeout` (as GNU `timeout`) |
 //! | 125 | skiff itself failed: a bad flag, an unusable grant, an unreadable store |
 //! | 126 | the binary cannot be run: not wasm, invalid, the wrong kind, an import skiff lacks |
-//! | 127 | the file or image was not found |
+//! | 127 | the file or image was not found (locally, or in the registry when pulling) |
 //! | 134 | the guest trapped (128 + SIGABRT), stack overflow included |
 //! | 137 | the guest hit its `--memory` limit (128 + SIGKILL, as Docker's OOM kill) |
 
 use skiff_engine::{LoadError, RunError};
 
+/// A daemon verb failed (`ps`, `stop`, …), or no daemon answered.
+pub const DAEMON_ERROR: u8 = 1;
 pub const TIMEOUT: u8 = 124;
 pub const SKIFF_FAILED: u8 = 125;
 pub const CANNOT_RUN: u8 = 126;
@@ -31,6 +34,10 @@ pub struct CannotRun(pub String);
 
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        // The daemon said no, or is not there: Docker's general error.
+        if cause.is::<crate::client::ApiError>() || cause.is::<crate::client::NoDaemon>() {
+            return DAEMON_ERROR;
+        }
         if cause.is::<NotFound>() {
             return NOT_FOUND;
         }
@@ -38,6 +45,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             return CANNOT_RUN;
         }
         if let Some(skiff_image::ImageError::NotFound(_)) = cause.downcast_ref() {
+            return NOT_FOUND;
+        }
+        if let Some(skiff_registry::RegistryError::NotFound { .. }) = cause.downcast_ref() {
             return NOT_FOUND;
         }
         if let Some(e) = cause.downcast_ref::<RunError>() {

@@ -4,9 +4,12 @@
 //! exit codes in exactly one place, [`exit::code_for`].
 
 mod cli;
+mod client;
 mod cmd;
 mod exit;
 mod home;
+mod progress;
+mod remote;
 mod units;
 
 use clap::Parser;

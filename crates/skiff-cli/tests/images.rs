@@ -37,7 +37,8 @@ fn build_list_run_remove_prune() {
         .stdout_has("Deleted: sha256:");
     s.run(&["images", "-q"]).code(0).stdout_lacks("\n\n");
     assert!(!s.home.path().join("blobs/sha256").join(&hex).exists());
-    s.run(&["run", "hello:1.0"])
+    // --pull never: without it, run would ask docker.io for hello:1.0, as Docker does.
+    s.run(&["run", "--pull", "never", "hello:1.0"])
         .code(127)
         .stderr_has("not found")
         .stderr_has("skiff pull");
@@ -296,5 +297,5 @@ fn check_finds_corruption_and_repairs() {
         .code(0)
         .stdout_has("removed:");
     s.run(&["system", "check"]).code(0).stdout_has("0 problems");
-    s.run(&["run", "fragile"]).code(127);
+    s.run(&["run", "--pull", "never", "fragile"]).code(127);
 }

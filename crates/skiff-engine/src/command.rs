@@ -20,15 +20,15 @@ pub enum Exit {
     Code(i32),
 }
 
-struct P1State {
-    wasi: WasiP1Ctx,
-    limiter: MemoryLimiter,
+pub(crate) struct P1State {
+    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) limiter: MemoryLimiter,
 }
 
-struct P2State {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: MemoryLimiter,
+pub(crate) struct P2State {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
 }
 
 impl WasiView for P2State {
@@ -142,7 +142,7 @@ impl Engine {
         store
     }
 
-    fn classify(
+    pub(crate) fn classify(
         &self,
         e: wasmtime::Error,
         limit_hit: Option<u64>,
@@ -222,7 +222,7 @@ impl std::fmt::Display for Instantiation {
 impl std::error::Error for Instantiation {}
 
 /// A guest's `exit(n)` arrives as an `I32Exit` error; it is a status, not a failure.
-fn exit_status(result: Result<i32, wasmtime::Error>) -> Result<i32, wasmtime::Error> {
+pub(crate) fn exit_status(result: Result<i32, wasmtime::Error>) -> Result<i32, wasmtime::Error> {
     match result {
         Err(e) => match e.downcast_ref::<I32Exit>() {
             Some(I32Exit(code)) => Ok(*code),

@@ -55,6 +55,8 @@ pub struct Engine {
     cache: Option<CompileCache>,
     pub(crate) max_wasm_stack: usize,
     pooling: bool,
+    /// The epoch ticker, started by the first async task or HTTP app (see `epoch.rs`).
+    pub(crate) ticker: std::sync::Once,
 }
 
 /// Compiled code, ready to instantiate.
@@ -68,6 +70,18 @@ pub struct Program {
     pub info: skiff_wasm::WasmInfo,
     pub cache: CacheOutcome,
     pub(crate) compiled: Compiled,
+}
+
+impl Program {
+    /// Bytes of compiled code and data this program keeps in memory: what a cache of loaded
+    /// programs weighs it by.
+    pub fn code_size(&self) -> u64 {
+        let r = match &self.compiled {
+            Compiled::Module(m) => m.image_range(),
+            Compiled::Component(c) => c.image_range(),
+        };
+        (r.end as usize).saturating_sub(r.start as usize) as u64
+    }
 }
 
 impl Engine {
@@ -101,6 +115,7 @@ impl Engine {
             cache,
             max_wasm_stack: config.max_wasm_stack,
             pooling,
+            ticker: std::sync::Once::new(),
         })
     }
 

@@ -11,16 +11,21 @@
 mod cache;
 mod command;
 mod engine;
+mod epoch;
 mod error;
 pub mod http;
 mod limits;
+mod output;
 mod sandbox;
+mod task;
 
 pub use cache::CacheOutcome;
 pub use command::Exit;
 pub use engine::{AllocatorChoice, Engine, EngineConfig, Program};
+pub use epoch::EPOCH_TICK;
 pub use error::{LoadError, RunError};
 pub use limits::Limits;
+pub use output::{Output, OutputSink};
 pub use sandbox::{Mount, Sandbox};
 pub use skiff_wasm::{Kind, WasmInfo};
 

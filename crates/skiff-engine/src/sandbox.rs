@@ -2,6 +2,7 @@
 //! stderr: no directory, no environment variable, no stdin, no socket, no name lookup.
 
 use crate::error::RunError;
+use crate::output::{Output, SinkStream};
 use std::path::PathBuf;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -18,6 +19,10 @@ pub struct Sandbox {
     pub stdin: bool,
     /// Let the guest open TCP/UDP sockets to any address and look up names (`--net`).
     pub network: bool,
+    /// Where the guest's stdout goes; the host's own by default.
+    pub stdout: Output,
+    /// Where the guest's stderr goes; the host's own by default.
+    pub stderr: Output,
 }
 
 /// A host directory preopened in the guest (`-v HOST:GUEST[:ro]`).
@@ -76,7 +81,14 @@ impl Sandbox {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args);
         b.envs(&self.env);
-        b.inherit_stdout().inherit_stderr();
+        match &self.stdout {
+            Output::Inherit => b.inherit_stdout(),
+            Output::Sink(s) => b.stdout(SinkStream(s.clone())),
+        };
+        match &self.stderr {
+            Output::Inherit => b.inherit_stderr(),
+            Output::Sink(s) => b.stderr(SinkStream(s.clone())),
+        };
         if self.stdin {
             b.inherit_stdin();
         }

@@ -7,11 +7,13 @@
 //! [`skiff_engine::http::HttpApp`]'s; this crate owns connections, routing, error pages,
 //! metrics and the admin endpoint.
 
+mod dynamic;
 mod metrics;
 mod route;
 mod server;
 mod tls;
 
+pub use dynamic::{Backend, DynamicRoutes, Reply};
 pub use route::{Route, Router};
 pub use server::{Server, ShutdownReport};
 
@@ -77,6 +79,9 @@ pub struct ServerConfig {
     pub admin_listen: Option<SocketAddr>,
     pub tls: Option<TlsFiles>,
     pub apps: Vec<AppConfig>,
+    /// Routes that change while serving (the daemon's apps), consulted after `apps`' routes;
+    /// with these, `apps` may be empty.
+    pub dynamic: Option<std::sync::Arc<DynamicRoutes>>,
     pub limits: ServerLimits,
 }
 

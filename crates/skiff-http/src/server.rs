@@ -1,7 +1,7 @@
 //! Listeners, connections, the request service, the admin endpoint and graceful shutdown.
 
 use crate::metrics::{self, AppMetrics, ConnMetrics};
-use crate::{Router, ServeError, ServerConfig, ServerLimits};
+use crate::{DynamicRoutes, Router, ServeError, ServerConfig, ServerLimits};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 struct Shared {
     router: Router,
     apps: Vec<HttpApp>,
+    dynamic: Option<Arc<DynamicRoutes>>,
     /// One per app, then one for requests no route matched.
     metrics: Vec<AppMetrics>,
     conns: ConnMetrics,
@@ -50,7 +51,7 @@ pub struct ShutdownReport {
 impl Server {
     /// Check the configuration and bind every socket. Must run inside a tokio runtime.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServeError> {
-        if config.apps.is_empty() {
+        if config.apps.is_empty() && config.dynamic.is_none() {
             return Err(ServeError::NoApps);
         }
         let tls = match &config.tls {
@@ -92,6 +93,7 @@ impl Server {
             shared: Arc::new(Shared {
                 router,
                 apps,
+                dynamic: config.dynamic,
                 metrics,
                 conns: ConnMetrics::default(),
                 next_id: AtomicU64::new(next_id),
@@ -272,7 +274,21 @@ async fn serve_request(
             .and_then(|h| h.to_str().ok())
     });
     let picked = shared.router.pick(host, req.uri().path());
+    let dynamic = match (picked, &shared.dynamic) {
+        (None, Some(d)) => d.pick(host, req.uri().path()),
+        _ => None,
+    };
     let (slot, mut resp) = match picked {
+        // Apps of the dynamic table count under "-" in the metrics; the daemon keeps their own
+        // counters.
+        None if dynamic.is_some() => {
+            let app = dynamic.expect("checked");
+            let resp = match app.handle(req, id, scheme).await {
+                Ok(r) => r,
+                Err(e) => error_response(&e, id),
+            };
+            (shared.apps.len(), resp)
+        }
         None => {
             tracing::debug!("[- {id}] 404: no route for {:?} {}", host, req.uri().path());
             (

@@ -2,8 +2,10 @@
 //!
 //! The registry client verifies every byte against its digest *before* it calls
 //! [`BlobWriter::commit`]; a blob that does not match is dropped (and the writer aborted), so the
-//! store never holds a wrong blob under a digest. [`DirStore`] is a minimal content-addressed
-//! directory (the same `blobs/sha256/<hex>` layout as `SKIFF_HOME`) for tests and tools.
+//! store never holds a wrong blob under a digest. skiff's own store (`skiff_store::Store`, the
+//! one under `SKIFF_HOME`) implements [`BlobStore`] here, and checks the digest a second time as
+//! it commits. [`DirStore`] is a minimal content-addressed directory (the same
+//! `blobs/sha256/<hex>` layout) for tests and tools.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -58,7 +60,7 @@ impl DirStore {
     }
 
     fn sources_file(&self) -> PathBuf {
-        self.root.join("registry-sources.json")
+        self.root.join(SOURCES_FILE)
     }
 
     /// Every blob digest present.
@@ -109,25 +111,91 @@ impl BlobStore for DirStore {
     }
 
     fn sources(&self, digest: &str) -> Vec<(String, String)> {
-        read_sources(&self.sources_file())
-            .get(digest)
-            .cloned()
-            .unwrap_or_default()
+        sources_of(&self.sources_file(), digest)
     }
 
     fn record_source(&self, digest: &str, registry: &str, repository: &str) {
-        let file = self.sources_file();
-        let mut all = read_sources(&file);
-        let entry = all.entry(digest.to_string()).or_default();
-        let pair = (registry.to_string(), repository.to_string());
-        if entry.contains(&pair) {
-            return;
-        }
-        entry.push(pair);
-        // Best effort: a lost record only costs a mount later, never correctness.
-        if let Ok(text) = serde_json::to_vec(&all) {
-            let _ = crate::fsutil::write_atomic(&file, &text, 0o644);
-        }
+        record_source_in(&self.sources_file(), digest, registry, repository)
+    }
+}
+
+/// `SKIFF_HOME`'s store. Where blobs came from is kept beside it, in `registry-sources.json`.
+impl BlobStore for skiff_store::Store {
+    fn has(&self, digest: &str) -> bool {
+        parse_digest(digest).is_ok_and(|d| self.has_blob(&d))
+    }
+
+    fn size(&self, digest: &str) -> io::Result<u64> {
+        self.blob_size(&parse_digest(digest)?)
+            .map_err(io::Error::other)
+    }
+
+    fn open(&self, digest: &str) -> io::Result<Box<dyn Read + Send>> {
+        let f = self
+            .open_blob(&parse_digest(digest)?)
+            .map_err(io::Error::other)?;
+        Ok(Box::new(f))
+    }
+
+    fn writer(&self, digest: &str) -> io::Result<Box<dyn BlobWriter>> {
+        let w = self
+            .blob_writer(&parse_digest(digest)?, None)
+            .map_err(io::Error::other)?;
+        Ok(Box::new(StoreWriter(w)))
+    }
+
+    fn sources(&self, digest: &str) -> Vec<(String, String)> {
+        sources_of(&self.root().join(SOURCES_FILE), digest)
+    }
+
+    fn record_source(&self, digest: &str, registry: &str, repository: &str) {
+        record_source_in(
+            &self.root().join(SOURCES_FILE),
+            digest,
+            registry,
+            repository,
+        )
+    }
+}
+
+const SOURCES_FILE: &str = "registry-sources.json";
+
+fn parse_digest(digest: &str) -> io::Result<skiff_store::Digest> {
+    digest.parse().map_err(|_| bad_digest(digest))
+}
+
+struct StoreWriter(skiff_store::PendingBlob);
+
+impl Write for StoreWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl BlobWriter for StoreWriter {
+    fn commit(self: Box<Self>) -> io::Result<()> {
+        self.0.commit().map(drop).map_err(io::Error::other)
+    }
+}
+
+fn sources_of(file: &Path, digest: &str) -> Vec<(String, String)> {
+    read_sources(file).get(digest).cloned().unwrap_or_default()
+}
+
+fn record_source_in(file: &Path, digest: &str, registry: &str, repository: &str) {
+    let mut all = read_sources(file);
+    let entry = all.entry(digest.to_string()).or_default();
+    let pair = (registry.to_string(), repository.to_string());
+    if entry.contains(&pair) {
+        return;
+    }
+    entry.push(pair);
+    // Best effort: a lost record only costs a mount later, never correctness.
+    if let Ok(text) = serde_json::to_vec(&all) {
+        let _ = crate::fsutil::write_atomic(file, &text, 0o644);
     }
 }
 

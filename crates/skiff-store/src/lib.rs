@@ -31,6 +31,7 @@ mod gc;
 mod refs;
 mod staging;
 mod tags;
+mod writer;
 
 pub use check::{CheckReport, Problem};
 pub use digest::{Digest, DigestError};
@@ -38,6 +39,7 @@ pub use gc::PruneReport;
 pub use refs::{manifest_children, MANIFEST_MAX};
 pub use staging::Staging;
 pub use tags::TagEntry;
+pub use writer::PendingBlob;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

@@ -1,22 +1,29 @@
 //! `skiff inspect FILE|IMAGE`: what a binary is and what it could do; for an image, also its
 //! config, annotations, and what it requests against what its imports make possible.
 
+use crate::client::{ApiError, Client, NoDaemon};
 use crate::cmd::source::{resolve, ImageSource};
 use crate::home::Home;
 use clap::{Args, ValueEnum};
+use hyper::Method;
 use serde::Serialize;
 use skiff_image::requests::{compare, CapabilityRow};
 use skiff_wasm::WasmInfo;
 
-/// Show what a Wasm binary or image is and which capabilities it could use
+/// Show what a Wasm binary or image is and which capabilities it could use; or, given a
+/// workload's name or ID, the daemon's record of it
+///
+/// Like Docker's inspect it takes any object, tried in this order: a file that exists, then a
+/// workload of the running daemon (by name, ID or unique ID prefix), then an image in the store.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skiff inspect app.wasm\n  \
 skiff inspect hello:1.0                      an image: config, annotations, requested vs possible\n  \
+skiff inspect api                            a workload of the daemon: its record, as JSON\n  \
 skiff inspect --format json app.wasm | jq .capabilities")]
 pub struct InspectArgs {
-    /// A .wasm file or an image reference
-    #[arg(value_name = "FILE|IMAGE")]
+    /// A .wasm file, a workload's name or ID, or an image reference
+    #[arg(value_name = "FILE|WORKLOAD|IMAGE")]
     pub target: String,
 
     /// Output format
@@ -51,6 +58,47 @@ struct ImageReport<'a> {
     defaults: &'a skiff_image::annotations::Defaults,
     /// Requested by the image against possible from its imports; none of it is granted.
     capabilities: Vec<CapabilityRow>,
+}
+
+/// Spelled like a workload name or ID (and not a file): worth asking the daemon about.
+fn is_workload_name(target: &str) -> bool {
+    !std::path::Path::new(target).exists()
+        && target
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && !target.ends_with(".wasm")
+}
+
+/// File, then workload, then image (see [`InspectArgs`]). A daemon that is not running, or
+/// has no such workload, is not an error: the target may still be an image.
+pub fn inspect_any(
+    home: &Home,
+    client: impl FnOnce() -> anyhow::Result<Client>,
+    args: InspectArgs,
+) -> anyhow::Result<u8> {
+    if is_workload_name(&args.target) {
+        if let Ok(client) = client() {
+            let path = format!("/v1/workloads/{}", args.target);
+            match client.call::<skiff_api::Workload>(Method::GET, &path, None::<&()>) {
+                Ok((_, w)) => {
+                    println!("{}", serde_json::to_string_pretty(&[w])?);
+                    return Ok(0);
+                }
+                // Not the daemon's: perhaps an image. Any other answer (ambiguous prefix…) is
+                // the user's to see.
+                Err(e)
+                    if e.downcast_ref::<ApiError>()
+                        .is_some_and(|a| a.status == 404) => {}
+                Err(e) if e.is::<NoDaemon>() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    inspect(home, args)
 }
 
 pub fn inspect(home: &Home, args: InspectArgs) -> anyhow::Result<u8> {

@@ -1,6 +1,6 @@
 //! `skiff run`: run a WASI command to completion, sandboxed and limited.
 
-use crate::cmd::source::{resolve, Workload};
+use crate::cmd::source::{pull_if_missing, resolve, PullPolicy, Workload};
 use crate::exit;
 use crate::home::Home;
 use crate::units::{parse_duration, parse_size};
@@ -18,6 +18,7 @@ skiff run hello:1.0 world                        an image: its default args and 
 skiff run -v ./data:/data:ro -e NAME=x app.wasm\n  \
 skiff run -e HOME --env-file .env app.wasm       pass HOME from the host, more from a file\n  \
 skiff run --memory 64m --timeout 5s app.wasm\n  \
+skiff run -d --name job --restart on-failure:3 batch.wasm   in the daemon\n  \
 echo hi | skiff run -i cat.wasm                    stdin is closed unless -i\n\n\
 Exit status: the guest's own; 124 timeout, 125 skiff failed, 126 cannot run this binary,\n\
 127 not found, 134 the guest trapped, 137 memory limit.")]
@@ -58,6 +59,21 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Run in the daemon, detached; print the workload's ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// The workload's name (with -d; unique on the node)
+    #[arg(long, requires = "detach")]
+    pub name: Option<String>,
+
+    /// Restart policy (with -d): no, on-failure[:N], always
+    #[arg(long, value_name = "POLICY", requires = "detach")]
+    pub restart: Option<String>,
+    /// Pull the image before running: missing (if not in the store), always, never
+    #[arg(long, value_enum, default_value = "missing", value_name = "WHEN")]
+    pub pull: PullPolicy,
+
     /// A .wasm file or an image, then the arguments for the guest. Everything after it goes to
     /// the guest, flags included; given any, they replace the image's default args.
     #[arg(
@@ -71,11 +87,11 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn target(&self) -> &Path {
+    pub(crate) fn target(&self) -> &Path {
         Path::new(&self.command[0])
     }
 
-    fn guest_args(&self) -> &[String] {
+    pub(crate) fn guest_args(&self) -> &[String] {
         &self.command[1..]
     }
 }
@@ -89,6 +105,7 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
              (see skiff run --help)"
         );
     }
+    pull_if_missing(home, &args.command[0], args.pull)?;
     let workload = resolve(home, &args.command[0])?;
     let sandbox = sandbox(&args, &workload)?;
     let limits = Limits {
@@ -124,7 +141,7 @@ fn watchdog(timeout: Duration) {
     });
 }
 
-fn sandbox(args: &RunArgs, workload: &Workload) -> anyhow::Result<Sandbox> {
+pub(crate) fn sandbox(args: &RunArgs, workload: &Workload) -> anyhow::Result<Sandbox> {
     let defaults = workload.image.as_ref().map(|i| &i.image.defaults);
     // The image's env defaults first (Docker's ENV), then --env-file, then -e: a later value
     // for the same name replaces an earlier one.
@@ -164,6 +181,7 @@ fn sandbox(args: &RunArgs, workload: &Workload) -> anyhow::Result<Sandbox> {
         mounts,
         stdin: args.interactive,
         network: args.net,
+        ..Sandbox::default()
     })
 }
 

@@ -324,6 +324,8 @@ fn app_config(args: &ServeArgs, spec: &AppSpec, names: &[&str]) -> anyhow::Resul
             mounts,
             stdin: false,
             network: args.net,
+            // Each request's output goes to the log, tagged with the app and request id.
+            ..Sandbox::default()
         },
         limits,
         outbound: OutboundPolicy { rules },
@@ -395,6 +397,7 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
         admin_listen: args.admin_listen,
         tls,
         apps,
+        dynamic: None,
         limits: ServerLimits {
             max_connections: args.max_connections,
             header_read_timeout: args.header_timeout,
@@ -411,7 +414,6 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let _ticker = engine.start_epoch_ticker();
         let server = Server::bind(config).await?;
         let scheme = if server.is_tls() { "https" } else { "http" };
         let mut out = std::io::stdout().lock();

@@ -5,6 +5,7 @@ use crate::exit::{CannotRun, NotFound};
 use crate::home::Home;
 use anyhow::Context;
 use skiff_image::{Image, ImageError, Reference};
+use std::io::Write;
 use std::path::Path;
 
 /// A workload's bytes and, for an image, what the image says about running it.
@@ -94,4 +95,62 @@ pub fn read_wasm_file(path: &Path) -> anyhow::Result<Vec<u8>> {
         .into()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
+}
+
+/// When `skiff run` pulls the image it is given (Docker's `--pull`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// Pull only if the image is not in the local store
+    #[default]
+    Missing,
+    /// Pull every time (blobs already present are not downloaded again)
+    Always,
+    /// Never pull: use the local store only
+    Never,
+}
+
+/// Pull `target` first if it names an image the policy says to fetch, as `docker run` does.
+/// Files are never pulled, nor anything that is not a valid reference (`resolve` then reports
+/// what is wrong with it). The report goes to stderr: stdout belongs to the guest.
+pub fn pull_if_missing(home: &Home, target: &str, policy: PullPolicy) -> anyhow::Result<()> {
+    let looks_like_path = target.ends_with(".wasm") || target.starts_with(['.', '/', '~']);
+    if policy == PullPolicy::Never
+        || looks_like_path
+        || target.starts_with("sha256:")
+        || Path::new(target).exists()
+    {
+        return Ok(());
+    }
+    let Ok(reference) = Reference::parse(target) else {
+        return Ok(());
+    };
+    if policy == PullPolicy::Missing {
+        let store = home.store()?;
+        match skiff_image::find(&store, target) {
+            Err(ImageError::NotFound(_)) => {}
+            _ => return Ok(()),
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "Unable to find image '{}' locally",
+            reference.familiar()
+        );
+    }
+    // Loopback registries need no flag; others over plain HTTP are named in the environment.
+    let insecure = std::env::var("SKIFF_INSECURE_REGISTRIES")
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    crate::cmd::pull::pull_image(
+        home,
+        target,
+        crate::cmd::pull::PullOptions {
+            component: None,
+            insecure,
+            // `run` compiles next, with its own settings, and caches the result itself.
+            compile: false,
+            stream: crate::progress::Stream::Stderr,
+            quiet: false,
+        },
+    )?;
+    Ok(())
 }

@@ -1,7 +1,10 @@
-//! `skiff system …`: the store as a whole.
+//! `skiff system …`: the node as a whole — the local store (`check`) and the daemon (`info`).
 
+use crate::client::Client;
 use crate::home::Home;
 use clap::{Args, Subcommand};
+use hyper::Method;
+use skiff_api::SystemInfo;
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
@@ -11,6 +14,11 @@ skiff system check\n  \
 skiff system check --repair        remove corrupt blobs and dangling tags\n\n\
 Exit status: 0 nothing wrong (or all repaired), 1 problems found.")]
     Check(CheckArgs),
+    /// The daemon: versions, engine settings, pools, workload counts, HTTP apps, memory
+    #[command(after_help = "Examples:\n  \
+skiff system info\n  \
+skiff system info --format json | jq .http")]
+    Info(InfoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -20,34 +28,111 @@ pub struct CheckArgs {
     pub repair: bool,
 }
 
-pub fn system(home: &Home, cmd: SystemCommand) -> anyhow::Result<u8> {
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::cmd::inspect::Format,
+}
+
+/// `check` works on the store directly; `info` asks the daemon (`client` is only called then).
+pub fn system(
+    home: &Home,
+    client: impl FnOnce() -> anyhow::Result<Client>,
+    cmd: SystemCommand,
+) -> anyhow::Result<u8> {
     match cmd {
-        SystemCommand::Check(args) => {
-            let store = home.store()?;
-            let r = store.check(args.repair)?;
-            for p in &r.problems {
-                println!("{}{p}", if r.repaired { "removed: " } else { "" });
-            }
+        SystemCommand::Check(args) => check(home, args),
+        SystemCommand::Info(args) => info(&client()?, args),
+    }
+}
+
+fn check(home: &Home, args: CheckArgs) -> anyhow::Result<u8> {
+    let store = home.store()?;
+    let r = store.check(args.repair)?;
+    for p in &r.problems {
+        println!("{}{p}", if r.repaired { "removed: " } else { "" });
+    }
+    println!(
+        "Checked {} blobs and {} tags: {} problem{}{}; {} leftover{} of interrupted writes{}",
+        r.blobs,
+        r.tags,
+        r.problems.len(),
+        if r.problems.len() == 1 { "" } else { "s" },
+        if r.repaired && !r.problems.is_empty() {
+            ", repaired"
+        } else {
+            ""
+        },
+        r.leftovers,
+        if r.leftovers == 1 { "" } else { "s" },
+        if r.leftovers > 0 && !r.repaired {
+            " (harmless; skiff image prune removes them)"
+        } else {
+            ""
+        }
+    );
+    if !r.problems.is_empty() && !r.repaired {
+        println!("Run `skiff system check --repair` to remove them.");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
+    let (_, info) = client.call::<SystemInfo>(Method::GET, "/v1/info", None::<&()>)?;
+    let i = info.ok_or_else(|| anyhow::anyhow!("the daemon answered nothing"))?;
+    if let crate::cmd::inspect::Format::Json = args.format {
+        println!("{}", serde_json::to_string_pretty(&i)?);
+        return Ok(0);
+    }
+    let w = &i.workloads;
+    println!("Version:          {}", i.version);
+    println!("Wasmtime:         {}", i.wasmtime_version);
+    println!("Home:             {}", i.home);
+    println!("API socket:       {}", i.api.socket);
+    println!("API TCP:          {}", i.api.tcp.as_deref().unwrap_or("-"));
+    println!(
+        "Engine:           {} allocator, settings {}, wasm stack {} KiB, epoch tick {} ms",
+        if i.engine.pooling {
+            "pooling"
+        } else {
+            "on-demand"
+        },
+        i.engine.settings_id.as_deref().unwrap_or("-"),
+        i.engine.max_wasm_stack_bytes >> 10,
+        i.engine.epoch_tick_ms
+    );
+    println!("Worker threads:   {}", i.pools.worker_threads);
+    println!("Loaded programs:  {}", i.pools.loaded_programs);
+    println!(
+        "Workloads:        {} ({} running, {} restarting, {} exited, {} stopped, {} created; {} tasks, {} apps)",
+        w.total, w.running, w.restarting, w.exited, w.stopped, w.created, w.tasks, w.apps
+    );
+    println!(
+        "Memory (RSS):     {:.1} MiB",
+        i.memory.rss_bytes as f64 / (1 << 20) as f64
+    );
+    println!(
+        "Logs:             rotated at {} KiB, {} files kept",
+        i.logs.max_size_bytes >> 10,
+        i.logs.max_files
+    );
+    match &i.http {
+        None => println!("HTTP apps:        - (start the daemon with --http-listen ADDR)"),
+        Some(h) => {
             println!(
-                "Checked {} blobs and {} tags: {} problem{}{}; {} leftover{} of interrupted writes{}",
-                r.blobs,
-                r.tags,
-                r.problems.len(),
-                if r.problems.len() == 1 { "" } else { "s" },
-                if r.repaired && !r.problems.is_empty() { ", repaired" } else { "" },
-                r.leftovers,
-                if r.leftovers == 1 { "" } else { "s" },
-                if r.leftovers > 0 && !r.repaired {
-                    " (harmless; skiff image prune removes them)"
-                } else {
-                    ""
-                }
+                "HTTP apps:        http://{} ({} routes)",
+                h.listen, h.routes
             );
-            if !r.problems.is_empty() && !r.repaired {
-                println!("Run `skiff system check --repair` to remove them.");
-                return Ok(1);
-            }
-            Ok(0)
+            println!(
+                "App code cache:   {} loaded, {:.1} of {:.1} MiB; {} loads, {} evictions",
+                h.loaded_apps,
+                h.loaded_bytes as f64 / (1 << 20) as f64,
+                h.budget_bytes as f64 / (1 << 20) as f64,
+                h.loads,
+                h.evictions
+            );
         }
     }
+    Ok(0)
 }

@@ -93,3 +93,4 @@ impl std::fmt::Display for Done {
         )
     }
 }
+pub mod daemon;

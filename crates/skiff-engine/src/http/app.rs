@@ -97,6 +97,8 @@ impl HttpApp {
         // Open the mounts now: the request path must not touch the filesystem.
         let fs = config.sandbox.builder()?.build().filesystem().clone();
         let max = config.limits.max_concurrent.max(1);
+        // CPU budgets and fairness yields count ticks of the engine's one ticker.
+        engine.ensure_epoch_ticker();
         Ok(HttpApp {
             name: config.name.into(),
             max_wasm_stack: engine.max_wasm_stack,
@@ -275,16 +277,24 @@ impl HttpApp {
     fn store(&self, id: RequestId) -> Store<RequestState> {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.sandbox.args).envs(&self.sandbox.env);
-        b.stdout(GuestLog {
-            app: self.name.clone(),
-            request_id: id,
-            stream: "stdout",
-        });
-        b.stderr(GuestLog {
-            app: self.name.clone(),
-            request_id: id,
-            stream: "stderr",
-        });
+        // A sink (the daemon's log file of the app) if the sandbox names one; else the
+        // process's log, tagged with the app and request id (`skiff serve`).
+        match &self.sandbox.stdout {
+            crate::Output::Sink(s) => b.stdout(crate::output::SinkStream(s.clone())),
+            crate::Output::Inherit => b.stdout(GuestLog {
+                app: self.name.clone(),
+                request_id: id,
+                stream: "stdout",
+            }),
+        };
+        match &self.sandbox.stderr {
+            crate::Output::Sink(s) => b.stderr(crate::output::SinkStream(s.clone())),
+            crate::Output::Inherit => b.stderr(GuestLog {
+                app: self.name.clone(),
+                request_id: id,
+                stream: "stderr",
+            }),
+        };
         if self.sandbox.network {
             b.inherit_network()
                 .allow_tcp(true)
@@ -410,42 +420,5 @@ fn into_http_error(
     match e.downcast::<hyper::Error>() {
         Ok(h) => wasmtime_wasi_http::Error::Hyper(*h),
         Err(e) => wasmtime_wasi_http::Error::InternalError(Some(e.to_string())),
-    }
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] on one thread, until dropped.
-pub struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Engine {
-    /// Start the one thread that drives CPU budgets and fairness yields of HTTP guests.
-    pub fn start_epoch_ticker(&self) -> EpochTicker {
-        let stop = Arc::new(AtomicBool::new(false));
-        let engine = self.inner.clone();
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("skiff-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })
-            .expect("spawning the epoch thread");
-        EpochTicker {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }

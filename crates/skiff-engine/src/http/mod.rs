@@ -12,7 +12,8 @@ mod body;
 mod guest_log;
 mod outbound;
 
-pub use app::{EpochTicker, HttpApp};
+pub use crate::epoch::EPOCH_TICK;
+pub use app::HttpApp;
 pub use body::{BodyError, ResponseBody};
 pub use outbound::{OutboundPolicy, OutboundRule};
 
@@ -77,10 +78,6 @@ impl Default for HttpLimits {
         }
     }
 }
-
-/// How often the epoch ticker advances the engine's epoch: the granularity of CPU budgets and
-/// of the fairness yield (a guest in a tight loop gives its thread back every tick).
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// A request's id, unique within the process: 16 hex digits in logs, headers and error pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,346 @@
+//! The daemon's API: plain serde types, shared by `skiff` (the client) and `skiff daemon`.
+//!
+//! No logic lives here. Every type derives `JsonSchema` so that the OpenAPI document
+//! (`docs/api/openapi.json`, served at `GET /openapi.json`) is generated from these very types
+//! and cannot drift from them.
+//!
+//! Conventions: field names are `snake_case`; times are RFC 3339 strings in UTC; sizes are bytes;
+//! durations are milliseconds with the unit in the field name. Unknown fields in a request are an
+//! error (400), so a typo is never silently ignored.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The path prefix of every versioned endpoint.
+pub const PREFIX: &str = "/v1";
+
+/// What kind of workload this is. Read from the binary by the daemon, never chosen by a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkloadKind {
+    /// A command (WASI p1 `_start` or p2 `wasi:cli/run`) that runs to completion.
+    Task,
+    /// An HTTP handler (`wasi:http/incoming-handler`) served on the node's shared listener.
+    App,
+}
+
+/// When the supervisor starts a task again after it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RestartPolicy {
+    /// Never.
+    #[default]
+    No,
+    /// After a non-zero exit, a trap or a limit, up to `max_retries` times (unbounded if absent).
+    OnFailure {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_retries: Option<u32>,
+    },
+    /// After every end, success included, until stopped.
+    Always,
+}
+
+/// An environment variable given to the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+/// A host directory preopened in the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    /// An absolute path on the daemon's host.
+    pub host: String,
+    /// An absolute path inside the guest, such as `/data`.
+    pub guest: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// Per-instance limits. Absent fields take the engine's defaults (128 MiB, no timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Linear memory per instance, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock limit of one run, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Everything needed to run a workload: what, with which grants, under which limits.
+/// Two specs that compare equal describe the same deployment (`skiff up` relies on it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// What to run: `sha256:<64 hex>` of a blob uploaded with `POST /v1/blobs`.
+    pub image: String,
+    /// How the user named the image (a file name), shown by `ps`. Defaults to `image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+    /// Arguments after argv\[0\] (tasks only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    /// TCP/UDP sockets to any address, and name lookup.
+    #[serde(default)]
+    pub network: bool,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Tasks only; apps are always kept running.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// Apps only: `host/path-prefix` on the node's HTTP listener, e.g. `api.example.com/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+}
+
+/// `POST /v1/workloads`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// Unique on the node; generated when absent. `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub spec: WorkloadSpec,
+    /// Start it right away (default true).
+    #[serde(default = "yes")]
+    pub start: bool,
+    /// Apps only: if an app of this name exists, deploy this spec as its new version (same id;
+    /// the new version takes new requests, in-flight ones finish on the old). `skiff deploy`
+    /// sets it.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What the operator wants; the supervisor makes it so, also after a daemon restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Desired {
+    Running,
+    Stopped,
+}
+
+/// Where a workload is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Created and never started.
+    Created,
+    Running,
+    /// Ended; waiting out the backoff before its restart policy starts it again.
+    Restarting,
+    /// Ended on its own (see `exit_code` and `error`), and will not be restarted.
+    Exited,
+    /// Stopped by the operator (`stop`, `rm -f`, `down`).
+    Stopped,
+}
+
+/// The observed state of a workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct State {
+    pub status: Status,
+    /// Of the last run that ended: the guest's own status, or the code the CLI would use for a
+    /// limit or trap (124 timeout, 134 trap, 137 memory limit).
+    pub exit_code: Option<i32>,
+    /// Why the last run ended, when it was not a plain exit.
+    pub error: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Restarts done by the restart policy since the operator last started it.
+    pub restart_count: u32,
+    /// While `restarting`: how long the supervisor waits before the next start. Doubles with
+    /// each consecutive failure (100 ms, 200 ms, … at most 60 s); a run of 10 s resets it.
+    pub restart_delay_ms: Option<u64>,
+    /// The last failure to write this workload's log (a full disk, say). The workload keeps
+    /// running; lines are lost until writing works again.
+    pub log_error: Option<String>,
+}
+
+/// A workload as `inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Workload {
+    /// 64 hex digits; any unique prefix names it too.
+    pub id: String,
+    pub name: String,
+    pub kind: WorkloadKind,
+    pub created_at: String,
+    pub spec: WorkloadSpec,
+    pub desired: Desired,
+    pub state: State,
+    /// The `skiff up` project that owns it, if any.
+    pub project: Option<String>,
+    /// Apps only: the data plane's view of it now (not stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppRuntime>,
+}
+
+/// An app as the data plane sees it now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AppRuntime {
+    /// Whether its compiled code is in memory (scale to zero: not until the first request, and
+    /// not after the memory budget evicted it).
+    pub loaded: bool,
+    /// Bytes of compiled code it holds while loaded.
+    pub code_bytes: u64,
+    /// Times its code was loaded (from the compile cache) into memory.
+    pub loads: u64,
+    /// Times the memory budget evicted it.
+    pub evictions: u64,
+    /// Requests routed to it (every version).
+    pub requests: u64,
+    /// Requests in progress now.
+    pub in_flight: u64,
+    /// Versions deployed under this name by `skiff deploy` (1 for the first).
+    pub version: u64,
+}
+
+/// The node's HTTP data plane, when the daemon runs one (`--http-listen`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HttpInfo {
+    /// The address the data plane listens on.
+    pub listen: String,
+    /// Routes served now.
+    pub routes: u64,
+    /// Apps whose compiled code is in memory now, and its total size.
+    pub loaded_apps: u64,
+    pub loaded_bytes: u64,
+    /// The memory budget for compiled code of apps (`--app-cache-size`); least recently used
+    /// apps are evicted beyond it.
+    pub budget_bytes: u64,
+    /// Loads and evictions since the daemon started.
+    pub loads: u64,
+    pub evictions: u64,
+}
+
+/// Which stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One line of a workload's output: one JSON object per line of `GET …/logs` (and of the log
+/// files on disk; the field names are Docker's `json-file` ones).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogLine {
+    /// The text, with its trailing newline if the guest wrote one.
+    pub log: String,
+    pub stream: Stream,
+    pub time: String,
+}
+
+/// `POST /v1/blobs` answers this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BlobInfo {
+    /// `sha256:<64 hex>`, to use as a spec's `image`.
+    pub digest: String,
+    pub size: u64,
+    pub kind: WorkloadKind,
+}
+
+/// `PUT /v1/projects/{project}`: the whole desired set of a `skiff up` file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectRequest {
+    /// Entry name (the workload's name) to spec.
+    pub workloads: std::collections::BTreeMap<String, WorkloadSpec>,
+}
+
+/// What `PUT`/`DELETE /v1/projects/{project}` changed. Names, sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProjectChanges {
+    pub created: Vec<String>,
+    /// Same spec, but it had been stopped: started again.
+    pub started: Vec<String>,
+    pub replaced: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// `GET /v1/info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SystemInfo {
+    pub version: String,
+    pub wasmtime_version: String,
+    pub home: String,
+    pub api: ApiInfo,
+    pub engine: EngineInfo,
+    pub pools: PoolInfo,
+    pub workloads: WorkloadCounts,
+    pub memory: MemoryInfo,
+    pub logs: LogSettings,
+    /// The HTTP data plane; absent without `--http-listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApiInfo {
+    pub socket: String,
+    /// The TCP address, when `--api-listen` was given (bearer token required there).
+    pub tcp: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EngineInfo {
+    /// Pooling allocator in use (else on-demand mmap per instance).
+    pub pooling: bool,
+    /// Names the engine settings in the compile cache's keys.
+    pub settings_id: Option<String>,
+    pub max_wasm_stack_bytes: u64,
+    pub epoch_tick_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PoolInfo {
+    /// tokio worker threads running guests and the API.
+    pub worker_threads: u64,
+    /// Programs compiled and held in memory.
+    pub loaded_programs: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkloadCounts {
+    pub total: u64,
+    pub running: u64,
+    pub restarting: u64,
+    pub exited: u64,
+    pub stopped: u64,
+    pub created: u64,
+    pub tasks: u64,
+    pub apps: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MemoryInfo {
+    /// The daemon's resident set size.
+    pub rss_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogSettings {
+    /// A log file is rotated when it reaches this size.
+    pub max_size_bytes: u64,
+    /// Files kept per workload, the current one included.
+    pub max_files: u32,
+}
+
+/// Every error answer: a 4xx or 5xx status with this body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to do about it.
+    pub message: String,
+}

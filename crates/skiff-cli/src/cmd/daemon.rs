@@ -1,0 +1,55 @@
+//! `skiff daemon`: run the node agent in the foreground (put it in the background with `&`, or
+//! under a service manager).
+
+use crate::home::Home;
+use crate::units::parse_size;
+use clap::Args;
+use std::net::SocketAddr;
+
+/// Run the node agent: an API for detached workloads, with state that survives restarts
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+skiff daemon &                                  API on SKIFF_HOME/daemon/skiff.sock (mode 0600)\n  \
+skiff --home /srv/skiff daemon                  another home, another daemon\n  \
+skiff daemon --api-listen 127.0.0.1:7070        also on TCP; requests need the bearer token\n                                                  in SKIFF_HOME/daemon/token\n  \
+skiff daemon --http-listen 0.0.0.0:8080         serve HTTP apps (skiff deploy) on one listener\n  \
+skiff daemon --log-max-size 1m --log-max-files 5\n\n\
+Stop it with SIGTERM or Ctrl-C. Workloads that should run are started again by the next daemon,\n\
+also after kill -9.")]
+pub struct DaemonArgs {
+    /// Also serve the API on TCP at ADDR (e.g. 127.0.0.1:7070); every request then needs
+    /// `Authorization: Bearer <token>`
+    #[arg(long, value_name = "ADDR")]
+    pub api_listen: Option<SocketAddr>,
+
+    /// Serve HTTP apps (skiff deploy, compose entries with a route) on ADDR, e.g. 0.0.0.0:8080
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+
+    /// Memory for apps' compiled code; beyond it the least recently used apps are unloaded
+    /// (they load again, from the compile cache, on their next request)
+    #[arg(long, value_name = "SIZE", default_value = "512m", value_parser = parse_size)]
+    pub app_cache_size: u64,
+
+    /// Rotate a workload's log file when it reaches SIZE
+    #[arg(long, value_name = "SIZE", default_value = "10m", value_parser = parse_size)]
+    pub log_max_size: u64,
+
+    /// Log files kept per workload, the current one included
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub log_max_files: u32,
+}
+
+pub fn daemon(home: &Home, args: DaemonArgs) -> anyhow::Result<u8> {
+    skiff_daemon::run(skiff_daemon::DaemonConfig {
+        home: home.root().to_path_buf(),
+        api_listen: args.api_listen,
+        http_listen: args.http_listen,
+        app_cache_size: args.app_cache_size,
+        log: skiff_daemon::LogConfig {
+            max_size: args.log_max_size,
+            max_files: args.log_max_files,
+        },
+    })?;
+    Ok(0)
+}

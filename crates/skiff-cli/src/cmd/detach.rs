@@ -1,0 +1,133 @@
+//! `skiff run -d` and `skiff deploy`: hand a workload to the daemon.
+
+use crate::client::Client;
+use crate::cmd::run::RunArgs;
+use crate::cmd::source::{resolve, Workload as Source};
+use crate::home::Home;
+use anyhow::Context;
+use hyper::Method;
+use skiff_api::{
+    BlobInfo, CreateRequest, EnvVar, Limits, Mount, RestartPolicy, Workload, WorkloadSpec,
+};
+
+/// Docker's `--restart` values: `no`, `on-failure[:N]`, `always` (`unless-stopped` is `always`
+/// here: a stopped workload stays stopped across daemon restarts anyway).
+pub fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
+    match s.split_once(':') {
+        None if s == "no" => Ok(RestartPolicy::No),
+        None if s == "always" || s == "unless-stopped" => Ok(RestartPolicy::Always),
+        None if s == "on-failure" => Ok(RestartPolicy::OnFailure { max_retries: None }),
+        Some(("on-failure", n)) => n
+            .parse::<u32>()
+            .map(|n| RestartPolicy::OnFailure { max_retries: Some(n) })
+            .map_err(|_| format!("invalid restart policy {s:?}: the retry count must be a whole number, e.g. on-failure:3")),
+        _ => Err(format!("invalid restart policy {s:?}: expected no, on-failure[:N] or always")),
+    }
+}
+
+/// Resolve a file or image reference (in this home's store) and upload its Wasm to the daemon;
+/// answers what the daemon stores it as, and the workload (its bytes taken).
+///
+/// The daemon keeps its own digest-addressed copy of every binary a record names: `rmi` or
+/// `image prune` may delete the store's layer at any time, and a restart after `kill -9` must
+/// still find the bytes the record was created with.
+pub fn upload(client: &Client, home: &Home, target: &str) -> anyhow::Result<(BlobInfo, Source)> {
+    let mut w = resolve(home, target)?;
+    let bytes = std::mem::take(&mut w.bytes);
+    let a = client.raw(Method::POST, "/v1/blobs", "application/wasm", bytes)?;
+    if a.status != 201 {
+        let msg = serde_json::from_slice::<skiff_api::ErrorBody>(&a.body)
+            .map(|e| e.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&a.body).into_owned());
+        anyhow::bail!("{}: {msg}", w.label);
+    }
+    let info = serde_json::from_slice(&a.body).context("the daemon's answer to an upload")?;
+    Ok((info, w))
+}
+
+/// What `ps` shows in IMAGE: the file name, or the image reference as typed.
+pub fn image_name(w: &Source) -> String {
+    match &w.image {
+        Some(_) => w.label.clone(),
+        None => w.argv0.clone(),
+    }
+}
+
+/// The grants and limits of `skiff run`'s flags, as the API spells them.
+pub fn spec_from_run(
+    args: &RunArgs,
+    image: &BlobInfo,
+    workload: &Source,
+) -> anyhow::Result<WorkloadSpec> {
+    if args.interactive {
+        anyhow::bail!(
+            "-i cannot be used with -d: a detached workload has no terminal to read from"
+        );
+    }
+    if args.no_cache {
+        anyhow::bail!(
+            "--no-cache cannot be used with -d: the daemon always uses its compile cache"
+        );
+    }
+    if args.stack != skiff_engine::EngineConfig::DEFAULT_STACK as u64 {
+        anyhow::bail!("--stack cannot be used with -d: the daemon's engine has one stack limit for every workload (512k)");
+    }
+    let sandbox = crate::cmd::run::sandbox(args, workload)?;
+    let mounts = sandbox
+        .mounts
+        .iter()
+        .map(|m| {
+            // The daemon does not share our working directory: send absolute paths.
+            let host = std::fs::canonicalize(&m.host).with_context(|| {
+                format!(
+                    "volume {}:{}: cannot use host path {}",
+                    m.host.display(),
+                    m.guest,
+                    m.host.display()
+                )
+            })?;
+            Ok(Mount {
+                host: host.display().to_string(),
+                guest: m.guest.clone(),
+                read_only: m.read_only,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(WorkloadSpec {
+        image: image.digest.clone(),
+        image_name: Some(image_name(workload)),
+        // The image's default args apply when none are given; argv[0] is the daemon's.
+        args: sandbox.args[1..].to_vec(),
+        env: sandbox
+            .env
+            .into_iter()
+            .map(|(name, value)| EnvVar { name, value })
+            .collect(),
+        mounts,
+        network: args.net,
+        limits: Limits {
+            memory_bytes: Some(args.memory),
+            timeout_ms: args.timeout.map(|t| t.as_millis() as u64),
+        },
+        restart: match &args.restart {
+            Some(r) => parse_restart(r).map_err(anyhow::Error::msg)?,
+            None => RestartPolicy::No,
+        },
+        route: None,
+    })
+}
+
+pub fn run_detached(home: &Home, client: &Client, args: &RunArgs) -> anyhow::Result<u8> {
+    let (image, workload) = upload(client, home, &args.command[0])?;
+    let spec = spec_from_run(args, &image, &workload)?;
+    let req = CreateRequest {
+        name: args.name.clone(),
+        spec,
+        start: true,
+        replace: false,
+    };
+    let (_, w) = client.call::<Workload>(Method::POST, "/v1/workloads", Some(&req))?;
+    let w = w.context("the daemon did not answer the workload it created")?;
+    println!("{}", w.id);
+    Ok(0)
+}

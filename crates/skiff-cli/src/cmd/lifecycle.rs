@@ -1,0 +1,98 @@
+//! `skiff stop | start | restart | rm | inspect` of daemon workloads.
+
+use crate::client::Client;
+use clap::Args;
+use hyper::Method;
+
+/// Stop running workloads (they stay stopped across daemon restarts)
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Tasks stop at once (WASI has no signals a guest could catch); apps get -t\nseconds to finish the requests they are serving.\n\nExamples:\n  skiff stop job\n  skiff stop -t 30 api"
+)]
+pub struct StopArgs {
+    /// Seconds to wait for in-flight requests (apps)
+    #[arg(short = 't', long = "time", value_name = "SECS", default_value_t = 10)]
+    pub time: u64,
+    #[arg(required = true, value_name = "WORKLOAD")]
+    pub workloads: Vec<String>,
+}
+
+/// Start stopped workloads again
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[arg(required = true, value_name = "WORKLOAD")]
+    pub workloads: Vec<String>,
+}
+
+/// Remove workloads and their logs
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  skiff rm job\n  skiff rm -f api            stop it first")]
+pub struct RmArgs {
+    /// Stop a running workload before removing it
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true, value_name = "WORKLOAD")]
+    pub workloads: Vec<String>,
+}
+
+/// Each workload in turn; like Docker, print each name done, report each failure, go on.
+fn each(names: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<u8> {
+    let mut failed = None;
+    for n in names {
+        match f(n) {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                if e.is::<crate::client::NoDaemon>() {
+                    return Err(e);
+                }
+                eprintln!("skiff: {n}: {e:#}");
+                failed = Some(1);
+            }
+        }
+    }
+    Ok(failed.unwrap_or(0))
+}
+
+pub fn stop(client: &Client, args: StopArgs) -> anyhow::Result<u8> {
+    each(&args.workloads, |n| {
+        client.call::<()>(
+            Method::POST,
+            &format!("/v1/workloads/{n}/stop?t={}", args.time),
+            None::<&()>,
+        )?;
+        Ok(())
+    })
+}
+
+pub fn start(client: &Client, args: StartArgs) -> anyhow::Result<u8> {
+    each(&args.workloads, |n| {
+        client.call::<()>(
+            Method::POST,
+            &format!("/v1/workloads/{n}/start"),
+            None::<&()>,
+        )?;
+        Ok(())
+    })
+}
+
+pub fn restart(client: &Client, args: StopArgs) -> anyhow::Result<u8> {
+    each(&args.workloads, |n| {
+        client.call::<()>(
+            Method::POST,
+            &format!("/v1/workloads/{n}/restart?t={}", args.time),
+            None::<&()>,
+        )?;
+        Ok(())
+    })
+}
+
+pub fn rm(client: &Client, args: RmArgs) -> anyhow::Result<u8> {
+    each(&args.workloads, |n| {
+        client.call::<()>(
+            Method::DELETE,
+            &format!("/v1/workloads/{n}?force={}", args.force),
+            None::<&()>,
+        )?;
+        Ok(())
+    })
+}

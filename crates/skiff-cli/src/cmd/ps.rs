@@ -1,0 +1,171 @@
+//! `skiff ps`: the daemon's workloads, as a table or JSON.
+
+use crate::client::Client;
+use crate::cmd::inspect::Format;
+use clap::Args;
+use hyper::Method;
+use skiff_api::{Status, Workload, WorkloadKind};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// List workloads (running ones; -a for all)
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  skiff ps\n  skiff ps -a\n  skiff ps -a --format json | jq '.[].name'"
+)]
+pub struct PsArgs {
+    /// Show every workload, not only running ones
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// Only print IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Full IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+pub fn ps(client: &Client, args: PsArgs) -> anyhow::Result<u8> {
+    let path = if args.all {
+        "/v1/workloads?all=true"
+    } else {
+        "/v1/workloads"
+    };
+    let (_, list) = client.call::<Vec<Workload>>(Method::GET, path, None::<&()>)?;
+    let list = list.unwrap_or_default();
+    if let Format::Json = args.format {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(0);
+    }
+    let id = |w: &Workload| {
+        if args.no_trunc {
+            w.id.clone()
+        } else {
+            w.id[..12].to_string()
+        }
+    };
+    if args.quiet {
+        for w in &list {
+            println!("{}", id(w));
+        }
+        return Ok(0);
+    }
+    let now = SystemTime::now();
+    let mut rows = vec![
+        ["ID", "NAME", "IMAGE", "KIND", "STATUS", "STARTED", "ROUTE"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for w in &list {
+        rows.push(vec![
+            id(w),
+            w.name.clone(),
+            w.spec
+                .image_name
+                .clone()
+                .unwrap_or_else(|| w.spec.image[..19.min(w.spec.image.len())].to_string()),
+            match w.kind {
+                WorkloadKind::Task => "task",
+                WorkloadKind::App => "app",
+            }
+            .to_string(),
+            status(w, now),
+            w.state
+                .started_at
+                .as_deref()
+                .and_then(parse_rfc3339)
+                .map(|t| format!("{} ago", ago(now, t)))
+                .unwrap_or_else(|| "-".into()),
+            w.spec.route.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    print_table(&rows);
+    Ok(0)
+}
+
+/// Docker's wording: `Up 3 seconds`, `Exited (1) 2 minutes ago`, `Restarting (1) …`.
+pub fn status(w: &Workload, now: SystemTime) -> String {
+    let since = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(parse_rfc3339)
+            .map(|t| ago(now, t))
+            .unwrap_or_default()
+    };
+    let code = w
+        .state
+        .exit_code
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    match w.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", since(&w.state.started_at)),
+        Status::Restarting => format!("Restarting{code} {} ago", since(&w.state.finished_at)),
+        Status::Exited => format!("Exited{code} {} ago", since(&w.state.finished_at)),
+        Status::Stopped => format!("Stopped {} ago", since(&w.state.finished_at)),
+    }
+}
+
+pub fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("   ").trim_end());
+    }
+}
+
+fn ago(now: SystemTime, then: SystemTime) -> String {
+    let s = now.duration_since(then).unwrap_or(Duration::ZERO).as_secs();
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match s {
+        0 => "less than a second".into(),
+        s if s < 60 => plural(s, "second"),
+        s if s < 3600 => plural(s / 60, "minute"),
+        s if s < 86_400 => plural(s / 3600, "hour"),
+        s => plural(s / 86_400, "day"),
+    }
+}
+
+/// The daemon's own format: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
+    let nanos: u32 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
+    Some(UNIX_EPOCH + Duration::new(u64::try_from(secs).ok()?, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_daemons_times() {
+        let t = parse_rfc3339("2024-02-29T23:59:59.000000005Z").unwrap();
+        assert_eq!(t, UNIX_EPOCH + Duration::new(1_709_251_199, 5));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(UNIX_EPOCH));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}

@@ -1,0 +1,94 @@
+//! `skiff push`: a local image to a registry, byte for byte as stored (or in Docker's compat
+//! layout for containerd 1.6 and Docker).
+
+use crate::home::Home;
+use crate::progress::{Reporter, Stream};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use skiff_image::{Image, Reference};
+use skiff_registry::{Direction, PushFormat, PushRequest};
+use std::sync::Arc;
+
+/// Push an image to a registry
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+skiff tag hello:1.0 localhost:5000/hello:1.0 && skiff push localhost:5000/hello:1.0\n  \
+skiff push --format compat registry.example.com/team/app:1   for containerd 1.6 / Docker\n\n\
+Blobs the registry already has are not sent again; blobs it holds in another repository are\n\
+mounted from there. Credentials come from skiff login (Docker's config).")]
+pub struct PushArgs {
+    /// The layout to push: cncf (skiff's own, the CNCF Wasm layout, byte for byte as stored) or
+    /// compat (Docker's wasi/wasm layout: a tar layer holding the .wasm)
+    #[arg(long, value_enum, default_value = "cncf")]
+    pub format: Layout,
+
+    /// Print only the pushed reference
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Also allow plain HTTP to this registry (loopback registries always may)
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        env = "SKIFF_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure: Vec<String>,
+
+    /// The image: NAME[:TAG], as tagged locally (skiff tag)
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Layout {
+    Cncf,
+    Compat,
+}
+
+pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
+    let mut reference = Reference::parse(&args.image)?;
+    if reference.digest().is_some() {
+        anyhow::bail!(
+            "{}: push a tag (NAME[:TAG]); a digest names content already pushed",
+            args.image
+        );
+    }
+    if reference.tag().is_none() {
+        reference = reference.with_tag("latest")?;
+    }
+    let store = home.store()?;
+    let (_, digest) = skiff_image::find(&store, &args.image)?;
+    Image::read(&store, &digest).with_context(|| format!("image {}", args.image))?;
+    let manifest = store.read_blob(&digest, skiff_store::MANIFEST_MAX)?;
+
+    let reporter = Arc::new(Reporter::new(Direction::Up, Stream::Stdout, args.quiet));
+    let registry = crate::remote::registry(reference.registry(), args.insecure, reporter.clone())?;
+    reporter.say(&format!(
+        "The push refers to repository [{}]",
+        reference.repository()
+    ));
+    let rt = crate::cmd::login::runtime()?;
+    let pushed = rt
+        .block_on(registry.push(PushRequest {
+            reference: &reference.to_string(),
+            manifest: manifest.into(),
+            store: &store,
+            format: match args.format {
+                Layout::Cncf => PushFormat::Cncf,
+                Layout::Compat => PushFormat::Compat,
+            },
+        }))
+        .with_context(|| format!("pushing {}", reference.familiar()))?;
+    if args.quiet {
+        println!("{reference}");
+    } else {
+        println!(
+            "{}: digest: {} ({} blob bytes transferred)",
+            reference.tag().unwrap_or("latest"),
+            pushed.digest,
+            pushed.bytes_moved
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,227 @@
+//! `skiff up -f FILE` / `skiff down`: several workloads from one TOML file, applied as a
+//! project. See docs/daemon.md for the file format.
+
+use crate::client::Client;
+use crate::cmd::detach::{parse_restart, upload};
+use crate::home::Home;
+use crate::units::{parse_duration, parse_size};
+use anyhow::Context;
+use clap::Args;
+use hyper::Method;
+use serde::Deserialize;
+use skiff_api::{
+    EnvVar, Limits, Mount, ProjectChanges, ProjectRequest, RestartPolicy, WorkloadSpec,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Create or update the workloads of a compose file; a second run changes nothing
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  skiff up                          ./skiff-compose.toml, project named after the directory\n  skiff up -f prod.toml -p shop\n  skiff down -p shop"
+)]
+pub struct UpArgs {
+    /// The compose file
+    #[arg(short, long, value_name = "FILE", default_value = "skiff-compose.toml")]
+    pub file: PathBuf,
+    /// Project name [default: the file's directory name]
+    #[arg(short = 'p', long, value_name = "NAME")]
+    pub project_name: Option<String>,
+}
+
+/// Stop and remove every workload of a project
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// The compose file (only its directory is used, to name the project)
+    #[arg(short, long, value_name = "FILE", default_value = "skiff-compose.toml")]
+    pub file: PathBuf,
+    /// Project name [default: the file's directory name]
+    #[arg(short = 'p', long, value_name = "NAME")]
+    pub project_name: Option<String>,
+}
+
+/// The file: `[workloads.NAME]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComposeFile {
+    #[serde(default)]
+    workloads: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    /// A .wasm file, relative to the compose file, or an image in the store.
+    image: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    volumes: Vec<String>,
+    #[serde(default)]
+    network: bool,
+    memory: Option<String>,
+    timeout: Option<String>,
+    restart: Option<String>,
+    route: Option<String>,
+}
+
+fn project(file: &Path, explicit: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = explicit {
+        return Ok(p);
+    }
+    let dir = std::fs::canonicalize(
+        file.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
+    .context("cannot find the compose file's directory")?;
+    let name: String = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches('-').to_string();
+    if name.is_empty() {
+        anyhow::bail!(
+            "cannot name the project after {}: give one with -p NAME",
+            dir.display()
+        );
+    }
+    Ok(name)
+}
+
+pub fn up(home: &Home, client: &Client, args: UpArgs) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(&args.file).with_context(|| {
+        format!(
+            "cannot read {} (give another file with -f)",
+            args.file.display()
+        )
+    })?;
+    let file: ComposeFile =
+        toml::from_str(&text).with_context(|| format!("{}", args.file.display()))?;
+    let base = args.file.parent().unwrap_or(Path::new("."));
+    let project = project(&args.file, args.project_name)?;
+    let mut workloads = BTreeMap::new();
+    for (name, e) in file.workloads {
+        let spec = spec(home, client, base, &e)
+            .with_context(|| format!("{}: workload {name}", args.file.display()))?;
+        workloads.insert(name, spec);
+    }
+    let (_, changes) = client.call::<ProjectChanges>(
+        Method::PUT,
+        &format!("/v1/projects/{project}"),
+        Some(&ProjectRequest { workloads }),
+    )?;
+    print_changes(&changes.unwrap_or_default());
+    Ok(0)
+}
+
+pub fn down(client: &Client, args: DownArgs) -> anyhow::Result<u8> {
+    let project = project(&args.file, args.project_name)?;
+    let (_, changes) = client.call::<ProjectChanges>(
+        Method::DELETE,
+        &format!("/v1/projects/{project}"),
+        None::<&()>,
+    )?;
+    print_changes(&changes.unwrap_or_default());
+    Ok(0)
+}
+
+fn print_changes(c: &ProjectChanges) {
+    for (what, names) in [
+        ("created", &c.created),
+        ("replaced", &c.replaced),
+        ("started", &c.started),
+        ("removed", &c.removed),
+        ("unchanged", &c.unchanged),
+    ] {
+        for n in names {
+            println!("{what:<10} {n}");
+        }
+    }
+}
+
+fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<WorkloadSpec> {
+    // A path is relative to the compose file; what exists there is a file, anything else an
+    // image reference.
+    let file = base.join(&e.image);
+    let target = if file.exists() {
+        file.display().to_string()
+    } else {
+        e.image.clone()
+    };
+    let (image, source) = upload(client, home, &target)?;
+    let defaults = source.image.as_ref().map(|i| &i.image.defaults);
+    // The image's env defaults, overridden by the entry's; its args unless the entry has some.
+    let mut env: BTreeMap<String, String> = defaults
+        .map(|d| d.env.clone().into_iter().collect())
+        .unwrap_or_default();
+    env.extend(e.env.clone());
+    let args = match (&e.args[..], defaults.and_then(|d| d.args.clone())) {
+        ([], Some(a)) => a,
+        (given, _) => given.to_vec(),
+    };
+    let route = e
+        .route
+        .clone()
+        .or_else(|| defaults.and_then(|d| d.route.clone()));
+    let mounts = e
+        .volumes
+        .iter()
+        .map(|v| {
+            let m = skiff_engine::Mount::parse(v).map_err(anyhow::Error::msg)?;
+            let host = std::fs::canonicalize(base.join(&m.host)).with_context(|| {
+                format!("volume {v}: cannot use host path {}", m.host.display())
+            })?;
+            Ok(Mount {
+                host: host.display().to_string(),
+                guest: m.guest,
+                read_only: m.read_only,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(WorkloadSpec {
+        image: image.digest,
+        image_name: Some(crate::cmd::detach::image_name(&source)),
+        args,
+        env: env
+            .iter()
+            .map(|(k, v)| EnvVar {
+                name: k.clone(),
+                value: v.clone(),
+            })
+            .collect(),
+        mounts,
+        network: e.network,
+        limits: Limits {
+            memory_bytes: e
+                .memory
+                .as_deref()
+                .map(parse_size)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            timeout_ms: e
+                .timeout
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(anyhow::Error::msg)?
+                .map(|t| t.as_millis() as u64),
+        },
+        restart: match &e.restart {
+            Some(r) => parse_restart(r).map_err(anyhow::Error::msg)?,
+            None => RestartPolicy::No,
+        },
+        route,
+    })
+}

@@ -1,0 +1,260 @@
+//! `skiff push`, `skiff pull` and `skiff run REF` against a real registry (Debian's
+//! docker-registry), read back by real clients (skopeo, curl).
+
+mod common;
+#[path = "../../skiff-registry/tests/common/server.rs"]
+mod registry;
+
+use common::project::Project;
+use common::{guest, Skiff};
+use registry::{sha256, Curl, TestRegistry};
+use serde_json::json;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// A store holding `hello:1.0` (the hello guest), tagged for `registry` as `repo:1.0`.
+fn built(registry: &TestRegistry, repo: &str) -> (Skiff, String) {
+    let s = Skiff::new();
+    let p = Project::new("hello", "hello.wasm", "version = \"1.0\"\n");
+    s.run(&["build", p.arg()]).code(0);
+    let reference = format!("{}/{repo}:1.0", registry.addr);
+    s.run(&["tag", "hello:1.0", &reference]).code(0);
+    (s, reference)
+}
+
+fn local_manifest(s: &Skiff, reference: &str) -> Vec<u8> {
+    let digest = s.run(&["images", "--digests", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&digest.stdout).unwrap();
+    let (repo, tag) = reference.rsplit_once(':').unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repository"] == repo && r["tag"] == tag)
+        .unwrap_or_else(|| panic!("{reference} not in {rows}"));
+    let hex = row["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    std::fs::read(s.home.path().join("blobs/sha256").join(hex)).unwrap()
+}
+
+fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo (apt: skopeo)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn push_then_pull_into_a_fresh_home_runs_from_the_compile_cache() {
+    let registry = TestRegistry::start();
+    let (s, reference) = built(&registry, "team/hello");
+
+    s.run(&["push", &reference])
+        .code(0)
+        .stdout_has("The push refers to repository")
+        .stdout_has(": Pushed");
+    // Another client reads back exactly the bytes skiff stores.
+    assert_eq!(skopeo_raw(&reference), local_manifest(&s, &reference));
+    // Pushing again sends nothing.
+    s.run(&["push", &reference])
+        .code(0)
+        .stdout_has("Layer already exists")
+        .stdout_has("(0 blob bytes transferred)")
+        .stdout_lacks(": Pushed");
+
+    let fresh = Skiff::new();
+    fresh
+        .run(&["pull", &reference])
+        .code(0)
+        .stdout_has("Pull complete")
+        .stdout_has("Status: Downloaded newer image")
+        .stdout_has(&format!("\n{reference}\n"));
+    fresh
+        .run(&["images"])
+        .code(0)
+        .stdout_has(&format!("{}/team/hello", registry.addr))
+        .stdout_has("1.0");
+    assert_eq!(
+        local_manifest(&fresh, &reference),
+        local_manifest(&s, &reference)
+    );
+    // The pull compiled it: the first run is a cache hit.
+    fresh
+        .run(&["--log-level", "debug", "run", &reference])
+        .code(0)
+        .stdout_has("hello from skiff")
+        .stderr_has("compile cache hit");
+    // A re-pull moves no blob bytes.
+    fresh
+        .run(&["pull", &reference])
+        .code(0)
+        .stdout_has("Already exists")
+        .stdout_has("Status: Image is up to date")
+        .stdout_has("(0 blob bytes transferred)")
+        .stdout_lacks("Pull complete");
+    // -q: the reference alone.
+    assert_eq!(
+        fresh.run(&["pull", "-q", &reference]).code(0).stdout,
+        format!("{reference}\n")
+    );
+}
+
+#[test]
+fn a_registry_with_auth_needs_login() {
+    let registry = TestRegistry::with_auth("me", "s3cret");
+    let (s, reference) = built(&registry, "hello");
+    let docker = tempfile::tempdir().unwrap();
+    let with_config = |s: &Skiff, args: &[&str]| {
+        common::Done::from(
+            s.cmd()
+                .env("DOCKER_CONFIG", docker.path())
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    with_config(&s, &["push", &reference])
+        .code(125)
+        .stderr_has(&format!("login required for {}", registry.addr));
+
+    let mut login = s
+        .cmd()
+        .env("DOCKER_CONFIG", docker.path())
+        .args(["login", &registry.addr, "-u", "me", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    common::Done::from(login.wait_with_output().unwrap()).code(0);
+
+    with_config(&s, &["push", &reference]).code(0);
+    let fresh = Skiff::new();
+    fresh
+        .run(&["pull", &reference])
+        .code(125)
+        .stderr_has("login required");
+    with_config(&fresh, &["pull", &reference]).code(0);
+    with_config(&fresh, &["run", &reference])
+        .code(0)
+        .stdout_has("hello from skiff");
+}
+
+#[test]
+fn run_pulls_an_image_it_does_not_have() {
+    let registry = TestRegistry::start();
+    let (s, reference) = built(&registry, "hello");
+    s.run(&["push", "-q", &reference]).code(0);
+
+    let fresh = Skiff::new();
+    fresh
+        .run(&["run", "--pull", "never", &reference])
+        .code(127)
+        .stderr_has("not found");
+    fresh
+        .run(&["run", &reference, "world"])
+        .code(0)
+        .stdout_has("hello from skiff")
+        .stdout_has("arg[1]=world")
+        // The pull reports on stderr: stdout is the guest's.
+        .stdout_lacks("Pull")
+        .stderr_has("Unable to find image")
+        .stderr_has("Pull complete");
+    // Now present: no pull at all.
+    fresh
+        .run(&["run", &reference])
+        .code(0)
+        .stderr_lacks("Pulling");
+    // --pull always asks the registry again, and moves nothing.
+    fresh
+        .run(&["run", "--pull", "always", &reference])
+        .code(0)
+        .stderr_has("Already exists")
+        .stderr_has("(0 blob bytes transferred)");
+    // An image the registry does not have either: not found, 127.
+    fresh
+        .run(&["run", &format!("{}/nosuch:1", registry.addr)])
+        .code(127)
+        .stderr_has("not found");
+}
+
+#[test]
+fn a_spin_image_pushed_by_another_client_pulls_and_runs() {
+    let registry = TestRegistry::start();
+    let curl = Curl {
+        addr: &registry.addr,
+        user: None,
+    };
+    let wasm = std::fs::read(guest("hello-p2.wasm")).unwrap();
+    let config = serde_json::to_vec(&json!({
+        "spin_lock_version": 1, "triggers": [],
+        "components": [{"id": "hello", "source": {"content_type": "application/wasm",
+            "content": {"digest": sha256(&wasm)}}}],
+    }))
+    .unwrap();
+    curl.put_blob("spin/hello", &wasm);
+    curl.put_blob("spin/hello", &config);
+    let desc = |mt: &str, b: &[u8]| json!({"mediaType": mt, "digest": sha256(b), "size": b.len()});
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": desc("application/vnd.fermyon.spin.application.v1+config", &config),
+        "layers": [desc("application/vnd.wasm.content.layer.v1+wasm", &wasm)],
+    }))
+    .unwrap();
+    curl.put_manifest(
+        "spin/hello",
+        "v1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &manifest,
+    );
+
+    let s = Skiff::new();
+    let reference = format!("{}/spin/hello:v1", registry.addr);
+    s.run(&["pull", &reference])
+        .code(0)
+        .stdout_has("Converted from the spin layout");
+    s.run(&["images"]).code(0).stdout_has("spin/hello");
+    s.run(&["inspect", &reference]).code(0);
+    s.run(&["run", &reference])
+        .code(0)
+        .stdout_has("hello from skiff");
+}
+
+#[test]
+fn push_in_the_compat_layout_and_pull_it_back() {
+    let registry = TestRegistry::start();
+    let (s, reference) = built(&registry, "compat/hello");
+    s.run(&["push", "--format", "compat", &reference])
+        .code(0)
+        .stdout_has(": Pushed");
+    let raw: serde_json::Value = serde_json::from_slice(&skopeo_raw(&reference)).unwrap();
+    assert_eq!(
+        raw["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    assert_eq!(
+        raw["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+
+    let fresh = Skiff::new();
+    fresh
+        .run(&["pull", &reference])
+        .code(0)
+        .stdout_has("Converted from the compat layout");
+    fresh
+        .run(&["run", &reference])
+        .code(0)
+        .stdout_has("hello from skiff");
+}

@@ -1,0 +1,585 @@
+//! The daemon's in-memory view of its workloads, kept equal to the database: every change is
+//! committed first, then made visible. Operations here are what the API verbs do.
+
+use crate::blobs::Blobs;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::logs::{LogConfig, LogWriter};
+use crate::supervisor;
+use skiff_api::{CreateRequest, Desired, State, Status, Workload, WorkloadKind, WorkloadSpec};
+use skiff_engine::{Engine, Program};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub struct Daemon {
+    pub engine: Arc<Engine>,
+    pub db: Db,
+    pub blobs: Blobs,
+    pub log_config: LogConfig,
+    pub logs_dir: PathBuf,
+    pub info: crate::InfoStatic,
+    /// The HTTP data plane, with `--http-listen`.
+    pub apps: Option<Arc<crate::apps::Apps>>,
+    programs: Mutex<HashMap<String, Arc<Program>>>,
+    table: Mutex<BTreeMap<String, Entry>>,
+}
+
+struct Entry {
+    w: Workload,
+    log: Arc<LogWriter>,
+    run: Option<Run>,
+}
+
+/// A started supervisor: how to stop it, and how to learn that it ended.
+struct Run {
+    stop: watch::Sender<bool>,
+    done: watch::Receiver<bool>,
+}
+
+/// Answer of `start`: whether it was already running (Docker answers 304 then).
+pub enum Started {
+    Now,
+    Already,
+}
+
+pub fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}
+
+impl Daemon {
+    pub fn new(
+        engine: Arc<Engine>,
+        db: Db,
+        blobs: Blobs,
+        log_config: LogConfig,
+        logs_dir: PathBuf,
+        info: crate::InfoStatic,
+        apps: Option<Arc<crate::apps::Apps>>,
+    ) -> Daemon {
+        Daemon {
+            engine,
+            db,
+            blobs,
+            log_config,
+            logs_dir,
+            info,
+            apps,
+            programs: Mutex::new(HashMap::new()),
+            table: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_entry(&self, w: Workload) -> Entry {
+        let log = LogWriter::new(self.logs_dir.join(&w.id), self.log_config, w.name.clone());
+        Entry { w, log, run: None }
+    }
+
+    /// After a restart (clean or `kill -9`): load every record, settle what the last daemon
+    /// left mid-way, and start every workload whose desired state is running.
+    pub fn recover(self: &Arc<Self>) -> Result<usize, crate::error::StateError> {
+        let mut started = 0;
+        for mut w in self.db.load_all()? {
+            let was_live = matches!(w.state.status, Status::Running | Status::Restarting);
+            let restart_no =
+                w.kind == WorkloadKind::Task && w.spec.restart == skiff_api::RestartPolicy::No;
+            if w.desired == Desired::Running && was_live && restart_no {
+                // As Docker does for restart policy "no": the run the daemon's death ended is
+                // over; it is not started a second time behind the operator's back.
+                w.desired = Desired::Stopped;
+                w.state.status = Status::Exited;
+                w.state.error = Some(
+                    "the daemon stopped while this ran (restart policy \"no\": not restarted)"
+                        .into(),
+                );
+                w.state.finished_at = Some(crate::util::now());
+                self.db.put(&w)?;
+            } else if w.desired == Desired::Stopped && was_live {
+                w.state.status = Status::Stopped;
+                self.db.put(&w)?;
+            }
+            let id = w.id.clone();
+            let run = w.desired == Desired::Running;
+            self.table().insert(id.clone(), self.new_entry(w));
+            if run {
+                self.spawn(&id);
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Workload> {
+        let t = self.table();
+        let e = t.get(id)?;
+        let mut w = e.w.clone();
+        w.state.log_error = e.log.error();
+        drop(t);
+        if w.kind == WorkloadKind::App {
+            w.app = self.apps.as_ref().and_then(|a| a.runtime(&w.id));
+        }
+        Some(w)
+    }
+
+    pub fn list(&self) -> Vec<Workload> {
+        let ids: Vec<String> = self.table().keys().cloned().collect();
+        let mut out: Vec<Workload> = ids.iter().filter_map(|id| self.get(id)).collect();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out
+    }
+
+    pub fn log_of(&self, id: &str) -> Option<Arc<LogWriter>> {
+        self.table().get(id).map(|e| e.log.clone())
+    }
+
+    pub fn is_running(&self, id: &str) -> bool {
+        self.table()
+            .get(id)
+            .and_then(|e| e.run.as_ref())
+            .is_some_and(|r| !*r.done.borrow())
+    }
+
+    /// Docker's rules: a full id, else an exact name, else a unique id prefix.
+    pub fn resolve(&self, r: &str) -> Result<String, ApiError> {
+        let t = self.table();
+        if t.contains_key(r) {
+            return Ok(r.to_string());
+        }
+        if let Some(e) = t.values().find(|e| e.w.name == r) {
+            return Ok(e.w.id.clone());
+        }
+        let matches: Vec<&String> = if r.is_empty() {
+            vec![]
+        } else {
+            t.keys().filter(|id| id.starts_with(r)).collect()
+        };
+        match matches[..] {
+            [id] => Ok(id.clone()),
+            [] => Err(ApiError::NotFound(format!(
+                "no such workload: {r} (see skiff ps -a)"
+            ))),
+            _ => Err(ApiError::Conflict(format!(
+                "{r} is ambiguous: it is the start of {} workload ids; give more of the id or the name",
+                matches.len()
+            ))),
+        }
+    }
+
+    /// Compiled code for a blob, compiled (or read from the compile cache) once per daemon.
+    pub async fn program(&self, digest: &str) -> Result<Arc<Program>, String> {
+        if let Some(p) = self
+            .programs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest)
+        {
+            return Ok(p.clone());
+        }
+        let bytes = self
+            .blobs
+            .get(digest)
+            .map_err(|e| format!("image {digest}: {e}"))?;
+        let engine = self.engine.clone();
+        let program = tokio::task::spawn_blocking(move || engine.load(&bytes))
+            .await
+            .map_err(|e| format!("compiling {digest}: {e}"))?
+            .map_err(|e| format!("image {digest}: {e}"))?;
+        let program = Arc::new(program);
+        self.programs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest.to_string(), program.clone());
+        Ok(program)
+    }
+
+    pub fn loaded_programs(&self) -> usize {
+        self.programs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Check a spec and learn its kind from the binary.
+    pub async fn check(&self, spec: &WorkloadSpec) -> Result<WorkloadKind, ApiError> {
+        if crate::blobs::parse_digest(&spec.image).is_none() {
+            return Err(ApiError::BadRequest(format!(
+                "image {:?} is not a digest: upload the binary with POST /v1/blobs and use the sha256:… it answers",
+                spec.image
+            )));
+        }
+        if !self.blobs.has(&spec.image) {
+            return Err(ApiError::BadRequest(format!(
+                "unknown image {}: upload it first with POST /v1/blobs",
+                spec.image
+            )));
+        }
+        for m in &spec.mounts {
+            if !m.host.starts_with('/') || !m.guest.starts_with('/') {
+                return Err(ApiError::BadRequest(format!(
+                    "mount {}:{}: both paths must be absolute",
+                    m.host, m.guest
+                )));
+            }
+        }
+        let program = self
+            .program(&spec.image)
+            .await
+            .map_err(ApiError::BadRequest)?;
+        let kind = program.info.kind;
+        if kind.is_command() {
+            if spec.route.is_some() {
+                return Err(ApiError::BadRequest(format!(
+                    "this is a {kind}, which runs to completion: a route is only for HTTP apps"
+                )));
+            }
+            Ok(WorkloadKind::Task)
+        } else if kind == skiff_engine::Kind::HttpHandler {
+            if self.apps.is_none() {
+                return Err(ApiError::BadRequest(
+                    "this is an HTTP handler: this daemon has no HTTP data plane; start it with \
+                     `skiff daemon --http-listen ADDR` (or serve the app in the foreground with skiff serve)"
+                        .into(),
+                ));
+            }
+            let Some(route) = &spec.route else {
+                return Err(ApiError::BadRequest(
+                    "this is an HTTP handler: give it a route (skiff deploy --route HOST/PATH-PREFIX)"
+                        .into(),
+                ));
+            };
+            skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
+            // Scale to zero: an app's code is the data plane's to load and evict; the check
+            // only filled the compile cache.
+            self.programs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&spec.image);
+            if spec.restart != skiff_api::RestartPolicy::No {
+                return Err(ApiError::BadRequest(
+                    "a restart policy is for tasks: an app serves until stopped, and a failed request does not stop it".into(),
+                ));
+            }
+            Ok(WorkloadKind::App)
+        } else {
+            Err(ApiError::BadRequest(format!(
+                "this is a {kind}: {}",
+                kind.advice()
+            )))
+        }
+    }
+
+    /// Create a workload (and start it, if asked). Names are unique: of two concurrent creates
+    /// with one name, exactly one wins; the other gets 409.
+    pub async fn create(
+        self: &Arc<Self>,
+        req: CreateRequest,
+        project: Option<String>,
+    ) -> Result<Workload, ApiError> {
+        if let Some(n) = &req.name {
+            if !valid_name(n) {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid name {n:?}: use letters, digits, `_`, `.` and `-`, starting with a letter or digit, at most 64"
+                )));
+            }
+        }
+        let kind = self.check(&req.spec).await?;
+        if kind == WorkloadKind::App {
+            let existing = req.name.as_ref().and_then(|n| {
+                self.table()
+                    .values()
+                    .find(|e| &e.w.name == n)
+                    .map(|e| (e.w.id.clone(), e.w.kind))
+            });
+            if let (true, Some((id, WorkloadKind::App))) = (req.replace, &existing) {
+                return self.redeploy(id, req.spec).await;
+            }
+            let route = req.spec.route.as_deref().unwrap_or("/");
+            let route = skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
+            if let Some(apps) = &self.apps {
+                apps.check_route(None, &route).map_err(ApiError::Conflict)?;
+            }
+        }
+        let id = crate::util::random_hex(32)
+            .map_err(|e| ApiError::Internal(format!("cannot read /dev/urandom: {e}")))?;
+        let w = {
+            let mut t = self.table();
+            let name = match req.name {
+                Some(n) => {
+                    if let Some(other) = t.values().find(|e| e.w.name == n) {
+                        return Err(ApiError::Conflict(format!(
+                            "the name {n} is already in use by workload {}: remove it (skiff rm -f {n}) or choose another name",
+                            &other.w.id[..12]
+                        )));
+                    }
+                    n
+                }
+                None => {
+                    // Generated names are unique too: take more of the id until one is free.
+                    let taken = |n: &str| t.values().any(|e| e.w.name == n);
+                    (4..=id.len())
+                        .step_by(4)
+                        .map(|len| generated_name(&req.spec, &id[..len]))
+                        .find(|n| !taken(n))
+                        .unwrap_or_else(|| id.clone())
+                }
+            };
+            let w = Workload {
+                id: id.clone(),
+                name,
+                kind,
+                created_at: crate::util::now(),
+                spec: req.spec,
+                desired: if req.start {
+                    Desired::Running
+                } else {
+                    Desired::Stopped
+                },
+                state: State {
+                    status: Status::Created,
+                    exit_code: None,
+                    error: None,
+                    started_at: None,
+                    finished_at: None,
+                    restart_count: 0,
+                    restart_delay_ms: None,
+                    log_error: None,
+                },
+                project,
+                app: None,
+            };
+            self.db.put(&w)?;
+            t.insert(id.clone(), self.new_entry(w.clone()));
+            w
+        };
+        if req.start {
+            self.spawn(&id);
+        }
+        Ok(self.get(&id).unwrap_or(w))
+    }
+
+    /// A new version of app `id`: committed, then swapped in if the app is serving (its code
+    /// loaded first, so the first request to the new version does not wait for it).
+    async fn redeploy(
+        self: &Arc<Self>,
+        id: &str,
+        spec: WorkloadSpec,
+    ) -> Result<Workload, ApiError> {
+        let route = skiff_http::Route::parse(spec.route.as_deref().unwrap_or("/"))
+            .map_err(ApiError::BadRequest)?;
+        let apps = self
+            .apps
+            .clone()
+            .ok_or_else(|| ApiError::Internal("no data plane".into()))?;
+        apps.check_route(Some(id), &route)
+            .map_err(ApiError::Conflict)?;
+        let serving = self.is_running(id);
+        self.update(id, |w| {
+            w.spec = spec.clone();
+            w.desired = Desired::Running;
+        })?;
+        if serving {
+            let w = self
+                .get(id)
+                .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
+            let config = crate::supervisor::app_config(self, &w);
+            let preload = apps.is_loaded(id);
+            apps.deploy(id, &spec.image, route, config, preload)
+                .await
+                .map_err(ApiError::BadRequest)?;
+        } else {
+            self.spawn(id);
+        }
+        self.get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))
+    }
+
+    /// Start a supervisor for `id` (the caller has set desired = running).
+    fn spawn(self: &Arc<Self>, id: &str) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(false);
+        {
+            let mut t = self.table();
+            let Some(e) = t.get_mut(id) else { return };
+            e.run = Some(Run {
+                stop: stop_tx,
+                done: done_rx,
+            });
+        }
+        let d = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            supervisor::supervise(d, id, stop_rx).await;
+            let _ = done_tx.send(true);
+        });
+    }
+
+    pub async fn start(self: &Arc<Self>, id: &str) -> Result<Started, ApiError> {
+        if self.is_running(id) {
+            return Ok(Started::Already);
+        }
+        self.update(id, |w| {
+            w.desired = Desired::Running;
+            w.state.restart_count = 0;
+        })?;
+        self.spawn(id);
+        Ok(Started::Now)
+    }
+
+    /// Stop `id` and wait until its supervisor has ended. Tasks are cancelled at once (WASI has
+    /// no signals a guest could handle); `grace` is for apps to finish in-flight requests.
+    pub async fn stop(&self, id: &str, _grace: Duration) -> Result<(), ApiError> {
+        // Desired state first: should the daemon die right now, the next one will not start it.
+        self.update(id, |w| w.desired = Desired::Stopped)?;
+        let run = {
+            let t = self.table();
+            t.get(id)
+                .and_then(|e| e.run.as_ref())
+                .map(|r| (r.stop.clone(), r.done.clone()))
+        };
+        if let Some((stop, mut done)) = run {
+            let _ = stop.send(true);
+            let _ = done.wait_for(|d| *d).await;
+        }
+        Ok(())
+    }
+
+    pub async fn remove(&self, id: &str, force: bool) -> Result<(), ApiError> {
+        if self.is_running(id) {
+            if !force {
+                let name = self.get(id).map(|w| w.name).unwrap_or_default();
+                return Err(ApiError::Conflict(format!(
+                    "workload {name} is running: stop it first (skiff stop {name}) or remove it with -f"
+                )));
+            }
+            self.stop(id, Duration::ZERO).await?;
+        }
+        self.db.delete(id)?;
+        if let Some(apps) = &self.apps {
+            apps.forget(id);
+        }
+        if let Some(e) = self.table().remove(id) {
+            let _ = std::fs::remove_dir_all(e.log.dir());
+        }
+        Ok(())
+    }
+
+    /// Change a record: committed to the database, then visible.
+    pub fn update(&self, id: &str, f: impl FnOnce(&mut Workload)) -> Result<(), ApiError> {
+        let mut t = self.table();
+        let e = t
+            .get_mut(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
+        let mut w = e.w.clone();
+        f(&mut w);
+        self.db.put(&w)?;
+        e.w = w;
+        Ok(())
+    }
+
+    /// The supervisor's records. A failure to write state is logged: the supervisor cannot do
+    /// better than carry on, and the next change will try again.
+    fn record(&self, id: &str, f: impl FnOnce(&mut Workload)) {
+        if let Err(e) = self.update(id, f) {
+            if !matches!(e, ApiError::NotFound(_)) {
+                tracing::error!("workload {id}: cannot record its state: {e}");
+            }
+        }
+    }
+
+    pub fn mark_running(&self, id: &str) {
+        self.record(id, |w| {
+            w.state.status = Status::Running;
+            w.state.started_at = Some(crate::util::now());
+            w.state.finished_at = None;
+            w.state.restart_delay_ms = None;
+        });
+    }
+
+    pub fn mark_restarting(
+        &self,
+        id: &str,
+        code: Option<i32>,
+        error: Option<String>,
+        delay: Duration,
+    ) {
+        self.record(id, |w| {
+            w.state.status = Status::Restarting;
+            w.state.exit_code = code;
+            w.state.error = error;
+            w.state.finished_at = Some(crate::util::now());
+            w.state.restart_count += 1;
+            w.state.restart_delay_ms = Some(delay.as_millis() as u64);
+        });
+    }
+
+    /// The workload ended for good (or was stopped): desired becomes stopped.
+    pub fn finish(
+        &self,
+        id: &str,
+        status: Status,
+        code: Option<i32>,
+        error: Option<String>,
+        _final: bool,
+    ) {
+        self.record(id, |w| {
+            w.desired = Desired::Stopped;
+            w.state.status = status;
+            if status != Status::Stopped {
+                w.state.exit_code = code;
+                w.state.error = error;
+            }
+            w.state.finished_at = Some(crate::util::now());
+            w.state.restart_delay_ms = None;
+        });
+    }
+}
+
+/// `<file stem>-<start of the id>`: readable; the caller lengthens the id part on a clash.
+fn generated_name(spec: &WorkloadSpec, id_part: &str) -> String {
+    let base = spec
+        .image_name
+        .as_deref()
+        .and_then(|n| n.rsplit('/').next())
+        .map(|n| n.trim_end_matches(".wasm"))
+        .filter(|n| !n.is_empty())
+        .unwrap_or("workload");
+    let base: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let base = base.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    let base = if base.is_empty() { "workload" } else { base };
+    format!("{}-{id_part}", &base[..base.len().min(50)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("job"));
+        assert!(valid_name("a.b-c_1"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("a/b"));
+        assert!(!valid_name(&"a".repeat(65)));
+    }
+}

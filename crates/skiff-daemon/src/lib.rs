@@ -1,0 +1,273 @@
+//! `skiff daemon`: the node agent.
+//!
+//! One process holds one wasm engine and runs every workload inside it, as async tasks on a
+//! tokio runtime: starting a task costs a future, not a process. Around that: an HTTP/JSON API
+//! on a Unix socket (mode 0600; optionally TCP with a bearer token), a state database that
+//! survives `kill -9` (redb), a supervisor with restart policies, and a log file per workload
+//! with size-based rotation.
+//!
+//! Layout under `SKIFF_HOME/daemon/` (mode 0700):
+//! `skiff.sock`, `lock`, `state.redb`, `token`, `api-addr`, `blobs/sha256/<hex>`, `logs/<id>/`.
+
+mod api;
+mod apps;
+mod blobs;
+mod daemon;
+mod db;
+mod error;
+mod follow;
+mod info;
+mod logs;
+mod openapi;
+mod project;
+mod supervisor;
+mod util;
+
+pub use error::DaemonError;
+pub use logs::LogConfig;
+
+use error::io;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use skiff_api::ApiInfo;
+use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How to run the daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// SKIFF_HOME: the daemon keeps its state under `<home>/daemon`.
+    pub home: PathBuf,
+    /// Also serve the API on this TCP address (bearer token required).
+    pub api_listen: Option<SocketAddr>,
+    pub log: LogConfig,
+    /// Run the HTTP data plane for apps on this address.
+    pub http_listen: Option<SocketAddr>,
+    /// Memory budget for apps' compiled code; least recently used apps are evicted beyond it.
+    pub app_cache_size: u64,
+}
+
+/// The default of [`DaemonConfig::app_cache_size`].
+pub const DEFAULT_APP_CACHE_SIZE: u64 = 512 << 20;
+
+/// Facts fixed at start-up, for `system info`.
+pub struct InfoStatic {
+    pub home: PathBuf,
+    pub api: ApiInfo,
+    pub worker_threads: usize,
+}
+
+/// Where the API socket of the daemon for `home` is.
+pub fn socket_path(home: &Path) -> PathBuf {
+    home.join("daemon").join("skiff.sock")
+}
+
+/// Where the TCP API's bearer token is kept (mode 0600).
+pub fn token_path(home: &Path) -> PathBuf {
+    home.join("daemon").join("token")
+}
+
+/// Where the daemon writes the TCP address it bound (useful with port 0).
+pub fn api_addr_path(home: &Path) -> PathBuf {
+    home.join("daemon").join("api-addr")
+}
+
+/// Where the daemon writes the address of its HTTP data plane (useful with port 0).
+pub fn http_addr_path(home: &Path) -> PathBuf {
+    home.join("daemon").join("http-addr")
+}
+
+/// Run the daemon until SIGINT or SIGTERM.
+pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+    let dir = config.home.join("daemon");
+    util::private_dir(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    // One daemon per home: two would run every workload twice.
+    let lock_path = dir.join("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(format!("cannot open {}", lock_path.display())))?;
+    if lock.try_lock().is_err() {
+        return Err(DaemonError::AlreadyRunning(
+            config.home.display().to_string(),
+        ));
+    }
+    let db = db::Db::open(&dir.join("state.redb"))?;
+    let blobs =
+        blobs::Blobs::new(dir.join("blobs")).map_err(io("cannot create the blob directory"))?;
+    let engine = Engine::new(&EngineConfig {
+        cache_dir: Some(config.home.join("cache").join("compiled")),
+        allocator: AllocatorChoice::OnDemand,
+        max_wasm_stack: EngineConfig::DEFAULT_STACK,
+    })
+    .map_err(|e| DaemonError::Engine(e.to_string()))?;
+    let worker_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads)
+        .thread_name("skiff-daemon")
+        .enable_all()
+        .build()
+        .map_err(io("cannot start the async runtime"))?;
+    rt.block_on(async move {
+        let socket = socket_path(&config.home);
+        // We hold the lock, so a socket file left here is from a daemon that died.
+        let _ = std::fs::remove_file(&socket);
+        let unix = tokio::net::UnixListener::bind(&socket)
+            .map_err(io(format!("cannot listen on {}", socket.display())))?;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(format!("cannot chmod {}", socket.display())))?;
+        let mut tcp_addr = None;
+        let tcp = match config.api_listen {
+            None => {
+                let _ = std::fs::remove_file(api_addr_path(&config.home));
+                None
+            }
+            Some(addr) => {
+                let token = load_or_create_token(&config.home)?;
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(io(format!("cannot listen on {addr}")))?;
+                let bound = l.local_addr().map_err(io("local address"))?;
+                std::fs::write(api_addr_path(&config.home), format!("{bound}\n"))
+                    .map_err(io("cannot write api-addr"))?;
+                tcp_addr = Some(bound.to_string());
+                Some((l, Arc::new(token)))
+            }
+        };
+        let engine = Arc::new(engine);
+        let mut http_addr = None;
+        let apps = match config.http_listen {
+            None => None,
+            Some(listen) => {
+                let routes = Arc::new(skiff_http::DynamicRoutes::default());
+                let server = skiff_http::Server::bind(skiff_http::ServerConfig {
+                    listen,
+                    admin_listen: None,
+                    tls: None,
+                    apps: Vec::new(),
+                    dynamic: Some(routes.clone()),
+                    limits: skiff_http::ServerLimits::default(),
+                })
+                .await
+                .map_err(|e| DaemonError::Http(e.to_string()))?;
+                let bound = server.local_addr();
+                std::fs::write(http_addr_path(&config.home), format!("{bound}\n"))
+                    .map_err(io("cannot write http-addr"))?;
+                http_addr = Some(bound);
+                tokio::spawn(server.run(std::future::pending::<()>()));
+                Some(apps::Apps::new(
+                    routes,
+                    engine.clone(),
+                    blobs.clone(),
+                    bound.to_string(),
+                    config.app_cache_size,
+                ))
+            }
+        };
+        let d = Arc::new(daemon::Daemon::new(
+            engine,
+            db,
+            blobs,
+            config.log,
+            dir.join("logs"),
+            InfoStatic {
+                home: config.home.clone(),
+                api: ApiInfo {
+                    socket: socket.display().to_string(),
+                    tcp: tcp_addr.clone(),
+                },
+                worker_threads,
+            },
+            apps,
+        ));
+        let resumed = d.recover()?;
+        eprintln!(
+            "skiff daemon {}: listening on unix://{}{}{}; {resumed} workload(s) resumed",
+            env!("CARGO_PKG_VERSION"),
+            socket.display(),
+            http_addr
+                .map(|a| format!("; HTTP apps on http://{a}"))
+                .unwrap_or_default(),
+            tcp_addr
+                .map(|a| format!(
+                    " and tcp://{a} (bearer token in {})",
+                    token_path(&config.home).display()
+                ))
+                .unwrap_or_default()
+        );
+        let unix_loop = {
+            let d = d.clone();
+            async move {
+                loop {
+                    match unix.accept().await {
+                        Ok((s, _)) => serve(d.clone(), api::Access::Socket, s),
+                        Err(e) => tracing::warn!("accept on the API socket: {e}"),
+                    }
+                }
+            }
+        };
+        let tcp_loop = async move {
+            let Some((l, token)) = tcp else {
+                return std::future::pending::<()>().await;
+            };
+            loop {
+                match l.accept().await {
+                    Ok((s, _)) => {
+                        let _ = s.set_nodelay(true);
+                        serve(d.clone(), api::Access::Token(token.clone()), s)
+                    }
+                    Err(e) => tracing::warn!("accept on the TCP API: {e}"),
+                }
+            }
+        };
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(io("cannot handle SIGTERM"))?;
+        tokio::select! {
+            _ = unix_loop => {}
+            _ = tcp_loop => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        // Workloads are not stopped in the database: the next daemon resumes them, exactly as
+        // after a crash.
+        let _ = std::fs::remove_file(&socket);
+        eprintln!("skiff daemon: shutting down");
+        Ok::<(), DaemonError>(())
+    })?;
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    drop(lock);
+    Ok(())
+}
+
+fn serve<S>(d: Arc<daemon::Daemon>, access: api::Access, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let svc = service_fn(move |req| api::handle(d.clone(), access.clone(), req));
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), svc)
+            .await;
+    });
+}
+
+fn load_or_create_token(home: &Path) -> Result<String, DaemonError> {
+    let path = token_path(home);
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        let t = t.trim().to_string();
+        if t.len() >= 32 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(io(format!("cannot chmod {}", path.display())))?;
+            return Ok(t);
+        }
+    }
+    let t = util::random_hex(32).map_err(io("cannot read /dev/urandom"))?;
+    util::write_private(&path, format!("{t}\n").as_bytes())
+        .map_err(io(format!("cannot write {}", path.display())))?;
+    Ok(t)
+}

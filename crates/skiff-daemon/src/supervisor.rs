@@ -1,0 +1,260 @@
+//! The supervisor: one async task per started workload. It runs the guest, records how each
+//! run ended, and applies the restart policy with exponential backoff, until the workload ends
+//! for good or the operator stops it.
+
+use crate::daemon::Daemon;
+use crate::logs::LogWriter;
+use skiff_api::{Desired, RestartPolicy, Status, Stream, Workload, WorkloadKind};
+use skiff_engine::http::{HttpAppConfig, HttpLimits, OutboundPolicy};
+use skiff_engine::{Exit, Limits, Mount, Output, RunError, Sandbox};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// First wait before a restart; doubles per consecutive restart up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A run this long counts as healthy: the next failure starts the backoff again from the first.
+pub const HEALTHY_RUN: Duration = Duration::from_secs(10);
+
+/// How one run ended, as the API reports it.
+pub struct Ending {
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    /// The failure cannot go away by trying again (not a command, a missing import, a binary
+    /// that is gone): restarting would only spin.
+    pub permanent: bool,
+}
+
+impl Ending {
+    fn failed(&self) -> bool {
+        self.exit_code != Some(0) || self.error.is_some()
+    }
+}
+
+/// Exit codes as `skiff run` would use them, so that `ps` and `inspect` read the same.
+pub fn ending(result: Result<Exit, RunError>) -> Ending {
+    let (code, permanent) = match &result {
+        Ok(Exit::Code(c)) => (*c, false),
+        Err(RunError::Timeout(_)) => (124, false),
+        Err(RunError::Grant(_)) => (125, false),
+        Err(RunError::WrongKind { .. } | RunError::Instantiate(_)) => (126, true),
+        Err(RunError::Trap { .. } | RunError::StackOverflow(_)) => (134, false),
+        Err(RunError::MemoryLimit { .. }) => (137, false),
+    };
+    Ending {
+        exit_code: Some(code),
+        error: result.err().map(|e| e.to_string()),
+        permanent,
+    }
+}
+
+pub fn should_restart(policy: RestartPolicy, ending: &Ending, restarts_done: u32) -> bool {
+    if ending.permanent {
+        return false;
+    }
+    match policy {
+        RestartPolicy::No => false,
+        RestartPolicy::Always => true,
+        RestartPolicy::OnFailure { max_retries } => {
+            ending.failed() && max_retries.is_none_or(|m| restarts_done < m)
+        }
+    }
+}
+
+pub fn backoff(consecutive: u32) -> Duration {
+    let factor = 1u32.checked_shl(consecutive.min(20)).unwrap_or(u32::MAX);
+    FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+/// Runs workload `id` until it ends for good or `stop` turns true. Every state change is
+/// committed to the database before the next step.
+pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<bool>) {
+    if d.get(&id).is_some_and(|w| w.kind == WorkloadKind::App) {
+        return supervise_app(d, id, stop).await;
+    }
+    let mut consecutive = 0u32;
+    loop {
+        let Some(w) = d.get(&id) else { return };
+        let program = match d.program(&w.spec.image).await {
+            Ok(p) => p,
+            Err(e) => {
+                d.finish(&id, Status::Exited, Some(127), Some(e), true);
+                return;
+            }
+        };
+        let log = d.log_of(&id);
+        let sandbox = sandbox_of(&w, log.as_ref());
+        let limits = Limits {
+            memory: w.spec.limits.memory_bytes.unwrap_or(Limits::DEFAULT_MEMORY),
+            timeout: w.spec.limits.timeout_ms.map(Duration::from_millis),
+        };
+        d.mark_running(&id);
+        let started = Instant::now();
+        let engine = d.engine.clone();
+        let result = tokio::select! {
+            r = engine.run_command_async(&program, &sandbox, &limits) => Some(r),
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        if let Some(l) = &log {
+            l.flush_partial();
+        }
+        let Some(result) = result else {
+            d.finish(&id, Status::Stopped, None, None, true);
+            return;
+        };
+        let end = ending(result);
+        let restarts_done = d.get(&id).map_or(0, |w| w.state.restart_count);
+        if *stop.borrow() || !should_restart(w.spec.restart, &end, restarts_done) {
+            let status = if *stop.borrow() {
+                Status::Stopped
+            } else {
+                Status::Exited
+            };
+            d.finish(&id, status, end.exit_code, end.error, true);
+            return;
+        }
+        consecutive = if started.elapsed() >= HEALTHY_RUN {
+            0
+        } else {
+            consecutive
+        };
+        let delay = backoff(consecutive);
+        consecutive += 1;
+        d.mark_restarting(&id, end.exit_code, end.error, delay);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => {
+                d.finish(&id, Status::Stopped, None, None, true);
+                return;
+            }
+        }
+        if d.get(&id).is_none_or(|w| w.desired != Desired::Running) {
+            return;
+        }
+    }
+}
+
+/// What a workload's guest is granted, from its spec; its output goes to its log.
+fn sandbox_of(w: &Workload, log: Option<&Arc<LogWriter>>) -> Sandbox {
+    Sandbox {
+        args: std::iter::once(
+            w.spec
+                .image_name
+                .clone()
+                .unwrap_or_else(|| w.spec.image.clone()),
+        )
+        .chain(w.spec.args.iter().cloned())
+        .collect(),
+        env: w
+            .spec
+            .env
+            .iter()
+            .map(|e| (e.name.clone(), e.value.clone()))
+            .collect(),
+        mounts: w
+            .spec
+            .mounts
+            .iter()
+            .map(|m| Mount {
+                host: m.host.clone().into(),
+                guest: m.guest.clone(),
+                read_only: m.read_only,
+            })
+            .collect(),
+        stdin: false,
+        network: w.spec.network,
+        stdout: log.map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stdout))),
+        stderr: log.map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stderr))),
+    }
+}
+
+/// An app's grants and limits for the data plane. Outbound HTTP: none (no flag grants it yet).
+pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
+    let mut limits = HttpLimits::default();
+    if let Some(m) = w.spec.limits.memory_bytes {
+        limits.memory = m;
+    }
+    if let Some(t) = w.spec.limits.timeout_ms {
+        limits.timeout = Duration::from_millis(t);
+    }
+    HttpAppConfig {
+        name: w.name.clone(),
+        sandbox: sandbox_of(w, d.log_of(&w.id).as_ref()),
+        limits,
+        outbound: OutboundPolicy::default(),
+    }
+}
+
+/// How long a stopped app's in-flight requests may take to finish.
+pub const APP_GRACE: Duration = Duration::from_secs(10);
+
+/// An app does not run: it is a route in the data plane until stopped. Stopping takes the route
+/// away (404 from then on) and waits, up to [`APP_GRACE`], for requests in flight to finish.
+async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<bool>) {
+    let (Some(w), Some(apps)) = (d.get(&id), d.apps.clone()) else {
+        d.finish(
+            &id,
+            Status::Exited,
+            Some(125),
+            Some("this daemon has no HTTP data plane (--http-listen)".into()),
+            true,
+        );
+        return;
+    };
+    let deployed = match skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/")) {
+        Ok(route) => {
+            let config = app_config(&d, &w);
+            apps.deploy(&id, &w.spec.image, route, config, false).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = deployed {
+        d.finish(&id, Status::Exited, Some(126), Some(e), true);
+        return;
+    }
+    d.mark_running(&id);
+    let _ = stop.wait_for(|s| *s).await;
+    apps.undeploy(&id);
+    let deadline = Instant::now() + APP_GRACE;
+    while apps.in_flight(&id) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    d.finish(&id, Status::Stopped, None, None, true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end(code: i32) -> Ending {
+        Ending {
+            exit_code: Some(code),
+            error: None,
+            permanent: false,
+        }
+    }
+
+    #[test]
+    fn restart_policies() {
+        let on_failure = |n| RestartPolicy::OnFailure { max_retries: n };
+        assert!(!should_restart(RestartPolicy::No, &end(1), 0));
+        assert!(should_restart(RestartPolicy::Always, &end(0), 99));
+        assert!(!should_restart(on_failure(Some(3)), &end(0), 0));
+        assert!(should_restart(on_failure(Some(3)), &end(1), 2));
+        assert!(!should_restart(on_failure(Some(3)), &end(1), 3));
+        assert!(should_restart(on_failure(None), &end(1), 1000));
+        let mut permanent = end(126);
+        permanent.permanent = true;
+        assert!(!should_restart(RestartPolicy::Always, &permanent, 0));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(3), Duration::from_millis(800));
+        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}

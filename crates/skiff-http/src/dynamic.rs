@@ -1,0 +1,69 @@
+//! A routing table that changes while the server runs (the daemon's apps).
+//!
+//! The table is one immutable value behind an atomic pointer: a request loads the pointer (no
+//! lock) and keeps the app it picked for as long as it runs. A change builds a complete new
+//! table and swaps it in, so a request sees either the old table or the new one, never half of
+//! each; a redeployed app's old version keeps serving the requests that picked it and is
+//! dropped when the last one ends. That is what makes a redeploy lose nothing.
+
+use crate::Route;
+use crate::Router;
+use arc_swap::ArcSwap;
+use hyper::body::Incoming;
+use skiff_engine::http::{HandleError, RequestId, ResponseBody, Scheme};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type Reply =
+    Pin<Box<dyn Future<Output = Result<http::Response<ResponseBody>, HandleError>> + Send>>;
+
+/// Something that answers requests routed to it: the daemon's lazily loaded app.
+pub trait Backend: Send + Sync + 'static {
+    /// Owned: the request keeps this version alive until it ends, whatever the table does.
+    fn handle(
+        self: Arc<Self>,
+        req: http::Request<Incoming>,
+        id: RequestId,
+        scheme: Scheme,
+    ) -> Reply;
+}
+
+#[derive(Default)]
+struct Table {
+    router: Router,
+    apps: Vec<Arc<dyn Backend>>,
+}
+
+/// The table; shared by the server and whoever changes it.
+#[derive(Default)]
+pub struct DynamicRoutes {
+    table: ArcSwap<Table>,
+}
+
+impl DynamicRoutes {
+    /// Replace every route at once. On an error (a route given twice) nothing changes.
+    pub fn set(&self, routes: Vec<(Route, Arc<dyn Backend>)>) -> Result<(), String> {
+        let mut t = Table::default();
+        for (i, (route, app)) in routes.into_iter().enumerate() {
+            t.router.add(route, i)?;
+            t.apps.push(app);
+        }
+        self.table.store(Arc::new(t));
+        Ok(())
+    }
+
+    /// Check that these routes could be set together, without setting them.
+    pub fn check(routes: &[Route]) -> Result<(), String> {
+        let mut r = Router::default();
+        for (i, route) in routes.iter().enumerate() {
+            r.add(route.clone(), i)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pick(&self, host: Option<&str>, path: &str) -> Option<Arc<dyn Backend>> {
+        let t = self.table.load();
+        t.router.pick(host, path).map(|i| t.apps[i].clone())
+    }
+}
