@@ -90,6 +90,8 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
             .collect(),
         stdin: plan.stdin,
         network: plan.network,
+        // The shim re-executes itself per guest with containerd's FIFOs as its stdio.
+        ..Sandbox::default()
     };
     let limits = Limits {
         memory: plan.memory,
