@@ -18,6 +18,18 @@ for s in run serve size first200 density; do
   echo; echo "== $s"
   bash "$BENCH_DIR/$s.sh" || failed+=("$s")
 done
+echo; echo "== registry"
+if [ "$SMOKE" = 1 ]; then
+  SIZE_MIB=2 bash "$BENCH_DIR/registry.sh" || failed+=(registry)
+else
+  bash "$BENCH_DIR/registry.sh" || failed+=(registry)
+fi
+echo; echo "== containerd"
+if [ "$SMOKE" = 1 ]; then
+  SHIM="$CARGO_TARGET_DIR/debug/containerd-shim-skiff-v1" RUNS=2 bash "$BENCH_DIR/shim.sh" || failed+=(containerd)
+else
+  bash "$BENCH_DIR/shim.sh" || failed+=(containerd)
+fi
 echo; echo "== instantiate-to-ready (criterion, in process)"
 if [ "$SMOKE" = 1 ]; then
   # criterion runs each benchmark once under `cargo test`: the code is exercised, nothing timed.
