@@ -11,6 +11,8 @@ WASMTIME="$WASMTIME_ROOT/bin/wasmtime"
 # SMOKE=1: one short iteration of everything, so the scripts cannot rot (run by the test suite,
 # on the debug build it already has; peers that are not installed are skipped, and say so).
 SMOKE="${SMOKE:-0}"
+# A SKIFF given by the caller is used as it is, never rebuilt.
+SKIFF_GIVEN="${SKIFF:+1}"
 if [ "$SMOKE" = 1 ]; then
   SKIFF="${SKIFF:-$CARGO_TARGET_DIR/debug/skiff}"
 else
@@ -31,7 +33,7 @@ need_apt() {
 }
 
 build_skiff_release() {
-  [ -x "$SKIFF" ] && [ "$SMOKE" = 1 ] && return 0
+  [ -x "$SKIFF" ] && { [ "$SMOKE" = 1 ] || [ -n "$SKIFF_GIVEN" ]; } && return 0
   (cd "$ROOT" && cargo build --release -q -p skiff-cli)
 }
 
