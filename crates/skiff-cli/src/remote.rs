@@ -29,3 +29,16 @@ pub fn registry(
         ..Default::default()
     }))
 }
+
+/// `--insecure-registry`, shared by every verb that talks to a registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InsecureRegistries {
+    /// Also allow plain HTTP to this registry (loopback registries always may)
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        env = "SKIFF_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure: Vec<String>,
+}

@@ -34,14 +34,8 @@ pub struct LoginArgs {
     #[arg(long)]
     pub password_stdin: bool,
 
-    /// Also allow plain HTTP to this registry (loopback registries always may)
-    #[arg(
-        long = "insecure-registry",
-        value_name = "HOST[:PORT]",
-        env = "SKIFF_INSECURE_REGISTRIES",
-        value_delimiter = ','
-    )]
-    pub insecure: Vec<String>,
+    #[command(flatten)]
+    pub registries: crate::remote::InsecureRegistries,
 }
 
 /// Log out of a registry: forget its credentials
@@ -90,7 +84,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<u8> {
         secret,
     };
     let registry = Registry::new(RegistryConfig {
-        insecure_registries: args.insecure,
+        insecure_registries: args.registries.insecure,
         credentials: Some(creds.clone()),
         ..Default::default()
     });

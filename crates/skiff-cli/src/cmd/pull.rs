@@ -31,14 +31,8 @@ pub struct PullArgs {
     #[arg(long)]
     pub no_compile: bool,
 
-    /// Also allow plain HTTP to this registry (loopback registries always may)
-    #[arg(
-        long = "insecure-registry",
-        value_name = "HOST[:PORT]",
-        env = "SKIFF_INSECURE_REGISTRIES",
-        value_delimiter = ','
-    )]
-    pub insecure: Vec<String>,
+    #[command(flatten)]
+    pub registries: crate::remote::InsecureRegistries,
 
     /// The image: NAME[:TAG] or NAME@DIGEST
     #[arg(value_name = "IMAGE")]
@@ -52,7 +46,7 @@ pub fn pull(home: &Home, args: PullArgs) -> anyhow::Result<u8> {
         &args.image,
         PullOptions {
             component: args.component.as_deref(),
-            insecure: args.insecure,
+            insecure: args.registries.insecure,
             compile: !args.no_compile,
             stream: Stream::Stdout,
             quiet,

@@ -26,14 +26,8 @@ pub struct PushArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Also allow plain HTTP to this registry (loopback registries always may)
-    #[arg(
-        long = "insecure-registry",
-        value_name = "HOST[:PORT]",
-        env = "SKIFF_INSECURE_REGISTRIES",
-        value_delimiter = ','
-    )]
-    pub insecure: Vec<String>,
+    #[command(flatten)]
+    pub registries: crate::remote::InsecureRegistries,
 
     /// The image: NAME[:TAG], as tagged locally (skiff tag)
     #[arg(value_name = "IMAGE")]
@@ -63,7 +57,11 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
     let manifest = store.read_blob(&digest, skiff_store::MANIFEST_MAX)?;
 
     let reporter = Arc::new(Reporter::new(Direction::Up, Stream::Stdout, args.quiet));
-    let registry = crate::remote::registry(reference.registry(), args.insecure, reporter.clone())?;
+    let registry = crate::remote::registry(
+        reference.registry(),
+        args.registries.insecure,
+        reporter.clone(),
+    )?;
     reporter.say(&format!(
         "The push refers to repository [{}]",
         reference.repository()
