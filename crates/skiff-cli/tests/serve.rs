@@ -184,6 +184,35 @@ fn tls_with_a_self_signed_certificate() {
 }
 
 #[test]
+fn an_image_is_served_by_reference() {
+    let s = common::Skiff::new();
+    let p = common::project::Project::new("web", "http-hello.wasm", "version = \"1.0\"\n");
+    s.run(&["build", "-q", p.arg()]).code(0);
+    // Named after the repository, routed like a file.
+    let served = Served::start_in(s.home.path(), &["web:1.0@/web"]);
+    let r = served.get("/web/hi");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "hello from skiff\n"),
+        "{}",
+        served.stderr()
+    );
+    assert_eq!(served.get("/other").status, 404);
+    drop(served);
+    // An image that is nowhere: not in the store, and not pulled when told not to.
+    s.run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--pull",
+        "never",
+        "nothere:1.0",
+    ])
+    .code(127)
+    .stderr_has("nothere");
+}
+
+#[test]
 fn bad_tls_files_are_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.pem");

@@ -1,7 +1,7 @@
 //! `skiff serve`: serve wasi:http components on one listener, routed by Host and path prefix.
 
 use crate::cmd::run::{parse_env, read_env_file};
-use crate::cmd::source::read_wasm_file;
+use crate::cmd::source::{pull_if_missing, resolve, PullPolicy};
 use crate::home::Home;
 use crate::units::{parse_duration, parse_size};
 use anyhow::Context;
@@ -17,9 +17,10 @@ use std::time::Duration;
 /// Serve wasi:http components; limits on, nothing granted unless asked
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Apps: [NAME=]FILE[@ROUTE], ROUTE = [HOST]/PREFIX (default: every request).\n\
+    after_help = "Apps: [NAME=]FILE|IMAGE[@ROUTE], ROUTE = [HOST]/PREFIX (default: every request).\n\
 A request goes to the app whose host matches most specifically (exact, *.domain, any), then\n\
-whose path prefix is longest; nothing matching is a 404. NAME defaults to the file's stem.\n\n\
+whose path prefix is longest; nothing matching is a 404. NAME defaults to the file's stem, or\n\
+the image's repository name; an image not in the store is pulled first (see --pull).\n\n\
 Per-app flags: prefix a value with APP:: to apply it to one app only; without a prefix it\n\
 applies to every app (limits: the default that APP:: values override).\n\n\
 Examples:\n  \
@@ -114,7 +115,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// The apps: [NAME=]FILE[@ROUTE]
+    /// Pull images before serving: missing (if not in the store), always, never
+    #[arg(long, value_enum, default_value = "missing", value_name = "WHEN")]
+    pub pull: PullPolicy,
+
+    /// The apps: [NAME=]FILE|IMAGE[@ROUTE]
     #[arg(value_name = "APP", required = true)]
     pub apps: Vec<String>,
 }
@@ -149,10 +154,7 @@ impl AppSpec {
         let name = match name {
             Some(n) => n,
             None => {
-                let stem = Path::new(source)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                let stem = default_name(source);
                 let n: String = stem
                     .chars()
                     .map(|c| {
@@ -176,6 +178,21 @@ impl AppSpec {
             route,
         })
     }
+}
+
+/// What an unnamed app is called: a file's stem (`api.wasm` → `api`), or an image's repository
+/// name without registry, tag or digest (`reg.io/team/api:2.1` → `api`).
+fn default_name(source: &str) -> String {
+    let path = Path::new(source);
+    let is_file = source.ends_with(".wasm") || source.starts_with(['.', '/']) || path.exists();
+    if !is_file {
+        if let Ok(r) = skiff_image::Reference::parse(source) {
+            return r.path().rsplit('/').next().unwrap_or(r.path()).to_string();
+        }
+    }
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn valid_name(n: &str) -> bool {
@@ -377,7 +394,8 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
 
     let mut apps = Vec::new();
     for (spec, config) in specs.iter().zip(configs) {
-        let bytes = read_wasm_file(Path::new(&spec.source))?;
+        pull_if_missing(home, &spec.source, args.pull)?;
+        let bytes = resolve(home, &spec.source)?.bytes;
         let program = engine.load(&bytes).with_context(|| spec.source.clone())?;
         let app = HttpApp::new(&engine, &program, config).with_context(|| spec.source.clone())?;
         apps.push(AppConfig {
@@ -478,6 +496,14 @@ mod tests {
             ("reg/app@sha256:abcd", "/x")
         );
         assert!(AppSpec::parse("x=@/x").is_err());
+        // An image is named after its repository, without registry, tag or digest.
+        let f = AppSpec::parse("registry.example.com/team/api:2.1@/api").unwrap();
+        assert_eq!(
+            (f.name.as_str(), f.source.as_str()),
+            ("api", "registry.example.com/team/api:2.1")
+        );
+        let digest = format!("shop@sha256:{}", "ab".repeat(32));
+        assert_eq!(AppSpec::parse(&digest).unwrap().name, "shop");
         assert!(AppSpec::parse("a.wasm@nohost").is_ok_and(|s| s.source == "a.wasm@nohost"));
     }
 

@@ -11,19 +11,26 @@ pub struct Served {
     pub admin: Option<String>,
     pub scheme: String,
     stderr: Arc<Mutex<String>>,
-    _home: tempfile::TempDir,
+    _home: Option<tempfile::TempDir>,
 }
 
 impl Served {
     /// Start `skiff serve ARGS` (add `--listen 127.0.0.1:0` yourself if you want another) and
     /// wait for its "listening on" line.
-    // The child moves into `Served`, whose Drop kills and waits for it.
-    #[allow(clippy::zombie_processes)]
     pub fn start(args: &[&str]) -> Served {
         let home = tempfile::tempdir().unwrap();
+        let mut served = Served::start_in(home.path(), args);
+        served._home = Some(home);
+        served
+    }
+
+    /// Start `skiff serve ARGS` with an existing SKIFF_HOME (one whose store holds images).
+    // The child moves into `Served`, whose Drop kills and waits for it.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_in(home: &std::path::Path, args: &[&str]) -> Served {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_skiff"));
         cmd.env_clear()
-            .env("SKIFF_HOME", home.path())
+            .env("SKIFF_HOME", home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .arg("serve");
         if !args.contains(&"--listen") {
@@ -74,7 +81,7 @@ impl Served {
                     admin,
                     scheme: scheme.to_string(),
                     stderr,
-                    _home: home,
+                    _home: None,
                 };
                 // Drain stdout so the server never blocks on it.
                 std::thread::spawn(move || for _ in out.lines() {});
