@@ -62,6 +62,26 @@ make_busybox_bundle() {
     "$b/config.json" > "$b/config.tmp" && mv "$b/config.tmp" "$b/config.json"
 }
 
+# podman with a private containers.conf (notes/machine.md: cgroupfs, file events, runc) and a
+# busybox image imported from the static binary (the machine reaches no public registry).
+# Sets PODMAN_IMAGE; returns 1 in smoke mode when podman is not installed.
+need_podman() {
+  if ! command -v podman >/dev/null; then
+    if [ "$SMOKE" = 1 ]; then echo "smoke: podman not installed: skipped" >&2; return 1; fi
+    need_apt podman
+  fi
+  local conf="$1/containers.conf"
+  mkdir -p "$1/podman-rootfs/bin"
+  printf '%s\n' '[containers]' 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]' \
+    '[engine]' 'cgroup_manager = "cgroupfs"' 'events_logger = "file"' 'runtime = "runc"' > "$conf"
+  export CONTAINERS_CONF="$conf"
+  cp /bin/busybox "$1/podman-rootfs/bin/busybox"
+  for t in sh true httpd; do ln -sf busybox "$1/podman-rootfs/bin/$t"; done
+  PODMAN_IMAGE=localhost/skiff-bench-busybox:latest
+  tar -C "$1/podman-rootfs" -cf "$1/podman-rootfs.tar" .
+  podman import -q "$1/podman-rootfs.tar" "$PODMAN_IMAGE" >/dev/null
+}
+
 # Print "name median min max" rows and ratios from hyperfine JSON files.
 ratio() { # $1 = numerator json, $2 = denominator json
   jq -n --slurpfile a "$1" --slurpfile b "$2" \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cold start of a whole process: `skiff run` of a cached hello vs `wasmtime run` of the same
-# binary precompiled vs `runc run` and `crun run` of busybox /bin/true, side by side in one run.
+# binary precompiled vs `runc run`, `crun run` and `podman run --rm` of busybox /bin/true, side by
+# side in one run.
 # Usage: bench/run.sh            (SMOKE=1 for one quick iteration)
 source "$(dirname "$0")/lib.sh"
 need_apt hyperfine jq runc crun busybox-static
@@ -15,6 +16,7 @@ export SKIFF_HOME="$work/home"
 "$SKIFF" run "$hello" >/dev/null                       # fills the compile cache
 [[ $tools == *wasmtime* ]] && "$WASMTIME" compile "$hello" -o "$work/hello.cwasm"
 make_busybox_bundle "$work/bundle" /bin/true
+need_podman "$work" && tools="$tools podman"
 
 runs=30; warmup=5
 [ "$SMOKE" = 1 ] && { runs=2; warmup=0; }
@@ -25,6 +27,7 @@ hf "$work/skiff.json"    "$SKIFF run $hello"
 hf "$work/runc.json"     "runc run -b $work/bundle skiff-bench-runc"
 # crun refuses this machine's hybrid cgroups unless the unified mount is hidden (notes/machine.md).
 hf "$work/crun.json"     "unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run -b $work/bundle skiff-bench-crun'"
+[[ $tools == *podman* ]] && hf "$work/podman.json" "podman run --rm --network none $PODMAN_IMAGE /bin/true"
 
 printf '\n%-10s %10s %10s %10s\n' tool median_ms min_ms max_ms
 for t in $tools; do
@@ -35,6 +38,7 @@ echo
 [[ $tools == *wasmtime* ]] && echo "skiff / wasmtime run (precompiled): $(ratio "$work/skiff.json" "$work/wasmtime.json")  (target < 1)"
 echo "skiff / runc run /bin/true:         $(ratio "$work/skiff.json" "$work/runc.json")  (target <= 0.1)"
 echo "skiff / crun run /bin/true:         $(ratio "$work/skiff.json" "$work/crun.json")"
+[[ $tools == *podman* ]] && echo "skiff / podman run --rm /bin/true:  $(ratio "$work/skiff.json" "$work/podman.json")"
 mkdir -p "$RESULTS"
 for t in $tools; do jq --arg t "$t" '{($t): .results[0]}' "$work/$t.json"; done \
   | jq -s --arg smoke "$SMOKE" 'add + {scenario: "cold-run", smoke: ($smoke == "1"), date: (now | todate)}' \
