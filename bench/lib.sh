@@ -82,6 +82,21 @@ need_podman() {
   podman import -q "$1/podman-rootfs.tar" "$PODMAN_IMAGE" >/dev/null
 }
 
+# Start-to-first-200 helpers (bench/first200.sh, bench/shim.sh).
+now_us() { date +%s%6N; }
+# Poll until the URL answers 2xx; a connection refused is just "not yet". Gives up after 30 s
+# (a server that never comes up fails the script instead of hanging it).
+until_200() {
+  local end=$((SECONDS + 30))
+  until curl -fs -o /dev/null "$1"; do
+    ((SECONDS < end)) || { echo "no 2xx from $1 within 30 s" >&2; return 1; }
+  done
+}
+# The median of the numbers on stdin, one per line.
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# A loopback port nothing listens on now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 # Print "name median min max" rows and ratios from hyperfine JSON files.
 ratio() { # $1 = numerator json, $2 = denominator json
   jq -n --slurpfile a "$1" --slurpfile b "$2" \

@@ -3,10 +3,13 @@
 //! One process per container, so that `kill` is a real signal (SIGKILL ends a guest blocked in
 //! a host call, which epoch interruption cannot), a guest's memory is returned to the kernel the
 //! moment it ends, and a crash takes down one container, never the shim serving a pod. Its
-//! stdout and stderr are containerd's FIFOs; its exit status is the container's.
+//! stdout and stderr are containerd's FIFOs; its exit status is the container's. A command runs
+//! here; a wasi:http component is served (`http.rs`).
 
 use crate::spec::Plan;
-use skiff_engine::{Engine, EngineConfig, Exit, Limits, LoadError, Mount, RunError, Sandbox};
+use skiff_engine::{
+    Engine, EngineConfig, Exit, Limits, LoadError, Mount, Program, RunError, Sandbox,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,8 +20,8 @@ pub const PAUSE_ARG: &str = "__skiff-pause";
 
 // The exit codes of `skiff run` (crates/skiff-cli/src/exit.rs), so that a container's status
 // means the same as the CLI's.
-const SKIFF_FAILED: i32 = 125;
-const CANNOT_RUN: i32 = 126;
+pub const SKIFF_FAILED: i32 = 125;
+pub const CANNOT_RUN: i32 = 126;
 const TIMEOUT: i32 = 124;
 const TRAP: i32 = 134;
 const MEMORY_LIMIT: i32 = 137;
@@ -64,35 +67,16 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
             format!("cannot read {}: {e}", plan.wasm.display()),
         )
     })?;
+    if let Some(http) = &plan.http {
+        return crate::http::serve(&plan, http, &bytes);
+    }
     let engine = Engine::new(&EngineConfig {
         cache_dir: cache_dir(),
         ..EngineConfig::default()
     })
     .map_err(|e| (SKIFF_FAILED, e.to_string()))?;
-    let program = engine.load(&bytes).map_err(|e| {
-        let code = match e {
-            LoadError::NotWasm(_) | LoadError::Invalid(_) => CANNOT_RUN,
-            LoadError::Engine(_) | LoadError::Cache { .. } => SKIFF_FAILED,
-        };
-        (code, format!("{}: {e}", plan.args[0]))
-    })?;
-    let sandbox = Sandbox {
-        args: plan.args.clone(),
-        env: plan.env.clone(),
-        mounts: plan
-            .mounts
-            .iter()
-            .map(|m| Mount {
-                host: m.host.clone(),
-                guest: m.guest.clone(),
-                read_only: m.read_only,
-            })
-            .collect(),
-        stdin: plan.stdin,
-        network: plan.network,
-        // The shim re-executes itself per guest with containerd's FIFOs as its stdio.
-        ..Sandbox::default()
-    };
+    let program = load(&engine, &bytes, &plan.args[0])?;
+    let sandbox = sandbox(&plan);
     let limits = Limits {
         memory: plan.memory,
         timeout: plan.timeout_ms.map(Duration::from_millis),
@@ -100,13 +84,7 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
     match engine.run_command(&program, &sandbox, &limits) {
         Ok(Exit::Code(code)) => Ok(code),
         Err(e) => {
-            let code = match &e {
-                RunError::WrongKind { .. } | RunError::Instantiate(_) => CANNOT_RUN,
-                RunError::Grant(_) => SKIFF_FAILED,
-                RunError::Trap { .. } | RunError::StackOverflow(_) => TRAP,
-                RunError::Timeout(_) => TIMEOUT,
-                RunError::MemoryLimit { .. } => MEMORY_LIMIT,
-            };
+            let code = exit_code(&e);
             // The engine's messages name `skiff run` flags; here the limits come from the spec.
             let mut message = e
                 .to_string()
@@ -120,6 +98,49 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
             }
             Err((code, message))
         }
+    }
+}
+
+/// The exit status for a guest that could not run, or was stopped.
+pub fn exit_code(e: &RunError) -> i32 {
+    match e {
+        RunError::WrongKind { .. } | RunError::Instantiate(_) => CANNOT_RUN,
+        RunError::Grant(_) => SKIFF_FAILED,
+        RunError::Trap { .. } | RunError::StackOverflow(_) => TRAP,
+        RunError::Timeout(_) => TIMEOUT,
+        RunError::MemoryLimit { .. } => MEMORY_LIMIT,
+    }
+}
+
+/// Compile (or fetch from the cache) the guest's code; errors carry the exit status.
+pub fn load(engine: &Engine, bytes: &[u8], arg0: &str) -> Result<Program, (i32, String)> {
+    engine.load(bytes).map_err(|e| {
+        let code = match e {
+            LoadError::NotWasm(_) | LoadError::Invalid(_) => CANNOT_RUN,
+            LoadError::Engine(_) | LoadError::Cache { .. } => SKIFF_FAILED,
+        };
+        (code, format!("{arg0}: {e}"))
+    })
+}
+
+/// What the plan grants the guest. Its stdout and stderr are the process's own: containerd's
+/// FIFOs.
+pub fn sandbox(plan: &Plan) -> Sandbox {
+    Sandbox {
+        args: plan.args.clone(),
+        env: plan.env.clone(),
+        mounts: plan
+            .mounts
+            .iter()
+            .map(|m| Mount {
+                host: m.host.clone(),
+                guest: m.guest.clone(),
+                read_only: m.read_only,
+            })
+            .collect(),
+        stdin: plan.stdin,
+        network: plan.network,
+        ..Sandbox::default()
     }
 }
 

@@ -6,6 +6,7 @@
 //! (see `guest.rs`), so there is one file to install on a node.
 
 mod guest;
+mod http;
 mod mount;
 mod process;
 mod service;

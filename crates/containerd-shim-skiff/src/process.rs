@@ -65,7 +65,7 @@ pub fn spawn(s: Spawn<'_>) -> io::Result<u32> {
     };
     let new_netns = *s.netns == NetNs::New;
     // SAFETY: between fork and exec only async-signal-safe calls (setsid, open, setns,
-    // unshare, close) are made, on data prepared before the fork.
+    // unshare, socket, ioctl, close) are made, on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
@@ -75,8 +75,11 @@ pub fn spawn(s: Spawn<'_>) -> io::Result<u32> {
                     return Err(io::Error::last_os_error());
                 }
                 libc::close(fd);
-            } else if new_netns && libc::unshare(libc::CLONE_NEWNET) != 0 {
-                return Err(io::Error::last_os_error());
+            } else if new_netns {
+                if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                loopback_up()?;
             }
             Ok(())
         });
@@ -84,6 +87,36 @@ pub fn spawn(s: Spawn<'_>) -> io::Result<u32> {
     let child = cmd.spawn()?;
     // The `Child` handle is dropped: the exit watcher reaps by pid (see `wait_exit`).
     Ok(child.id())
+}
+
+/// Bring up `lo` in a new network namespace, where it starts down, as runc does: a guest may
+/// then serve and connect on 127.0.0.1 inside its namespace. Called between fork and exec: only
+/// socket, ioctl and close, on stack data.
+fn loopback_up() -> io::Result<()> {
+    // SAFETY: an all-zero ifreq is valid; socket, ioctl (with a pointer to that ifreq) and close
+    // are async-signal-safe system calls.
+    unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut r = libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req);
+        if r == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            r = libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &req);
+        }
+        let result = if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        };
+        libc::close(fd);
+        result
+    }
 }
 
 fn open_output(uri: &str) -> io::Result<File> {

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +19,13 @@ pub const ANNOTATION_STDIN: &str = "dev.skiff.stdin";
 pub const ANNOTATION_ROOTFS: &str = "dev.skiff.rootfs";
 /// A wall-clock limit such as `30s`, `500ms`, `2m`.
 pub const ANNOTATION_TIMEOUT: &str = "dev.skiff.timeout";
+/// The port a wasi:http component is served on, on every IPv4 address (`0.0.0.0:PORT`).
+pub const ANNOTATION_HTTP_PORT: &str = "dev.skiff.http.port";
+/// The address a wasi:http component is served on (`IP:PORT`), instead of a port alone.
+pub const ANNOTATION_HTTP_LISTEN: &str = "dev.skiff.http.listen";
+/// Where a wasi:http component may send HTTP requests: comma-separated `scheme://host[:port]`
+/// patterns (skiff serve's `--allow-outbound`). Nowhere by default.
+pub const ANNOTATION_HTTP_ALLOW: &str = "dev.skiff.http.allow";
 /// Set by containerd's CRI plugin on the pod sandbox ("pause") container.
 pub const ANNOTATION_CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 /// Set by containerd's CRI plugin on every container of a pod: the pod's sandbox id.
@@ -146,9 +154,23 @@ pub struct Plan {
     pub network: bool,
     pub stdin: bool,
     pub memory: u64,
+    /// A command's wall-clock limit; a wasi:http component's, per request.
     pub timeout_ms: Option<u64>,
     /// Mounts the spec asked for that a guest cannot have (files, tmpfs), for the log.
     pub skipped: Vec<String>,
+    /// Serve the guest over HTTP (a wasi:http component): set from the annotations, and kept
+    /// by the shim only when the binary is one.
+    pub http: Option<HttpPlan>,
+}
+
+/// How a wasi:http component is served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpPlan {
+    /// Names the app in its log lines: the container's id (set by the shim).
+    pub name: String,
+    pub listen: SocketAddr,
+    /// Outbound allow-list patterns, already checked.
+    pub allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,6 +281,8 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
         .transpose()?
         .map(|d| d.as_millis() as u64);
 
+    let http = http_plan(&spec.annotations)?;
+
     Ok(Plan {
         wasm,
         args: process.args.clone(),
@@ -269,7 +293,58 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
         memory,
         timeout_ms,
         skipped,
+        http,
     })
+}
+
+/// The HTTP annotations: `None` when neither a port nor an address is given.
+fn http_plan(annotations: &HashMap<String, String>) -> Result<Option<HttpPlan>, String> {
+    let get = |key: &str| annotations.get(key).map(|v| v.trim());
+    let allow = match get(ANNOTATION_HTTP_ALLOW) {
+        None => Vec::new(),
+        Some(v) => v
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                skiff_engine::http::OutboundRule::parse(p)
+                    .map(|_| p.to_string())
+                    .map_err(|e| format!("annotation {ANNOTATION_HTTP_ALLOW}: {e}"))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let listen = match (get(ANNOTATION_HTTP_PORT), get(ANNOTATION_HTTP_LISTEN)) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "annotations {ANNOTATION_HTTP_PORT} and {ANNOTATION_HTTP_LISTEN} are both set: \
+                 set one (a port serves on 0.0.0.0; an address such as [::]:8080 names the IP too)"
+            ))
+        }
+        (Some(port), None) => match port.parse::<u16>() {
+            Ok(p) if p > 0 => SocketAddr::from((Ipv4Addr::UNSPECIFIED, p)),
+            _ => {
+                return Err(format!(
+                    "annotation {ANNOTATION_HTTP_PORT}={port:?}: expected a port number from 1 \
+                     to 65535, e.g. 8080"
+                ))
+            }
+        },
+        (None, Some(addr)) => match addr.parse::<SocketAddr>() {
+            Ok(a) if a.port() > 0 => a,
+            _ => {
+                return Err(format!(
+                    "annotation {ANNOTATION_HTTP_LISTEN}={addr:?}: expected IP:PORT with a port \
+                     from 1 to 65535, e.g. 0.0.0.0:8080 or [::]:8080"
+                ))
+            }
+        },
+    };
+    Ok(Some(HttpPlan {
+        name: "app".into(),
+        listen,
+        allow,
+    }))
 }
 
 /// The host path of `arg0` inside `rootfs`. Symlinks are followed, but the result must stay in

@@ -111,3 +111,62 @@ fn namespaces_and_sandbox() {
     assert_eq!(s.network_namespace(), NetNs::Host);
     assert!(s.is_pod_sandbox());
 }
+
+#[test]
+fn http_annotations_give_the_address_and_outbound_allow_list() {
+    let root = rootfs_with_wasm();
+    let with = |annotations: serde_json::Value| {
+        plan(
+            &spec(
+                serde_json::json!({"process": {"args": ["/app.wasm"]}, "annotations": annotations}),
+            ),
+            root.path(),
+            1,
+        )
+    };
+    assert_eq!(with(serde_json::json!({})).unwrap().http, None);
+    let h = with(serde_json::json!({"dev.skiff.http.port": "8080"}))
+        .unwrap()
+        .http
+        .unwrap();
+    assert_eq!(h.listen, "0.0.0.0:8080".parse().unwrap());
+    assert!(h.allow.is_empty());
+    let h = with(serde_json::json!({
+        "dev.skiff.http.listen": "[::]:9000",
+        "dev.skiff.http.allow": "https://api.example.com, http://*.internal:8080",
+    }))
+    .unwrap()
+    .http
+    .unwrap();
+    assert_eq!(h.listen, "[::]:9000".parse().unwrap());
+    assert_eq!(
+        h.allow,
+        ["https://api.example.com", "http://*.internal:8080"]
+    );
+
+    for (annotations, want) in [
+        (
+            serde_json::json!({"dev.skiff.http.port": "http"}),
+            "dev.skiff.http.port=\"http\": expected a port number",
+        ),
+        (
+            serde_json::json!({"dev.skiff.http.port": "0"}),
+            "from 1 to 65535",
+        ),
+        (
+            serde_json::json!({"dev.skiff.http.listen": "8080"}),
+            "expected IP:PORT",
+        ),
+        (
+            serde_json::json!({"dev.skiff.http.port": "80", "dev.skiff.http.listen": "[::]:80"}),
+            "both set",
+        ),
+        (
+            serde_json::json!({"dev.skiff.http.port": "80", "dev.skiff.http.allow": "ftp://x"}),
+            "dev.skiff.http.allow",
+        ),
+    ] {
+        let e = with(annotations).unwrap_err();
+        assert!(e.contains(want), "{e}");
+    }
+}

@@ -182,3 +182,35 @@ fn exec_and_non_command_binaries_are_refused_with_a_reason() {
     assert!(!out.status.success());
     assert!(text(&out).contains("no entry point"), "{}", text(&out));
 }
+
+#[test]
+fn a_new_network_namespace_has_its_loopback_up_and_sockets_need_the_grant() {
+    let c = Containerd::start();
+    c.import("example.com/skiff/socket:1.0", guest("socket.wasm"), &[]);
+    // `ctr run` without --net-host: a new namespace, where only `lo` exists. As with runc it is
+    // up, so a connection to a closed port is refused rather than finding no network.
+    let out = c.run(
+        &["--annotation", "dev.skiff.net=true"],
+        "example.com/skiff/socket:1.0",
+        "net",
+        &["/app.wasm", "127.0.0.1:1"],
+    );
+    let s = text(&out);
+    assert!(out.status.success(), "{s}");
+    assert!(
+        s.contains("connect: denied") && s.contains("refused"),
+        "{s}"
+    );
+    // Without the grant the guest has no socket at all.
+    let out = c.run(
+        &[],
+        "example.com/skiff/socket:1.0",
+        "nonet",
+        &["/app.wasm", "127.0.0.1:1"],
+    );
+    let s = text(&out);
+    assert!(
+        s.contains("connect: denied") && !s.contains("refused"),
+        "{s}"
+    );
+}

@@ -11,11 +11,13 @@ mod dynamic;
 mod metrics;
 mod route;
 mod server;
+mod signal;
 mod tls;
 
 pub use dynamic::{Backend, DynamicRoutes, Reply};
 pub use route::{Route, Router};
 pub use server::{Server, ShutdownReport};
+pub use signal::shutdown_signal;
 
 use skiff_engine::http::HttpApp;
 use std::net::SocketAddr;

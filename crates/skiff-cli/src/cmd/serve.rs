@@ -445,29 +445,13 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
         writeln!(out, "listening on {scheme}://{}", server.local_addr())?;
         out.flush()?;
         drop(out);
-        let report = server.run(shutdown_signal()).await;
+        let report = server.run(skiff_http::shutdown_signal()).await;
         tracing::info!(
             "stopped ({} connection(s) cut at the end of the grace period)",
             report.cut
         );
         Ok(0)
     })
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot watch SIGTERM ({e}); only Ctrl-C stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,11 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 /// the host buffer without bound.
 const MAX_LINE: usize = 16 * 1024;
 
+/// The `tracing` target of the log lines a guest writes to its stdout.
+pub const GUEST_STDOUT_TARGET: &str = "skiff::guest::stdout";
+/// The `tracing` target of the log lines a guest writes to its stderr.
+pub const GUEST_STDERR_TARGET: &str = "skiff::guest::stderr";
+
 #[derive(Clone)]
 pub(crate) struct GuestLog {
     pub(crate) app: Arc<str>,
@@ -62,13 +67,14 @@ impl LineWriter {
     fn emit(&mut self) {
         let line = String::from_utf8_lossy(&self.buf);
         let line = line.strip_suffix('\r').unwrap_or(&line);
-        tracing::info!(
-            "[{} {}] {}: {}",
-            self.log.app,
-            self.log.request_id,
-            self.log.stream,
-            line
-        );
+        let (app, id, stream) = (&self.log.app, self.log.request_id, self.log.stream);
+        // One target per stream, so that an embedder (the containerd shim) can send the guest's
+        // stdout lines to its own stdout and the rest to stderr.
+        if stream == "stdout" {
+            tracing::info!(target: GUEST_STDOUT_TARGET, "[{app} {id}] {stream}: {line}");
+        } else {
+            tracing::info!(target: GUEST_STDERR_TARGET, "[{app} {id}] {stream}: {line}");
+        }
         self.buf.clear();
     }
 }

@@ -15,6 +15,7 @@ mod outbound;
 pub use crate::epoch::EPOCH_TICK;
 pub use app::HttpApp;
 pub use body::{BodyError, ResponseBody};
+pub use guest_log::{GUEST_STDERR_TARGET, GUEST_STDOUT_TARGET};
 pub use outbound::{OutboundPolicy, OutboundRule};
 
 use std::fmt;

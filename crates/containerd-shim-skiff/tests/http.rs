@@ -1,0 +1,213 @@
+//! wasi:http components served by the shim under a real containerd, reached with curl.
+
+#[allow(dead_code)] // each test file uses part of the harness
+mod common;
+
+use common::{guest, text, Containerd, RUNTIME};
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "example.com/skiff/http-hello:1.0";
+
+/// A port nothing listens on now (the kernel's pick, released for the container to take).
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "30"])
+        .args(args)
+        .output()
+        .expect("run curl (apt-get install -y curl)")
+}
+
+/// Poll the container's log file until it holds `needle`.
+fn wait_log(log: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = std::fs::read_to_string(log).unwrap_or_default();
+        if s.contains(needle) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the log never showed {needle:?}; log:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_wasi_http_component_serves_on_the_annotated_port_and_sigterm_stops_it_cleanly() {
+    let c = Containerd::start();
+    c.import(IMAGE, guest("http-hello.wasm"), &[]);
+    let port = free_port();
+    // `ctr run` in the foreground: its exit status is the task's, its output the container's.
+    let log = c.dir.path().join("web.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut ctr = Command::new("ctr")
+        .arg("-a")
+        .arg(&c.sock)
+        .args([
+            "-n",
+            common::NS,
+            "run",
+            "--runtime",
+            RUNTIME,
+            "--platform",
+            "wasi/wasm",
+        ])
+        // No network namespace in the spec: the guest runner serves on the host's, as a pod's
+        // container serves in the pod's.
+        .arg("--net-host")
+        .args(["--annotation", &format!("dev.skiff.http.port={port}")])
+        .args([IMAGE, "web"])
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .expect("run ctr");
+    wait_log(&log, &format!("listening on http://0.0.0.0:{port}"));
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+
+    let out = curl(&["-f", &url("/")]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from skiff\n",
+        "{}",
+        text(&out)
+    );
+    // A fresh instance per request, as `skiff serve`.
+    for _ in 0..2 {
+        let out = curl(&["-f", &url("/count")]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "1\n",
+            "{}",
+            text(&out)
+        );
+    }
+    // The guest's output reaches the container's log as lines naming the container.
+    let out = curl(&["-f", &url("/stdout")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let s = wait_log(&log, "] stderr: http-hello: line on stderr");
+    assert!(s.contains("[web "), "{s}");
+    assert!(s.contains("] stdout: http-hello: line on stdout"), "{s}");
+
+    // A request in flight: the guest is reading its body (hyper answers `100 Continue` when
+    // the body is first read), the rest of which is sent only after the shutdown began.
+    let mut inflight = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    inflight
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    inflight
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\
+              Expect: 100-continue\r\n\r\n",
+        )
+        .unwrap();
+    let mut head = [0u8; 25];
+    inflight.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 100 Continue\r\n\r\n");
+
+    // SIGTERM (ctr's default): stop accepting, let the request finish, exit 0.
+    let out = c.ctr(&["task", "kill", "web"]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_log(&log, "shutting down: no new connections");
+    assert!(
+        TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err(),
+        "port {port} still accepts connections after SIGTERM"
+    );
+    inflight.write_all(b"hello").unwrap();
+    let mut response = String::new();
+    inflight.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.ends_with("\r\n\r\nhello"),
+        "{response}"
+    );
+    let status = ctr.wait().unwrap();
+    let s = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(0), "the task's exit status; log:\n{s}");
+    assert!(s.contains("stopped"), "{s}");
+}
+
+#[test]
+fn the_containers_memory_limit_caps_each_requests_instance() {
+    let c = Containerd::start();
+    c.import(IMAGE, guest("http-hello.wasm"), &[]);
+    let port = free_port();
+    let log = c.dir.path().join("hog.log");
+    let out = c.ctr(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--platform",
+        "wasi/wasm",
+        "--net-host",
+        "--memory-limit",
+        "16777216",
+        "--annotation",
+        &format!("dev.skiff.http.port={port}"),
+        "--log-uri",
+        &format!("file://{}", log.display()),
+        IMAGE,
+        "hog",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_log(&log, "listening on");
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://127.0.0.1:{port}/hog"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "500",
+        "{}",
+        text(&out)
+    );
+    let s = wait_log(&log, "memory limit");
+    assert!(s.contains("16 MiB"), "{s}");
+    // The server carries on after the guest was stopped.
+    let out = curl(&["-f", &format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from skiff\n");
+    // SIGKILL ends it at once.
+    let out = c.ctr(&["task", "kill", "-s", "SIGKILL", "hog"]);
+    assert!(out.status.success(), "{}", text(&out));
+    c.wait_for_status("hog", "STOPPED");
+    let out = c.ctr(&["task", "delete", "hog"]);
+    assert!(text(&out).contains("exit code 137"), "{}", text(&out));
+}
+
+#[test]
+fn a_wasi_http_component_without_a_port_is_refused_saying_what_to_set() {
+    let c = Containerd::start();
+    c.import(IMAGE, guest("http-hello.wasm"), &[]);
+    let out = c.run(&[], IMAGE, "noport", &[]);
+    let s = text(&out);
+    assert!(!out.status.success(), "{s}");
+    assert!(
+        s.contains("is a wasi:http component") && s.contains("dev.skiff.http.port=8080"),
+        "{s}"
+    );
+    let out = c.run(
+        &["--annotation", "dev.skiff.http.port=http"],
+        IMAGE,
+        "badport",
+        &[],
+    );
+    let s = text(&out);
+    assert!(!out.status.success(), "{s}");
+    assert!(s.contains("expected a port number"), "{s}");
+}
