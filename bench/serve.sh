@@ -43,11 +43,15 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "serve.sh: $1 never came up" >&2; exit 1; }
 
-start() { # name, then the command; sets URL
+declare -A PID
+start() { # name, then the command (which must exec the server: its PID is the server's)
   local name="$1"; shift
   "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PIDS+=($!)
+  PIDS+=($!); PID[$name]=$!
 }
+# CPU time (user + system, clock ticks) the server process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
 P1=$(free_port); start skiff env SKIFF_HOME="$WORK/home" "$SKIFF" serve --listen "127.0.0.1:$P1" "$GUEST"
 P2=$(free_port); [[ $SERVERS == *wasmtime* ]] && start wasmtime "$WASMTIME" serve --addr "127.0.0.1:$P2" "$GUEST"
@@ -60,11 +64,17 @@ to_ms() { # wrk latency like 123.45us / 1.23ms / 1.02s -> ms
     if (u=="us") n/=1000; else if (u=="s") n*=1000; printf "%.3f", n }'
 }
 
-declare -A RPS P50 P99
+# CPU per request is the server's own CPU time over the requests it answered: unlike req/s it
+# does not depend on how much CPU wrk and the rest of the machine leave to the server.
+declare -A RPS P50 P99 CPU
 for c in $CONNS; do
   for s in $SERVERS; do
     [ "${SMOKE:-0}" = 1 ] || wrk -t"$THREADS" -c"$c" -d2s "${URL[$s]}" >/dev/null # warm-up
+    t0=$(cpu_ticks "${PID[$s]}")
     out="$(wrk -t"$THREADS" -c"$c" -d"$DURATION" --latency "${URL[$s]}")"
+    t1=$(cpu_ticks "${PID[$s]}")
+    n="$(awk '/requests in/ {print $1}' <<<"$out")"
+    CPU[$s,$c]="$(awk -v t=$((t1 - t0)) -v u="$TICK_US" -v n="$n" 'BEGIN { printf "%.1f", t * u / n }')"
     echo "$out" > "$WORK/wrk-$s-$c.txt"
     if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "serve.sh: $s at $c connections had errors:" >&2; echo "$out" >&2; fi
     RPS[$s,$c]="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
@@ -77,19 +87,20 @@ echo
 echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), load before run: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk -t$THREADS -d$DURATION --latency, guest guests/wasm/http-hello.wasm (GET /), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-echo "| connections | server | req/s | p50 ms | p99 ms |"
-echo "| ---: | --- | ---: | ---: | ---: |"
+echo "| connections | server | req/s | p50 ms | p99 ms | server CPU µs/request |"
+echo "| ---: | --- | ---: | ---: | ---: | ---: |"
 for c in $CONNS; do
   for s in $SERVERS; do
-    printf '| %s | %s | %s | %s | %s |\n' "$c" "$s" "${RPS[$s,$c]}" "${P50[$s,$c]}" "${P99[$s,$c]}"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$c" "$s" "${RPS[$s,$c]}" "${P50[$s,$c]}" "${P99[$s,$c]}" "${CPU[$s,$c]}"
   done
 done
 [[ $SERVERS == *wasmtime* ]] || exit 0
 echo
-echo "| connections | skiff/wasmtime req/s (target >= 1.5) | skiff/native req/s (target >= 0.5) | skiff/wasmtime p99 (target <= 0.5) |"
-echo "| ---: | ---: | ---: | ---: |"
+echo "| connections | skiff/wasmtime req/s (target >= 1.5) | skiff/native req/s (target >= 0.5) | skiff/wasmtime p99 (target <= 0.5) | skiff/wasmtime CPU/request | skiff/native CPU/request |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
 for c in $CONNS; do
   awk -v c="$c" -v a="${RPS[skiff,$c]}" -v b="${RPS[wasmtime,$c]}" -v n="${RPS[native,$c]}" \
       -v pa="${P99[skiff,$c]}" -v pb="${P99[wasmtime,$c]}" \
-      'BEGIN { printf "| %s | %.2f | %.2f | %.2f |\n", c, a/b, a/n, pa/pb }'
+      -v ca="${CPU[skiff,$c]}" -v cb="${CPU[wasmtime,$c]}" -v cn="${CPU[native,$c]}" \
+      'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", c, a/b, a/n, pa/pb, ca/cb, ca/cn }'
 done
