@@ -9,15 +9,12 @@ trap 'runc delete -f skiff-first200 2>/dev/null; rm -rf "$work"' EXIT
 export SKIFF_HOME="$work/home"
 hello="$ROOT/guests/wasm/http-hello.wasm"
 n=20; [ "$SMOKE" = 1 ] && n=2
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 make_busybox_bundle "$work/bundle" /bin/httpd -f -p "127.0.0.1:$port" -h /bin
 
-now_us() { date +%s%6N; }
-until_200() { until curl -fs -o /dev/null "$1"; do :; done; }
 # Warm-up: the first serve compiles the component into the cache; every measured start is warm.
 "$SKIFF" serve --listen "127.0.0.1:$port" "$hello" >/dev/null 2>&1 &
 pid=$!; until_200 "http://127.0.0.1:$port/"; kill "$pid"; wait "$pid" 2>/dev/null || true
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 : > "$work/skiff.txt"; : > "$work/runc.txt"
 for _ in $(seq "$n"); do
@@ -28,11 +25,7 @@ for _ in $(seq "$n"); do
   echo $(( $(now_us) - t0 )) >> "$work/skiff.txt"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 
-  t0=$(now_us)
-  runc run -d -b "$work/bundle" skiff-first200 >/dev/null 2>&1 </dev/null
-  until_200 "http://127.0.0.1:$port/busybox"
-  echo $(( $(now_us) - t0 )) >> "$work/runc.txt"
-  runc kill skiff-first200 KILL 2>/dev/null; runc delete -f skiff-first200 2>/dev/null
+  runc_httpd_first200_us "$work/bundle" skiff-first200 "http://127.0.0.1:$port/busybox" >> "$work/runc.txt"
 done
 s=$(median < "$work/skiff.txt"); r=$(median < "$work/runc.txt")
 echo "| server | start to first 200, median ms (n=$n) |"

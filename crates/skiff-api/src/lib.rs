@@ -186,6 +186,15 @@ pub struct Workload {
     pub app: Option<AppRuntime>,
 }
 
+/// `POST /v1/workloads/{ref}/wait` answers this once the workload no longer runs (Docker's
+/// `wait`): how its last run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaitResponse {
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+}
+
 /// An app as the data plane sees it now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AppRuntime {

@@ -737,3 +737,34 @@ fn a_full_disk_under_the_logs_keeps_the_workload_running() {
     assert!(!lines.is_empty());
     d.run(&["rm", "-f", "loud"]).code(0);
 }
+
+#[test]
+fn wait_answers_how_a_task_ended_once_it_has() {
+    let d = Daemon::start(&[]);
+    // A task that is still running when wait is asked: the answer comes when it exits.
+    d.run(&["run", "-d", "--name", "slow", &g("ticker.wasm"), "5", "20", "3"])
+        .code(0);
+    let (status, body) = d.api("POST", "/v1/workloads/slow/wait", None);
+    assert_eq!(status, 200, "{body}");
+    let w: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(w["status"], "exited", "{w}");
+    assert_eq!(w["exit_code"], 3, "{w}");
+    // The record agrees, and the whole output was written before the answer.
+    assert_eq!(d.inspect("slow")["state"]["exit_code"], 3);
+    assert_eq!(
+        d.log_lines("slow")
+            .iter()
+            .filter(|l| l.starts_with("tick"))
+            .count(),
+        5
+    );
+    // Ended already, or stopped: at once. Unknown: 404.
+    let (_, body) = d.api("POST", "/v1/workloads/slow/wait", None);
+    assert!(body.contains("\"exit_code\":3"), "{body}");
+    d.run(&["run", "-d", "--name", "forever", &g("ticker.wasm")])
+        .code(0);
+    d.run(&["stop", "forever"]).code(0);
+    let (_, body) = d.api("POST", "/v1/workloads/forever/wait", None);
+    assert!(body.contains("\"status\":\"stopped\""), "{body}");
+    assert_eq!(d.api("POST", "/v1/workloads/nope/wait", None).0, 404);
+}

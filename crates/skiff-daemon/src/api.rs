@@ -167,6 +167,11 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
             d.start(&id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
+        (&Method::POST, ["v1", "workloads", r, "wait"]) => {
+            let id = d.resolve(r)?;
+            let w = d.wait(&id).await?;
+            Ok(json(StatusCode::OK, &w))
+        }
         (&Method::GET, ["v1", "workloads", r, "logs"]) => {
             let id = d.resolve(r)?;
             let tail = match query.get("tail") {
@@ -202,7 +207,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
             ["_ping" | "openapi.json"]
             | ["v1", "info" | "blobs" | "workloads"]
             | ["v1", "workloads", _]
-            | ["v1", "workloads", _, "start" | "stop" | "restart" | "logs"]
+            | ["v1", "workloads", _, "start" | "stop" | "restart" | "wait" | "logs"]
             | ["v1", "projects", _],
         ) => Err(ApiError::MethodNotAllowed(format!(
             "{method} is not allowed on {path}"

@@ -2,32 +2,36 @@
 //! [`DynamicRoutes`] table).
 //!
 //! **Scale to zero.** A deployed app is a route and a recipe ([`Deployed`]): no compiled code,
-//! no instance. Its first request loads the code (from the compile cache that deploy filled:
-//! a deserialize, no compile) and builds its `HttpApp`; later requests reuse it through an
-//! atomic pointer, without a lock. Loaded apps are weighed by their compiled code; beyond the
-//! memory budget the least recently used ones are dropped again (their next request loads
-//! them anew). Requests in flight keep what they hold.
+//! no instance. Its first request gets the code (shared with the other loaded apps of the same
+//! binary, else loaded from the compile cache that deploy filled: a deserialize, no compile)
+//! and builds its `HttpApp`; later requests reuse it through an atomic pointer, without a lock.
+//! Loaded apps are weighed by their compiled code, counted once per binary, plus
+//! [`APP_OVERHEAD`] each; beyond the memory budget the least recently used ones are dropped
+//! again (their next request loads them anew). Requests in flight keep what they hold.
 //!
 //! **Redeploy.** A new version is a new [`Deployed`]; the routing table is rebuilt with it and
 //! swapped in one store. Requests that picked the old version finish on it.
 
-use crate::blobs::Blobs;
+use crate::programs::Programs;
 use arc_swap::ArcSwapOption;
 use hyper::body::Incoming;
 use skiff_api::{AppRuntime, HttpInfo};
 use skiff_engine::http::{HandleError, HttpApp, HttpAppConfig, RequestId, Scheme};
-use skiff_engine::Engine;
+use skiff_engine::Program;
 use skiff_http::{Backend, DynamicRoutes, Reply, Route};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
+/// What a loaded app costs besides its (shared) compiled code: its `HttpApp` (sandbox, opened
+/// mounts, semaphore, counters). Measured by `bench/daemon.sh` as RSS per loaded app.
+pub const APP_OVERHEAD: u64 = 16 << 10;
+
 /// The data plane's apps.
 pub struct Apps {
     routes: Arc<DynamicRoutes>,
-    engine: Arc<Engine>,
-    blobs: Blobs,
+    programs: Arc<Programs>,
     pub listen: String,
     budget: u64,
     /// Deployed apps by workload id. Changed by deploy/stop only (never per request).
@@ -67,21 +71,38 @@ pub struct Deployed {
 
 struct Loaded {
     app: HttpApp,
+    /// Shared with every loaded app of the same binary.
+    program: Arc<Program>,
+    /// The program's code size.
     size: u64,
+}
+
+/// What the loaded apps among `apps` weigh: each binary's code once, plus each app's overhead.
+fn weight<'a>(apps: impl IntoIterator<Item = &'a Arc<Deployed>>) -> (u64, u64) {
+    let mut programs = HashSet::new();
+    let (mut n, mut total) = (0, 0);
+    for a in apps {
+        if let Some(l) = a.app.load().as_ref() {
+            n += 1;
+            total += APP_OVERHEAD;
+            if programs.insert(Arc::as_ptr(&l.program) as usize) {
+                total += l.size;
+            }
+        }
+    }
+    (n, total)
 }
 
 impl Apps {
     pub fn new(
         routes: Arc<DynamicRoutes>,
-        engine: Arc<Engine>,
-        blobs: Blobs,
+        programs: Arc<Programs>,
         listen: String,
         budget: u64,
     ) -> Arc<Apps> {
         Arc::new(Apps {
             routes,
-            engine,
-            blobs,
+            programs,
             listen,
             budget,
             deployed: Mutex::new(BTreeMap::new()),
@@ -205,15 +226,12 @@ impl Apps {
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
-        let sizes: Vec<u64> = live
-            .iter()
-            .filter_map(|a| a.app.load().as_ref().map(|l| l.size))
-            .collect();
+        let (loaded_apps, loaded_bytes) = weight(&live);
         HttpInfo {
             listen: self.listen.clone(),
             routes: lock(&self.deployed).len() as u64,
-            loaded_apps: sizes.len() as u64,
-            loaded_bytes: sizes.iter().sum(),
+            loaded_apps,
+            loaded_bytes,
             budget_bytes: self.budget,
             loads: self.loads.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
@@ -224,33 +242,36 @@ impl Apps {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Make room for `incoming` bytes: evict least recently used apps (never `keep`) until the
-    /// loaded code fits the budget, or only `keep` is left.
-    fn admit(&self, keep: &Arc<Deployed>, incoming: u64) {
+    /// `keep` was just loaded: evict least recently used other apps until the loaded ones fit
+    /// the budget, or only `keep` is left.
+    fn admit(&self, keep: &Arc<Deployed>) {
         let mut loaded = lock(&self.loaded);
         loaded.retain(|w| w.upgrade().is_some_and(|a| a.app.load().is_some()));
-        loop {
-            let live: Vec<Arc<Deployed>> = loaded.iter().filter_map(Weak::upgrade).collect();
-            let total: u64 = live
-                .iter()
-                .filter_map(|a| a.app.load().as_ref().map(|l| l.size))
-                .sum();
-            if total + incoming <= self.budget {
+        loaded.push(Arc::downgrade(keep));
+        let mut live: Vec<Arc<Deployed>> = loaded.iter().filter_map(Weak::upgrade).collect();
+        let (_, mut total) = weight(&live);
+        if total <= self.budget {
+            return;
+        }
+        // Oldest first: the eviction order.
+        live.sort_by_key(|a| a.last_used.load(Relaxed));
+        let mut evicted = Vec::new();
+        for victim in &live {
+            if total <= self.budget {
                 break;
             }
-            let Some(victim) = live
-                .iter()
-                .filter(|a| !Arc::ptr_eq(a, keep))
-                .min_by_key(|a| a.last_used.load(Relaxed))
-            else {
-                break;
-            };
+            if Arc::ptr_eq(victim, keep) {
+                continue;
+            }
             victim.app.store(None);
             victim.counters.evictions.fetch_add(1, Relaxed);
             self.evictions.fetch_add(1, Relaxed);
-            loaded.retain(|w| !w.ptr_eq(&Arc::downgrade(victim)));
+            evicted.push(Arc::as_ptr(victim));
+            total = weight(&live).1;
         }
-        loaded.push(Arc::downgrade(keep));
+        if !evicted.is_empty() {
+            loaded.retain(|w| !evicted.contains(&w.as_ptr()));
+        }
     }
 }
 
@@ -272,25 +293,25 @@ impl Deployed {
             .apps
             .upgrade()
             .ok_or_else(|| HandleError::Instantiate("the daemon is shutting down".into()))?;
-        let bytes = apps
-            .blobs
+        let program = apps
+            .programs
             .get(&self.digest)
-            .map_err(|e| HandleError::Instantiate(format!("image {}: {e}", self.digest)))?;
-        let engine = apps.engine.clone();
+            .await
+            .map_err(HandleError::Instantiate)?;
+        let engine = apps.programs.engine().clone();
         let config = self.config.clone();
         let built = tokio::task::spawn_blocking(move || {
-            let program = engine.load(&bytes).map_err(|e| e.to_string())?;
-            let size = program.code_size().max(bytes.len() as u64);
+            let size = program.code_size();
             HttpApp::new(&engine, &program, config)
-                .map(|app| Loaded { app, size })
+                .map(|app| Loaded { app, program, size })
                 .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| HandleError::Instantiate(e.to_string()))?
         .map_err(HandleError::Instantiate)?;
-        apps.admit(self, built.size);
         let built = Arc::new(built);
         self.app.store(Some(built.clone()));
+        apps.admit(self);
         self.counters.loads.fetch_add(1, Relaxed);
         apps.loads.fetch_add(1, Relaxed);
         tracing::debug!(

@@ -1,5 +1,7 @@
 //! The daemon's in-memory view of its workloads, kept equal to the database: every change is
-//! committed first, then made visible. Operations here are what the API verbs do.
+//! queued to the database (in order, under the table's lock) as it is made visible, and the
+//! change's maker awaits its commit before answering or acting on it. Operations here are what
+//! the API verbs do.
 
 use crate::blobs::Blobs;
 use crate::db::Db;
@@ -8,7 +10,7 @@ use crate::logs::{LogConfig, LogWriter};
 use crate::supervisor;
 use skiff_api::{CreateRequest, Desired, State, Status, Workload, WorkloadKind, WorkloadSpec};
 use skiff_engine::{Engine, Program};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,7 +25,7 @@ pub struct Daemon {
     pub info: crate::InfoStatic,
     /// The HTTP data plane, with `--http-listen`.
     pub apps: Option<Arc<crate::apps::Apps>>,
-    programs: Mutex<HashMap<String, Arc<Program>>>,
+    pub programs: Arc<crate::programs::Programs>,
     table: Mutex<BTreeMap<String, Entry>>,
 }
 
@@ -55,8 +57,10 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 impl Daemon {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         engine: Arc<Engine>,
+        programs: Arc<crate::programs::Programs>,
         db: Db,
         blobs: Blobs,
         log_config: LogConfig,
@@ -72,7 +76,7 @@ impl Daemon {
             logs_dir,
             info,
             apps,
-            programs: Mutex::new(HashMap::new()),
+            programs,
             table: Mutex::new(BTreeMap::new()),
         }
     }
@@ -88,7 +92,7 @@ impl Daemon {
 
     /// After a restart (clean or `kill -9`): load every record, settle what the last daemon
     /// left mid-way, and start every workload whose desired state is running.
-    pub fn recover(self: &Arc<Self>) -> Result<usize, crate::error::StateError> {
+    pub async fn recover(self: &Arc<Self>) -> Result<usize, crate::error::StateError> {
         let mut started = 0;
         for mut w in self.db.load_all()? {
             let was_live = matches!(w.state.status, Status::Running | Status::Restarting);
@@ -104,10 +108,10 @@ impl Daemon {
                         .into(),
                 );
                 w.state.finished_at = Some(crate::util::now());
-                self.db.put(&w)?;
+                self.db.put(&w).await?;
             } else if w.desired == Desired::Stopped && was_live {
                 w.state.status = Status::Stopped;
-                self.db.put(&w)?;
+                self.db.put(&w).await?;
             }
             let id = w.id.clone();
             let run = w.desired == Desired::Running;
@@ -176,38 +180,13 @@ impl Daemon {
         }
     }
 
-    /// Compiled code for a blob, compiled (or read from the compile cache) once per daemon.
+    /// Compiled code for a blob, shared with every workload of the same digest.
     pub async fn program(&self, digest: &str) -> Result<Arc<Program>, String> {
-        if let Some(p) = self
-            .programs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(digest)
-        {
-            return Ok(p.clone());
-        }
-        let bytes = self
-            .blobs
-            .get(digest)
-            .map_err(|e| format!("image {digest}: {e}"))?;
-        let engine = self.engine.clone();
-        let program = tokio::task::spawn_blocking(move || engine.load(&bytes))
-            .await
-            .map_err(|e| format!("compiling {digest}: {e}"))?
-            .map_err(|e| format!("image {digest}: {e}"))?;
-        let program = Arc::new(program);
-        self.programs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(digest.to_string(), program.clone());
-        Ok(program)
+        self.programs.get(digest).await
     }
 
     pub fn loaded_programs(&self) -> usize {
-        self.programs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.programs.count()
     }
 
     /// Check a spec and learn its kind from the binary.
@@ -259,12 +238,8 @@ impl Daemon {
                 ));
             };
             skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
-            // Scale to zero: an app's code is the data plane's to load and evict; the check
-            // only filled the compile cache.
-            self.programs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&spec.image);
+            // Scale to zero: the check holds the code only while it looks at it (unless a
+            // loaded app of the same binary keeps it in memory anyway).
             if spec.restart != skiff_api::RestartPolicy::No {
                 return Err(ApiError::BadRequest(
                     "a restart policy is for tasks: an app serves until stopped, and a failed request does not stop it".into(),
@@ -312,7 +287,7 @@ impl Daemon {
         }
         let id = crate::util::random_hex(32)
             .map_err(|e| ApiError::Internal(format!("cannot read /dev/urandom: {e}")))?;
-        let w = {
+        let (w, commit) = {
             let mut t = self.table();
             let name = match req.name {
                 Some(n) => {
@@ -358,10 +333,14 @@ impl Daemon {
                 project,
                 app: None,
             };
-            self.db.put(&w)?;
+            let commit = self.db.put(&w);
             t.insert(id.clone(), self.new_entry(w.clone()));
-            w
+            (w, commit)
         };
+        if let Err(e) = commit.await {
+            self.table().remove(&id);
+            return Err(e.into());
+        }
         if req.start {
             self.spawn(&id);
         }
@@ -387,7 +366,8 @@ impl Daemon {
         self.update(id, |w| {
             w.spec = spec.clone();
             w.desired = Desired::Running;
-        })?;
+        })
+        .await?;
         if serving {
             let w = self
                 .get(id)
@@ -431,7 +411,8 @@ impl Daemon {
         self.update(id, |w| {
             w.desired = Desired::Running;
             w.state.restart_count = 0;
-        })?;
+        })
+        .await?;
         self.spawn(id);
         Ok(Started::Now)
     }
@@ -440,7 +421,7 @@ impl Daemon {
     /// no signals a guest could handle); `grace` is for apps to finish in-flight requests.
     pub async fn stop(&self, id: &str, _grace: Duration) -> Result<(), ApiError> {
         // Desired state first: should the daemon die right now, the next one will not start it.
-        self.update(id, |w| w.desired = Desired::Stopped)?;
+        self.update(id, |w| w.desired = Desired::Stopped).await?;
         let run = {
             let t = self.table();
             t.get(id)
@@ -454,6 +435,28 @@ impl Daemon {
         Ok(())
     }
 
+    /// Wait until `id`'s supervisor has ended (at once if none runs), then say how it ended.
+    pub async fn wait(&self, id: &str) -> Result<skiff_api::WaitResponse, ApiError> {
+        let done = self
+            .table()
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?
+            .run
+            .as_ref()
+            .map(|r| r.done.clone());
+        if let Some(mut done) = done {
+            let _ = done.wait_for(|d| *d).await;
+        }
+        let w = self
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
+        Ok(skiff_api::WaitResponse {
+            status: w.state.status,
+            exit_code: w.state.exit_code,
+            error: w.state.error,
+        })
+    }
+
     pub async fn remove(&self, id: &str, force: bool) -> Result<(), ApiError> {
         if self.is_running(id) {
             if !force {
@@ -464,7 +467,7 @@ impl Daemon {
             }
             self.stop(id, Duration::ZERO).await?;
         }
-        self.db.delete(id)?;
+        self.db.delete(id).await?;
         if let Some(apps) = &self.apps {
             apps.forget(id);
         }
@@ -474,39 +477,44 @@ impl Daemon {
         Ok(())
     }
 
-    /// Change a record: committed to the database, then visible.
-    pub fn update(&self, id: &str, f: impl FnOnce(&mut Workload)) -> Result<(), ApiError> {
-        let mut t = self.table();
-        let e = t
-            .get_mut(id)
-            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
-        let mut w = e.w.clone();
-        f(&mut w);
-        self.db.put(&w)?;
-        e.w = w;
-        Ok(())
+    /// Change a record: queued to the database and visible at once (so the next change builds
+    /// on it), committed when this returns.
+    pub async fn update(&self, id: &str, f: impl FnOnce(&mut Workload)) -> Result<(), ApiError> {
+        let commit = {
+            let mut t = self.table();
+            let e = t
+                .get_mut(id)
+                .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
+            let mut w = e.w.clone();
+            f(&mut w);
+            let commit = self.db.put(&w);
+            e.w = w;
+            commit
+        };
+        Ok(commit.await?)
     }
 
     /// The supervisor's records. A failure to write state is logged: the supervisor cannot do
     /// better than carry on, and the next change will try again.
-    fn record(&self, id: &str, f: impl FnOnce(&mut Workload)) {
-        if let Err(e) = self.update(id, f) {
+    async fn record(&self, id: &str, f: impl FnOnce(&mut Workload)) {
+        if let Err(e) = self.update(id, f).await {
             if !matches!(e, ApiError::NotFound(_)) {
                 tracing::error!("workload {id}: cannot record its state: {e}");
             }
         }
     }
 
-    pub fn mark_running(&self, id: &str) {
+    pub async fn mark_running(&self, id: &str) {
         self.record(id, |w| {
             w.state.status = Status::Running;
             w.state.started_at = Some(crate::util::now());
             w.state.finished_at = None;
             w.state.restart_delay_ms = None;
-        });
+        })
+        .await;
     }
 
-    pub fn mark_restarting(
+    pub async fn mark_restarting(
         &self,
         id: &str,
         code: Option<i32>,
@@ -520,11 +528,12 @@ impl Daemon {
             w.state.finished_at = Some(crate::util::now());
             w.state.restart_count += 1;
             w.state.restart_delay_ms = Some(delay.as_millis() as u64);
-        });
+        })
+        .await;
     }
 
     /// The workload ended for good (or was stopped): desired becomes stopped.
-    pub fn finish(
+    pub async fn finish(
         &self,
         id: &str,
         status: Status,
@@ -541,7 +550,8 @@ impl Daemon {
             }
             w.state.finished_at = Some(crate::util::now());
             w.state.restart_delay_ms = None;
-        });
+        })
+        .await;
     }
 }
 

@@ -79,7 +79,8 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
         let program = match d.program(&w.spec.image).await {
             Ok(p) => p,
             Err(e) => {
-                d.finish(&id, Status::Exited, Some(127), Some(e), true);
+                d.finish(&id, Status::Exited, Some(127), Some(e), true)
+                    .await;
                 return;
             }
         };
@@ -89,7 +90,7 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
             memory: w.spec.limits.memory_bytes.unwrap_or(Limits::DEFAULT_MEMORY),
             timeout: w.spec.limits.timeout_ms.map(Duration::from_millis),
         };
-        d.mark_running(&id);
+        d.mark_running(&id).await;
         let started = Instant::now();
         let engine = d.engine.clone();
         let result = tokio::select! {
@@ -100,7 +101,7 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
             l.flush_partial();
         }
         let Some(result) = result else {
-            d.finish(&id, Status::Stopped, None, None, true);
+            d.finish(&id, Status::Stopped, None, None, true).await;
             return;
         };
         let end = ending(result);
@@ -111,7 +112,7 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
             } else {
                 Status::Exited
             };
-            d.finish(&id, status, end.exit_code, end.error, true);
+            d.finish(&id, status, end.exit_code, end.error, true).await;
             return;
         }
         consecutive = if started.elapsed() >= HEALTHY_RUN {
@@ -121,13 +122,15 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
         };
         let delay = backoff(consecutive);
         consecutive += 1;
-        d.mark_restarting(&id, end.exit_code, end.error, delay);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.wait_for(|s| *s) => {
-                d.finish(&id, Status::Stopped, None, None, true);
-                return;
-            }
+        d.mark_restarting(&id, end.exit_code, end.error, delay)
+            .await;
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        if stopped {
+            d.finish(&id, Status::Stopped, None, None, true).await;
+            return;
         }
         if d.get(&id).is_none_or(|w| w.desired != Desired::Running) {
             return;
@@ -199,7 +202,8 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
             Some(125),
             Some("this daemon has no HTTP data plane (--http-listen)".into()),
             true,
-        );
+        )
+        .await;
         return;
     };
     let deployed = match skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/")) {
@@ -210,17 +214,18 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
         Err(e) => Err(e),
     };
     if let Err(e) = deployed {
-        d.finish(&id, Status::Exited, Some(126), Some(e), true);
+        d.finish(&id, Status::Exited, Some(126), Some(e), true)
+            .await;
         return;
     }
-    d.mark_running(&id);
+    d.mark_running(&id).await;
     let _ = stop.wait_for(|s| *s).await;
     apps.undeploy(&id);
     let deadline = Instant::now() + APP_GRACE;
     while apps.in_flight(&id) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    d.finish(&id, Status::Stopped, None, None, true);
+    d.finish(&id, Status::Stopped, None, None, true).await;
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The `T` of a request's `Store`.
-struct RequestState {
+pub(crate) struct RequestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -55,6 +55,9 @@ impl WasiHttpView for RequestState {
         }
     }
 }
+
+/// What every app of one program shares: its imports resolved once (see `Program::http_pre`).
+pub(crate) type SharedPre = ProxyPre<RequestState>;
 
 /// A `wasi:http` handler ready to serve: everything that can be done once is done here.
 pub struct HttpApp {
@@ -88,12 +91,20 @@ impl HttpApp {
                 })
             }
         };
-        let mut linker: Linker<RequestState> = Linker::new(&engine.inner);
-        let link = |e: wasmtime::Error| RunError::Instantiate(format!("{e:#}"));
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
-        let pre = linker.instantiate_pre(component).map_err(link)?;
-        let pre = ProxyPre::new(pre).map_err(link)?;
+        let pre = match program.http_pre.get() {
+            Some(pre) => pre.clone(),
+            None => {
+                let link = |e: wasmtime::Error| RunError::Instantiate(format!("{e:#}"));
+                let mut linker: Linker<RequestState> = Linker::new(&engine.inner);
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+                let pre = linker.instantiate_pre(component).map_err(link)?;
+                let pre = ProxyPre::new(pre).map_err(link)?;
+                // Two apps racing here build it twice; one copy is kept.
+                let _ = program.http_pre.set(pre.clone());
+                pre
+            }
+        };
         // Open the mounts now: the request path must not touch the filesystem.
         let fs = config.sandbox.builder()?.build().filesystem().clone();
         let max = config.limits.max_concurrent.max(1);

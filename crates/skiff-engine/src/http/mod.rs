@@ -7,7 +7,7 @@
 //! response streams while the guest is still writing it. The instance is dropped when the guest
 //! returns or a limit stops it. Nothing on this path takes a process-wide lock.
 
-mod app;
+pub(crate) mod app;
 mod body;
 mod guest_log;
 mod outbound;
