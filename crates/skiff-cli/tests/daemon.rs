@@ -742,8 +742,17 @@ fn a_full_disk_under_the_logs_keeps_the_workload_running() {
 fn wait_answers_how_a_task_ended_once_it_has() {
     let d = Daemon::start(&[]);
     // A task that is still running when wait is asked: the answer comes when it exits.
-    d.run(&["run", "-d", "--name", "slow", &g("ticker.wasm"), "5", "20", "3"])
-        .code(0);
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        &g("ticker.wasm"),
+        "5",
+        "20",
+        "3",
+    ])
+    .code(0);
     let (status, body) = d.api("POST", "/v1/workloads/slow/wait", None);
     assert_eq!(status, 200, "{body}");
     let w: serde_json::Value = serde_json::from_str(&body).unwrap();

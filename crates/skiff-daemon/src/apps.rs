@@ -67,6 +67,8 @@ pub struct Deployed {
     last_used: AtomicU64,
     /// One load at a time per app; requests arriving meanwhile wait for it.
     loading: tokio::sync::Mutex<()>,
+    /// Set by [`Deployed::stop`]: never load again.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 struct Loaded {
@@ -149,6 +151,7 @@ impl Apps {
             app: ArcSwapOption::empty(),
             last_used: AtomicU64::new(self.now_ms()),
             loading: tokio::sync::Mutex::new(()),
+            stopped: Default::default(),
         });
         if preload {
             new.load().await.map_err(|e| e.to_string())?;
@@ -173,18 +176,15 @@ impl Apps {
             .is_some_and(|a| a.app.load().is_some())
     }
 
-    /// Take `id`'s route away (404 from now on) and drop its code; in-flight requests finish
-    /// on what they hold (see [`Apps::in_flight`] to wait for them).
-    pub fn undeploy(&self, id: &str) -> bool {
+    /// Take `id`'s route away (404 from now on). Requests in flight finish on what they hold;
+    /// the caller ends them with [`Deployed::stop`] when their grace is over.
+    pub fn undeploy(&self, id: &str) -> Option<Arc<Deployed>> {
         let mut d = lock(&self.deployed);
-        let Some(gone) = d.remove(id) else {
-            return false;
-        };
+        let gone = d.remove(id)?;
         if let Err(e) = self.publish(&d) {
             tracing::error!("cannot rebuild the routing table: {e}");
         }
-        gone.app.store(None);
-        true
+        Some(gone)
     }
 
     /// Requests of `id` in progress now (every version).
@@ -276,6 +276,23 @@ impl Apps {
 }
 
 impl Deployed {
+    /// Instances of this version running now (a response being streamed included).
+    pub fn live_instances(&self) -> u64 {
+        self.app
+            .load()
+            .as_ref()
+            .map_or(0, |l| l.app.stats().live.load(Relaxed))
+    }
+
+    /// End this version: requests still running end now, its code is dropped, and it never
+    /// loads again.
+    pub fn stop(&self) {
+        self.stopped.store(true, Relaxed);
+        if let Some(l) = self.app.swap(None) {
+            l.app.stop();
+        }
+    }
+
     /// The built app: loaded already (the hot path: one atomic load), or loaded now.
     async fn get(self: &Arc<Self>) -> Result<Arc<Loaded>, HandleError> {
         if let Some(l) = self.app.load_full() {
@@ -288,6 +305,9 @@ impl Deployed {
         let _one = self.loading.lock().await;
         if let Some(l) = self.app.load_full() {
             return Ok(l);
+        }
+        if self.stopped.load(Relaxed) {
+            return Err(HandleError::Stopped);
         }
         let apps = self
             .apps

@@ -9,6 +9,7 @@ use crate::error::ApiError;
 use crate::logs::{LogConfig, LogWriter};
 use crate::supervisor;
 use skiff_api::{CreateRequest, Desired, State, Status, Workload, WorkloadKind, WorkloadSpec};
+use skiff_engine::http::OutboundRule;
 use skiff_engine::{Engine, Program};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,7 +38,8 @@ struct Entry {
 
 /// A started supervisor: how to stop it, and how to learn that it ended.
 struct Run {
-    stop: watch::Sender<bool>,
+    /// `Some(grace)` once stopped: how long an app's requests in flight may take to finish.
+    stop: watch::Sender<Option<Duration>>,
     done: watch::Receiver<bool>,
 }
 
@@ -222,6 +224,11 @@ impl Daemon {
                     "this is a {kind}, which runs to completion: a route is only for HTTP apps"
                 )));
             }
+            if !spec.allow_outbound.is_empty() {
+                return Err(ApiError::BadRequest(format!(
+                    "this is a {kind}: outbound HTTP grants are only for HTTP apps (a task reaches the network with --net)"
+                )));
+            }
             Ok(WorkloadKind::Task)
         } else if kind == skiff_engine::Kind::HttpHandler {
             if self.apps.is_none() {
@@ -238,6 +245,10 @@ impl Daemon {
                 ));
             };
             skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
+            for rule in &spec.allow_outbound {
+                OutboundRule::parse(rule)
+                    .map_err(|e| ApiError::BadRequest(format!("allow_outbound {rule:?}: {e}")))?;
+            }
             // Scale to zero: the check holds the code only while it looks at it (unless a
             // loaded app of the same binary keeps it in memory anyway).
             if spec.restart != skiff_api::RestartPolicy::No {
@@ -349,7 +360,7 @@ impl Daemon {
 
     /// A new version of app `id`: committed, then swapped in if the app is serving (its code
     /// loaded first, so the first request to the new version does not wait for it).
-    async fn redeploy(
+    pub async fn redeploy(
         self: &Arc<Self>,
         id: &str,
         spec: WorkloadSpec,
@@ -386,7 +397,7 @@ impl Daemon {
 
     /// Start a supervisor for `id` (the caller has set desired = running).
     fn spawn(self: &Arc<Self>, id: &str) {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = watch::channel(false);
         {
             let mut t = self.table();
@@ -419,7 +430,7 @@ impl Daemon {
 
     /// Stop `id` and wait until its supervisor has ended. Tasks are cancelled at once (WASI has
     /// no signals a guest could handle); `grace` is for apps to finish in-flight requests.
-    pub async fn stop(&self, id: &str, _grace: Duration) -> Result<(), ApiError> {
+    pub async fn stop(&self, id: &str, grace: Duration) -> Result<(), ApiError> {
         // Desired state first: should the daemon die right now, the next one will not start it.
         self.update(id, |w| w.desired = Desired::Stopped).await?;
         let run = {
@@ -429,7 +440,7 @@ impl Daemon {
                 .map(|r| (r.stop.clone(), r.done.clone()))
         };
         if let Some((stop, mut done)) = run {
-            let _ = stop.send(true);
+            let _ = stop.send(Some(grace));
             let _ = done.wait_for(|d| *d).await;
         }
         Ok(())

@@ -5,7 +5,7 @@
 use crate::daemon::Daemon;
 use crate::logs::LogWriter;
 use skiff_api::{Desired, RestartPolicy, Status, Stream, Workload, WorkloadKind};
-use skiff_engine::http::{HttpAppConfig, HttpLimits, OutboundPolicy};
+use skiff_engine::http::{HttpAppConfig, HttpLimits, OutboundPolicy, OutboundRule};
 use skiff_engine::{Exit, Limits, Mount, Output, RunError, Sandbox};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ pub fn backoff(consecutive: u32) -> Duration {
 
 /// Runs workload `id` until it ends for good or `stop` turns true. Every state change is
 /// committed to the database before the next step.
-pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<bool>) {
+pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Option<Duration>>) {
     if d.get(&id).is_some_and(|w| w.kind == WorkloadKind::App) {
         return supervise_app(d, id, stop).await;
     }
@@ -95,7 +95,7 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
         let engine = d.engine.clone();
         let result = tokio::select! {
             r = engine.run_command_async(&program, &sandbox, &limits) => Some(r),
-            _ = stop.wait_for(|s| *s) => None,
+            _ = stop.wait_for(|s| s.is_some()) => None,
         };
         if let Some(l) = &log {
             l.flush_partial();
@@ -106,8 +106,8 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
         };
         let end = ending(result);
         let restarts_done = d.get(&id).map_or(0, |w| w.state.restart_count);
-        if *stop.borrow() || !should_restart(w.spec.restart, &end, restarts_done) {
-            let status = if *stop.borrow() {
+        if stop.borrow().is_some() || !should_restart(w.spec.restart, &end, restarts_done) {
+            let status = if stop.borrow().is_some() {
                 Status::Stopped
             } else {
                 Status::Exited
@@ -126,7 +126,7 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
             .await;
         let stopped = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
-            _ = stop.wait_for(|s| *s) => true,
+            _ = stop.wait_for(|s| s.is_some()) => true,
         };
         if stopped {
             d.finish(&id, Status::Stopped, None, None, true).await;
@@ -172,7 +172,7 @@ fn sandbox_of(w: &Workload, log: Option<&Arc<LogWriter>>) -> Sandbox {
     }
 }
 
-/// An app's grants and limits for the data plane. Outbound HTTP: none (no flag grants it yet).
+/// An app's grants and limits for the data plane.
 pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
     let mut limits = HttpLimits::default();
     if let Some(m) = w.spec.limits.memory_bytes {
@@ -185,16 +185,25 @@ pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
         name: w.name.clone(),
         sandbox: sandbox_of(w, d.log_of(&w.id).as_ref()),
         limits,
-        outbound: OutboundPolicy::default(),
+        outbound: OutboundPolicy {
+            // Checked when the spec was accepted.
+            rules: w
+                .spec
+                .allow_outbound
+                .iter()
+                .filter_map(|r| OutboundRule::parse(r).ok())
+                .collect(),
+        },
     }
 }
 
-/// How long a stopped app's in-flight requests may take to finish.
+/// How long a stopped app's in-flight requests may take to finish when no grace is given.
 pub const APP_GRACE: Duration = Duration::from_secs(10);
 
 /// An app does not run: it is a route in the data plane until stopped. Stopping takes the route
-/// away (404 from then on) and waits, up to [`APP_GRACE`], for requests in flight to finish.
-async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<bool>) {
+/// away (404 from then on) and waits, up to the grace the stop gave (`stop -t`), for requests in
+/// flight to finish; those still running then are ended (503, or a cut-off body).
+async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Option<Duration>>) {
     let (Some(w), Some(apps)) = (d.get(&id), d.apps.clone()) else {
         d.finish(
             &id,
@@ -219,11 +228,25 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
         return;
     }
     d.mark_running(&id).await;
-    let _ = stop.wait_for(|s| *s).await;
-    apps.undeploy(&id);
-    let deadline = Instant::now() + APP_GRACE;
-    while apps.in_flight(&id) > 0 && Instant::now() < deadline {
+    let grace = match stop.wait_for(|s| s.is_some()).await {
+        Ok(g) => g.unwrap_or(APP_GRACE),
+        Err(_) => APP_GRACE,
+    };
+    let gone = apps.undeploy(&id);
+    let busy = |gone: &Option<Arc<crate::apps::Deployed>>| {
+        apps.in_flight(&id) > 0 || gone.as_ref().is_some_and(|g| g.live_instances() > 0)
+    };
+    let deadline = Instant::now() + grace;
+    while busy(&gone) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Some(g) = &gone {
+        g.stop();
+        // Ending takes a moment (each guest is dropped at its next yield); bounded all the same.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while busy(&gone) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     d.finish(&id, Status::Stopped, None, None, true).await;
 }

@@ -71,6 +71,8 @@ pub struct HttpApp {
     outbound: Arc<OutboundPolicy>,
     permits: Arc<Semaphore>,
     stats: Arc<AppStats>,
+    /// Set by [`HttpApp::stop`]: every request still running ends at once.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 impl HttpApp {
@@ -120,6 +122,7 @@ impl HttpApp {
             outbound: Arc::new(config.outbound),
             permits: Arc::new(Semaphore::new(max as usize)),
             stats: Arc::new(AppStats::default()),
+            stopped: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -133,6 +136,13 @@ impl HttpApp {
 
     pub fn stats(&self) -> &Arc<AppStats> {
         &self.stats
+    }
+
+    /// End every request of this app that still runs (its guest is dropped wherever it is; a
+    /// response not yet started is answered 503, one being streamed is cut off), and refuse
+    /// new ones with [`HandleError::Stopped`]. For an operator's stop once its grace is over.
+    pub fn stop(&self) {
+        self.stopped.send_replace(true);
     }
 
     /// Instantiate the guest in a fresh store, exactly as a request does, and drop it without
@@ -170,6 +180,10 @@ impl HttpApp {
             return Err(self.fail(id, self.body_too_large()));
         }
         let permit = self.permit(id).await?;
+        let mut stopped = self.stopped.subscribe();
+        if *stopped.borrow() {
+            return Err(HandleError::Stopped);
+        }
 
         let exceeded = Arc::new(AtomicBool::new(false));
         let limit = self.limits.max_body;
@@ -215,10 +229,15 @@ impl HttpApp {
                     .call_handle(&mut store, request, out)
                     .await
             };
-            let failure = match tokio::time::timeout(deadline, run).await {
-                Err(_) => Some(HandleError::Timeout(guest.limits.timeout)),
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(guest.classify(e, store.data())),
+            let ended = tokio::select! {
+                r = tokio::time::timeout(deadline, run) => Some(r),
+                _ = stopped.wait_for(|s| *s) => None,
+            };
+            let failure = match ended {
+                None => Some(HandleError::Stopped),
+                Some(Err(_)) => Some(HandleError::Timeout(guest.limits.timeout)),
+                Some(Ok(Ok(()))) => None,
+                Some(Ok(Err(e))) => Some(guest.classify(e, store.data())),
             };
             if let Some(f) = &failure {
                 guest.record(f);
@@ -383,6 +402,11 @@ impl Guest {
 
     /// Count and log a failure of the guest, whether or not its response had started.
     fn record(&self, f: &HandleError) {
+        if matches!(f, HandleError::Stopped) {
+            // The operator's doing, not the guest's: not a failure to count.
+            tracing::debug!("[{} {}] ended: the app was stopped", self.name, self.id);
+            return;
+        }
         let counter = match f {
             HandleError::MemoryLimit { .. } => &self.stats.memory_limit,
             HandleError::CpuLimit(_) => &self.stats.cpu_limit,

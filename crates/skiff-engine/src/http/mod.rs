@@ -146,6 +146,8 @@ pub enum HandleError {
     GuestError(String),
     #[error("could not instantiate the guest: {0}")]
     Instantiate(String),
+    #[error("the app was stopped while this request ran")]
+    Stopped,
 }
 
 impl HandleError {
@@ -160,6 +162,7 @@ impl HandleError {
             | HandleError::Instantiate(_) => 500,
             HandleError::NoResponse | HandleError::GuestError(_) => 502,
             HandleError::CpuLimit(_) | HandleError::Timeout(_) => 504,
+            HandleError::Stopped => 503,
         }
     }
 }
