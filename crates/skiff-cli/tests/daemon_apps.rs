@@ -282,6 +282,20 @@ fn outbound_grants_are_per_app_and_stop_t_bounds_the_grace() {
     let r = get(&d, "closed.test", &target);
     assert_eq!(r.status, 502, "{r:?}");
     assert!(r.body.contains("HttpRequestDenied"), "{r:?}");
+    // Each app has its own metrics.
+    let (status, metrics) = d.api("GET", "/metrics", None);
+    assert_eq!(status, 200, "{metrics}");
+    for line in [
+        "skiff_http_requests_total{app=\"out\",class=\"2xx\"} 1",
+        "skiff_http_requests_total{app=\"closed\",class=\"5xx\"} 1",
+        "skiff_outbound_denied_total{app=\"closed\"} 1",
+        "skiff_outbound_denied_total{app=\"out\"} 0",
+        "skiff_app_loaded{app=\"out\"} 1",
+        "skiff_http_request_duration_seconds_count{app=\"out\"} 1",
+        "skiff_workloads{kind=\"app\",status=\"running\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
+    }
     // The grant is part of the record, and a bad pattern is refused with the reason.
     assert_eq!(
         d.inspect("out")["spec"]["allow_outbound"][0],

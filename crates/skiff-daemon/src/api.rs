@@ -90,6 +90,10 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
             .header("content-type", "application/json")
             .body(full(crate::openapi::document()))
             .expect("static response")),
+        (&Method::GET, ["metrics"]) => Ok(Response::builder()
+            .header("content-type", "text/plain; version=0.0.4")
+            .body(full(crate::metrics::render(&d)))
+            .expect("static response")),
         (&Method::GET, ["v1", "info"]) => Ok(json(StatusCode::OK, &crate::info::info(&d))),
         (&Method::POST, ["v1", "blobs"]) => {
             let bytes = read_body(req, MAX_BLOB).await?;
@@ -204,7 +208,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
         }
         (
             _,
-            ["_ping" | "openapi.json"]
+            ["_ping" | "openapi.json" | "metrics"]
             | ["v1", "info" | "blobs" | "workloads"]
             | ["v1", "workloads", _]
             | ["v1", "workloads", _, "start" | "stop" | "restart" | "wait" | "logs"]

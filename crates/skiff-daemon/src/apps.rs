@@ -52,6 +52,40 @@ struct Counters {
     requests: AtomicU64,
     in_flight: AtomicU64,
     version: AtomicU64,
+    /// Answered requests by status class, and their latency.
+    http: crate::metrics::RequestMetrics,
+    /// The engine's counters (traps, limits, outbound denials), kept across loads.
+    engine: Arc<skiff_engine::http::AppStats>,
+}
+
+/// One app's counters, for `GET /metrics`.
+pub struct AppCounters {
+    counters: Arc<Counters>,
+    loaded: bool,
+}
+
+impl AppCounters {
+    pub fn in_flight(&self) -> u64 {
+        self.counters.in_flight.load(Relaxed)
+    }
+    pub fn loaded(&self) -> u64 {
+        u64::from(self.loaded)
+    }
+    pub fn loads(&self) -> u64 {
+        self.counters.loads.load(Relaxed)
+    }
+    pub fn evictions(&self) -> u64 {
+        self.counters.evictions.load(Relaxed)
+    }
+    pub fn version(&self) -> u64 {
+        self.counters.version.load(Relaxed)
+    }
+    pub fn engine(&self) -> &skiff_engine::http::AppStats {
+        &self.counters.engine
+    }
+    pub fn http(&self) -> &crate::metrics::RequestMetrics {
+        &self.counters.http
+    }
 }
 
 /// One version of one app.
@@ -207,6 +241,14 @@ impl Apps {
         self.routes.set(routes)
     }
 
+    pub fn counters(&self, id: &str) -> Option<AppCounters> {
+        let counters = lock(&self.counters).get(id)?.clone();
+        let loaded = lock(&self.deployed)
+            .get(id)
+            .is_some_and(|a| a.app.load().is_some());
+        Some(AppCounters { counters, loaded })
+    }
+
     pub fn runtime(&self, id: &str) -> Option<AppRuntime> {
         let c = lock(&self.counters).get(id)?.clone();
         let loaded = lock(&self.deployed).get(id).and_then(|a| a.app.load_full());
@@ -320,10 +362,15 @@ impl Deployed {
             .map_err(HandleError::Instantiate)?;
         let engine = apps.programs.engine().clone();
         let config = self.config.clone();
+        let stats = self.counters.engine.clone();
         let built = tokio::task::spawn_blocking(move || {
             let size = program.code_size();
             HttpApp::new(&engine, &program, config)
-                .map(|app| Loaded { app, program, size })
+                .map(|app| Loaded {
+                    app: app.with_stats(stats),
+                    program,
+                    size,
+                })
                 .map_err(|e| e.to_string())
         })
         .await
@@ -365,10 +412,19 @@ impl Backend for Deployed {
         if let Some(apps) = self.apps.upgrade() {
             self.last_used.store(apps.now_ms(), Relaxed);
         }
+        let started = Instant::now();
         Box::pin(async move {
             let _busy = busy;
-            let loaded = self.get().await?;
-            loaded.app.handle(req, id, scheme).await
+            let result = match self.get().await {
+                Ok(loaded) => loaded.app.handle(req, id, scheme).await,
+                Err(e) => Err(e),
+            };
+            let status = match &result {
+                Ok(r) => r.status().as_u16(),
+                Err(e) => e.status(),
+            };
+            self.counters.http.record(status, started.elapsed());
+            result
         })
     }
 }

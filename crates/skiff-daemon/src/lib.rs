@@ -18,6 +18,7 @@ mod error;
 mod follow;
 mod info;
 mod logs;
+mod metrics;
 mod openapi;
 mod programs;
 mod project;

@@ -50,6 +50,8 @@ fn build() -> Value {
              responses: vec![("200", "OK", Some(json!({"type": "string"})))] },
         Op { method: "get", path: "/openapi.json", summary: "This document.", params: vec![], body: None,
              responses: vec![("200", "The OpenAPI document", Some(json!({"type": "object"})))] },
+        Op { method: "get", path: "/metrics", summary: "Prometheus text: workloads by kind and status, and every HTTP app's own series (requests by status class, latency histogram, in flight, loaded, loads, evictions, version, live instances, traps, limit hits, outbound denials), labelled `app=\"NAME\"`.", params: vec![], body: None,
+             responses: vec![("200", "Metrics (text/plain; version=0.0.4)", Some(json!({"type": "string"})))] },
         Op { method: "get", path: "/v1/info", summary: "Versions, engine settings, pools, workload counts, memory (`skiff system info`).",
              params: vec![], body: None, responses: vec![("200", "Information", Some(schema::<SystemInfo>(&mut g)))] },
         Op { method: "post", path: "/v1/blobs", summary: "Upload a Wasm binary (the raw bytes as the body); answers its digest, to use as a spec's `image`.",

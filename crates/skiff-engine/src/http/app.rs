@@ -138,6 +138,13 @@ impl HttpApp {
         &self.stats
     }
 
+    /// Count into `stats` instead of counters of its own: an app loaded, evicted and loaded
+    /// again (the daemon's scale to zero) keeps one set of counters.
+    pub fn with_stats(mut self, stats: Arc<AppStats>) -> HttpApp {
+        self.stats = stats;
+        self
+    }
+
     /// End every request of this app that still runs (its guest is dropped wherever it is; a
     /// response not yet started is answered 503, one being streamed is cut off), and refuse
     /// new ones with [`HandleError::Stopped`]. For an operator's stop once its grace is over.
