@@ -294,7 +294,10 @@ fn outbound_grants_are_per_app_and_stop_t_bounds_the_grace() {
         "skiff_http_request_duration_seconds_count{app=\"out\"} 1",
         "skiff_workloads{kind=\"app\",status=\"running\"} 2",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
     }
     // The grant is part of the record, and a bad pattern is refused with the reason.
     assert_eq!(

@@ -27,7 +27,43 @@ pub struct Daemon {
     /// The HTTP data plane, with `--http-listen`.
     pub apps: Option<Arc<crate::apps::Apps>>,
     pub programs: Arc<crate::programs::Programs>,
-    table: Mutex<BTreeMap<String, Entry>>,
+    table: Mutex<Table>,
+}
+
+/// Workloads by id, with an index of their names (names never change): a node of thousands
+/// of workloads finds a name without walking them all.
+#[derive(Default)]
+struct Table {
+    entries: BTreeMap<String, Entry>,
+    names: std::collections::HashMap<String, String>,
+}
+
+impl Table {
+    fn insert(&mut self, id: String, e: Entry) {
+        self.names.insert(e.w.name.clone(), id.clone());
+        self.entries.insert(id, e);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let e = self.entries.remove(id)?;
+        self.names.remove(&e.w.name);
+        Some(e)
+    }
+
+    fn by_name(&self, name: &str) -> Option<&Entry> {
+        self.entries.get(self.names.get(name)?)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.entries.get_mut(id)
+    }
+}
+
+impl std::ops::Deref for Table {
+    type Target = BTreeMap<String, Entry>;
+    fn deref(&self) -> &Self::Target {
+        &self.entries
+    }
 }
 
 struct Entry {
@@ -79,11 +115,11 @@ impl Daemon {
             info,
             apps,
             programs,
-            table: Mutex::new(BTreeMap::new()),
+            table: Mutex::new(Table::default()),
         }
     }
 
-    fn table(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+    fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -162,7 +198,7 @@ impl Daemon {
         if t.contains_key(r) {
             return Ok(r.to_string());
         }
-        if let Some(e) = t.values().find(|e| e.w.name == r) {
+        if let Some(e) = t.by_name(r) {
             return Ok(e.w.id.clone());
         }
         let matches: Vec<&String> = if r.is_empty() {
@@ -281,12 +317,10 @@ impl Daemon {
         }
         let kind = self.check(&req.spec).await?;
         if kind == WorkloadKind::App {
-            let existing = req.name.as_ref().and_then(|n| {
-                self.table()
-                    .values()
-                    .find(|e| &e.w.name == n)
-                    .map(|e| (e.w.id.clone(), e.w.kind))
-            });
+            let existing = req
+                .name
+                .as_ref()
+                .and_then(|n| self.table().by_name(n).map(|e| (e.w.id.clone(), e.w.kind)));
             if let (true, Some((id, WorkloadKind::App))) = (req.replace, &existing) {
                 return self.redeploy(id, req.spec).await;
             }
@@ -302,7 +336,7 @@ impl Daemon {
             let mut t = self.table();
             let name = match req.name {
                 Some(n) => {
-                    if let Some(other) = t.values().find(|e| e.w.name == n) {
+                    if let Some(other) = t.by_name(&n) {
                         return Err(ApiError::Conflict(format!(
                             "the name {n} is already in use by workload {}: remove it (skiff rm -f {n}) or choose another name",
                             &other.w.id[..12]
@@ -312,7 +346,7 @@ impl Daemon {
                 }
                 None => {
                     // Generated names are unique too: take more of the id until one is free.
-                    let taken = |n: &str| t.values().any(|e| e.w.name == n);
+                    let taken = |n: &str| t.by_name(n).is_some();
                     (4..=id.len())
                         .step_by(4)
                         .map(|len| generated_name(&req.spec, &id[..len]))

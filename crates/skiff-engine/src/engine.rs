@@ -73,6 +73,9 @@ pub struct Program {
     /// An HTTP handler's imports resolved against the host, once per program: every app that
     /// serves this program (the daemon may run thousands of one binary) shares it.
     pub(crate) http_pre: std::sync::OnceLock<crate::http::app::SharedPre>,
+    /// A command's imports resolved against WASI, once per program: a daemon runs one binary
+    /// as many tasks, and linking WASI anew for each would cost more than instantiating.
+    pub(crate) task_pre: std::sync::OnceLock<crate::task::TaskPre>,
 }
 
 impl Program {
@@ -149,6 +152,7 @@ impl Engine {
                 cache: CacheOutcome::Compiled,
                 compiled,
                 http_pre: Default::default(),
+                task_pre: Default::default(),
             });
         };
         let hex = &info.digest["sha256:".len()..];
@@ -163,6 +167,7 @@ impl Engine {
                         cache: CacheOutcome::Hit(path),
                         compiled,
                         http_pre: Default::default(),
+                        task_pre: Default::default(),
                     });
                 }
                 Err(reason) => replaced = Some(reason),
@@ -207,6 +212,7 @@ impl Engine {
             cache: outcome,
             compiled,
             http_pre: Default::default(),
+            task_pre: Default::default(),
         })
     }
 
