@@ -98,7 +98,7 @@ awk -v s="$skiff_tps" -v r="$runc_tps" 'BEGIN { printf "\nskiff / runc tasks/s: 
 start_daemon "$work/home2"
 app_digest=$(upload "$ROOT/guests/wasm/http-hello.wasm")
 base_kib=$(rss_kib "$dpid")
-density_json=$(driver density --sock "$sock" --http "$http" --digest "$app_digest" --n "$APPS" -c 4 --sample 20)
+density_json=$(driver density --sock "$sock" --http "$http" --digest "$app_digest" --n "$APPS" -c 16 --sample 20)
 sampled_kib=$(rss_kib "$dpid")
 driver load --sock "$sock" --http "$http" --n "$LOADED" >/dev/null
 loaded_kib=$(rss_kib "$dpid")
@@ -121,7 +121,7 @@ awk -v k="$loaded_kib" -v n="$LOADED" 'BEGIN { printf "| daemon RSS, %d of them 
 awk -v k="$loaded_kib" -v s="$sampled_kib" -v n="$LOADED" 'BEGIN { printf "| per loaded app (beyond deployed) | %.1f KiB |\n", (k-s)/n }'
 awk -v k="$runc_kib" -v n="$RUNC_DENSITY" 'BEGIN { printf "| runc busybox httpd, RSS per container (n=%d) | %.1f KiB |\n", n, k }'
 jq -r '"| first request of a random never-requested app, median / max (n=\(.n)) | \(.median_us/1000*100|round/100) / \(.max_us/1000*100|round/100) ms |"' <<< "$density_json"
-jq -r '"| deploying them (4 clients) | \(.deploy_seconds*10|round/10) s |"' <<< "$density_json"
+jq -r '"| deploying them (16 clients) | \(.deploy_seconds*10|round/10) s |"' <<< "$density_json"
 awk -v k="$sampled_kib" -v b="$base_kib" -v n="$APPS" -v r="$runc_kib" 'BEGIN { printf "\nskiff per deployed app / runc per container (RSS): %.3f; target: %d apps in <= 1024 MiB, first request <= 10 ms\n", (k-b)/n/r, n }'
 first_cold=$(jq .median_us <<< "$density_json")
 awk -v s="$first_cold" -v r="$runc_med" 'BEGIN { printf "cold app first request / runc start to first 200: %.3f\n", s/r }'
