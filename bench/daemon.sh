@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib.sh"
 need_apt runc busybox-static jq curl
 [ -x "$SKIFF" ] || build_skiff_release
 
-DEPLOYS="${DEPLOYS:-50}"; TASKS="${TASKS:-5000}"; CONC="${CONC:-32}"; APPS="${APPS:-10000}"
+DEPLOYS="${DEPLOYS:-50}"; TASKS="${TASKS:-5000}"; CONC="${CONC:-64}"; APPS="${APPS:-10000}"
 RUNC_STARTS=20; RUNC_TASKS=200; RUNC_DENSITY=10; LOADED=1000
 if [ "$SMOKE" = 1 ]; then
   DEPLOYS=3; TASKS=20; CONC=4; APPS=20; RUNC_STARTS=1; RUNC_TASKS=4; RUNC_DENSITY=1; LOADED=5
