@@ -767,6 +767,7 @@ fn wait_answers_how_a_task_ended_once_it_has() {
             .count(),
         5
     );
+    d.run(&["wait", "slow"]).code(0).stdout_has("3\n");
     // Ended already, or stopped: at once. Unknown: 404.
     let (_, body) = d.api("POST", "/v1/workloads/slow/wait", None);
     assert!(body.contains("\"exit_code\":3"), "{body}");
@@ -775,5 +776,6 @@ fn wait_answers_how_a_task_ended_once_it_has() {
     d.run(&["stop", "forever"]).code(0);
     let (_, body) = d.api("POST", "/v1/workloads/forever/wait", None);
     assert!(body.contains("\"status\":\"stopped\""), "{body}");
+    d.run(&["wait", "forever"]).code(0).stdout_has("stopped");
     assert_eq!(d.api("POST", "/v1/workloads/nope/wait", None).0, 404);
 }
