@@ -67,15 +67,14 @@ fn run_detached_then_ps_logs_stop_start_rm() {
     assert_eq!(d.inspect("job")["desired"], "stopped");
     d.run(&["start", "job"]).code(0);
     d.wait_status("job", "running");
+    let log = d.skiff.home.path().join(format!("daemon/logs/{id}.log"));
+    assert!(log.exists(), "{}", log.display());
     d.run(&["rm", "-f", "job"]).code(0);
     d.run(&["ps", "-a"]).code(0).stdout_lacks("job");
     d.run(&["logs", "job"])
         .code(1)
         .stderr_has("no such workload");
-    assert!(
-        !d.skiff.home.path().join("daemon/logs").join(&id).exists(),
-        "rm removes the logs"
-    );
+    assert!(!log.exists(), "rm removes the logs");
 }
 
 #[test]
@@ -460,20 +459,17 @@ fn logs_rotate_by_size_and_follow_ends_with_the_workload() {
     let f = d.run(&["logs", "-f", "chatty"]);
     f.code(0);
     d.wait_status("chatty", "exited");
-    let dir = d
-        .skiff
-        .home
-        .path()
-        .join("daemon/logs")
-        .join(d.inspect("chatty")["id"].as_str().unwrap());
-    assert!(dir.join("current.log").exists());
-    assert!(dir.join("current.log.1").exists());
+    let dir = d.skiff.home.path().join("daemon/logs");
+    let id = d.inspect("chatty")["id"].as_str().unwrap().to_string();
+    let file = |suffix: &str| dir.join(format!("{id}{suffix}"));
+    assert!(file(".log").exists());
+    assert!(file(".log.1").exists());
     assert!(
-        !dir.join("current.log.2").exists(),
+        !file(".log.2").exists(),
         "only --log-max-files files are kept"
     );
-    for f in ["current.log", "current.log.1"] {
-        assert!(std::fs::metadata(dir.join(f)).unwrap().len() <= 2048);
+    for f in [".log", ".log.1"] {
+        assert!(std::fs::metadata(file(f)).unwrap().len() <= 2048);
     }
     let kept: Vec<String> = d.log_lines("chatty");
     assert_eq!(kept.last().unwrap(), "tick 300");

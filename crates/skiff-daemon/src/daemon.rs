@@ -517,7 +517,7 @@ impl Daemon {
             apps.forget(id);
         }
         if let Some(e) = self.table().remove(id) {
-            let _ = std::fs::remove_dir_all(e.log.dir());
+            crate::logs::remove(e.log.base(), self.log_config.max_files);
         }
         Ok(())
     }

@@ -7,7 +7,8 @@
 //! with size-based rotation.
 //!
 //! Layout under `SKIFF_HOME/daemon/` (mode 0700):
-//! `skiff.sock`, `lock`, `state.redb`, `token`, `api-addr`, `blobs/sha256/<hex>`, `logs/<id>/`.
+//! `skiff.sock`, `lock`, `state.redb`, `token`, `api-addr`, `blobs/sha256/<hex>`,
+//! `logs/<id>.log[.N]`.
 
 mod api;
 mod apps;
