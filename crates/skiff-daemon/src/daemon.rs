@@ -249,11 +249,11 @@ impl Daemon {
                 )));
             }
         }
-        let program = self
-            .program(&spec.image)
+        let kind = self
+            .programs
+            .kind(&spec.image)
             .await
             .map_err(ApiError::BadRequest)?;
-        let kind = program.info.kind;
         if kind.is_command() {
             if spec.route.is_some() {
                 return Err(ApiError::BadRequest(format!(
@@ -285,8 +285,7 @@ impl Daemon {
                 OutboundRule::parse(rule)
                     .map_err(|e| ApiError::BadRequest(format!("allow_outbound {rule:?}: {e}")))?;
             }
-            // Scale to zero: the check holds the code only while it looks at it (unless a
-            // loaded app of the same binary keeps it in memory anyway).
+            // Scale to zero: the check learnt the kind without keeping any code in memory.
             if spec.restart != skiff_api::RestartPolicy::No {
                 return Err(ApiError::BadRequest(
                     "a restart policy is for tasks: an app serves until stopped, and a failed request does not stop it".into(),

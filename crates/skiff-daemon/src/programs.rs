@@ -7,7 +7,7 @@
 //! to zero really drops the code when the last app of a binary is evicted.
 
 use crate::blobs::Blobs;
-use skiff_engine::{Engine, Program};
+use skiff_engine::{Engine, Kind, Program};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -18,6 +18,9 @@ pub struct Programs {
     live: Mutex<HashMap<String, Weak<Program>>>,
     /// Commands, kept loaded.
     kept: Mutex<HashMap<String, Arc<Program>>>,
+    /// The kind of every binary loaded once (so its compiled code is in the compile cache):
+    /// deploying the 10,000th app of a binary must not load its code just to learn its kind.
+    kinds: Mutex<HashMap<String, Kind>>,
 }
 
 impl Programs {
@@ -27,6 +30,7 @@ impl Programs {
             blobs,
             live: Mutex::new(HashMap::new()),
             kept: Mutex::new(HashMap::new()),
+            kinds: Mutex::new(HashMap::new()),
         }
     }
 
@@ -63,10 +67,19 @@ impl Programs {
         live.retain(|_, w| w.strong_count() > 0);
         live.insert(digest.to_string(), Arc::downgrade(&program));
         drop(live);
+        lock(&self.kinds).insert(digest.to_string(), program.info.kind);
         if program.info.kind.is_command() {
             lock(&self.kept).insert(digest.to_string(), program.clone());
         }
         Ok(program)
+    }
+
+    /// What kind of binary `digest` is: known without loading it once it has been loaded.
+    pub async fn kind(&self, digest: &str) -> Result<Kind, String> {
+        if let Some(k) = lock(&self.kinds).get(digest) {
+            return Ok(*k);
+        }
+        Ok(self.get(digest).await?.info.kind)
     }
 
     /// Programs in memory now.
