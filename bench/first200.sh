@@ -25,11 +25,7 @@ for _ in $(seq "$n"); do
   echo $(( $(now_us) - t0 )) >> "$work/skiff.txt"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 
-  t0=$(now_us)
-  runc run -d -b "$work/bundle" skiff-first200 >/dev/null 2>&1 </dev/null
-  until_200 "http://127.0.0.1:$port/busybox"
-  echo $(( $(now_us) - t0 )) >> "$work/runc.txt"
-  runc kill skiff-first200 KILL 2>/dev/null; runc delete -f skiff-first200 2>/dev/null
+  runc_httpd_first200_us "$work/bundle" skiff-first200 "http://127.0.0.1:$port/busybox" >> "$work/runc.txt"
 done
 s=$(median < "$work/skiff.txt"); r=$(median < "$work/runc.txt")
 echo "| server | start to first 200, median ms (n=$n) |"

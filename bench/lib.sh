@@ -102,3 +102,27 @@ ratio() { # $1 = numerator json, $2 = denominator json
   jq -n --slurpfile a "$1" --slurpfile b "$2" \
     '($a[0].results[0].median / $b[0].results[0].median) * 1000 | round / 1000'
 }
+
+# Timing helpers shared by the start-to-first-200 scenarios.
+now_us() { date +%s%6N; }
+until_200() { until curl -fs -o /dev/null "$1"; do :; done; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# "median min max" of the numbers on stdin.
+stats() {
+  sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), a[1], a[NR]}'
+}
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# One `runc run -d` of a busybox httpd bundle (make_busybox_bundle BUNDLE /bin/httpd -f -p
+# 127.0.0.1:PORT -h /bin), polled with curl at URL until it answers 200; prints the µs from
+# spawning runc to that 200, then kills and deletes the container. $1 bundle, $2 id, $3 url.
+runc_httpd_first200_us() {
+  local t0; t0=$(now_us)
+  runc run -d -b "$1" "$2" >/dev/null 2>&1 </dev/null
+  until_200 "$3"
+  echo $(( $(now_us) - t0 ))
+  runc kill "$2" KILL 2>/dev/null || true
+  runc delete -f "$2" 2>/dev/null || true
+}

@@ -100,6 +100,10 @@ pub struct WorkloadSpec {
     /// Apps only: `host/path-prefix` on the node's HTTP listener, e.g. `api.example.com/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// Apps only: where the guest may send HTTP requests, as `scheme://host[:port]` patterns
+    /// (`*` wildcards as in `skiff serve --allow-outbound`). Empty: nowhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_outbound: Vec<String>,
 }
 
 /// `POST /v1/workloads`.
@@ -186,6 +190,15 @@ pub struct Workload {
     pub app: Option<AppRuntime>,
 }
 
+/// `POST /v1/workloads/{ref}/wait` answers this once the workload no longer runs (Docker's
+/// `wait`): how its last run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaitResponse {
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+}
+
 /// An app as the data plane sees it now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AppRuntime {
@@ -265,7 +278,12 @@ pub struct ProjectChanges {
     pub created: Vec<String>,
     /// Same spec, but it had been stopped: started again.
     pub started: Vec<String>,
+    /// A changed task: stopped, removed and created again under its name.
     pub replaced: Vec<String>,
+    /// A changed app: deployed as its next version in place (same id, as `skiff deploy` does:
+    /// requests in flight finish on the old version, nothing is refused meanwhile).
+    #[serde(default)]
+    pub updated: Vec<String>,
     pub removed: Vec<String>,
     pub unchanged: Vec<String>,
 }

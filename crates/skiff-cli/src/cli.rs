@@ -85,6 +85,7 @@ pub enum Command {
     Start(crate::cmd::lifecycle::StartArgs),
     /// Stop, then start workloads
     Restart(crate::cmd::lifecycle::StopArgs),
+    Wait(crate::cmd::lifecycle::WaitArgs),
     Rm(crate::cmd::lifecycle::RmArgs),
     Up(crate::cmd::up::UpArgs),
     Down(crate::cmd::up::DownArgs),

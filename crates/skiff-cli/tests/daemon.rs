@@ -67,15 +67,14 @@ fn run_detached_then_ps_logs_stop_start_rm() {
     assert_eq!(d.inspect("job")["desired"], "stopped");
     d.run(&["start", "job"]).code(0);
     d.wait_status("job", "running");
+    let log = d.skiff.home.path().join(format!("daemon/logs/{id}.log"));
+    assert!(log.exists(), "{}", log.display());
     d.run(&["rm", "-f", "job"]).code(0);
     d.run(&["ps", "-a"]).code(0).stdout_lacks("job");
     d.run(&["logs", "job"])
         .code(1)
         .stderr_has("no such workload");
-    assert!(
-        !d.skiff.home.path().join("daemon/logs").join(&id).exists(),
-        "rm removes the logs"
-    );
+    assert!(!log.exists(), "rm removes the logs");
 }
 
 #[test]
@@ -460,20 +459,17 @@ fn logs_rotate_by_size_and_follow_ends_with_the_workload() {
     let f = d.run(&["logs", "-f", "chatty"]);
     f.code(0);
     d.wait_status("chatty", "exited");
-    let dir = d
-        .skiff
-        .home
-        .path()
-        .join("daemon/logs")
-        .join(d.inspect("chatty")["id"].as_str().unwrap());
-    assert!(dir.join("current.log").exists());
-    assert!(dir.join("current.log.1").exists());
+    let dir = d.skiff.home.path().join("daemon/logs");
+    let id = d.inspect("chatty")["id"].as_str().unwrap().to_string();
+    let file = |suffix: &str| dir.join(format!("{id}{suffix}"));
+    assert!(file(".log").exists());
+    assert!(file(".log.1").exists());
     assert!(
-        !dir.join("current.log.2").exists(),
+        !file(".log.2").exists(),
         "only --log-max-files files are kept"
     );
-    for f in ["current.log", "current.log.1"] {
-        assert!(std::fs::metadata(dir.join(f)).unwrap().len() <= 2048);
+    for f in [".log", ".log.1"] {
+        assert!(std::fs::metadata(file(f)).unwrap().len() <= 2048);
     }
     let kept: Vec<String> = d.log_lines("chatty");
     assert_eq!(kept.last().unwrap(), "tick 300");
@@ -736,4 +732,46 @@ fn a_full_disk_under_the_logs_keeps_the_workload_running() {
     all.stderr_has("log lines were lost: cannot write to");
     assert!(!lines.is_empty());
     d.run(&["rm", "-f", "loud"]).code(0);
+}
+
+#[test]
+fn wait_answers_how_a_task_ended_once_it_has() {
+    let d = Daemon::start(&[]);
+    // A task that is still running when wait is asked: the answer comes when it exits.
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        &g("ticker.wasm"),
+        "5",
+        "20",
+        "3",
+    ])
+    .code(0);
+    let (status, body) = d.api("POST", "/v1/workloads/slow/wait", None);
+    assert_eq!(status, 200, "{body}");
+    let w: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(w["status"], "exited", "{w}");
+    assert_eq!(w["exit_code"], 3, "{w}");
+    // The record agrees, and the whole output was written before the answer.
+    assert_eq!(d.inspect("slow")["state"]["exit_code"], 3);
+    assert_eq!(
+        d.log_lines("slow")
+            .iter()
+            .filter(|l| l.starts_with("tick"))
+            .count(),
+        5
+    );
+    d.run(&["wait", "slow"]).code(0).stdout_has("3\n");
+    // Ended already, or stopped: at once. Unknown: 404.
+    let (_, body) = d.api("POST", "/v1/workloads/slow/wait", None);
+    assert!(body.contains("\"exit_code\":3"), "{body}");
+    d.run(&["run", "-d", "--name", "forever", &g("ticker.wasm")])
+        .code(0);
+    d.run(&["stop", "forever"]).code(0);
+    let (_, body) = d.api("POST", "/v1/workloads/forever/wait", None);
+    assert!(body.contains("\"status\":\"stopped\""), "{body}");
+    d.run(&["wait", "forever"]).code(0).stdout_has("stopped");
+    assert_eq!(d.api("POST", "/v1/workloads/nope/wait", None).0, 404);
 }

@@ -1,12 +1,17 @@
 //! HTTP apps in the daemon: one data plane (`--http-listen`), routes, scale to zero with an
-//! LRU memory budget, zero-downtime redeploy under load (wrk), recovery after kill -9.
+//! LRU memory budget, zero-downtime redeploy under load (wrk), recovery after kill -9, outbound
+//! grants per app, the grace of `stop -t`.
 
 mod common;
 
 use common::daemon::{Daemon, PATIENCE};
 use common::guest;
 use common::serve::{curl, Reply};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn g(name: &str) -> String {
@@ -208,4 +213,224 @@ fn redeploy_under_load_drops_nothing_and_apps_survive_kill9() {
     let r = get(&d, "x", "/env");
     assert_eq!((r.status, r.body.as_str()), (200, "NAME=v4\n"), "{r:?}");
     d.run(&["ps"]).code(0).stdout_has("api").stdout_has(" /");
+}
+
+/// An upstream for the guests' outbound requests. `/x` is answered at once; `/hold` only once
+/// the test sends on the returned `release` (never, if it drops it): each arriving `/hold`
+/// request is announced on `held` first.
+struct Upstream {
+    port: u16,
+    held: mpsc::Receiver<()>,
+    release: mpsc::Sender<()>,
+}
+
+fn upstream() -> Upstream {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (held_tx, held) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Arc::new(Mutex::new(release_rx));
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let (held_tx, release_rx) = (held_tx.clone(), release_rx.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let n = c.read(&mut buf).unwrap_or(0);
+                if String::from_utf8_lossy(&buf[..n]).starts_with("GET /hold") {
+                    let _ = held_tx.send(());
+                    if release_rx.lock().unwrap().recv().is_err() {
+                        return;
+                    }
+                }
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\nconnection: close\r\n\r\nupstream ok\n",
+                );
+            });
+        }
+    });
+    Upstream {
+        port,
+        held,
+        release,
+    }
+}
+
+#[test]
+fn outbound_grants_are_per_app_and_stop_t_bounds_the_grace() {
+    let up = upstream();
+    let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
+    let grant = format!("http://127.0.0.1:{}", up.port);
+    let deploy = |name: &str, route: &str, grants: &[&str]| {
+        let mut args = vec!["deploy", "--name", name, "--route", route];
+        for g in grants {
+            args.extend(["--allow-outbound", g]);
+        }
+        let hello = g("http-hello.wasm");
+        args.push(&hello);
+        d.run(&args).code(0);
+    };
+    deploy("out", "out.test/", &[&grant]);
+    deploy("closed", "closed.test/", &[]);
+    let target = format!("/outbound?url=http://127.0.0.1:{}/x", up.port);
+    let r = get(&d, "out.test", &target);
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "200\nupstream ok\n"),
+        "{r:?}"
+    );
+    let r = get(&d, "closed.test", &target);
+    assert_eq!(r.status, 502, "{r:?}");
+    assert!(r.body.contains("HttpRequestDenied"), "{r:?}");
+    // Each app has its own metrics.
+    let (status, metrics) = d.api("GET", "/metrics", None);
+    assert_eq!(status, 200, "{metrics}");
+    for line in [
+        "skiff_http_requests_total{app=\"out\",class=\"2xx\"} 1",
+        "skiff_http_requests_total{app=\"closed\",class=\"5xx\"} 1",
+        "skiff_outbound_denied_total{app=\"closed\"} 1",
+        "skiff_outbound_denied_total{app=\"out\"} 0",
+        "skiff_app_loaded{app=\"out\"} 1",
+        "skiff_http_request_duration_seconds_count{app=\"out\"} 1",
+        "skiff_workloads{kind=\"app\",status=\"running\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
+    }
+    // The grant is part of the record, and a bad pattern is refused with the reason.
+    assert_eq!(
+        d.inspect("out")["spec"]["allow_outbound"][0],
+        grant.as_str()
+    );
+    d.run(&[
+        "deploy",
+        "--name",
+        "bad",
+        "--route",
+        "bad.test/",
+        "--allow-outbound",
+        "ftp://x",
+        &g("http-hello.wasm"),
+    ])
+    .code(1)
+    .stderr_has("allow_outbound");
+
+    // A request in flight during `stop -t 30` finishes inside its grace: 200.
+    let held = format!("/outbound?url=http://127.0.0.1:{}/hold", up.port);
+    let in_flight = {
+        let url = format!("http://{}{held}", http_addr(&d));
+        std::thread::spawn(move || curl(&["-H", "Host: out.test", &url]))
+    };
+    up.held
+        .recv_timeout(PATIENCE)
+        .expect("the request reached the upstream");
+    let stop = d
+        .skiff
+        .cmd()
+        .args(["stop", "-t", "30", "out"])
+        .spawn()
+        .unwrap();
+    d.wait_for("out", "stopping (route gone)", |_| {
+        get(&d, "out.test", "/").status == 404
+    });
+    up.release.send(()).unwrap();
+    let r = in_flight.join().unwrap();
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "200\nupstream ok\n"),
+        "{r:?}"
+    );
+    assert!(stop.wait_with_output().unwrap().status.success());
+    assert_eq!(d.inspect("out")["state"]["status"], "stopped");
+
+    // Past a grace of 1 s, the request still in flight is ended: 503, and stop returns (the
+    // upstream would hold it forever).
+    d.run(&["start", "out"]).code(0);
+    let in_flight = {
+        let url = format!("http://{}{held}", http_addr(&d));
+        std::thread::spawn(move || curl(&["-H", "Host: out.test", &url]))
+    };
+    up.held
+        .recv_timeout(PATIENCE)
+        .expect("the request reached the upstream");
+    d.run(&["stop", "-t", "1", "out"]).code(0);
+    let r = in_flight.join().unwrap();
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(r.body.contains("stopped"), "{r:?}");
+    assert_eq!(
+        get(&d, "closed.test", "/").status,
+        200,
+        "other apps are untouched"
+    );
+}
+
+#[test]
+fn up_updates_a_changed_app_in_place_under_load() {
+    let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("site");
+    std::fs::create_dir(&proj).unwrap();
+    std::fs::copy(guest("http-hello-p2.wasm"), proj.join("api.wasm")).unwrap();
+    let file = proj.join("skiff-compose.toml");
+    let write = |v: &str| {
+        let text = format!(
+            "[workloads.api]\nimage = \"api.wasm\"\nroute = \"/\"\nenv = {{ NAME = \"{v}\" }}\n"
+        );
+        std::fs::write(&file, text).unwrap();
+    };
+    let f = file.display().to_string();
+    write("v1");
+    d.run(&["up", "-f", &f])
+        .code(0)
+        .stdout_has("created    api");
+    assert_eq!(get(&d, "x", "/env").body, "NAME=v1\n");
+    let id = d.inspect("api")["id"].clone();
+
+    let url = format!("http://{}/env", http_addr(&d));
+    let wrk = Command::new("wrk")
+        .args(["-t", "2", "-c", "16", "-d", "5s", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wrk runs (apt-get install wrk)");
+    let requests = |d: &Daemon| app(d, "api")["requests"].as_u64().unwrap();
+    let wait_traffic = |d: &Daemon| {
+        let before = requests(d);
+        let deadline = Instant::now() + PATIENCE;
+        while requests(d) < before + 50 {
+            assert!(Instant::now() < deadline, "no traffic reached the app");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_traffic(&d);
+    write("v2");
+    d.run(&["up", "-f", &f])
+        .code(0)
+        .stdout_has("updated    api");
+    wait_traffic(&d);
+    let mut wrk = wrk;
+    assert!(
+        wrk.try_wait().unwrap().is_none(),
+        "wrk ended before the update did: the test did not test anything"
+    );
+    let out = wrk.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        !report.contains("Non-2xx"),
+        "the update failed requests:\n{report}"
+    );
+    assert!(
+        !report.contains("Socket errors"),
+        "the update broke connections:\n{report}"
+    );
+    // The same app, at its next version.
+    assert_eq!(get(&d, "x", "/env").body, "NAME=v2\n");
+    assert_eq!(d.inspect("api")["id"], id);
+    assert_eq!(app(&d, "api")["version"], 2);
+    d.run(&["up", "-f", &f])
+        .code(0)
+        .stdout_has("unchanged  api");
 }

@@ -90,6 +90,10 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
             .header("content-type", "application/json")
             .body(full(crate::openapi::document()))
             .expect("static response")),
+        (&Method::GET, ["metrics"]) => Ok(Response::builder()
+            .header("content-type", "text/plain; version=0.0.4")
+            .body(full(crate::metrics::render(&d)))
+            .expect("static response")),
         (&Method::GET, ["v1", "info"]) => Ok(json(StatusCode::OK, &crate::info::info(&d))),
         (&Method::POST, ["v1", "blobs"]) => {
             let bytes = read_body(req, MAX_BLOB).await?;
@@ -167,6 +171,11 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
             d.start(&id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
+        (&Method::POST, ["v1", "workloads", r, "wait"]) => {
+            let id = d.resolve(r)?;
+            let w = d.wait(&id).await?;
+            Ok(json(StatusCode::OK, &w))
+        }
         (&Method::GET, ["v1", "workloads", r, "logs"]) => {
             let id = d.resolve(r)?;
             let tail = match query.get("tail") {
@@ -199,10 +208,10 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
         }
         (
             _,
-            ["_ping" | "openapi.json"]
+            ["_ping" | "openapi.json" | "metrics"]
             | ["v1", "info" | "blobs" | "workloads"]
             | ["v1", "workloads", _]
-            | ["v1", "workloads", _, "start" | "stop" | "restart" | "logs"]
+            | ["v1", "workloads", _, "start" | "stop" | "restart" | "wait" | "logs"]
             | ["v1", "projects", _],
         ) => Err(ApiError::MethodNotAllowed(format!(
             "{method} is not allowed on {path}"

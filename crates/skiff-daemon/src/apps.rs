@@ -2,32 +2,36 @@
 //! [`DynamicRoutes`] table).
 //!
 //! **Scale to zero.** A deployed app is a route and a recipe ([`Deployed`]): no compiled code,
-//! no instance. Its first request loads the code (from the compile cache that deploy filled:
-//! a deserialize, no compile) and builds its `HttpApp`; later requests reuse it through an
-//! atomic pointer, without a lock. Loaded apps are weighed by their compiled code; beyond the
-//! memory budget the least recently used ones are dropped again (their next request loads
-//! them anew). Requests in flight keep what they hold.
+//! no instance. Its first request gets the code (shared with the other loaded apps of the same
+//! binary, else loaded from the compile cache that deploy filled: a deserialize, no compile)
+//! and builds its `HttpApp`; later requests reuse it through an atomic pointer, without a lock.
+//! Loaded apps are weighed by their compiled code, counted once per binary, plus
+//! [`APP_OVERHEAD`] each; beyond the memory budget the least recently used ones are dropped
+//! again (their next request loads them anew). Requests in flight keep what they hold.
 //!
 //! **Redeploy.** A new version is a new [`Deployed`]; the routing table is rebuilt with it and
 //! swapped in one store. Requests that picked the old version finish on it.
 
-use crate::blobs::Blobs;
+use crate::programs::Programs;
 use arc_swap::ArcSwapOption;
 use hyper::body::Incoming;
 use skiff_api::{AppRuntime, HttpInfo};
 use skiff_engine::http::{HandleError, HttpApp, HttpAppConfig, RequestId, Scheme};
-use skiff_engine::Engine;
+use skiff_engine::Program;
 use skiff_http::{Backend, DynamicRoutes, Reply, Route};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
+/// What a loaded app costs besides its (shared) compiled code: its `HttpApp` (sandbox, opened
+/// mounts, semaphore, counters). Measured by `bench/daemon.sh` as RSS per loaded app.
+pub const APP_OVERHEAD: u64 = 16 << 10;
+
 /// The data plane's apps.
 pub struct Apps {
     routes: Arc<DynamicRoutes>,
-    engine: Arc<Engine>,
-    blobs: Blobs,
+    programs: Arc<Programs>,
     pub listen: String,
     budget: u64,
     /// Deployed apps by workload id. Changed by deploy/stop only (never per request).
@@ -48,6 +52,40 @@ struct Counters {
     requests: AtomicU64,
     in_flight: AtomicU64,
     version: AtomicU64,
+    /// Answered requests by status class, and their latency.
+    http: crate::metrics::RequestMetrics,
+    /// The engine's counters (traps, limits, outbound denials), kept across loads.
+    engine: Arc<skiff_engine::http::AppStats>,
+}
+
+/// One app's counters, for `GET /metrics`.
+pub struct AppCounters {
+    counters: Arc<Counters>,
+    loaded: bool,
+}
+
+impl AppCounters {
+    pub fn in_flight(&self) -> u64 {
+        self.counters.in_flight.load(Relaxed)
+    }
+    pub fn loaded(&self) -> u64 {
+        u64::from(self.loaded)
+    }
+    pub fn loads(&self) -> u64 {
+        self.counters.loads.load(Relaxed)
+    }
+    pub fn evictions(&self) -> u64 {
+        self.counters.evictions.load(Relaxed)
+    }
+    pub fn version(&self) -> u64 {
+        self.counters.version.load(Relaxed)
+    }
+    pub fn engine(&self) -> &skiff_engine::http::AppStats {
+        &self.counters.engine
+    }
+    pub fn http(&self) -> &crate::metrics::RequestMetrics {
+        &self.counters.http
+    }
 }
 
 /// One version of one app.
@@ -63,25 +101,44 @@ pub struct Deployed {
     last_used: AtomicU64,
     /// One load at a time per app; requests arriving meanwhile wait for it.
     loading: tokio::sync::Mutex<()>,
+    /// Set by [`Deployed::stop`]: never load again.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 struct Loaded {
     app: HttpApp,
+    /// Shared with every loaded app of the same binary.
+    program: Arc<Program>,
+    /// The program's code size.
     size: u64,
+}
+
+/// What the loaded apps among `apps` weigh: each binary's code once, plus each app's overhead.
+fn weight<'a>(apps: impl IntoIterator<Item = &'a Arc<Deployed>>) -> (u64, u64) {
+    let mut programs = HashSet::new();
+    let (mut n, mut total) = (0, 0);
+    for a in apps {
+        if let Some(l) = a.app.load().as_ref() {
+            n += 1;
+            total += APP_OVERHEAD;
+            if programs.insert(Arc::as_ptr(&l.program) as usize) {
+                total += l.size;
+            }
+        }
+    }
+    (n, total)
 }
 
 impl Apps {
     pub fn new(
         routes: Arc<DynamicRoutes>,
-        engine: Arc<Engine>,
-        blobs: Blobs,
+        programs: Arc<Programs>,
         listen: String,
         budget: u64,
     ) -> Arc<Apps> {
         Arc::new(Apps {
             routes,
-            engine,
-            blobs,
+            programs,
             listen,
             budget,
             deployed: Mutex::new(BTreeMap::new()),
@@ -93,16 +150,19 @@ impl Apps {
         })
     }
 
-    /// Would `route` clash with another app's (other than `id`'s)?
+    /// Would `route` clash with another app's (other than `id`'s)? A comparison per app, no
+    /// table built: deploying into a node of thousands of apps stays cheap.
     pub fn check_route(&self, id: Option<&str>, route: &Route) -> Result<(), String> {
         let d = lock(&self.deployed);
-        let mut routes: Vec<Route> = d
+        match d
             .iter()
-            .filter(|(i, _)| Some(i.as_str()) != id)
-            .map(|(_, a)| a.route.clone())
-            .collect();
-        routes.push(route.clone());
-        DynamicRoutes::check(&routes)
+            .any(|(i, a)| Some(i.as_str()) != id && a.route == *route)
+        {
+            true => Err(format!(
+                "route {route} is given to two apps; each route serves one app"
+            )),
+            false => Ok(()),
+        }
     }
 
     /// Serve `id` (a first deploy, a restart or a new version) at `route`. With `preload`, the
@@ -128,6 +188,7 @@ impl Apps {
             app: ArcSwapOption::empty(),
             last_used: AtomicU64::new(self.now_ms()),
             loading: tokio::sync::Mutex::new(()),
+            stopped: Default::default(),
         });
         if preload {
             new.load().await.map_err(|e| e.to_string())?;
@@ -152,18 +213,15 @@ impl Apps {
             .is_some_and(|a| a.app.load().is_some())
     }
 
-    /// Take `id`'s route away (404 from now on) and drop its code; in-flight requests finish
-    /// on what they hold (see [`Apps::in_flight`] to wait for them).
-    pub fn undeploy(&self, id: &str) -> bool {
+    /// Take `id`'s route away (404 from now on). Requests in flight finish on what they hold;
+    /// the caller ends them with [`Deployed::stop`] when their grace is over.
+    pub fn undeploy(&self, id: &str) -> Option<Arc<Deployed>> {
         let mut d = lock(&self.deployed);
-        let Some(gone) = d.remove(id) else {
-            return false;
-        };
+        let gone = d.remove(id)?;
         if let Err(e) = self.publish(&d) {
             tracing::error!("cannot rebuild the routing table: {e}");
         }
-        gone.app.store(None);
-        true
+        Some(gone)
     }
 
     /// Requests of `id` in progress now (every version).
@@ -186,6 +244,14 @@ impl Apps {
         self.routes.set(routes)
     }
 
+    pub fn counters(&self, id: &str) -> Option<AppCounters> {
+        let counters = lock(&self.counters).get(id)?.clone();
+        let loaded = lock(&self.deployed)
+            .get(id)
+            .is_some_and(|a| a.app.load().is_some());
+        Some(AppCounters { counters, loaded })
+    }
+
     pub fn runtime(&self, id: &str) -> Option<AppRuntime> {
         let c = lock(&self.counters).get(id)?.clone();
         let loaded = lock(&self.deployed).get(id).and_then(|a| a.app.load_full());
@@ -205,15 +271,12 @@ impl Apps {
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
-        let sizes: Vec<u64> = live
-            .iter()
-            .filter_map(|a| a.app.load().as_ref().map(|l| l.size))
-            .collect();
+        let (loaded_apps, loaded_bytes) = weight(&live);
         HttpInfo {
             listen: self.listen.clone(),
             routes: lock(&self.deployed).len() as u64,
-            loaded_apps: sizes.len() as u64,
-            loaded_bytes: sizes.iter().sum(),
+            loaded_apps,
+            loaded_bytes,
             budget_bytes: self.budget,
             loads: self.loads.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
@@ -224,37 +287,57 @@ impl Apps {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Make room for `incoming` bytes: evict least recently used apps (never `keep`) until the
-    /// loaded code fits the budget, or only `keep` is left.
-    fn admit(&self, keep: &Arc<Deployed>, incoming: u64) {
+    /// `keep` was just loaded: evict least recently used other apps until the loaded ones fit
+    /// the budget, or only `keep` is left.
+    fn admit(&self, keep: &Arc<Deployed>) {
         let mut loaded = lock(&self.loaded);
         loaded.retain(|w| w.upgrade().is_some_and(|a| a.app.load().is_some()));
-        loop {
-            let live: Vec<Arc<Deployed>> = loaded.iter().filter_map(Weak::upgrade).collect();
-            let total: u64 = live
-                .iter()
-                .filter_map(|a| a.app.load().as_ref().map(|l| l.size))
-                .sum();
-            if total + incoming <= self.budget {
+        loaded.push(Arc::downgrade(keep));
+        let mut live: Vec<Arc<Deployed>> = loaded.iter().filter_map(Weak::upgrade).collect();
+        let (_, mut total) = weight(&live);
+        if total <= self.budget {
+            return;
+        }
+        // Oldest first: the eviction order.
+        live.sort_by_key(|a| a.last_used.load(Relaxed));
+        let mut evicted = Vec::new();
+        for victim in &live {
+            if total <= self.budget {
                 break;
             }
-            let Some(victim) = live
-                .iter()
-                .filter(|a| !Arc::ptr_eq(a, keep))
-                .min_by_key(|a| a.last_used.load(Relaxed))
-            else {
-                break;
-            };
+            if Arc::ptr_eq(victim, keep) {
+                continue;
+            }
             victim.app.store(None);
             victim.counters.evictions.fetch_add(1, Relaxed);
             self.evictions.fetch_add(1, Relaxed);
-            loaded.retain(|w| !w.ptr_eq(&Arc::downgrade(victim)));
+            evicted.push(Arc::as_ptr(victim));
+            total = weight(&live).1;
         }
-        loaded.push(Arc::downgrade(keep));
+        if !evicted.is_empty() {
+            loaded.retain(|w| !evicted.contains(&w.as_ptr()));
+        }
     }
 }
 
 impl Deployed {
+    /// Instances of this version running now (a response being streamed included).
+    pub fn live_instances(&self) -> u64 {
+        self.app
+            .load()
+            .as_ref()
+            .map_or(0, |l| l.app.stats().live.load(Relaxed))
+    }
+
+    /// End this version: requests still running end now, its code is dropped, and it never
+    /// loads again.
+    pub fn stop(&self) {
+        self.stopped.store(true, Relaxed);
+        if let Some(l) = self.app.swap(None) {
+            l.app.stop();
+        }
+    }
+
     /// The built app: loaded already (the hot path: one atomic load), or loaded now.
     async fn get(self: &Arc<Self>) -> Result<Arc<Loaded>, HandleError> {
         if let Some(l) = self.app.load_full() {
@@ -268,29 +351,37 @@ impl Deployed {
         if let Some(l) = self.app.load_full() {
             return Ok(l);
         }
+        if self.stopped.load(Relaxed) {
+            return Err(HandleError::Stopped);
+        }
         let apps = self
             .apps
             .upgrade()
             .ok_or_else(|| HandleError::Instantiate("the daemon is shutting down".into()))?;
-        let bytes = apps
-            .blobs
+        let program = apps
+            .programs
             .get(&self.digest)
-            .map_err(|e| HandleError::Instantiate(format!("image {}: {e}", self.digest)))?;
-        let engine = apps.engine.clone();
+            .await
+            .map_err(HandleError::Instantiate)?;
+        let engine = apps.programs.engine().clone();
         let config = self.config.clone();
+        let stats = self.counters.engine.clone();
         let built = tokio::task::spawn_blocking(move || {
-            let program = engine.load(&bytes).map_err(|e| e.to_string())?;
-            let size = program.code_size().max(bytes.len() as u64);
+            let size = program.code_size();
             HttpApp::new(&engine, &program, config)
-                .map(|app| Loaded { app, size })
+                .map(|app| Loaded {
+                    app: app.with_stats(stats),
+                    program,
+                    size,
+                })
                 .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| HandleError::Instantiate(e.to_string()))?
         .map_err(HandleError::Instantiate)?;
-        apps.admit(self, built.size);
         let built = Arc::new(built);
         self.app.store(Some(built.clone()));
+        apps.admit(self);
         self.counters.loads.fetch_add(1, Relaxed);
         apps.loads.fetch_add(1, Relaxed);
         tracing::debug!(
@@ -324,10 +415,19 @@ impl Backend for Deployed {
         if let Some(apps) = self.apps.upgrade() {
             self.last_used.store(apps.now_ms(), Relaxed);
         }
+        let started = Instant::now();
         Box::pin(async move {
             let _busy = busy;
-            let loaded = self.get().await?;
-            loaded.app.handle(req, id, scheme).await
+            let result = match self.get().await {
+                Ok(loaded) => loaded.app.handle(req, id, scheme).await,
+                Err(e) => Err(e),
+            };
+            let status = match &result {
+                Ok(r) => r.status().as_u16(),
+                Err(e) => e.status(),
+            };
+            self.counters.http.record(status, started.elapsed());
+            result
         })
     }
 }

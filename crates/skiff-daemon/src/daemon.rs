@@ -1,5 +1,7 @@
 //! The daemon's in-memory view of its workloads, kept equal to the database: every change is
-//! committed first, then made visible. Operations here are what the API verbs do.
+//! queued to the database (in order, under the table's lock) as it is made visible, and the
+//! change's maker awaits its commit before answering or acting on it. Operations here are what
+//! the API verbs do.
 
 use crate::blobs::Blobs;
 use crate::db::Db;
@@ -7,8 +9,9 @@ use crate::error::ApiError;
 use crate::logs::{LogConfig, LogWriter};
 use crate::supervisor;
 use skiff_api::{CreateRequest, Desired, State, Status, Workload, WorkloadKind, WorkloadSpec};
+use skiff_engine::http::OutboundRule;
 use skiff_engine::{Engine, Program};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,8 +26,44 @@ pub struct Daemon {
     pub info: crate::InfoStatic,
     /// The HTTP data plane, with `--http-listen`.
     pub apps: Option<Arc<crate::apps::Apps>>,
-    programs: Mutex<HashMap<String, Arc<Program>>>,
-    table: Mutex<BTreeMap<String, Entry>>,
+    pub programs: Arc<crate::programs::Programs>,
+    table: Mutex<Table>,
+}
+
+/// Workloads by id, with an index of their names (names never change): a node of thousands
+/// of workloads finds a name without walking them all.
+#[derive(Default)]
+struct Table {
+    entries: BTreeMap<String, Entry>,
+    names: std::collections::HashMap<String, String>,
+}
+
+impl Table {
+    fn insert(&mut self, id: String, e: Entry) {
+        self.names.insert(e.w.name.clone(), id.clone());
+        self.entries.insert(id, e);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let e = self.entries.remove(id)?;
+        self.names.remove(&e.w.name);
+        Some(e)
+    }
+
+    fn by_name(&self, name: &str) -> Option<&Entry> {
+        self.entries.get(self.names.get(name)?)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.entries.get_mut(id)
+    }
+}
+
+impl std::ops::Deref for Table {
+    type Target = BTreeMap<String, Entry>;
+    fn deref(&self) -> &Self::Target {
+        &self.entries
+    }
 }
 
 struct Entry {
@@ -35,7 +74,8 @@ struct Entry {
 
 /// A started supervisor: how to stop it, and how to learn that it ended.
 struct Run {
-    stop: watch::Sender<bool>,
+    /// `Some(grace)` once stopped: how long an app's requests in flight may take to finish.
+    stop: watch::Sender<Option<Duration>>,
     done: watch::Receiver<bool>,
 }
 
@@ -55,8 +95,10 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 impl Daemon {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         engine: Arc<Engine>,
+        programs: Arc<crate::programs::Programs>,
         db: Db,
         blobs: Blobs,
         log_config: LogConfig,
@@ -72,12 +114,12 @@ impl Daemon {
             logs_dir,
             info,
             apps,
-            programs: Mutex::new(HashMap::new()),
-            table: Mutex::new(BTreeMap::new()),
+            programs,
+            table: Mutex::new(Table::default()),
         }
     }
 
-    fn table(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+    fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -88,7 +130,7 @@ impl Daemon {
 
     /// After a restart (clean or `kill -9`): load every record, settle what the last daemon
     /// left mid-way, and start every workload whose desired state is running.
-    pub fn recover(self: &Arc<Self>) -> Result<usize, crate::error::StateError> {
+    pub async fn recover(self: &Arc<Self>) -> Result<usize, crate::error::StateError> {
         let mut started = 0;
         for mut w in self.db.load_all()? {
             let was_live = matches!(w.state.status, Status::Running | Status::Restarting);
@@ -104,10 +146,10 @@ impl Daemon {
                         .into(),
                 );
                 w.state.finished_at = Some(crate::util::now());
-                self.db.put(&w)?;
+                self.db.put(&w).await?;
             } else if w.desired == Desired::Stopped && was_live {
                 w.state.status = Status::Stopped;
-                self.db.put(&w)?;
+                self.db.put(&w).await?;
             }
             let id = w.id.clone();
             let run = w.desired == Desired::Running;
@@ -156,7 +198,7 @@ impl Daemon {
         if t.contains_key(r) {
             return Ok(r.to_string());
         }
-        if let Some(e) = t.values().find(|e| e.w.name == r) {
+        if let Some(e) = t.by_name(r) {
             return Ok(e.w.id.clone());
         }
         let matches: Vec<&String> = if r.is_empty() {
@@ -176,38 +218,13 @@ impl Daemon {
         }
     }
 
-    /// Compiled code for a blob, compiled (or read from the compile cache) once per daemon.
+    /// Compiled code for a blob, shared with every workload of the same digest.
     pub async fn program(&self, digest: &str) -> Result<Arc<Program>, String> {
-        if let Some(p) = self
-            .programs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(digest)
-        {
-            return Ok(p.clone());
-        }
-        let bytes = self
-            .blobs
-            .get(digest)
-            .map_err(|e| format!("image {digest}: {e}"))?;
-        let engine = self.engine.clone();
-        let program = tokio::task::spawn_blocking(move || engine.load(&bytes))
-            .await
-            .map_err(|e| format!("compiling {digest}: {e}"))?
-            .map_err(|e| format!("image {digest}: {e}"))?;
-        let program = Arc::new(program);
-        self.programs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(digest.to_string(), program.clone());
-        Ok(program)
+        self.programs.get(digest).await
     }
 
     pub fn loaded_programs(&self) -> usize {
-        self.programs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.programs.count()
     }
 
     /// Check a spec and learn its kind from the binary.
@@ -232,15 +249,20 @@ impl Daemon {
                 )));
             }
         }
-        let program = self
-            .program(&spec.image)
+        let kind = self
+            .programs
+            .kind(&spec.image)
             .await
             .map_err(ApiError::BadRequest)?;
-        let kind = program.info.kind;
         if kind.is_command() {
             if spec.route.is_some() {
                 return Err(ApiError::BadRequest(format!(
                     "this is a {kind}, which runs to completion: a route is only for HTTP apps"
+                )));
+            }
+            if !spec.allow_outbound.is_empty() {
+                return Err(ApiError::BadRequest(format!(
+                    "this is a {kind}: outbound HTTP grants are only for HTTP apps (a task reaches the network with --net)"
                 )));
             }
             Ok(WorkloadKind::Task)
@@ -259,12 +281,11 @@ impl Daemon {
                 ));
             };
             skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
-            // Scale to zero: an app's code is the data plane's to load and evict; the check
-            // only filled the compile cache.
-            self.programs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&spec.image);
+            for rule in &spec.allow_outbound {
+                OutboundRule::parse(rule)
+                    .map_err(|e| ApiError::BadRequest(format!("allow_outbound {rule:?}: {e}")))?;
+            }
+            // Scale to zero: the check learnt the kind without keeping any code in memory.
             if spec.restart != skiff_api::RestartPolicy::No {
                 return Err(ApiError::BadRequest(
                     "a restart policy is for tasks: an app serves until stopped, and a failed request does not stop it".into(),
@@ -295,12 +316,10 @@ impl Daemon {
         }
         let kind = self.check(&req.spec).await?;
         if kind == WorkloadKind::App {
-            let existing = req.name.as_ref().and_then(|n| {
-                self.table()
-                    .values()
-                    .find(|e| &e.w.name == n)
-                    .map(|e| (e.w.id.clone(), e.w.kind))
-            });
+            let existing = req
+                .name
+                .as_ref()
+                .and_then(|n| self.table().by_name(n).map(|e| (e.w.id.clone(), e.w.kind)));
             if let (true, Some((id, WorkloadKind::App))) = (req.replace, &existing) {
                 return self.redeploy(id, req.spec).await;
             }
@@ -312,11 +331,11 @@ impl Daemon {
         }
         let id = crate::util::random_hex(32)
             .map_err(|e| ApiError::Internal(format!("cannot read /dev/urandom: {e}")))?;
-        let w = {
+        let (w, commit) = {
             let mut t = self.table();
             let name = match req.name {
                 Some(n) => {
-                    if let Some(other) = t.values().find(|e| e.w.name == n) {
+                    if let Some(other) = t.by_name(&n) {
                         return Err(ApiError::Conflict(format!(
                             "the name {n} is already in use by workload {}: remove it (skiff rm -f {n}) or choose another name",
                             &other.w.id[..12]
@@ -326,7 +345,7 @@ impl Daemon {
                 }
                 None => {
                     // Generated names are unique too: take more of the id until one is free.
-                    let taken = |n: &str| t.values().any(|e| e.w.name == n);
+                    let taken = |n: &str| t.by_name(n).is_some();
                     (4..=id.len())
                         .step_by(4)
                         .map(|len| generated_name(&req.spec, &id[..len]))
@@ -358,10 +377,14 @@ impl Daemon {
                 project,
                 app: None,
             };
-            self.db.put(&w)?;
+            let commit = self.db.put(&w);
             t.insert(id.clone(), self.new_entry(w.clone()));
-            w
+            (w, commit)
         };
+        if let Err(e) = commit.await {
+            self.table().remove(&id);
+            return Err(e.into());
+        }
         if req.start {
             self.spawn(&id);
         }
@@ -370,7 +393,7 @@ impl Daemon {
 
     /// A new version of app `id`: committed, then swapped in if the app is serving (its code
     /// loaded first, so the first request to the new version does not wait for it).
-    async fn redeploy(
+    pub async fn redeploy(
         self: &Arc<Self>,
         id: &str,
         spec: WorkloadSpec,
@@ -387,7 +410,8 @@ impl Daemon {
         self.update(id, |w| {
             w.spec = spec.clone();
             w.desired = Desired::Running;
-        })?;
+        })
+        .await?;
         if serving {
             let w = self
                 .get(id)
@@ -406,7 +430,7 @@ impl Daemon {
 
     /// Start a supervisor for `id` (the caller has set desired = running).
     fn spawn(self: &Arc<Self>, id: &str) {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = watch::channel(false);
         {
             let mut t = self.table();
@@ -431,16 +455,17 @@ impl Daemon {
         self.update(id, |w| {
             w.desired = Desired::Running;
             w.state.restart_count = 0;
-        })?;
+        })
+        .await?;
         self.spawn(id);
         Ok(Started::Now)
     }
 
     /// Stop `id` and wait until its supervisor has ended. Tasks are cancelled at once (WASI has
     /// no signals a guest could handle); `grace` is for apps to finish in-flight requests.
-    pub async fn stop(&self, id: &str, _grace: Duration) -> Result<(), ApiError> {
+    pub async fn stop(&self, id: &str, grace: Duration) -> Result<(), ApiError> {
         // Desired state first: should the daemon die right now, the next one will not start it.
-        self.update(id, |w| w.desired = Desired::Stopped)?;
+        self.update(id, |w| w.desired = Desired::Stopped).await?;
         let run = {
             let t = self.table();
             t.get(id)
@@ -448,10 +473,32 @@ impl Daemon {
                 .map(|r| (r.stop.clone(), r.done.clone()))
         };
         if let Some((stop, mut done)) = run {
-            let _ = stop.send(true);
+            let _ = stop.send(Some(grace));
             let _ = done.wait_for(|d| *d).await;
         }
         Ok(())
+    }
+
+    /// Wait until `id`'s supervisor has ended (at once if none runs), then say how it ended.
+    pub async fn wait(&self, id: &str) -> Result<skiff_api::WaitResponse, ApiError> {
+        let done = self
+            .table()
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?
+            .run
+            .as_ref()
+            .map(|r| r.done.clone());
+        if let Some(mut done) = done {
+            let _ = done.wait_for(|d| *d).await;
+        }
+        let w = self
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
+        Ok(skiff_api::WaitResponse {
+            status: w.state.status,
+            exit_code: w.state.exit_code,
+            error: w.state.error,
+        })
     }
 
     pub async fn remove(&self, id: &str, force: bool) -> Result<(), ApiError> {
@@ -464,49 +511,54 @@ impl Daemon {
             }
             self.stop(id, Duration::ZERO).await?;
         }
-        self.db.delete(id)?;
+        self.db.delete(id).await?;
         if let Some(apps) = &self.apps {
             apps.forget(id);
         }
         if let Some(e) = self.table().remove(id) {
-            let _ = std::fs::remove_dir_all(e.log.dir());
+            crate::logs::remove(e.log.base(), self.log_config.max_files);
         }
         Ok(())
     }
 
-    /// Change a record: committed to the database, then visible.
-    pub fn update(&self, id: &str, f: impl FnOnce(&mut Workload)) -> Result<(), ApiError> {
-        let mut t = self.table();
-        let e = t
-            .get_mut(id)
-            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
-        let mut w = e.w.clone();
-        f(&mut w);
-        self.db.put(&w)?;
-        e.w = w;
-        Ok(())
+    /// Change a record: queued to the database and visible at once (so the next change builds
+    /// on it), committed when this returns.
+    pub async fn update(&self, id: &str, f: impl FnOnce(&mut Workload)) -> Result<(), ApiError> {
+        let commit = {
+            let mut t = self.table();
+            let e = t
+                .get_mut(id)
+                .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
+            let mut w = e.w.clone();
+            f(&mut w);
+            let commit = self.db.put(&w);
+            e.w = w;
+            commit
+        };
+        Ok(commit.await?)
     }
 
     /// The supervisor's records. A failure to write state is logged: the supervisor cannot do
     /// better than carry on, and the next change will try again.
-    fn record(&self, id: &str, f: impl FnOnce(&mut Workload)) {
-        if let Err(e) = self.update(id, f) {
+    async fn record(&self, id: &str, f: impl FnOnce(&mut Workload)) {
+        if let Err(e) = self.update(id, f).await {
             if !matches!(e, ApiError::NotFound(_)) {
                 tracing::error!("workload {id}: cannot record its state: {e}");
             }
         }
     }
 
-    pub fn mark_running(&self, id: &str) {
+    pub async fn mark_running(&self, id: &str) {
         self.record(id, |w| {
             w.state.status = Status::Running;
             w.state.started_at = Some(crate::util::now());
             w.state.finished_at = None;
             w.state.restart_delay_ms = None;
-        });
+        })
+        .await;
     }
 
-    pub fn mark_restarting(
+    pub async fn mark_restarting(
         &self,
         id: &str,
         code: Option<i32>,
@@ -520,11 +572,12 @@ impl Daemon {
             w.state.finished_at = Some(crate::util::now());
             w.state.restart_count += 1;
             w.state.restart_delay_ms = Some(delay.as_millis() as u64);
-        });
+        })
+        .await;
     }
 
     /// The workload ended for good (or was stopped): desired becomes stopped.
-    pub fn finish(
+    pub async fn finish(
         &self,
         id: &str,
         status: Status,
@@ -541,7 +594,8 @@ impl Daemon {
             }
             w.state.finished_at = Some(crate::util::now());
             w.state.restart_delay_ms = None;
-        });
+        })
+        .await;
     }
 }
 

@@ -27,7 +27,7 @@ pub async fn send_logs(
     tx: Sender<Bytes>,
 ) {
     let Some(log) = d.log_of(&id) else { return };
-    let dir = log.dir().to_path_buf();
+    let dir = log.base().to_path_buf();
     let mut written = log.written.subscribe();
     let max_files = d.log_config.max_files;
     // Open the current file before reading the rotated ones, so that no line falls between.

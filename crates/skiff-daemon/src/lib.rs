@@ -7,7 +7,8 @@
 //! with size-based rotation.
 //!
 //! Layout under `SKIFF_HOME/daemon/` (mode 0700):
-//! `skiff.sock`, `lock`, `state.redb`, `token`, `api-addr`, `blobs/sha256/<hex>`, `logs/<id>/`.
+//! `skiff.sock`, `lock`, `state.redb`, `token`, `api-addr`, `blobs/sha256/<hex>`,
+//! `logs/<id>.log[.N]`.
 
 mod api;
 mod apps;
@@ -18,7 +19,9 @@ mod error;
 mod follow;
 mod info;
 mod logs;
+mod metrics;
 mod openapi;
+mod programs;
 mod project;
 mod supervisor;
 mod util;
@@ -140,6 +143,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             }
         };
         let engine = Arc::new(engine);
+        let programs = Arc::new(programs::Programs::new(engine.clone(), blobs.clone()));
         let mut http_addr = None;
         let apps = match config.http_listen {
             None => None,
@@ -162,8 +166,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                 tokio::spawn(server.run(std::future::pending::<()>()));
                 Some(apps::Apps::new(
                     routes,
-                    engine.clone(),
-                    blobs.clone(),
+                    programs.clone(),
                     bound.to_string(),
                     config.app_cache_size,
                 ))
@@ -171,6 +174,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         };
         let d = Arc::new(daemon::Daemon::new(
             engine,
+            programs,
             db,
             blobs,
             config.log,
@@ -185,7 +189,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             },
             apps,
         ));
-        let resumed = d.recover()?;
+        let resumed = d.recover().await?;
         eprintln!(
             "skiff daemon {}: listening on unix://{}{}{}; {resumed} workload(s) resumed",
             env!("CARGO_PKG_VERSION"),

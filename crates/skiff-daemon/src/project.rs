@@ -1,10 +1,11 @@
 //! `skiff up` / `skiff down`: a project is a named set of workloads, applied as a whole.
-//! Applying the same set twice changes nothing; a changed entry is replaced, a removed one is
-//! stopped and removed. One project is applied at a time.
+//! Applying the same set twice changes nothing; a changed app gets the new spec as its next
+//! version without downtime (the path `skiff deploy` takes), a changed task is replaced, a
+//! removed entry is stopped and removed. One project is applied at a time.
 
 use crate::daemon::Daemon;
 use crate::error::ApiError;
-use skiff_api::{CreateRequest, Desired, ProjectChanges, ProjectRequest, Status};
+use skiff_api::{CreateRequest, Desired, ProjectChanges, ProjectRequest, Status, WorkloadKind};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,15 +19,18 @@ pub async fn apply(
     check_project(project)?;
     let _one_at_a_time = APPLYING.lock().await;
     // Check every entry before changing anything, so that a bad file changes nothing.
+    let mut kinds = std::collections::BTreeMap::new();
     for (name, spec) in &req.workloads {
         if !crate::daemon::valid_name(name) {
             return Err(ApiError::BadRequest(format!(
                 "entry {name:?}: not a valid workload name"
             )));
         }
-        d.check(spec)
+        let kind = d
+            .check(spec)
             .await
             .map_err(|e| ApiError::BadRequest(format!("entry {name}: {e}")))?;
+        kinds.insert(name.clone(), kind);
     }
     let existing = d.list();
     for w in &existing {
@@ -62,6 +66,12 @@ pub async fn apply(
                     d.start(&w.id).await?;
                     changes.started.push(name);
                 }
+            }
+            Some(w)
+                if w.kind == WorkloadKind::App && kinds.get(&name) == Some(&WorkloadKind::App) =>
+            {
+                d.redeploy(&w.id, spec).await?;
+                changes.updated.push(name);
             }
             Some(w) => {
                 d.stop(&w.id, Duration::from_secs(10)).await?;

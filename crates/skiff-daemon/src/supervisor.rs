@@ -5,7 +5,7 @@
 use crate::daemon::Daemon;
 use crate::logs::LogWriter;
 use skiff_api::{Desired, RestartPolicy, Status, Stream, Workload, WorkloadKind};
-use skiff_engine::http::{HttpAppConfig, HttpLimits, OutboundPolicy};
+use skiff_engine::http::{HttpAppConfig, HttpLimits, OutboundPolicy, OutboundRule};
 use skiff_engine::{Exit, Limits, Mount, Output, RunError, Sandbox};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ pub fn backoff(consecutive: u32) -> Duration {
 
 /// Runs workload `id` until it ends for good or `stop` turns true. Every state change is
 /// committed to the database before the next step.
-pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<bool>) {
+pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Option<Duration>>) {
     if d.get(&id).is_some_and(|w| w.kind == WorkloadKind::App) {
         return supervise_app(d, id, stop).await;
     }
@@ -79,7 +79,8 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
         let program = match d.program(&w.spec.image).await {
             Ok(p) => p,
             Err(e) => {
-                d.finish(&id, Status::Exited, Some(127), Some(e), true);
+                d.finish(&id, Status::Exited, Some(127), Some(e), true)
+                    .await;
                 return;
             }
         };
@@ -89,29 +90,29 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
             memory: w.spec.limits.memory_bytes.unwrap_or(Limits::DEFAULT_MEMORY),
             timeout: w.spec.limits.timeout_ms.map(Duration::from_millis),
         };
-        d.mark_running(&id);
+        d.mark_running(&id).await;
         let started = Instant::now();
         let engine = d.engine.clone();
         let result = tokio::select! {
             r = engine.run_command_async(&program, &sandbox, &limits) => Some(r),
-            _ = stop.wait_for(|s| *s) => None,
+            _ = stop.wait_for(|s| s.is_some()) => None,
         };
         if let Some(l) = &log {
             l.flush_partial();
         }
         let Some(result) = result else {
-            d.finish(&id, Status::Stopped, None, None, true);
+            d.finish(&id, Status::Stopped, None, None, true).await;
             return;
         };
         let end = ending(result);
         let restarts_done = d.get(&id).map_or(0, |w| w.state.restart_count);
-        if *stop.borrow() || !should_restart(w.spec.restart, &end, restarts_done) {
-            let status = if *stop.borrow() {
+        if stop.borrow().is_some() || !should_restart(w.spec.restart, &end, restarts_done) {
+            let status = if stop.borrow().is_some() {
                 Status::Stopped
             } else {
                 Status::Exited
             };
-            d.finish(&id, status, end.exit_code, end.error, true);
+            d.finish(&id, status, end.exit_code, end.error, true).await;
             return;
         }
         consecutive = if started.elapsed() >= HEALTHY_RUN {
@@ -121,13 +122,15 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
         };
         let delay = backoff(consecutive);
         consecutive += 1;
-        d.mark_restarting(&id, end.exit_code, end.error, delay);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.wait_for(|s| *s) => {
-                d.finish(&id, Status::Stopped, None, None, true);
-                return;
-            }
+        d.mark_restarting(&id, end.exit_code, end.error, delay)
+            .await;
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            _ = stop.wait_for(|s| s.is_some()) => true,
+        };
+        if stopped {
+            d.finish(&id, Status::Stopped, None, None, true).await;
+            return;
         }
         if d.get(&id).is_none_or(|w| w.desired != Desired::Running) {
             return;
@@ -169,7 +172,7 @@ fn sandbox_of(w: &Workload, log: Option<&Arc<LogWriter>>) -> Sandbox {
     }
 }
 
-/// An app's grants and limits for the data plane. Outbound HTTP: none (no flag grants it yet).
+/// An app's grants and limits for the data plane.
 pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
     let mut limits = HttpLimits::default();
     if let Some(m) = w.spec.limits.memory_bytes {
@@ -182,16 +185,25 @@ pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
         name: w.name.clone(),
         sandbox: sandbox_of(w, d.log_of(&w.id).as_ref()),
         limits,
-        outbound: OutboundPolicy::default(),
+        outbound: OutboundPolicy {
+            // Checked when the spec was accepted.
+            rules: w
+                .spec
+                .allow_outbound
+                .iter()
+                .filter_map(|r| OutboundRule::parse(r).ok())
+                .collect(),
+        },
     }
 }
 
-/// How long a stopped app's in-flight requests may take to finish.
+/// How long a stopped app's in-flight requests may take to finish when no grace is given.
 pub const APP_GRACE: Duration = Duration::from_secs(10);
 
 /// An app does not run: it is a route in the data plane until stopped. Stopping takes the route
-/// away (404 from then on) and waits, up to [`APP_GRACE`], for requests in flight to finish.
-async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<bool>) {
+/// away (404 from then on) and waits, up to the grace the stop gave (`stop -t`), for requests in
+/// flight to finish; those still running then are ended (503, or a cut-off body).
+async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Option<Duration>>) {
     let (Some(w), Some(apps)) = (d.get(&id), d.apps.clone()) else {
         d.finish(
             &id,
@@ -199,7 +211,8 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
             Some(125),
             Some("this daemon has no HTTP data plane (--http-listen)".into()),
             true,
-        );
+        )
+        .await;
         return;
     };
     let deployed = match skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/")) {
@@ -210,17 +223,32 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<boo
         Err(e) => Err(e),
     };
     if let Err(e) = deployed {
-        d.finish(&id, Status::Exited, Some(126), Some(e), true);
+        d.finish(&id, Status::Exited, Some(126), Some(e), true)
+            .await;
         return;
     }
-    d.mark_running(&id);
-    let _ = stop.wait_for(|s| *s).await;
-    apps.undeploy(&id);
-    let deadline = Instant::now() + APP_GRACE;
-    while apps.in_flight(&id) > 0 && Instant::now() < deadline {
+    d.mark_running(&id).await;
+    let grace = match stop.wait_for(|s| s.is_some()).await {
+        Ok(g) => g.unwrap_or(APP_GRACE),
+        Err(_) => APP_GRACE,
+    };
+    let gone = apps.undeploy(&id);
+    let busy = |gone: &Option<Arc<crate::apps::Deployed>>| {
+        apps.in_flight(&id) > 0 || gone.as_ref().is_some_and(|g| g.live_instances() > 0)
+    };
+    let deadline = Instant::now() + grace;
+    while busy(&gone) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    d.finish(&id, Status::Stopped, None, None, true);
+    if let Some(g) = &gone {
+        g.stop();
+        // Ending takes a moment (each guest is dropped at its next yield); bounded all the same.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while busy(&gone) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    d.finish(&id, Status::Stopped, None, None, true).await;
 }
 
 #[cfg(test)]

@@ -70,6 +70,12 @@ pub struct Program {
     pub info: skiff_wasm::WasmInfo,
     pub cache: CacheOutcome,
     pub(crate) compiled: Compiled,
+    /// An HTTP handler's imports resolved against the host, once per program: every app that
+    /// serves this program (the daemon may run thousands of one binary) shares it.
+    pub(crate) http_pre: std::sync::OnceLock<crate::http::app::SharedPre>,
+    /// A command's imports resolved against WASI, once per program: a daemon runs one binary
+    /// as many tasks, and linking WASI anew for each would cost more than instantiating.
+    pub(crate) task_pre: std::sync::OnceLock<crate::task::TaskPre>,
 }
 
 impl Program {
@@ -145,6 +151,8 @@ impl Engine {
                 info,
                 cache: CacheOutcome::Compiled,
                 compiled,
+                http_pre: Default::default(),
+                task_pre: Default::default(),
             });
         };
         let hex = &info.digest["sha256:".len()..];
@@ -158,6 +166,8 @@ impl Engine {
                         info,
                         cache: CacheOutcome::Hit(path),
                         compiled,
+                        http_pre: Default::default(),
+                        task_pre: Default::default(),
                     });
                 }
                 Err(reason) => replaced = Some(reason),
@@ -201,6 +211,8 @@ impl Engine {
             info,
             cache: outcome,
             compiled,
+            http_pre: Default::default(),
+            task_pre: Default::default(),
         })
     }
 

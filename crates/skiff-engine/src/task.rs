@@ -14,7 +14,14 @@ use crate::Exit;
 use skiff_wasm::Kind;
 use std::sync::atomic::AtomicBool;
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
-use wasmtime::{Linker, Store, UpdateDeadline};
+use wasmtime::{InstancePre, Linker, Store, UpdateDeadline};
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+/// A command linked against WASI, ready to instantiate (see `Program::task_pre`).
+pub(crate) enum TaskPre {
+    P1(InstancePre<P1State>),
+    P2(CommandPre<P2State>),
+}
 
 impl Engine {
     /// Run `program` to completion inside the current tokio runtime.
@@ -39,10 +46,10 @@ impl Engine {
         let run = async {
             match (&program.compiled, program.info.kind) {
                 (Compiled::Module(module), Kind::P1Command) => {
-                    self.run_p1_async(module, builder, limits).await
+                    self.run_p1_async(program, module, builder, limits).await
                 }
                 (Compiled::Component(component), Kind::P2Command) => {
-                    self.run_p2_async(component, builder, limits).await
+                    self.run_p2_async(program, component, builder, limits).await
                 }
                 _ => unreachable!("is_command() kinds are compiled as their encoding says"),
             }
@@ -74,20 +81,31 @@ impl Engine {
 
     async fn run_p1_async(
         &self,
+        program: &Program,
         module: &wasmtime::Module,
         mut builder: wasmtime_wasi::WasiCtxBuilder,
         limits: &Limits,
     ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
-        let mut linker: Linker<P1State> = Linker::new(&self.inner);
         let state = P1State {
             wasi: builder.build_p1(),
             limiter: MemoryLimiter::new(limits.memory),
         };
         let mut store = self.async_store(state, |s| &mut s.limiter);
         let result = async {
-            wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| &mut s.wasi)?;
-            let instance = linker
-                .instantiate_async(&mut store, module)
+            let pre = match program.task_pre.get() {
+                Some(TaskPre::P1(pre)) => pre.clone(),
+                _ => {
+                    let mut linker: Linker<P1State> = Linker::new(&self.inner);
+                    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| {
+                        &mut s.wasi
+                    })?;
+                    let pre = linker.instantiate_pre(module).map_err(Instantiation)?;
+                    let _ = program.task_pre.set(TaskPre::P1(pre.clone()));
+                    pre
+                }
+            };
+            let instance = pre
+                .instantiate_async(&mut store)
                 .await
                 .map_err(Instantiation)?;
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
@@ -100,11 +118,11 @@ impl Engine {
 
     async fn run_p2_async(
         &self,
+        program: &Program,
         component: &wasmtime::component::Component,
         mut builder: wasmtime_wasi::WasiCtxBuilder,
         limits: &Limits,
     ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
-        let mut linker: ComponentLinker<P2State> = ComponentLinker::new(&self.inner);
         let state = P2State {
             wasi: builder.build(),
             table: ResourceTable::new(),
@@ -112,12 +130,23 @@ impl Engine {
         };
         let mut store = self.async_store(state, |s| &mut s.limiter);
         let result = async {
-            wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-            let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
-                &mut store, component, &linker,
-            )
-            .await
-            .map_err(Instantiation)?;
+            let pre = match program.task_pre.get() {
+                Some(TaskPre::P2(pre)) => pre.clone(),
+                _ => {
+                    let mut linker: ComponentLinker<P2State> = ComponentLinker::new(&self.inner);
+                    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+                    let pre = linker
+                        .instantiate_pre(component)
+                        .and_then(CommandPre::new)
+                        .map_err(Instantiation)?;
+                    let _ = program.task_pre.set(TaskPre::P2(pre.clone()));
+                    pre
+                }
+            };
+            let command = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(Instantiation)?;
             match command.wasi_cli_run().call_run(&mut store).await? {
                 Ok(()) => Ok(0),
                 Err(()) => Ok(1),

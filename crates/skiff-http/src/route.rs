@@ -6,16 +6,17 @@
 //! path segments: `/shop` serves `/shop` and `/shop/cart`, not `/shopping`. The guest sees the
 //! full path, prefix included.
 
+use std::collections::HashMap;
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Route {
     host: Host,
     /// Without a trailing slash; empty for `/`.
     prefix: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Host {
     Any,
     Exact(String),
@@ -108,32 +109,100 @@ fn valid_host(h: &str) -> bool {
 }
 
 /// Routes of every app; picks the best match for a request.
+///
+/// Indexed so that neither adding a route nor picking one walks every route: the daemon holds
+/// thousands of apps, and a request must not pay for the ones it is not for. Exact hosts and
+/// "any host" are hash maps keyed by prefix, so a pick looks up each whole-segment prefix of
+/// the path, longest first; `*.domain` routes are few and scanned.
 #[derive(Debug, Default)]
 pub struct Router {
-    routes: Vec<(Route, usize)>,
+    exact: HashMap<String, HashMap<String, usize>>,
+    subdomain: Vec<(Route, usize)>,
+    any: HashMap<String, usize>,
+    len: usize,
 }
 
 impl Router {
     /// Add `route` for app number `app`; the same route twice is an error.
     pub fn add(&mut self, route: Route, app: usize) -> Result<(), String> {
-        if self.routes.iter().any(|(r, _)| *r == route) {
+        let taken = match &route.host {
+            Host::Any => self.any.contains_key(&route.prefix),
+            Host::Exact(h) => self
+                .exact
+                .get(h)
+                .is_some_and(|p| p.contains_key(&route.prefix)),
+            Host::Subdomain(_) => self.subdomain.iter().any(|(r, _)| *r == route),
+        };
+        if taken {
             return Err(format!(
                 "route {route} is given to two apps; each route serves one app"
             ));
         }
-        self.routes.push((route, app));
+        match &route.host {
+            Host::Any => {
+                self.any.insert(route.prefix.clone(), app);
+            }
+            Host::Exact(h) => {
+                self.exact
+                    .entry(h.clone())
+                    .or_default()
+                    .insert(route.prefix.clone(), app);
+            }
+            Host::Subdomain(_) => self.subdomain.push((route, app)),
+        }
+        self.len += 1;
         Ok(())
     }
 
-    /// The app for this Host (port and case ignored) and path.
+    /// How many routes there are.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The app for this Host (port and case ignored) and path: the most specific host (exact,
+    /// then `*.domain`, then any), and among its routes the longest whole-segment prefix.
     pub fn pick(&self, host: Option<&str>, path: &str) -> Option<usize> {
         let host = host.map(strip_port).unwrap_or("").to_ascii_lowercase();
-        self.routes
-            .iter()
-            .filter_map(|(r, app)| r.score(&host, path).map(|s| (s, *app)))
-            .max_by_key(|(s, _)| *s)
-            .map(|(_, app)| app)
+        if let Some(app) = self.exact.get(&host).and_then(|p| longest(p, path)) {
+            return Some(app);
+        }
+        let mut best: Option<(usize, usize)> = None;
+        for (r, app) in &self.subdomain {
+            if let Some((_, len)) = r.score(&host, path) {
+                // On a tie the later route wins, as it always has.
+                if best.is_none_or(|(l, _)| len >= l) {
+                    best = Some((len, *app));
+                }
+            }
+        }
+        if let Some((_, app)) = best {
+            return Some(app);
+        }
+        longest(&self.any, path)
     }
+}
+
+/// The app of the longest prefix in `prefixes` that `path` starts with, on a segment boundary:
+/// `path` itself, then `path` cut before each `/`, right to left.
+fn longest(prefixes: &HashMap<String, usize>, path: &str) -> Option<usize> {
+    if prefixes.is_empty() {
+        return None;
+    }
+    if let Some(app) = prefixes.get(path) {
+        return Some(*app);
+    }
+    let mut end = path.len();
+    while let Some(slash) = path[..end].rfind('/') {
+        if let Some(app) = prefixes.get(&path[..slash]) {
+            return Some(*app);
+        }
+        end = slash;
+    }
+    None
 }
 
 fn strip_port(h: &str) -> &str {
@@ -196,5 +265,21 @@ mod tests {
             .contains("two apps"));
         assert_eq!(Route::parse("/shop/").unwrap().to_string(), "/shop");
         assert_eq!(Route::parse("*.a.com/").unwrap().to_string(), "*.a.com/");
+    }
+
+    #[test]
+    fn thousands_of_routes_pick_like_one() {
+        let mut routes: Vec<String> = (0..5000).map(|i| format!("/app{i}")).collect();
+        routes.extend((0..5000).map(|i| format!("h{i}.example.com/")));
+        routes.push("*.example.com/".into());
+        routes.push("*.b.example.com/".into());
+        let r = router(&routes.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(r.len(), 10_002);
+        assert_eq!(r.pick(Some("x"), "/app4321/deep/path"), Some(4321));
+        assert_eq!(r.pick(Some("x"), "/app43210"), None);
+        assert_eq!(r.pick(Some("H77.example.com:80"), "/app1"), Some(5077));
+        // Among matching *.domain routes of one prefix length, the later one wins, as before.
+        assert_eq!(r.pick(Some("a.b.example.com"), "/"), Some(10_001));
+        assert_eq!(r.pick(Some("a.example.com"), "/app1"), Some(10_000));
     }
 }

@@ -330,6 +330,7 @@ fn error_response(e: &HandleError, id: RequestId) -> Response<ResponseBody> {
         HandleError::NoResponse | HandleError::GuestError(_) => {
             "the app gave no valid response".into()
         }
+        HandleError::Stopped => "the app was stopped".into(),
         HandleError::Trap { .. }
         | HandleError::MemoryLimit { .. }
         | HandleError::Instantiate(_) => "the app failed".into(),

@@ -41,6 +41,13 @@ pub struct DaemonArgs {
 }
 
 pub fn daemon(home: &Home, args: DaemonArgs) -> anyhow::Result<u8> {
+    // A guest's exit (`proc_exit`) reaches the host as an error value, and with RUST_BACKTRACE
+    // set every error value captures a native backtrace: measured, that cost more than running
+    // the task. Panics keep their backtraces (RUST_BACKTRACE); error values capture none unless
+    // RUST_LIB_BACKTRACE asks for them. Set before the runtime starts any thread.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     skiff_daemon::run(skiff_daemon::DaemonConfig {
         home: home.root().to_path_buf(),
         api_listen: args.api_listen,

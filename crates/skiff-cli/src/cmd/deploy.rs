@@ -24,6 +24,10 @@ pub struct DeployArgs {
     /// Set an environment variable: K=V, or K to pass the host's value
     #[arg(short = 'e', long = "env", value_name = "K=V")]
     pub env: Vec<String>,
+    /// Let the app send HTTP requests to scheme://host[:port] (`*` wildcards, e.g.
+    /// https://*.example.com); repeatable. Without it the app can reach nothing
+    #[arg(long = "allow-outbound", value_name = "PATTERN")]
+    pub allow_outbound: Vec<String>,
     /// Linear memory limit per request instance
     #[arg(long, value_name = "SIZE", default_value = "128m", value_parser = parse_size)]
     pub memory: u64,
@@ -78,6 +82,7 @@ pub fn deploy(home: &Home, client: &Client, args: DeployArgs) -> anyhow::Result<
             },
             restart: RestartPolicy::No,
             route: Some(route),
+            allow_outbound: args.allow_outbound,
         },
         start: true,
         // deploy means "make it so": a new version of an existing app replaces it in place.

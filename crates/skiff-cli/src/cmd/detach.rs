@@ -114,6 +114,7 @@ pub fn spec_from_run(
             None => RestartPolicy::No,
         },
         route: None,
+        allow_outbound: vec![],
     })
 }
 

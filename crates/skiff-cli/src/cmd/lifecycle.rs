@@ -1,4 +1,4 @@
-//! `skiff stop | start | restart | rm | inspect` of daemon workloads.
+//! `skiff stop | start | restart | wait | rm | inspect` of daemon workloads.
 
 use crate::client::Client;
 use clap::Args;
@@ -20,6 +20,18 @@ pub struct StopArgs {
 /// Start stopped workloads again
 #[derive(Debug, Args)]
 pub struct StartArgs {
+    #[arg(required = true, value_name = "WORKLOAD")]
+    pub workloads: Vec<String>,
+}
+
+/// Wait until workloads end, then print each one's exit code
+///
+/// A workload stopped before it ended prints its status (`stopped`) instead.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  skiff run -d --name job batch.wasm\n  skiff wait job            prints 0 once job has exited successfully"
+)]
+pub struct WaitArgs {
     #[arg(required = true, value_name = "WORKLOAD")]
     pub workloads: Vec<String>,
 }
@@ -84,6 +96,32 @@ pub fn restart(client: &Client, args: StopArgs) -> anyhow::Result<u8> {
         )?;
         Ok(())
     })
+}
+
+pub fn wait(client: &Client, args: WaitArgs) -> anyhow::Result<u8> {
+    let mut failed = 0;
+    for n in &args.workloads {
+        match client.call::<skiff_api::WaitResponse>(
+            Method::POST,
+            &format!("/v1/workloads/{n}/wait"),
+            None::<&()>,
+        ) {
+            Ok((_, Some(w))) => match w.exit_code {
+                Some(code) => println!("{code}"),
+                None => println!(
+                    "{}",
+                    serde_json::to_value(w.status)?.as_str().unwrap_or("-")
+                ),
+            },
+            Ok((_, None)) => anyhow::bail!("the daemon did not say how {n} ended"),
+            Err(e) if e.is::<crate::client::NoDaemon>() => return Err(e),
+            Err(e) => {
+                eprintln!("skiff: {n}: {e:#}");
+                failed = 1;
+            }
+        }
+    }
+    Ok(failed)
 }
 
 pub fn rm(client: &Client, args: RmArgs) -> anyhow::Result<u8> {

@@ -50,6 +50,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Start(args) => lifecycle::start(&client()?, args),
         Command::Restart(args) => lifecycle::restart(&client()?, args),
         Command::Rm(args) => lifecycle::rm(&client()?, args),
+        Command::Wait(args) => lifecycle::wait(&client()?, args),
         Command::Up(args) => up::up(&home, &client()?, args),
         Command::Down(args) => up::down(&client()?, args),
         Command::Serve(args) => serve::serve(&home, *args),

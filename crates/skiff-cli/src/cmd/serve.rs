@@ -393,11 +393,19 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
     }
 
     let mut apps = Vec::new();
+    // Apps of one file share one program: its compiled code and its resolved imports are
+    // loaded once, not once per app (a thousand routes to one binary hold one copy).
+    let mut programs = std::collections::HashMap::new();
     for (spec, config) in specs.iter().zip(configs) {
-        pull_if_missing(home, &spec.source, args.pull)?;
-        let bytes = resolve(home, &spec.source)?.bytes;
-        let program = engine.load(&bytes).with_context(|| spec.source.clone())?;
-        let app = HttpApp::new(&engine, &program, config).with_context(|| spec.source.clone())?;
+        let program = match programs.entry(spec.source.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                pull_if_missing(home, &spec.source, args.pull)?;
+                let bytes = resolve(home, &spec.source)?.bytes;
+                e.insert(engine.load(&bytes).with_context(|| spec.source.clone())?)
+            }
+        };
+        let app = HttpApp::new(&engine, program, config).with_context(|| spec.source.clone())?;
         apps.push(AppConfig {
             app,
             routes: vec![spec.route.clone()],

@@ -65,6 +65,9 @@ struct Entry {
     timeout: Option<String>,
     restart: Option<String>,
     route: Option<String>,
+    /// HTTP apps: outbound HTTP the guest may make (`scheme://host[:port]` patterns).
+    #[serde(default)]
+    allow_outbound: Vec<String>,
 }
 
 fn project(file: &Path, explicit: Option<String>) -> anyhow::Result<String> {
@@ -141,6 +144,7 @@ fn print_changes(c: &ProjectChanges) {
     for (what, names) in [
         ("created", &c.created),
         ("replaced", &c.replaced),
+        ("updated", &c.updated),
         ("started", &c.started),
         ("removed", &c.removed),
         ("unchanged", &c.unchanged),
@@ -223,5 +227,6 @@ fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<
             None => RestartPolicy::No,
         },
         route,
+        allow_outbound: e.allow_outbound.clone(),
     })
 }

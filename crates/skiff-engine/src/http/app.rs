@@ -25,7 +25,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The `T` of a request's `Store`.
-struct RequestState {
+pub(crate) struct RequestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -56,6 +56,9 @@ impl WasiHttpView for RequestState {
     }
 }
 
+/// What every app of one program shares: its imports resolved once (see `Program::http_pre`).
+pub(crate) type SharedPre = ProxyPre<RequestState>;
+
 /// A `wasi:http` handler ready to serve: everything that can be done once is done here.
 pub struct HttpApp {
     name: Arc<str>,
@@ -68,6 +71,8 @@ pub struct HttpApp {
     outbound: Arc<OutboundPolicy>,
     permits: Arc<Semaphore>,
     stats: Arc<AppStats>,
+    /// Set by [`HttpApp::stop`]: every request still running ends at once.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 impl HttpApp {
@@ -88,12 +93,20 @@ impl HttpApp {
                 })
             }
         };
-        let mut linker: Linker<RequestState> = Linker::new(&engine.inner);
-        let link = |e: wasmtime::Error| RunError::Instantiate(format!("{e:#}"));
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
-        let pre = linker.instantiate_pre(component).map_err(link)?;
-        let pre = ProxyPre::new(pre).map_err(link)?;
+        let pre = match program.http_pre.get() {
+            Some(pre) => pre.clone(),
+            None => {
+                let link = |e: wasmtime::Error| RunError::Instantiate(format!("{e:#}"));
+                let mut linker: Linker<RequestState> = Linker::new(&engine.inner);
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+                let pre = linker.instantiate_pre(component).map_err(link)?;
+                let pre = ProxyPre::new(pre).map_err(link)?;
+                // Two apps racing here build it twice; one copy is kept.
+                let _ = program.http_pre.set(pre.clone());
+                pre
+            }
+        };
         // Open the mounts now: the request path must not touch the filesystem.
         let fs = config.sandbox.builder()?.build().filesystem().clone();
         let max = config.limits.max_concurrent.max(1);
@@ -109,6 +122,7 @@ impl HttpApp {
             outbound: Arc::new(config.outbound),
             permits: Arc::new(Semaphore::new(max as usize)),
             stats: Arc::new(AppStats::default()),
+            stopped: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -122,6 +136,20 @@ impl HttpApp {
 
     pub fn stats(&self) -> &Arc<AppStats> {
         &self.stats
+    }
+
+    /// Count into `stats` instead of counters of its own: an app loaded, evicted and loaded
+    /// again (the daemon's scale to zero) keeps one set of counters.
+    pub fn with_stats(mut self, stats: Arc<AppStats>) -> HttpApp {
+        self.stats = stats;
+        self
+    }
+
+    /// End every request of this app that still runs (its guest is dropped wherever it is; a
+    /// response not yet started is answered 503, one being streamed is cut off), and refuse
+    /// new ones with [`HandleError::Stopped`]. For an operator's stop once its grace is over.
+    pub fn stop(&self) {
+        self.stopped.send_replace(true);
     }
 
     /// Instantiate the guest in a fresh store, exactly as a request does, and drop it without
@@ -159,6 +187,10 @@ impl HttpApp {
             return Err(self.fail(id, self.body_too_large()));
         }
         let permit = self.permit(id).await?;
+        let mut stopped = self.stopped.subscribe();
+        if *stopped.borrow() {
+            return Err(HandleError::Stopped);
+        }
 
         let exceeded = Arc::new(AtomicBool::new(false));
         let limit = self.limits.max_body;
@@ -204,10 +236,15 @@ impl HttpApp {
                     .call_handle(&mut store, request, out)
                     .await
             };
-            let failure = match tokio::time::timeout(deadline, run).await {
-                Err(_) => Some(HandleError::Timeout(guest.limits.timeout)),
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(guest.classify(e, store.data())),
+            let ended = tokio::select! {
+                r = tokio::time::timeout(deadline, run) => Some(r),
+                _ = stopped.wait_for(|s| *s) => None,
+            };
+            let failure = match ended {
+                None => Some(HandleError::Stopped),
+                Some(Err(_)) => Some(HandleError::Timeout(guest.limits.timeout)),
+                Some(Ok(Ok(()))) => None,
+                Some(Ok(Err(e))) => Some(guest.classify(e, store.data())),
             };
             if let Some(f) = &failure {
                 guest.record(f);
@@ -372,6 +409,11 @@ impl Guest {
 
     /// Count and log a failure of the guest, whether or not its response had started.
     fn record(&self, f: &HandleError) {
+        if matches!(f, HandleError::Stopped) {
+            // The operator's doing, not the guest's: not a failure to count.
+            tracing::debug!("[{} {}] ended: the app was stopped", self.name, self.id);
+            return;
+        }
         let counter = match f {
             HandleError::MemoryLimit { .. } => &self.stats.memory_limit,
             HandleError::CpuLimit(_) => &self.stats.cpu_limit,

@@ -7,7 +7,7 @@
 //! response streams while the guest is still writing it. The instance is dropped when the guest
 //! returns or a limit stops it. Nothing on this path takes a process-wide lock.
 
-mod app;
+pub(crate) mod app;
 mod body;
 mod guest_log;
 mod outbound;
@@ -147,6 +147,8 @@ pub enum HandleError {
     GuestError(String),
     #[error("could not instantiate the guest: {0}")]
     Instantiate(String),
+    #[error("the app was stopped while this request ran")]
+    Stopped,
 }
 
 impl HandleError {
@@ -161,6 +163,7 @@ impl HandleError {
             | HandleError::Instantiate(_) => 500,
             HandleError::NoResponse | HandleError::GuestError(_) => 502,
             HandleError::CpuLimit(_) | HandleError::Timeout(_) => 504,
+            HandleError::Stopped => 503,
         }
     }
 }
