@@ -403,6 +403,8 @@ fn transient(e: RegistryError) -> Attempt {
     match e {
         RegistryError::Status { status, .. } if status >= 500 => Attempt::Retry(e.to_string()),
         RegistryError::Unreachable { .. } => Attempt::Retry(e.to_string()),
+        // The token expired mid-upload: the next attempt carries a fresh one.
+        RegistryError::TokenRejected { .. } => Attempt::Retry(e.to_string()),
         other => Attempt::Fatal(other),
     }
 }

@@ -1,9 +1,10 @@
 //! skiff's OCI distribution client: `push`, `pull`, `login` against any OCI registry.
 //!
-//! - Built on `oci-client` for image references (Docker's grammar) and the Bearer token
-//!   handshake; the requests themselves go through one [`session`] layer over the same
-//!   `reqwest`, which retries transient failures, bounds what it reads, and turns every answer
-//!   into an error a user can act on (why: docs/registry.md).
+//! - Built on `oci-client` for image references (Docker's grammar); the requests go through one
+//!   [`session`] layer over the same `reqwest`, which authenticates (Basic, or Docker's token
+//!   flow in [`token`], with renewal and identity tokens), retries transient failures, bounds
+//!   what it reads, and turns every answer into an error a user can act on (why:
+//!   docs/registry.md).
 //! - Blobs land in a [`BlobStore`] only after their digest has been checked.
 //! - Every Wasm layout in use is read and normalised into skiff's own ([`Layout`]).
 //! - Credentials are Docker's ([`DockerConfig`]).
@@ -21,6 +22,7 @@ mod pull;
 mod push;
 mod session;
 mod store;
+mod token;
 mod transport;
 
 pub use credentials::{config_key, CredentialSource, Credentials, DockerConfig};
@@ -100,12 +102,38 @@ impl Registry {
         }
     }
 
-    /// Check that the configured credentials are accepted by `registry` (a host[:port]).
-    /// `Ok(false)` if the registry does not ask for any.
-    pub async fn login(&self, registry: &str) -> Result<bool> {
+    /// Check that the configured credentials are accepted by `registry` (a host[:port]). A
+    /// token server may answer with a refresh token: Docker's identity token, to store instead
+    /// of the password.
+    pub async fn login(&self, registry: &str) -> Result<Login> {
         // The token scope needs a repository; any name does to learn whether the login works.
         let probe = parse_reference(&format!("{registry}/skiff-login-check:latest"))?;
-        let session = session::Session::open(self.config.clone(), &probe, Access::Pull).await?;
-        Ok(session.authenticated())
+        let session =
+            session::Session::open_with(self.config.clone(), &probe, Access::Pull, true).await?;
+        Ok(Login {
+            challenged: session.authenticated(),
+            identity_token: session.identity_token().await,
+        })
+    }
+}
+
+/// What a login learned.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    /// False if the registry does not ask for credentials at all.
+    pub challenged: bool,
+    /// A refresh token from the registry's token server (Docker's `identitytoken`).
+    pub identity_token: Option<String>,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("challenged", &self.challenged)
+            .field(
+                "identity_token",
+                &self.identity_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
     }
 }

@@ -178,10 +178,7 @@ async fn basic_auth_login_required_wrong_password_and_success() {
 
     let with = |secret: &str| {
         Registry::new(RegistryConfig {
-            credentials: Some(Credentials {
-                username: "me".into(),
-                secret: secret.into(),
-            }),
+            credentials: Some(Credentials::password("me", secret)),
             ..Default::default()
         })
     };
@@ -191,7 +188,13 @@ async fn basic_auth_login_required_wrong_password_and_success() {
         !err.to_string().contains("wrong"),
         "the secret leaked: {err}"
     );
-    assert!(with("s3cret").login(&registry.addr).await.unwrap());
+    assert!(
+        with("s3cret")
+            .login(&registry.addr)
+            .await
+            .unwrap()
+            .challenged
+    );
 
     push(
         &with("s3cret"),

@@ -34,9 +34,17 @@ impl TestRegistry {
         Self::start_with(Some((user, pass)))
     }
 
+    /// With this `auth:` section (one line of YAML), e.g. a token server's (token.rs).
+    pub fn with_auth_yaml(auth_yaml: &str) -> TestRegistry {
+        Self::start_inner(None, auth_yaml.to_string())
+    }
+
     fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
+        Self::start_inner(auth, String::new())
+    }
+
+    fn start_inner(auth: Option<(&str, &str)>, mut auth_yaml: String) -> TestRegistry {
         let mut dir = tempfile::tempdir().unwrap();
-        let mut auth_yaml = String::new();
         if let Some((u, p)) = auth {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", u, p])
