@@ -124,7 +124,8 @@ impl Session {
         let mut writer = store
             .writer(&blob.digest)
             .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
-        let mut hasher = Sha256::new();
+        // Hash here only if the store will not: one sha256 pass per blob, never two.
+        let mut hasher = (!writer.verifies_digest()).then(Sha256::new);
         let mut seen: u64 = 0;
         let mut body = resp.bytes_stream();
         while let Some(piece) = body.next().await {
@@ -139,7 +140,9 @@ impl Session {
                     actual: format!("more than {} bytes", blob.size),
                 }));
             }
-            hasher.update(&piece);
+            if let Some(h) = hasher.as_mut() {
+                h.update(&piece);
+            }
             std::io::Write::write_all(&mut writer, &piece)
                 .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
             progress.advance(&blob.digest, piece.len() as u64);
@@ -150,18 +153,25 @@ impl Session {
                 blob.size
             )));
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-        if actual != blob.digest {
-            // `writer` is dropped here, uncommitted: the store is untouched.
-            return Err(Attempt::Fatal(RegistryError::DigestMismatch {
+        let mismatch = |actual: String| {
+            Attempt::Fatal(RegistryError::DigestMismatch {
                 what: format!("blob {}", blob.digest),
                 expected: blob.digest.clone(),
                 actual,
-            }));
+            })
+        };
+        if let Some(h) = hasher {
+            let actual = format!("sha256:{}", hex::encode(h.finalize()));
+            if actual != blob.digest {
+                // `writer` is dropped here, uncommitted: the store is untouched.
+                return Err(mismatch(actual));
+            }
         }
-        writer
-            .commit()
-            .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
+        // A verifying writer refuses a mismatch here, storing nothing.
+        writer.commit().map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => mismatch(store_mismatch(&e)),
+            _ => Attempt::Fatal(RegistryError::Store(e.to_string())),
+        })?;
         Ok(seen)
     }
 
@@ -389,6 +399,17 @@ fn counted(digest: &str, data: Bytes, progress: &Arc<dyn Progress>) -> reqwest::
         Ok::<_, std::io::Error>(p)
     });
     reqwest::Body::wrap_stream(stream)
+}
+
+/// What a verifying store found instead of the expected digest.
+fn store_mismatch(e: &std::io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<skiff_store::StoreError>())
+    {
+        Some(skiff_store::StoreError::DigestMismatch { actual, .. }) => actual.to_string(),
+        _ => e.to_string(),
+    }
 }
 
 /// The end of one attempt that did not succeed.

@@ -1,7 +1,6 @@
 //! skiff's OCI distribution client: `push`, `pull`, `login` against any OCI registry.
 //!
-//! - Built on `oci-client` for image references (Docker's grammar); the requests go through one
-//!   [`session`] layer over the same `reqwest`, which authenticates (Basic, or Docker's token
+//! - The requests go through one [`session`] layer over `reqwest`, which authenticates (Basic, or Docker's token
 //!   flow in [`token`], with renewal and identity tokens), retries transient failures, bounds
 //!   what it reads, and turns every answer into an error a user can act on (why:
 //!   docs/registry.md).
@@ -80,14 +79,19 @@ pub struct Registry {
 }
 
 /// A parsed reference, Docker's grammar (`hello` is `docker.io/library/hello:latest`).
-pub use oci_client::Reference;
+pub use skiff_image::Reference;
 
+/// Parse a reference; without a tag or digest it means `:latest`, as Docker reads it.
 pub fn parse_reference(s: &str) -> Result<Reference> {
-    s.parse::<Reference>()
-        .map_err(|e| RegistryError::Reference {
-            reference: s.to_string(),
-            reason: e.to_string(),
-        })
+    let bad = |e: skiff_image::ReferenceError| RegistryError::Reference {
+        reference: s.to_string(),
+        reason: e.reason,
+    };
+    let r = Reference::parse(s).map_err(bad)?;
+    if r.tag().is_none() && r.digest().is_none() {
+        return r.with_tag("latest").map_err(bad);
+    }
+    Ok(r)
 }
 
 /// The registry part of a reference as Docker writes it (`docker.io` for Docker Hub).

@@ -5,9 +5,9 @@
 use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
 use crate::token::{self, Challenge};
+use crate::Reference;
 use crate::RegistryConfig;
 use base64::Engine as _;
-use oci_client::Reference;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use std::sync::Arc;
@@ -85,13 +85,13 @@ impl Session {
         access: Access,
         offline: bool,
     ) -> Result<Session> {
-        let registry = reference.resolve_registry().to_string();
+        let registry = api_host(reference.registry()).to_string();
         let scheme = crate::transport::scheme_for(&registry, &config.insecure_registries);
         let mut session = Session {
             http: crate::transport::http_client()?,
             base: format!("{scheme}://{registry}"),
             registry,
-            repository: reference.repository().to_string(),
+            repository: reference.path().to_string(),
             auth: Auth::None,
             config: config.clone(),
         };
@@ -424,6 +424,14 @@ pub(crate) fn basic_header(creds: &Credentials) -> HeaderValue {
     .expect("base64 is a valid header value");
     v.set_sensitive(true);
     v
+}
+
+/// Where a registry's API answers: Docker Hub's is not `docker.io` itself.
+fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" => "index.docker.io",
+        other => other,
+    }
 }
 
 fn bearer_header(token: &str, registry: &str) -> Result<HeaderValue> {
