@@ -284,3 +284,48 @@ async fn push_format_compat_is_an_ordinary_image_that_pulls_back() {
     assert_eq!(read_to_vec(fresh.open(&pulled.wasm_digest).unwrap()), wasm);
     let _ = put; // shared helper
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_local_blob_is_named_and_not_committed_in_the_registry() {
+    let registry = TestRegistry::start();
+    for chunk_size in [1 << 20, 64 << 20] {
+        let (_d, local) = store();
+        let blob: Vec<u8> = (0..(2 << 20) + 5).map(|i| (i * 3 % 253) as u8).collect();
+        let manifest = cncf(&local, &blob);
+        // Flip one byte of the stored copy: same size, wrong content.
+        let digest = common::sha256(&blob);
+        let path = local.path(&digest).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[1 << 20] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+
+        let reg = Registry::new(RegistryConfig {
+            chunk_size,
+            ..Default::default()
+        });
+        let reference = format!("{}/team/c{chunk_size}:1", registry.addr);
+        let err = reg
+            .push(PushRequest {
+                reference: &reference,
+                manifest: manifest.clone().into(),
+                store: &local,
+                format: PushFormat::Cncf,
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("local copy") && err.contains("corrupt"),
+            "{err}"
+        );
+        let code = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I"])
+            .arg(format!(
+                "http://{}/v2/team/c{chunk_size}/blobs/{digest}",
+                registry.addr
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&code.stdout), "404");
+    }
+}
