@@ -88,7 +88,7 @@ impl Session {
         let registry = api_host(reference.registry()).to_string();
         let scheme = crate::transport::scheme_for(&registry, &config.insecure_registries);
         let mut session = Session {
-            http: crate::transport::http_client()?,
+            http: crate::transport::http_client(scheme == "https")?,
             base: format!("{scheme}://{registry}"),
             registry,
             repository: reference.path().to_string(),
@@ -204,8 +204,19 @@ impl Session {
         refresh_token: Option<&str>,
         offline: bool,
     ) -> Result<token::Grant> {
+        // A plain-HTTP registry's client verifies no certificates; an HTTPS token server needs
+        // one that does (rare: made for the occasion).
+        let tls_client;
+        let realm_is_https =
+            reqwest::Url::parse(&challenge.realm).is_ok_and(|u| u.scheme() == "https");
+        let http = if realm_is_https && self.base.starts_with("http://") {
+            tls_client = crate::transport::http_client(true)?;
+            &tls_client
+        } else {
+            &self.http
+        };
         token::fetch(
-            &self.http,
+            http,
             token::Ask {
                 challenge,
                 scopes,
