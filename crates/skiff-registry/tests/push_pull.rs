@@ -329,3 +329,78 @@ async fn a_corrupt_local_blob_is_named_and_not_committed_in_the_registry() {
         assert_eq!(String::from_utf8_lossy(&code.stdout), "404");
     }
 }
+
+/// A store whose layer cannot be read the first time, once the registry holds the config: a
+/// push interrupted after one of its blobs.
+struct FailsOnce {
+    inner: DirStore,
+    layer: String,
+    config_url: String,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl BlobStore for FailsOnce {
+    fn has(&self, digest: &str) -> bool {
+        self.inner.has(digest)
+    }
+    fn size(&self, digest: &str) -> std::io::Result<u64> {
+        self.inner.size(digest)
+    }
+    fn open(&self, digest: &str) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        if digest == self.layer && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // Wait for the config's upload to finish (the registry says so), then fail.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let out = Command::new("curl")
+                    .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I"])
+                    .arg(&self.config_url)
+                    .output()
+                    .unwrap();
+                if out.stdout == b"200" || std::time::Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        self.inner.open(digest)
+    }
+    fn writer(&self, digest: &str) -> std::io::Result<Box<dyn skiff_registry::BlobWriter>> {
+        self.inner.writer(digest)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_push_sends_only_what_is_missing_the_next_time() {
+    let registry = TestRegistry::start();
+    let (_d, local) = store();
+    let wasm = guest("hello.wasm");
+    let manifest = cncf(&local, &wasm);
+    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let config = m["config"]["digest"].as_str().unwrap().to_string();
+    let layer = m["layers"][0]["digest"].as_str().unwrap().to_string();
+    let store = FailsOnce {
+        inner: local,
+        layer: layer.clone(),
+        config_url: format!("http://{}/v2/team/hello/blobs/{config}", registry.addr),
+        failed: Default::default(),
+    };
+    let reference = format!("{}/team/hello:1.0", registry.addr);
+    let reg = client();
+    let push_once = || {
+        reg.push(PushRequest {
+            reference: &reference,
+            manifest: manifest.clone().into(),
+            store: &store,
+            format: PushFormat::Cncf,
+        })
+    };
+    let err = push_once().await.unwrap_err().to_string();
+    assert!(err.contains("the disk went away"), "{err}");
+
+    let pushed = push_once().await.unwrap();
+    let outcome = |d: &str| pushed.blobs.iter().find(|(b, _)| b == d).unwrap().1;
+    assert_eq!(outcome(&config), BlobOutcome::Present);
+    assert_eq!(outcome(&layer), BlobOutcome::Transferred);
+    assert_eq!(pushed.bytes_moved, wasm.len() as u64);
+}
