@@ -3,7 +3,7 @@
 use crate::error::{RegistryError, Result};
 use crate::progress::{BlobOutcome, Direction, Progress};
 use crate::session::{Req, Session};
-use crate::store::BlobStore;
+use crate::store::{BlobStore, BlobWriter};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{
@@ -11,7 +11,7 @@ use reqwest::header::{
 };
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 /// A blob to move: its digest and size as the manifest states them.
@@ -121,32 +121,47 @@ impl Session {
             }));
         }
         progress.start(&blob.digest, blob.size, Direction::Down);
-        let mut writer = store
+        let writer = store
             .writer(&blob.digest)
             .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
-        // Hash here only if the store will not: one sha256 pass per blob, never two.
-        let mut hasher = (!writer.verifies_digest()).then(Sha256::new);
+        // The bytes are hashed (only if the store will not: one sha256 pass per blob, never
+        // two) and written on a blocking thread, while this task reads the socket: on two
+        // cores that overlaps the network with the disk and the hash instead of adding them.
+        let (sink, sunk) = spawn_sink(writer);
         let mut seen: u64 = 0;
-        let mut body = resp.bytes_stream();
-        while let Some(piece) = body.next().await {
-            let piece = piece
-                .map_err(|e| Attempt::Retry(format!("connection lost after {seen} bytes: {e}")))?;
-            seen += piece.len() as u64;
-            if seen > blob.size {
-                // More bytes than the manifest promised: stop reading, store nothing.
-                return Err(Attempt::Fatal(RegistryError::DigestMismatch {
-                    what: format!("blob {}", blob.digest),
-                    expected: format!("{} ({} bytes)", blob.digest, blob.size),
-                    actual: format!("more than {} bytes", blob.size),
-                }));
+        let received = async {
+            let mut body = resp.bytes_stream();
+            while let Some(piece) = body.next().await {
+                let piece = piece.map_err(|e| {
+                    Attempt::Retry(format!("connection lost after {seen} bytes: {e}"))
+                })?;
+                seen += piece.len() as u64;
+                if seen > blob.size {
+                    // More bytes than the manifest promised: stop reading, store nothing.
+                    return Err(Attempt::Fatal(RegistryError::DigestMismatch {
+                        what: format!("blob {}", blob.digest),
+                        expected: format!("{} ({} bytes)", blob.digest, blob.size),
+                        actual: format!("more than {} bytes", blob.size),
+                    }));
+                }
+                let n = piece.len() as u64;
+                if sink.send(piece).await.is_err() {
+                    break; // the writer failed: its error comes from `sunk`
+                }
+                progress.advance(&blob.digest, n);
             }
-            if let Some(h) = hasher.as_mut() {
-                h.update(&piece);
-            }
-            std::io::Write::write_all(&mut writer, &piece)
-                .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
-            progress.advance(&blob.digest, piece.len() as u64);
+            Ok(())
         }
+        .await;
+        // Whatever happened, wait for the writer: on a failure it is dropped here, before this
+        // attempt returns, so no partial file outlives it.
+        drop(sink);
+        let store_err = |e: std::io::Error| Attempt::Fatal(RegistryError::Store(e.to_string()));
+        let sunk = sunk
+            .await
+            .map_err(|e| store_err(std::io::Error::other(e)))?;
+        received?;
+        let (writer, hasher) = sunk.map_err(store_err)?;
         if seen < blob.size {
             return Err(Attempt::Retry(format!(
                 "connection closed after {seen} of {} bytes",
@@ -167,11 +182,15 @@ impl Session {
                 return Err(mismatch(actual));
             }
         }
-        // A verifying writer refuses a mismatch here, storing nothing.
-        writer.commit().map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => mismatch(store_mismatch(&e)),
-            _ => Attempt::Fatal(RegistryError::Store(e.to_string())),
-        })?;
+        // A verifying writer refuses a mismatch here, storing nothing. The commit fsyncs: off
+        // the async workers.
+        tokio::task::spawn_blocking(move || writer.commit())
+            .await
+            .map_err(|e| store_err(std::io::Error::other(e)))?
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => mismatch(store_mismatch(&e)),
+                _ => store_err(e),
+            })?;
         Ok(seen)
     }
 
@@ -418,6 +437,32 @@ async fn finished(
             "blob {digest}: the reading thread failed: {e}"
         )))),
     }
+}
+
+/// The writer of [`spawn_sink`], and the hasher when the writer does not verify by itself.
+type Sunk = std::io::Result<(Box<dyn BlobWriter>, Option<Sha256>)>;
+
+/// A blocking thread that writes (and, for a writer that does not verify, hashes) the pieces
+/// sent to it, a few pieces behind the network; it ends when the sender is dropped or a write
+/// fails, and hands the writer back (uncommitted).
+fn spawn_sink(
+    mut writer: Box<dyn BlobWriter>,
+) -> (
+    tokio::sync::mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<Sunk>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let sunk = tokio::task::spawn_blocking(move || {
+        let mut hasher = (!writer.verifies_digest()).then(Sha256::new);
+        while let Some(piece) = rx.blocking_recv() {
+            if let Some(h) = hasher.as_mut() {
+                h.update(&piece);
+            }
+            writer.write_all(&piece)?;
+        }
+        Ok((writer, hasher))
+    });
+    (tx, sunk)
 }
 
 /// What a verifying store found instead of the expected digest.

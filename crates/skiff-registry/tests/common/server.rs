@@ -71,11 +71,14 @@ impl TestRegistry {
                 ),
             )
             .unwrap();
+            // Its log goes to a file: a pipe nobody reads fills up (64 KiB of "blob unknown"
+            // lines from a test that polls) and then the registry hangs on its next log line.
+            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
             let child = Command::new("docker-registry")
                 .arg("serve")
                 .arg(&config)
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stderr(log)
                 .spawn()
                 .expect("docker-registry (apt: docker-registry)");
             let mut reg = TestRegistry { child, addr, dir };
