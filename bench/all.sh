@@ -20,7 +20,7 @@ for s in run serve size first200 density daemon; do
 done
 echo; echo "== registry"
 if [ "$SMOKE" = 1 ]; then
-  SIZE_MIB=2 bash "$BENCH_DIR/registry.sh" || failed+=(registry)
+  SIZE_MIB=2 ROUNDS=1 bash "$BENCH_DIR/registry.sh" || failed+=(registry)
 else
   bash "$BENCH_DIR/registry.sh" || failed+=(registry)
 fi

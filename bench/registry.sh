@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # skiff push / pull of a 50 MiB image against a loopback registry, next to curl moving the same
-# blob over the same registry API. One run; prints times, throughputs and the ratios.
+# blob over the same registry API, in alternating rounds; prints median times, throughputs and
+# the ratios of the medians, and writes $RESULTS/registry.json when RESULTS is set.
 #
 #   bench/registry.sh                      the release skiff ($SKIFF, default
 #                                          $CARGO_TARGET_DIR/release/skiff)
 #   SKIFF=$CARGO_TARGET_DIR/debug/skiff bench/registry.sh     a debug build (deps optimised)
-#   SIZE_MIB=200 bench/registry.sh         a larger image
+#   SIZE_MIB=200 ROUNDS=9 bench/registry.sh                    a larger image, more rounds
 #
 # Needs: docker-registry and curl (apt), python3 (to make the image). Not a test: it prints
 # numbers, it asserts nothing but that a re-pull moves 0 blob bytes.
@@ -15,6 +16,7 @@ ROOT="$HERE/.."
 TARGET="${CARGO_TARGET_DIR:-/var/tmp/skiff-target}"
 SKIFF="${SKIFF:-$TARGET/release/skiff}"
 SIZE_MIB="${SIZE_MIB:-50}"
+ROUNDS="${ROUNDS:-5}"
 
 command -v docker-registry >/dev/null || { echo "registry.sh: apt-get install -y docker-registry" >&2; exit 1; }
 [ -x "$SKIFF" ] || { echo "registry.sh: no skiff at $SKIFF: cargo build --release -p skiff-cli" >&2; exit 1; }
@@ -65,37 +67,65 @@ SKIFF_HOME=$A "$SKIFF" tag big:1 "$ADDR/skiff/big:1"
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 mibs() { awk -v n="$BYTES" -v s="$1" 'BEGIN { printf "%.1f", n / 1048576 / s }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# curl: the same blob up (POST a session, PUT the bytes with ?digest=) into another repository.
-t0=$(now)
-LOC=$(curl -fsS -X POST -D - -o /dev/null "http://$ADDR/v2/curl/big/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:" {print $2}')
-case "$LOC" in http*) ;; *) LOC="http://$ADDR$LOC";; esac
-case "$LOC" in *\?*) SEP='&';; *) SEP='?';; esac
-curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$BLOB" "$LOC${SEP}digest=$DIGEST" -o /dev/null
-t1=$(now); CURL_UP=$(secs "$t0" "$t1")
+# curl: the same blob up (POST a session, PUT the bytes with ?digest=) into its own repository.
+curl_up() {
+  local loc sep
+  loc=$(curl -fsS -X POST -D - -o /dev/null "http://$ADDR/v2/curl/big$1/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:" {print $2}')
+  case "$loc" in http*) ;; *) loc="http://$ADDR$loc";; esac
+  case "$loc" in *\?*) sep='&';; *) sep='?';; esac
+  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$BLOB" "$loc${sep}digest=$DIGEST" -o /dev/null
+}
+# skiff: a fresh repository each round, and no memory of earlier ones (else it would mount).
+skiff_up() {
+  rm -f "$A/registry-sources.json"
+  SKIFF_HOME=$A "$SKIFF" tag big:1 "$ADDR/skiff/big$1:1"
+  SKIFF_HOME=$A "$SKIFF" push -q "$ADDR/skiff/big$1:1" >/dev/null
+}
+skiff_down() { rm -rf "$B"; SKIFF_HOME=$B "$SKIFF" pull -q --no-compile "$ADDR/skiff/big$1:1" >/dev/null; }
+curl_down() { curl -fsS -o "$WORK/curl.blob" "http://$ADDR/v2/curl/big$1/blobs/$DIGEST"; }
+timed() { local t0 t1; t0=$(now); "$@"; t1=$(now); secs "$t0" "$t1"; }
 
-t0=$(now); SKIFF_HOME=$A "$SKIFF" push -q "$ADDR/skiff/big:1" >/dev/null; t1=$(now)
-SKIFF_UP=$(secs "$t0" "$t1")
+CU=(); SU=(); CD=(); SD=()
+for r in $(seq "$ROUNDS"); do
+  # Alternate who goes first: the second writer of a blob finds it in the registry's storage.
+  if ((r % 2)); then
+    CU+=("$(timed curl_up "$r")"); SU+=("$(timed skiff_up "$r")")
+    CD+=("$(timed curl_down "$r")"); SD+=("$(timed skiff_down "$r")")
+  else
+    SU+=("$(timed skiff_up "$r")"); CU+=("$(timed curl_up "$r")")
+    SD+=("$(timed skiff_down "$r")"); CD+=("$(timed curl_down "$r")")
+  fi
+done
+CURL_UP=$(median "${CU[@]}"); SKIFF_UP=$(median "${SU[@]}")
+CURL_DOWN=$(median "${CD[@]}"); SKIFF_DOWN=$(median "${SD[@]}")
 
-t0=$(now); curl -fsS -o "$WORK/curl.blob" "http://$ADDR/v2/curl/big/blobs/$DIGEST"; t1=$(now)
-CURL_DOWN=$(secs "$t0" "$t1")
-
-t0=$(now); SKIFF_HOME=$B "$SKIFF" pull --no-compile "$ADDR/skiff/big:1" >"$WORK/pull1.txt"; t1=$(now)
-SKIFF_DOWN=$(secs "$t0" "$t1")
-
-t0=$(now); SKIFF_HOME=$B "$SKIFF" pull "$ADDR/skiff/big:1" >"$WORK/pull2.txt"; t1=$(now)
+t0=$(now); SKIFF_HOME=$B "$SKIFF" pull "$ADDR/skiff/big$ROUNDS:1" >"$WORK/pull2.txt"; t1=$(now)
 SKIFF_REPULL=$(secs "$t0" "$t1")
 REPULL_BYTES=$(sed -n 's/.*(\([0-9]*\) blob bytes transferred).*/\1/p' "$WORK/pull2.txt")
 
-echo "registry: $SKIFF ($( [[ "$SKIFF" == */release/* ]] && echo release || echo 'debug build, dependencies optimised')), docker-registry on loopback, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
-echo "image: ${SIZE_MIB} MiB wasm layer ($BYTES bytes) + config + manifest; one run each"
-printf '%-34s %9s %10s\n' "" "seconds" "MiB/s"
-printf '%-34s %9s %10s\n' "curl upload (POST + PUT)" "$CURL_UP" "$(mibs "$CURL_UP")"
-printf '%-34s %9s %10s\n' "skiff push (whole command)" "$SKIFF_UP" "$(mibs "$SKIFF_UP")"
-printf '%-34s %9s %10s\n' "curl download (GET)" "$CURL_DOWN" "$(mibs "$CURL_DOWN")"
-printf '%-34s %9s %10s\n' "skiff pull --no-compile" "$SKIFF_DOWN" "$(mibs "$SKIFF_DOWN")"
-printf '%-34s %9s %10s\n' "skiff re-pull (+ compile)" "$SKIFF_REPULL" "-"
-awk -v a="$CURL_UP" -v b="$SKIFF_UP" -v c="$CURL_DOWN" -v d="$SKIFF_DOWN" 'BEGIN {
-  printf "push throughput / curl: %.2f\npull throughput / curl: %.2f\n", a / b, c / d }'
+BUILD=$( [[ "$SKIFF" == */release/* ]] && echo release || echo 'debug build, dependencies optimised')
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "registry: $SKIFF ($BUILD), docker-registry on loopback, $(nproc) cores, load $LOAD"
+echo "image: ${SIZE_MIB} MiB wasm layer ($BYTES bytes) + config + manifest; medians of $ROUNDS alternating rounds"
+printf '%-30s %8s %8s   %s\n' "" "seconds" "MiB/s" "each round"
+printf '%-30s %8s %8s   %s\n' "curl upload (POST + PUT)" "$CURL_UP" "$(mibs "$CURL_UP")" "${CU[*]}"
+printf '%-30s %8s %8s   %s\n' "skiff push (whole command)" "$SKIFF_UP" "$(mibs "$SKIFF_UP")" "${SU[*]}"
+printf '%-30s %8s %8s   %s\n' "curl download (GET)" "$CURL_DOWN" "$(mibs "$CURL_DOWN")" "${CD[*]}"
+printf '%-30s %8s %8s   %s\n' "skiff pull --no-compile" "$SKIFF_DOWN" "$(mibs "$SKIFF_DOWN")" "${SD[*]}"
+printf '%-30s %8s %8s\n' "skiff re-pull (+ compile)" "$SKIFF_REPULL" "-"
+PUSH_RATIO=$(awk -v a="$CURL_UP" -v b="$SKIFF_UP" 'BEGIN { printf "%.2f", a / b }')
+PULL_RATIO=$(awk -v a="$CURL_DOWN" -v b="$SKIFF_DOWN" 'BEGIN { printf "%.2f", a / b }')
+echo "push throughput / curl: $PUSH_RATIO"
+echo "pull throughput / curl: $PULL_RATIO"
 echo "re-pull blob bytes moved: ${REPULL_BYTES:-?}"
+if [ -n "${RESULTS:-}" ]; then
+  mkdir -p "$RESULTS"
+  cat >"$RESULTS/registry.json" <<EOF
+{"date": "$(date -u +%FT%TZ)", "skiff": "$BUILD", "load": "$LOAD", "size_mib": $SIZE_MIB, "rounds": $ROUNDS,
+ "median_seconds": {"curl_upload": $CURL_UP, "skiff_push": $SKIFF_UP, "curl_download": $CURL_DOWN, "skiff_pull": $SKIFF_DOWN},
+ "push_ratio": $PUSH_RATIO, "pull_ratio": $PULL_RATIO}
+EOF
+fi
 [ "$REPULL_BYTES" = 0 ] || { echo "registry.sh: a re-pull moved blob bytes" >&2; exit 1; }

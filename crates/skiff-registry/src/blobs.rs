@@ -3,7 +3,7 @@
 use crate::error::{RegistryError, Result};
 use crate::progress::{BlobOutcome, Direction, Progress};
 use crate::session::{Req, Session};
-use crate::store::BlobStore;
+use crate::store::{BlobStore, BlobWriter};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{
@@ -11,7 +11,7 @@ use reqwest::header::{
 };
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 /// A blob to move: its digest and size as the manifest states them.
@@ -121,47 +121,76 @@ impl Session {
             }));
         }
         progress.start(&blob.digest, blob.size, Direction::Down);
-        let mut writer = store
+        let writer = store
             .writer(&blob.digest)
             .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
-        let mut hasher = Sha256::new();
+        // The bytes are hashed (only if the store will not: one sha256 pass per blob, never
+        // two) and written on a blocking thread, while this task reads the socket: on two
+        // cores that overlaps the network with the disk and the hash instead of adding them.
+        let (sink, sunk) = spawn_sink(writer);
         let mut seen: u64 = 0;
-        let mut body = resp.bytes_stream();
-        while let Some(piece) = body.next().await {
-            let piece = piece
-                .map_err(|e| Attempt::Retry(format!("connection lost after {seen} bytes: {e}")))?;
-            seen += piece.len() as u64;
-            if seen > blob.size {
-                // More bytes than the manifest promised: stop reading, store nothing.
-                return Err(Attempt::Fatal(RegistryError::DigestMismatch {
-                    what: format!("blob {}", blob.digest),
-                    expected: format!("{} ({} bytes)", blob.digest, blob.size),
-                    actual: format!("more than {} bytes", blob.size),
-                }));
+        let received = async {
+            let mut body = resp.bytes_stream();
+            while let Some(piece) = body.next().await {
+                let piece = piece.map_err(|e| {
+                    Attempt::Retry(format!("connection lost after {seen} bytes: {e}"))
+                })?;
+                seen += piece.len() as u64;
+                if seen > blob.size {
+                    // More bytes than the manifest promised: stop reading, store nothing.
+                    return Err(Attempt::Fatal(RegistryError::DigestMismatch {
+                        what: format!("blob {}", blob.digest),
+                        expected: format!("{} ({} bytes)", blob.digest, blob.size),
+                        actual: format!("more than {} bytes", blob.size),
+                    }));
+                }
+                let n = piece.len() as u64;
+                if sink.send(piece).await.is_err() {
+                    break; // the writer failed: its error comes from `sunk`
+                }
+                progress.advance(&blob.digest, n);
             }
-            hasher.update(&piece);
-            std::io::Write::write_all(&mut writer, &piece)
-                .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
-            progress.advance(&blob.digest, piece.len() as u64);
+            Ok(())
         }
+        .await;
+        // Whatever happened, wait for the writer: on a failure it is dropped here, before this
+        // attempt returns, so no partial file outlives it.
+        drop(sink);
+        let store_err = |e: std::io::Error| Attempt::Fatal(RegistryError::Store(e.to_string()));
+        let sunk = sunk
+            .await
+            .map_err(|e| store_err(std::io::Error::other(e)))?;
+        received?;
+        let (writer, hasher) = sunk.map_err(store_err)?;
         if seen < blob.size {
             return Err(Attempt::Retry(format!(
                 "connection closed after {seen} of {} bytes",
                 blob.size
             )));
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-        if actual != blob.digest {
-            // `writer` is dropped here, uncommitted: the store is untouched.
-            return Err(Attempt::Fatal(RegistryError::DigestMismatch {
+        let mismatch = |actual: String| {
+            Attempt::Fatal(RegistryError::DigestMismatch {
                 what: format!("blob {}", blob.digest),
                 expected: blob.digest.clone(),
                 actual,
-            }));
+            })
+        };
+        if let Some(h) = hasher {
+            let actual = format!("sha256:{}", hex::encode(h.finalize()));
+            if actual != blob.digest {
+                // `writer` is dropped here, uncommitted: the store is untouched.
+                return Err(mismatch(actual));
+            }
         }
-        writer
-            .commit()
-            .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
+        // A verifying writer refuses a mismatch here, storing nothing. The commit fsyncs: off
+        // the async workers.
+        tokio::task::spawn_blocking(move || writer.commit())
+            .await
+            .map_err(|e| store_err(std::io::Error::other(e)))?
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => mismatch(store_mismatch(&e)),
+                _ => store_err(e),
+            })?;
         Ok(seen)
     }
 
@@ -263,20 +292,18 @@ impl Session {
             .await
             .map_err(Attempt::Fatal)?;
         progress.start(&blob.digest, blob.size, Direction::Up);
+        // The bytes are streamed from the store as the registry takes them (read and hashed on
+        // a blocking thread, 1 MiB at a time), never held whole in memory. A blob that fits in
+        // one chunk goes in the closing PUT, like a monolithic upload; a larger one in PATCH
+        // chunks, then an empty PUT.
         let mut reader = source.open(blob).map_err(Attempt::Fatal)?;
-        let chunk = self.config.chunk_size.max(1);
         let mut hasher = Sha256::new();
+        let chunk = self.config.chunk_size.max(1);
+        let monolithic = blob.size <= chunk;
         let mut offset: u64 = 0;
-        // Small blobs go in the closing PUT; large ones as PATCH chunks, then an empty PUT.
-        let mut last_piece = None;
-        while offset < blob.size || (blob.size == 0 && last_piece.is_none()) {
+        while !monolithic && offset < blob.size {
             let len = chunk.min(blob.size - offset);
-            let data = read_exact(&mut reader, len).map_err(Attempt::Fatal)?;
-            hasher.update(&data);
-            if offset == 0 && len == blob.size {
-                last_piece = Some(data);
-                break;
-            }
+            let (body, sent) = stream_part(reader, hasher, len, &blob.digest, progress);
             let mut h = HeaderMap::new();
             h.insert(
                 CONTENT_TYPE,
@@ -287,29 +314,14 @@ impl Session {
                 header(&format!("{}-{}", offset, offset + len - 1)),
             );
             h.insert(CONTENT_LENGTH, header(&len.to_string()));
-            let resp = self
-                .raw(
-                    Method::PATCH,
-                    &location,
-                    h,
-                    Some(counted(&blob.digest, data, progress)),
-                )
-                .await
-                .map_err(transient)?;
+            let resp = self.raw(Method::PATCH, &location, h, Some(body)).await;
+            (reader, hasher) = finished(sent, &blob.digest).await?;
             location = self
-                .expect(resp, StatusCode::ACCEPTED, &what)
+                .expect(resp.map_err(transient)?, StatusCode::ACCEPTED, &what)
                 .await
                 .map_err(transient)?;
             offset += len;
-            last_piece = Some(Bytes::new());
         }
-        if blob.size > 0 && format!("sha256:{}", hex::encode(hasher.finalize())) != blob.digest {
-            return Err(Attempt::Fatal(RegistryError::Store(format!(
-                "the local copy of {} does not match its digest; it is corrupt (run an fsck)",
-                blob.digest
-            ))));
-        }
-        let data = last_piece.unwrap_or_default();
         let mut url = reqwest::Url::parse(&location)
             .map_err(|e| Attempt::Fatal(RegistryError::Manifest(e.to_string())))?;
         url.query_pairs_mut().append_pair("digest", &blob.digest);
@@ -318,17 +330,19 @@ impl Session {
             CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
-        h.insert(CONTENT_LENGTH, header(&data.len().to_string()));
-        let resp = self
-            .raw(
-                Method::PUT,
-                url.as_str(),
-                h,
-                Some(counted(&blob.digest, data, progress)),
-            )
-            .await
-            .map_err(transient)?;
-        self.expect(resp, StatusCode::CREATED, &what)
+        let len = if monolithic { blob.size } else { 0 };
+        h.insert(CONTENT_LENGTH, header(&len.to_string()));
+        let (body, sent) = stream_part(reader, hasher, len, &blob.digest, progress);
+        let resp = self.raw(Method::PUT, url.as_str(), h, Some(body)).await;
+        let (_, hasher) = finished(sent, &blob.digest).await?;
+        // The registry checks the digest too; checking here names the culprit: the local copy.
+        if format!("sha256:{}", hex::encode(hasher.finalize())) != blob.digest {
+            return Err(Attempt::Fatal(RegistryError::Store(format!(
+                "the local copy of {} does not match its digest; it is corrupt (run an fsck)",
+                blob.digest
+            ))));
+        }
+        self.expect(resp.map_err(transient)?, StatusCode::CREATED, &what)
             .await
             .map_err(transient)?;
         Ok(())
@@ -355,7 +369,7 @@ pub enum BlobSource<'a> {
 }
 
 impl BlobSource<'_> {
-    fn open(&self, blob: &BlobRef) -> Result<Box<dyn Read + Send + '_>> {
+    fn open(&self, blob: &BlobRef) -> Result<Box<dyn Read + Send>> {
         match self {
             BlobSource::Store(s) => s.open(&blob.digest).map_err(|e| {
                 RegistryError::Store(format!("cannot read blob {}: {e}", blob.digest))
@@ -365,30 +379,101 @@ impl BlobSource<'_> {
     }
 }
 
-fn read_exact(r: &mut dyn Read, len: u64) -> Result<Bytes> {
-    let mut buf = vec![0u8; len as usize];
-    r.read_exact(&mut buf)
-        .map_err(|e| RegistryError::Store(format!("reading a local blob: {e}")))?;
-    Ok(Bytes::from(buf))
-}
-
 fn header(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).expect("ASCII digits are a valid header")
 }
 
-/// A body that reports progress as the HTTP client takes it, in 1 MiB pieces.
-fn counted(digest: &str, data: Bytes, progress: &Arc<dyn Progress>) -> reqwest::Body {
-    const PIECE: usize = 1 << 20;
-    let pieces: Vec<Bytes> = (0..data.len())
-        .step_by(PIECE)
-        .map(|i| data.slice(i..(i + PIECE).min(data.len())))
-        .collect();
-    let (digest, progress) = (digest.to_string(), progress.clone());
-    let stream = futures_util::stream::iter(pieces).map(move |p| {
-        progress.advance(&digest, p.len() as u64);
-        Ok::<_, std::io::Error>(p)
+/// The reader and hasher back from a [`stream_part`], once it has read its part.
+type Sent = tokio::task::JoinHandle<std::io::Result<(Box<dyn Read + Send>, Sha256)>>;
+
+/// A request body of the next `len` bytes of `reader`: read on a blocking thread in 1 MiB
+/// pieces (a few ahead of the socket), hashed and reported to `progress` as they are read.
+fn stream_part(
+    mut reader: Box<dyn Read + Send>,
+    mut hasher: Sha256,
+    len: u64,
+    digest: &str,
+    progress: &Arc<dyn Progress>,
+) -> (reqwest::Body, Sent) {
+    const PIECE: u64 = 1 << 20;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let (d, p) = (digest.to_string(), progress.clone());
+    let sent = tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        while left > 0 {
+            let mut buf = vec![0u8; PIECE.min(left) as usize];
+            if let Err(e) = reader.read_exact(&mut buf) {
+                let msg = format!("reading a local blob: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other(msg.clone())));
+                return Err(std::io::Error::other(msg));
+            }
+            hasher.update(&buf);
+            left -= buf.len() as u64;
+            p.advance(&d, buf.len() as u64);
+            // The request was dropped (it failed): stop reading.
+            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                break;
+            }
+        }
+        Ok((reader, hasher))
     });
-    reqwest::Body::wrap_stream(stream)
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (piece, rx))
+    });
+    (reqwest::Body::wrap_stream(stream), sent)
+}
+
+/// Wait for a [`stream_part`]'s reader: a local read error is fatal, not worth a retry.
+async fn finished(
+    sent: Sent,
+    digest: &str,
+) -> std::result::Result<(Box<dyn Read + Send>, Sha256), Attempt> {
+    match sent.await {
+        Ok(Ok(back)) => Ok(back),
+        Ok(Err(e)) => Err(Attempt::Fatal(RegistryError::Store(format!(
+            "blob {digest}: {e}"
+        )))),
+        Err(e) => Err(Attempt::Fatal(RegistryError::Store(format!(
+            "blob {digest}: the reading thread failed: {e}"
+        )))),
+    }
+}
+
+/// The writer of [`spawn_sink`], and the hasher when the writer does not verify by itself.
+type Sunk = std::io::Result<(Box<dyn BlobWriter>, Option<Sha256>)>;
+
+/// A blocking thread that writes (and, for a writer that does not verify, hashes) the pieces
+/// sent to it, a few pieces behind the network; it ends when the sender is dropped or a write
+/// fails, and hands the writer back (uncommitted).
+fn spawn_sink(
+    mut writer: Box<dyn BlobWriter>,
+) -> (
+    tokio::sync::mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<Sunk>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let sunk = tokio::task::spawn_blocking(move || {
+        let mut hasher = (!writer.verifies_digest()).then(Sha256::new);
+        while let Some(piece) = rx.blocking_recv() {
+            if let Some(h) = hasher.as_mut() {
+                h.update(&piece);
+            }
+            writer.write_all(&piece)?;
+        }
+        Ok((writer, hasher))
+    });
+    (tx, sunk)
+}
+
+/// What a verifying store found instead of the expected digest.
+fn store_mismatch(e: &std::io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<skiff_store::StoreError>())
+    {
+        Some(skiff_store::StoreError::DigestMismatch { actual, .. }) => actual.to_string(),
+        _ => e.to_string(),
+    }
 }
 
 /// The end of one attempt that did not succeed.
@@ -403,6 +488,8 @@ fn transient(e: RegistryError) -> Attempt {
     match e {
         RegistryError::Status { status, .. } if status >= 500 => Attempt::Retry(e.to_string()),
         RegistryError::Unreachable { .. } => Attempt::Retry(e.to_string()),
+        // The token expired mid-upload: the next attempt carries a fresh one.
+        RegistryError::TokenRejected { .. } => Attempt::Retry(e.to_string()),
         other => Attempt::Fatal(other),
     }
 }

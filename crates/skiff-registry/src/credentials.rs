@@ -11,18 +11,40 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// A username and its secret (a password or a token).
-#[derive(Clone, PartialEq, Eq)]
+/// A username and its secret (a password or a token), or an identity token.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Credentials {
     pub username: String,
     pub secret: String,
+    /// Docker's `identitytoken`: a refresh token from the registry's token server, exchanged
+    /// for access tokens (OAuth2 `grant_type=refresh_token`) instead of sending a password.
+    pub identity_token: Option<String>,
+}
+
+impl Credentials {
+    /// A username and password (or access token used as one).
+    pub fn password(username: impl Into<String>, secret: impl Into<String>) -> Credentials {
+        Credentials {
+            username: username.into(),
+            secret: secret.into(),
+            identity_token: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({}, <redacted>)", self.username)
+        let kind = if self.identity_token.is_some() {
+            "identity token"
+        } else {
+            "password"
+        };
+        write!(f, "Credentials({}, {kind} <redacted>)", self.username)
     }
 }
+
+/// The username credential helpers store an identity token under (Docker's convention).
+const TOKEN_USERNAME: &str = "<token>";
 
 /// Where the credentials for a registry were found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +168,12 @@ impl DockerConfig {
             })
             .and_then(Value::as_object);
         let Some(entry) = entry else { return Ok(None) };
+        // Docker writes `auth` as base64 of `user:` (no password) beside an `identitytoken`.
+        let identity_token = entry
+            .get("identitytoken")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
         if let Some(auth) = entry
             .get("auth")
             .and_then(Value::as_str)
@@ -167,17 +195,27 @@ impl DockerConfig {
                 Credentials {
                     username: user.to_string(),
                     secret: pass.to_string(),
+                    identity_token,
                 },
                 CredentialSource::File,
             )));
         }
         let user = entry.get("username").and_then(Value::as_str);
         let pass = entry.get("password").and_then(Value::as_str);
-        Ok(match (user, pass) {
-            (Some(u), Some(p)) => Some((
+        Ok(match (user, pass, identity_token) {
+            (Some(u), Some(p), identity_token) => Some((
                 Credentials {
                     username: u.to_string(),
                     secret: p.to_string(),
+                    identity_token,
+                },
+                CredentialSource::File,
+            )),
+            (u, _, Some(t)) => Some((
+                Credentials {
+                    username: u.unwrap_or_default().to_string(),
+                    secret: String::new(),
+                    identity_token: Some(t),
                 },
                 CredentialSource::File,
             )),
@@ -187,12 +225,18 @@ impl DockerConfig {
 
     /// Save credentials where Docker would: in the helper if one is configured, else in
     /// `auths` (base64 `user:secret`, file mode 0600). Other fields of the file are kept.
+    /// An identity token is kept as Docker keeps it: `identitytoken` beside `auth` = `user:`
+    /// (no password), or in a helper under the username `<token>`.
     pub fn store(&self, registry: &str, creds: &Credentials) -> Result<CredentialSource> {
         let mut config = self.read()?;
         let key = config_key(registry);
         if let Some(helper) = Self::helper_for(&config, registry) {
-            let input =
-                json!({"ServerURL": key, "Username": creds.username, "Secret": creds.secret});
+            let input = match &creds.identity_token {
+                Some(t) => json!({"ServerURL": key, "Username": TOKEN_USERNAME, "Secret": t}),
+                None => {
+                    json!({"ServerURL": key, "Username": creds.username, "Secret": creds.secret})
+                }
+            };
             helper_call(&helper, "store", &input.to_string())?;
             return Ok(CredentialSource::Helper(helper));
         }
@@ -202,12 +246,21 @@ impl DockerConfig {
         if !auths.is_object() {
             *auths = Value::Object(Map::new());
         }
-        let encoded = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", creds.username, creds.secret));
+        let entry = match &creds.identity_token {
+            Some(t) => json!({
+                "auth": base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:", creds.username)),
+                "identitytoken": t,
+            }),
+            None => json!({
+                "auth": base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", creds.username, creds.secret)),
+            }),
+        };
         auths
             .as_object_mut()
             .expect("made an object above")
-            .insert(key, json!({ "auth": encoded }));
+            .insert(key, entry);
         self.write(&config)?;
         Ok(CredentialSource::File)
     }
@@ -261,10 +314,13 @@ fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>> {
     if secret.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Credentials {
-        username: user.to_string(),
-        secret: secret.to_string(),
-    }))
+    if user == TOKEN_USERNAME {
+        return Ok(Some(Credentials {
+            identity_token: Some(secret.to_string()),
+            ..Default::default()
+        }));
+    }
+    Ok(Some(Credentials::password(user, secret)))
 }
 
 fn helper_call(helper: &str, verb: &str, input: &str) -> Result<String> {
@@ -313,10 +369,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = DockerConfig::new(dir.path());
         std::fs::write(cfg.file(), r#"{"auths":{},"psFormat":"table {{.ID}}"}"#).unwrap();
-        let creds = Credentials {
-            username: "me".into(),
-            secret: "p:ss".into(),
-        };
+        let creds = Credentials::password("me", "p:ss");
         assert_eq!(
             cfg.store("r.example:5000", &creds).unwrap(),
             CredentialSource::File
@@ -353,10 +406,29 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let c = Credentials {
-            username: "u".into(),
-            secret: "hunter2".into(),
-        };
+        let c = Credentials::password("u", "hunter2");
         assert!(!format!("{c:?}").contains("hunter2"));
+        let t = Credentials {
+            identity_token: Some("hunter3".into()),
+            ..c
+        };
+        assert!(!format!("{t:?}").contains("hunter3"));
+    }
+
+    #[test]
+    fn identity_tokens_are_kept_as_docker_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DockerConfig::new(dir.path());
+        let creds = Credentials {
+            username: "me".into(),
+            secret: String::new(),
+            identity_token: Some("refresh-abc".into()),
+        };
+        cfg.store("r.example", &creds).unwrap();
+        let v: Value = serde_json::from_slice(&std::fs::read(cfg.file()).unwrap()).unwrap();
+        // base64("me:"): the user, no password.
+        assert_eq!(v["auths"]["r.example"]["auth"], "bWU6");
+        assert_eq!(v["auths"]["r.example"]["identitytoken"], "refresh-abc");
+        assert_eq!(cfg.get("r.example").unwrap().unwrap().0, creds);
     }
 }

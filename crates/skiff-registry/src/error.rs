@@ -13,6 +13,13 @@ pub enum RegistryError {
     LoginFailed { registry: String, reason: String },
 
     #[error(
+        "{registry} rejected a fresh access token from its token server (invalid_token): check \
+         that the registry's and the token server's clocks agree and that the registry trusts the \
+         token server's certificate, or run `skiff login {registry}` again"
+    )]
+    TokenRejected { registry: String },
+
+    #[error(
         "{registry} denied access to {repository}: your credentials lack permission ({detail})"
     )]
     Denied {

@@ -1,9 +1,9 @@
 //! skiff's OCI distribution client: `push`, `pull`, `login` against any OCI registry.
 //!
-//! - Built on `oci-client` for image references (Docker's grammar) and the Bearer token
-//!   handshake; the requests themselves go through one [`session`] layer over the same
-//!   `reqwest`, which retries transient failures, bounds what it reads, and turns every answer
-//!   into an error a user can act on (why: docs/registry.md).
+//! - The requests go through one [`session`] layer over `reqwest`, which authenticates (Basic, or Docker's token
+//!   flow in [`token`], with renewal and identity tokens), retries transient failures, bounds
+//!   what it reads, and turns every answer into an error a user can act on (why:
+//!   docs/registry.md).
 //! - Blobs land in a [`BlobStore`] only after their digest has been checked.
 //! - Every Wasm layout in use is read and normalised into skiff's own ([`Layout`]).
 //! - Credentials are Docker's ([`DockerConfig`]).
@@ -21,6 +21,7 @@ mod pull;
 mod push;
 mod session;
 mod store;
+mod token;
 mod transport;
 
 pub use credentials::{config_key, CredentialSource, Credentials, DockerConfig};
@@ -49,7 +50,9 @@ pub struct RegistryConfig {
     pub retries: u32,
     /// First wait between attempts; doubles each time.
     pub backoff: Duration,
-    /// Uploads larger than this go in PATCH chunks of this size.
+    /// Uploads larger than this go in PATCH chunks of this size (for registries or proxies
+    /// that cap a request's size); smaller ones in one PUT. Either way the bytes are streamed
+    /// from the store, not held in memory.
     pub chunk_size: u64,
     /// Blobs moved at once.
     pub max_parallel: usize,
@@ -64,7 +67,9 @@ impl Default for RegistryConfig {
             credentials: None,
             retries: 4,
             backoff: Duration::from_millis(250),
-            chunk_size: 32 << 20,
+            // Each extra chunk is a request the registry answers by reopening the upload
+            // (distribution reloads its hash state): measured slower than one stream.
+            chunk_size: 512 << 20,
             max_parallel: 4,
             max_manifest_size: MAX_MANIFEST,
             progress: Arc::new(Silent),
@@ -78,14 +83,19 @@ pub struct Registry {
 }
 
 /// A parsed reference, Docker's grammar (`hello` is `docker.io/library/hello:latest`).
-pub use oci_client::Reference;
+pub use skiff_image::Reference;
 
+/// Parse a reference; without a tag or digest it means `:latest`, as Docker reads it.
 pub fn parse_reference(s: &str) -> Result<Reference> {
-    s.parse::<Reference>()
-        .map_err(|e| RegistryError::Reference {
-            reference: s.to_string(),
-            reason: e.to_string(),
-        })
+    let bad = |e: skiff_image::ReferenceError| RegistryError::Reference {
+        reference: s.to_string(),
+        reason: e.reason,
+    };
+    let r = Reference::parse(s).map_err(bad)?;
+    if r.tag().is_none() && r.digest().is_none() {
+        return r.with_tag("latest").map_err(bad);
+    }
+    Ok(r)
 }
 
 /// The registry part of a reference as Docker writes it (`docker.io` for Docker Hub).
@@ -100,12 +110,38 @@ impl Registry {
         }
     }
 
-    /// Check that the configured credentials are accepted by `registry` (a host[:port]).
-    /// `Ok(false)` if the registry does not ask for any.
-    pub async fn login(&self, registry: &str) -> Result<bool> {
+    /// Check that the configured credentials are accepted by `registry` (a host[:port]). A
+    /// token server may answer with a refresh token: Docker's identity token, to store instead
+    /// of the password.
+    pub async fn login(&self, registry: &str) -> Result<Login> {
         // The token scope needs a repository; any name does to learn whether the login works.
         let probe = parse_reference(&format!("{registry}/skiff-login-check:latest"))?;
-        let session = session::Session::open(self.config.clone(), &probe, Access::Pull).await?;
-        Ok(session.authenticated())
+        let session =
+            session::Session::open_with(self.config.clone(), &probe, Access::Pull, true).await?;
+        Ok(Login {
+            challenged: session.authenticated(),
+            identity_token: session.identity_token().await,
+        })
+    }
+}
+
+/// What a login learned.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    /// False if the registry does not ask for credentials at all.
+    pub challenged: bool,
+    /// A refresh token from the registry's token server (Docker's `identitytoken`).
+    pub identity_token: Option<String>,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("challenged", &self.challenged)
+            .field(
+                "identity_token",
+                &self.identity_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
     }
 }

@@ -46,13 +46,13 @@ impl Registry {
         let session = Arc::new(Session::open(self.config.clone(), &reference, Access::Pull).await?);
         let tag_or_digest = reference
             .digest()
-            .or(reference.tag())
-            .unwrap_or("latest")
-            .to_string();
+            .map(|d| d.to_string())
+            .or(reference.tag().map(str::to_string))
+            .unwrap_or_else(|| "latest".into());
         let (body, kind, remote_digest) = session.get_manifest(&tag_or_digest).await?;
-        if let Some(want) = reference.digest() {
+        if let Some(want) = reference.digest().map(|d| d.to_string()) {
             if want != remote_digest {
-                return Err(mismatch("the manifest", want, &remote_digest));
+                return Err(mismatch("the manifest", &want, &remote_digest));
             }
         }
         let (body, digest) = if kind == media::OCI_INDEX || kind == media::DOCKER_LIST {
@@ -137,7 +137,7 @@ impl Registry {
                 .record_source(d, &session.registry, &session.repository);
         }
         Ok(Pulled {
-            reference: reference.whole(),
+            reference: reference.to_string(),
             layout,
             remote_digest,
             manifest_digest,

@@ -107,7 +107,7 @@ impl Registry {
             store.record_source(d, &session.registry, &session.repository);
         }
         Ok(Pushed {
-            reference: reference.whole(),
+            reference: reference.to_string(),
             digest,
             bytes_moved: outcomes.iter().map(|o| o.2).sum(),
             blobs: outcomes.into_iter().map(|(d, o, _)| (d, o)).collect(),

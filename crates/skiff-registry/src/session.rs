@@ -4,13 +4,14 @@
 
 use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
+use crate::token::{self, Challenge};
+use crate::Reference;
 use crate::RegistryConfig;
 use base64::Engine as _;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Reference, RegistryOperation};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Push or pull: the scope of the token asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +25,36 @@ pub struct Session {
     pub(crate) base: String,
     pub(crate) registry: String,
     pub(crate) repository: String,
-    auth: Option<HeaderValue>,
+    auth: Auth,
     pub(crate) config: Arc<RegistryConfig>,
+}
+
+/// How requests are authenticated, as the registry asked at `GET /v2/`.
+enum Auth {
+    /// It did not ask.
+    None,
+    Basic(HeaderValue),
+    /// Tokens from its token server, renewed as they expire. Behind an async lock so that of
+    /// many parallel blob transfers one renews and the others wait for its token.
+    Bearer(Box<tokio::sync::Mutex<Bearer>>),
+}
+
+struct Bearer {
+    challenge: Challenge,
+    scopes: Vec<String>,
+    header: HeaderValue,
+    /// When to ask for a new token: a little before it expires.
+    renew_at: Instant,
+    /// Counts renewals, so that a 401 for an old token does not throw away a newer one.
+    generation: u64,
+    /// The refresh token to exchange: the identity token, or the one the server rotated to.
+    refresh_token: Option<String>,
+}
+
+/// Renew a token this long before it expires: a quarter of its life, at most 30 s (a request
+/// sent just before expiry must still arrive in time).
+fn renew_margin(lifetime: Duration) -> Duration {
+    (lifetime / 4).min(Duration::from_secs(30))
 }
 
 /// A request to send: built again for each attempt.
@@ -46,14 +75,24 @@ impl Session {
         reference: &Reference,
         access: Access,
     ) -> Result<Session> {
-        let registry = reference.resolve_registry().to_string();
+        Self::open_with(config, reference, access, false).await
+    }
+
+    /// `offline`: ask the token server for a refresh token too (login), see [`Self::identity_token`].
+    pub async fn open_with(
+        config: Arc<RegistryConfig>,
+        reference: &Reference,
+        access: Access,
+        offline: bool,
+    ) -> Result<Session> {
+        let registry = api_host(reference.registry()).to_string();
         let scheme = crate::transport::scheme_for(&registry, &config.insecure_registries);
         let mut session = Session {
-            http: crate::transport::http_client()?,
+            http: crate::transport::http_client(scheme == "https")?,
             base: format!("{scheme}://{registry}"),
             registry,
-            repository: reference.repository().to_string(),
-            auth: None,
+            repository: reference.path().to_string(),
+            auth: Auth::None,
             config: config.clone(),
         };
         let ping = session.ping().await?;
@@ -70,9 +109,9 @@ impl Session {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            session.auth = Some(session.authenticate(&challenge, reference, access).await?);
+            session.auth = session.authenticate(&challenge, access, offline).await?;
             // A Basic challenge with wrong credentials fails here rather than mid-push.
-            if challenge.to_ascii_lowercase().starts_with("basic") {
+            if matches!(session.auth, Auth::Basic(_)) {
                 let again = session.ping().await?;
                 if again.status() == StatusCode::UNAUTHORIZED {
                     return Err(RegistryError::LoginFailed {
@@ -87,7 +126,16 @@ impl Session {
 
     /// True if the registry asked for credentials and got them.
     pub fn authenticated(&self) -> bool {
-        self.auth.is_some()
+        !matches!(self.auth, Auth::None)
+    }
+
+    /// The refresh token the token server handed out (asked for with `offline`): Docker's
+    /// identity token, to store instead of the password.
+    pub async fn identity_token(&self) -> Option<String> {
+        match &self.auth {
+            Auth::Bearer(b) => b.lock().await.refresh_token.clone(),
+            _ => None,
+        }
     }
 
     async fn ping(&self) -> Result<Response> {
@@ -111,53 +159,114 @@ impl Session {
         }
     }
 
-    async fn authenticate(
-        &self,
-        challenge: &str,
-        reference: &Reference,
-        access: Access,
-    ) -> Result<HeaderValue> {
+    async fn authenticate(&self, challenge: &str, access: Access, offline: bool) -> Result<Auth> {
         let creds = self.config.credentials.as_ref();
         let login_required = || RegistryError::LoginRequired {
             registry: self.registry.clone(),
         };
         if challenge.to_ascii_lowercase().starts_with("basic") {
             let creds = creds.ok_or_else(login_required)?;
-            return Ok(basic_header(creds));
-        }
-        if !challenge.to_ascii_lowercase().starts_with("bearer") {
-            return Err(login_required());
-        }
-        // The token handshake (realm, service, scope, the token JSON) is oci-client's.
-        let oci = oci_client::Client::new(oci_client::client::ClientConfig {
-            protocol: if self.base.starts_with("http://") {
-                oci_client::client::ClientProtocol::Http
-            } else {
-                oci_client::client::ClientProtocol::Https
-            },
-            ..Default::default()
-        });
-        let auth = match creds {
-            Some(c) => RegistryAuth::Basic(c.username.clone(), c.secret.clone()),
-            None => RegistryAuth::Anonymous,
-        };
-        let op = match access {
-            Access::Pull => RegistryOperation::Pull,
-            Access::Push => RegistryOperation::Push,
-        };
-        match oci.auth(reference, &auth, op).await {
-            Ok(Some(token)) => HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                RegistryError::LoginFailed {
+            if creds.identity_token.is_some() && creds.secret.is_empty() {
+                return Err(RegistryError::LoginFailed {
                     registry: self.registry.clone(),
-                    reason: "the token server sent a token that is not a valid header".into(),
+                    reason: "the stored login is an identity token, but the registry now asks                              for a password (Basic); run `skiff login` again"
+                        .into(),
+                });
+            }
+            return Ok(Auth::Basic(basic_header(creds)));
+        }
+        let Some(challenge) = token::parse_challenge(challenge) else {
+            return Err(login_required());
+        };
+        let scope = match access {
+            Access::Pull => format!("repository:{}:pull", self.repository),
+            Access::Push => format!("repository:{}:pull,push", self.repository),
+        };
+        let scopes = vec![scope];
+        let refresh = creds.and_then(|c| c.identity_token.clone());
+        let grant = self
+            .fetch_token(&challenge, &scopes, refresh.as_deref(), offline)
+            .await?;
+        Ok(Auth::Bearer(Box::new(tokio::sync::Mutex::new(Bearer {
+            header: bearer_header(&grant.token, &self.registry)?,
+            renew_at: Instant::now() + grant.lifetime - renew_margin(grant.lifetime),
+            generation: 0,
+            refresh_token: grant.refresh_token.or(refresh),
+            challenge,
+            scopes,
+        }))))
+    }
+
+    async fn fetch_token(
+        &self,
+        challenge: &Challenge,
+        scopes: &[String],
+        refresh_token: Option<&str>,
+        offline: bool,
+    ) -> Result<token::Grant> {
+        // A plain-HTTP registry's client verifies no certificates; an HTTPS token server needs
+        // one that does (rare: made for the occasion).
+        let tls_client;
+        let realm_is_https =
+            reqwest::Url::parse(&challenge.realm).is_ok_and(|u| u.scheme() == "https");
+        let http = if realm_is_https && self.base.starts_with("http://") {
+            tls_client = crate::transport::http_client(true)?;
+            &tls_client
+        } else {
+            &self.http
+        };
+        token::fetch(
+            http,
+            token::Ask {
+                challenge,
+                scopes,
+                credentials: self.config.credentials.as_ref(),
+                refresh_token,
+                offline,
+                registry: &self.registry,
+                insecure: &self.config.insecure_registries,
+            },
+        )
+        .await
+    }
+
+    /// The Authorization header to send now (renewing an expiring token first), and the
+    /// generation of the token it holds.
+    async fn auth_header(&self) -> Result<Option<(HeaderValue, u64)>> {
+        match &self.auth {
+            Auth::None => Ok(None),
+            Auth::Basic(h) => Ok(Some((h.clone(), 0))),
+            Auth::Bearer(lock) => {
+                let mut b = lock.lock().await;
+                if Instant::now() >= b.renew_at {
+                    let grant = self
+                        .fetch_token(&b.challenge, &b.scopes, b.refresh_token.as_deref(), false)
+                        .await?;
+                    tracing::debug!(
+                        "renewed the token for {} ({:?} to live)",
+                        self.registry,
+                        grant.lifetime
+                    );
+                    b.header = bearer_header(&grant.token, &self.registry)?;
+                    b.renew_at = Instant::now() + grant.lifetime - renew_margin(grant.lifetime);
+                    b.generation += 1;
+                    if grant.refresh_token.is_some() {
+                        b.refresh_token = grant.refresh_token;
+                    }
                 }
-            }),
-            Ok(None) => Err(login_required()),
-            Err(e) if creds.is_some() => Err(RegistryError::LoginFailed {
-                registry: self.registry.clone(),
-                reason: format!("the token server refused the credentials ({})", redact(&e)),
-            }),
-            Err(_) => Err(login_required()),
+                Ok(Some((b.header.clone(), b.generation)))
+            }
+        }
+    }
+
+    /// The registry refused token `generation` as invalid (expired early, revoked, the clocks
+    /// disagree): renew it before the next request, unless that happened already.
+    async fn token_rejected(&self, generation: u64) {
+        if let Auth::Bearer(lock) = &self.auth {
+            let mut b = lock.lock().await;
+            if b.generation == generation {
+                b.renew_at = Instant::now();
+            }
         }
     }
 
@@ -165,7 +274,8 @@ impl Session {
         format!("{}/v2/{}/{tail}", self.base, self.repository)
     }
 
-    /// One attempt, no interpretation.
+    /// One attempt, no interpretation beyond noting a rejected token (the next request then
+    /// carries a fresh one).
     pub(crate) async fn raw(
         &self,
         method: Method,
@@ -173,14 +283,21 @@ impl Session {
         mut headers: HeaderMap,
         body: Option<reqwest::Body>,
     ) -> Result<Response> {
-        if let Some(auth) = &self.auth {
-            headers.insert(AUTHORIZATION, auth.clone());
+        let auth = self.auth_header().await?;
+        if let Some((value, _)) = &auth {
+            headers.insert(AUTHORIZATION, value.clone());
         }
         let mut req = self.http.request(method, url).headers(headers);
         if let Some(b) = body {
             req = req.body(b);
         }
-        req.send().await.map_err(|e| self.unreachable(&e))
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
+        if let Some((_, generation)) = auth {
+            if challenge_error(&resp).as_deref() == Some("invalid_token") {
+                self.token_rejected(generation).await;
+            }
+        }
+        Ok(resp)
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> RegistryError {
@@ -202,12 +319,24 @@ impl Session {
                 tracing::info!("{}: {last}; retrying in {wait:?}", req.what);
                 tokio::time::sleep(wait).await;
             }
-            let body = req.body.clone().map(reqwest::Body::from);
-            let resp = match self
-                .raw(req.method.clone(), &req.url, req.headers.clone(), body)
-                .await
+            let once = || {
+                let body = req.body.clone().map(reqwest::Body::from);
+                self.raw(req.method.clone(), &req.url, req.headers.clone(), body)
+            };
+            let mut resp = once().await;
+            // An expired token is not a failure worth a backoff: send again at once, with the
+            // fresh token `raw` will fetch.
+            if resp
+                .as_ref()
+                .is_ok_and(|r| challenge_error(r).as_deref() == Some("invalid_token"))
             {
+                resp = once().await;
+            }
+            let resp = match resp {
                 Ok(r) => r,
+                Err(
+                    e @ (RegistryError::LoginFailed { .. } | RegistryError::LoginRequired { .. }),
+                ) => return Err(e),
                 Err(e) => {
                     last = e.to_string();
                     continue;
@@ -238,12 +367,42 @@ impl Session {
         let status = resp.status();
         let url = resp.url().to_string();
         let html = is_html(resp.headers());
+        let challenge = resp
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(token::parse_challenge);
         let body = resp.bytes().await.unwrap_or_default();
         let html = html || looks_like_html(&body);
+        let anonymous = self.config.credentials.is_none();
+        let error = challenge.as_ref().and_then(|c| c.error.as_deref());
         match status {
-            StatusCode::UNAUTHORIZED if self.auth.is_none() => RegistryError::LoginRequired {
+            StatusCode::UNAUTHORIZED if !self.authenticated() => RegistryError::LoginRequired {
                 registry: self.registry.clone(),
             },
+            StatusCode::UNAUTHORIZED if anonymous && error == Some("insufficient_scope") => {
+                RegistryError::LoginRequired {
+                    registry: self.registry.clone(),
+                }
+            }
+            StatusCode::UNAUTHORIZED if error == Some("insufficient_scope") => {
+                let wanted = challenge
+                    .and_then(|c| c.scope)
+                    .unwrap_or_else(|| format!("access to {}", self.repository));
+                RegistryError::Denied {
+                    registry: self.registry.clone(),
+                    repository: self.repository.clone(),
+                    detail: format!(
+                        "{what} needs {wanted}, which the token server did not grant; log in \
+                         as a user with that access"
+                    ),
+                }
+            }
+            StatusCode::UNAUTHORIZED if error == Some("invalid_token") => {
+                RegistryError::TokenRejected {
+                    registry: self.registry.clone(),
+                }
+            }
             StatusCode::UNAUTHORIZED => RegistryError::LoginFailed {
                 registry: self.registry.clone(),
                 reason: format!("the registry rejected the credentials for {what}"),
@@ -276,6 +435,34 @@ pub(crate) fn basic_header(creds: &Credentials) -> HeaderValue {
     .expect("base64 is a valid header value");
     v.set_sensitive(true);
     v
+}
+
+/// Where a registry's API answers: Docker Hub's is not `docker.io` itself.
+fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" => "index.docker.io",
+        other => other,
+    }
+}
+
+fn bearer_header(token: &str, registry: &str) -> Result<HeaderValue> {
+    let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        RegistryError::LoginFailed {
+            registry: registry.to_string(),
+            reason: "the token server sent a token that is not a valid header".into(),
+        }
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// The `error` of a 401's Bearer challenge (`invalid_token`, `insufficient_scope`).
+fn challenge_error(resp: &Response) -> Option<String> {
+    if resp.status() != StatusCode::UNAUTHORIZED {
+        return None;
+    }
+    let h = resp.headers().get(WWW_AUTHENTICATE)?.to_str().ok()?;
+    token::parse_challenge(h)?.error
 }
 
 pub(crate) fn is_html(headers: &HeaderMap) -> bool {
@@ -316,7 +503,7 @@ fn snippet(body: &[u8]) -> String {
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -328,14 +515,4 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = c.source();
     }
     out
-}
-
-/// oci-client's errors can carry a response body; keep only the kind of failure.
-fn redact(e: &oci_client::errors::OciDistributionError) -> String {
-    use oci_client::errors::OciDistributionError as E;
-    match e {
-        E::AuthenticationFailure(_) => "authentication failure".into(),
-        E::RequestError(r) => error_chain(r),
-        other => other.to_string().chars().take(200).collect(),
-    }
 }

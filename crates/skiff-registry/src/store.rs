@@ -1,19 +1,32 @@
 //! The seam toward the local store: where pulled blobs go and where pushed blobs come from.
 //!
-//! The registry client verifies every byte against its digest *before* it calls
-//! [`BlobWriter::commit`]; a blob that does not match is dropped (and the writer aborted), so the
-//! store never holds a wrong blob under a digest. skiff's own store (`skiff_store::Store`, the
-//! one under `SKIFF_HOME`) implements [`BlobStore`] here, and checks the digest a second time as
-//! it commits. [`DirStore`] is a minimal content-addressed directory (the same
-//! `blobs/sha256/<hex>` layout) for tests and tools.
+//! Every byte is checked against its digest before a blob becomes visible under it: by the
+//! writer's own [`BlobWriter::commit`] when it says it does ([`BlobWriter::verifies_digest`]),
+//! else by the registry client before it calls `commit`. A blob that does not match is dropped
+//! (the writer aborted), so the store never holds a wrong blob under a digest. Hashing once, not
+//! twice, matters: sha256 was half of a 50 MiB pull's CPU (docs/benchmarks.md).
+//!
+//! skiff's own store (`skiff_store::Store`, the one under `SKIFF_HOME`) implements [`BlobStore`]
+//! here; [`DirStore`] is a minimal content-addressed directory (the same `blobs/sha256/<hex>`
+//! layout) for tests and tools. Both verify as they commit.
 
+use sha2::{Digest as _, Sha256};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// A blob being written: bytes in, then `commit` once the digest has been checked.
-/// Dropping it without `commit` must leave nothing behind.
+/// A blob being written: bytes in, then `commit`. Dropping it without `commit` must leave
+/// nothing behind.
 pub trait BlobWriter: Write + Send {
+    /// Make the blob visible under its digest (durably: fsync, rename).
     fn commit(self: Box<Self>) -> io::Result<()>;
+
+    /// True if `commit` hashes what was written and refuses a mismatch itself, storing nothing
+    /// and failing with [`io::ErrorKind::InvalidData`] (its message saying what was found).
+    /// The registry client then does not hash the bytes a second time. Default: false, and the
+    /// client checks before it commits.
+    fn verifies_digest(&self) -> bool {
+        false
+    }
 }
 
 /// Where blobs live locally.
@@ -107,7 +120,12 @@ impl BlobStore for DirStore {
         let tmp = tempfile::Builder::new()
             .prefix(".partial-")
             .tempfile_in(dir)?;
-        Ok(Box::new(DirWriter { tmp, dest }))
+        Ok(Box::new(DirWriter {
+            tmp,
+            dest,
+            digest: digest.to_string(),
+            hasher: Sha256::new(),
+        }))
     }
 
     fn sources(&self, digest: &str) -> Vec<(String, String)> {
@@ -177,7 +195,18 @@ impl Write for StoreWriter {
 
 impl BlobWriter for StoreWriter {
     fn commit(self: Box<Self>) -> io::Result<()> {
-        self.0.commit().map(drop).map_err(io::Error::other)
+        self.0.commit().map(drop).map_err(|e| match e {
+            skiff_store::StoreError::DigestMismatch { .. }
+            | skiff_store::StoreError::SizeMismatch { .. } => {
+                io::Error::new(io::ErrorKind::InvalidData, e)
+            }
+            other => io::Error::other(other),
+        })
+    }
+
+    fn verifies_digest(&self) -> bool {
+        // `PendingBlob::commit` checks size and sha256 before it renames.
+        true
     }
 }
 
@@ -211,11 +240,15 @@ fn read_sources(file: &Path) -> Sources {
 struct DirWriter {
     tmp: tempfile::NamedTempFile,
     dest: PathBuf,
+    digest: String,
+    hasher: Sha256,
 }
 
 impl Write for DirWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tmp.write(buf)
+        let n = self.tmp.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.tmp.flush()
@@ -224,12 +257,28 @@ impl Write for DirWriter {
 
 impl BlobWriter for DirWriter {
     fn commit(self: Box<Self>) -> io::Result<()> {
-        let DirWriter { tmp, dest } = *self;
+        let DirWriter {
+            tmp,
+            dest,
+            digest,
+            hasher,
+        } = *self;
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != digest {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the bytes written have digest {actual}"),
+            ));
+        }
         tmp.as_file().sync_all()?;
         tmp.persist(&dest).map_err(|e| e.error)?;
         if let Some(dir) = dest.parent() {
             std::fs::File::open(dir)?.sync_all()?;
         }
         Ok(())
+    }
+
+    fn verifies_digest(&self) -> bool {
+        true
     }
 }

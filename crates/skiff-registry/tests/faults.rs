@@ -89,6 +89,37 @@ async fn content_that_does_not_match_its_digest_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn skiff_homes_store_refuses_wrong_content_too() {
+    // The store under SKIFF_HOME checks the digest as it commits (the client then does not hash
+    // a second time): the same refusal, the same message, nothing stored.
+    let layer = b"\0asm\x01\0\0\0 the real bytes".to_vec();
+    let evil: Vec<u8> = layer.iter().map(|b| b ^ 1).collect();
+    let evil_digest = common::sha256(&evil);
+    let server = serve(layer.clone(), move || {
+        Reply::new(200, "application/octet-stream", evil.clone())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = skiff_store::Store::open(skiff_store::StoreConfig {
+        root: dir.path().to_path_buf(),
+        max_blob_size: skiff_store::StoreConfig::DEFAULT_MAX_BLOB_SIZE,
+    })
+    .unwrap();
+    let err = Registry::new(RegistryConfig::default())
+        .pull(PullRequest {
+            reference: &format!("{}/x/y:1", server.addr),
+            store: &store,
+            component: None,
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("digest mismatch"), "{err}");
+    assert!(err.contains(&evil_digest), "names what came: {err}");
+    let d: skiff_store::Digest = common::sha256(&layer).parse().unwrap();
+    assert!(!store.has_blob(&d));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_connection_dropped_mid_blob_is_retried_then_reported() {
     let layer = vec![7u8; 256 << 10];
     let l2 = layer.clone();

@@ -178,10 +178,7 @@ async fn basic_auth_login_required_wrong_password_and_success() {
 
     let with = |secret: &str| {
         Registry::new(RegistryConfig {
-            credentials: Some(Credentials {
-                username: "me".into(),
-                secret: secret.into(),
-            }),
+            credentials: Some(Credentials::password("me", secret)),
             ..Default::default()
         })
     };
@@ -191,7 +188,13 @@ async fn basic_auth_login_required_wrong_password_and_success() {
         !err.to_string().contains("wrong"),
         "the secret leaked: {err}"
     );
-    assert!(with("s3cret").login(&registry.addr).await.unwrap());
+    assert!(
+        with("s3cret")
+            .login(&registry.addr)
+            .await
+            .unwrap()
+            .challenged
+    );
 
     push(
         &with("s3cret"),
@@ -280,4 +283,112 @@ async fn push_format_compat_is_an_ordinary_image_that_pulls_back() {
     assert_eq!(pulled.layout, Layout::Compat);
     assert_eq!(read_to_vec(fresh.open(&pulled.wasm_digest).unwrap()), wasm);
     let _ = put; // shared helper
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_local_blob_is_named_and_not_committed_in_the_registry() {
+    let registry = TestRegistry::start();
+    for chunk_size in [1 << 20, 64 << 20] {
+        let (_d, local) = store();
+        let blob: Vec<u8> = (0..(2 << 20) + 5).map(|i| (i * 3 % 253) as u8).collect();
+        let manifest = cncf(&local, &blob);
+        // Flip one byte of the stored copy: same size, wrong content.
+        let digest = common::sha256(&blob);
+        let path = local.path(&digest).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[1 << 20] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+
+        let reg = Registry::new(RegistryConfig {
+            chunk_size,
+            ..Default::default()
+        });
+        let reference = format!("{}/team/c{chunk_size}:1", registry.addr);
+        let err = reg
+            .push(PushRequest {
+                reference: &reference,
+                manifest: manifest.clone().into(),
+                store: &local,
+                format: PushFormat::Cncf,
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("local copy") && err.contains("corrupt"),
+            "{err}"
+        );
+        let code = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I"])
+            .arg(format!(
+                "http://{}/v2/team/c{chunk_size}/blobs/{digest}",
+                registry.addr
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&code.stdout), "404");
+    }
+}
+
+/// A store whose layer cannot be read the first time: a push interrupted after its config.
+struct FailsOnce {
+    inner: DirStore,
+    layer: String,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl BlobStore for FailsOnce {
+    fn has(&self, digest: &str) -> bool {
+        self.inner.has(digest)
+    }
+    fn size(&self, digest: &str) -> std::io::Result<u64> {
+        self.inner.size(digest)
+    }
+    fn open(&self, digest: &str) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        if digest == self.layer && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        self.inner.open(digest)
+    }
+    fn writer(&self, digest: &str) -> std::io::Result<Box<dyn skiff_registry::BlobWriter>> {
+        self.inner.writer(digest)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_push_sends_only_what_is_missing_the_next_time() {
+    let registry = TestRegistry::start();
+    let (_d, local) = store();
+    let wasm = guest("hello.wasm");
+    let manifest = cncf(&local, &wasm);
+    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let config = m["config"]["digest"].as_str().unwrap().to_string();
+    let layer = m["layers"][0]["digest"].as_str().unwrap().to_string();
+    let store = FailsOnce {
+        inner: local,
+        layer: layer.clone(),
+        failed: Default::default(),
+    };
+    let reference = format!("{}/team/hello:1.0", registry.addr);
+    // One blob at a time, config first: the config is in the registry when the layer fails.
+    let reg = Registry::new(RegistryConfig {
+        max_parallel: 1,
+        ..Default::default()
+    });
+    let push_once = || {
+        reg.push(PushRequest {
+            reference: &reference,
+            manifest: manifest.clone().into(),
+            store: &store,
+            format: PushFormat::Cncf,
+        })
+    };
+    let err = push_once().await.unwrap_err().to_string();
+    assert!(err.contains("the disk went away"), "{err}");
+
+    let pushed = push_once().await.unwrap();
+    let outcome = |d: &str| pushed.blobs.iter().find(|(b, _)| b == d).unwrap().1;
+    assert_eq!(outcome(&config), BlobOutcome::Present);
+    assert_eq!(outcome(&layer), BlobOutcome::Transferred);
+    assert_eq!(pushed.bytes_moved, wasm.len() as u64);
 }

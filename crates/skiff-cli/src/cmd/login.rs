@@ -79,20 +79,32 @@ pub fn login(args: LoginArgs) -> anyhow::Result<u8> {
     if secret.is_empty() {
         anyhow::bail!("the password is empty");
     }
-    let creds = Credentials {
-        username: args.username,
-        secret,
-    };
+    let creds = Credentials::password(args.username, secret);
     let registry = Registry::new(RegistryConfig {
         insecure_registries: args.registries.insecure,
         credentials: Some(creds.clone()),
         ..Default::default()
     });
     let rt = runtime()?;
-    let asked = rt.block_on(registry.login(&server))?;
-    if !asked {
+    let login = rt.block_on(registry.login(&server))?;
+    if !login.challenged {
         eprintln!("note: {server} does not ask for credentials; storing them anyway");
     }
+    // As Docker does: when the token server hands out an identity (refresh) token, keep that
+    // and not the password; later pushes and pulls exchange it for access tokens.
+    let creds = match login.identity_token {
+        Some(token) => {
+            tracing::info!(
+                "the token server issued an identity token; storing it, not the password"
+            );
+            Credentials {
+                username: creds.username,
+                secret: String::new(),
+                identity_token: Some(token),
+            }
+        }
+        None => creds,
+    };
     let config = DockerConfig::from_env()?;
     match config.store(&server, &creds)? {
         CredentialSource::File => {

@@ -5,6 +5,7 @@
 
 pub mod faulty;
 mod server;
+pub mod token;
 
 #[allow(unused_imports)] // each test binary uses its own subset
 pub use server::{sha256, Curl, TestRegistry};

@@ -34,9 +34,17 @@ impl TestRegistry {
         Self::start_with(Some((user, pass)))
     }
 
+    /// With this `auth:` section (one line of YAML), e.g. a token server's (token.rs).
+    pub fn with_auth_yaml(auth_yaml: &str) -> TestRegistry {
+        Self::start_inner(None, auth_yaml.to_string())
+    }
+
     fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
+        Self::start_inner(auth, String::new())
+    }
+
+    fn start_inner(auth: Option<(&str, &str)>, mut auth_yaml: String) -> TestRegistry {
         let mut dir = tempfile::tempdir().unwrap();
-        let mut auth_yaml = String::new();
         if let Some((u, p)) = auth {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", u, p])
@@ -63,11 +71,14 @@ impl TestRegistry {
                 ),
             )
             .unwrap();
+            // Its log goes to a file: a pipe nobody reads fills up (64 KiB of "blob unknown"
+            // lines from a test that polls) and then the registry hangs on its next log line.
+            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
             let child = Command::new("docker-registry")
                 .arg("serve")
                 .arg(&config)
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stderr(log)
                 .spawn()
                 .expect("docker-registry (apt: docker-registry)");
             let mut reg = TestRegistry { child, addr, dir };
