@@ -103,16 +103,9 @@ ratio() { # $1 = numerator json, $2 = denominator json
     '($a[0].results[0].median / $b[0].results[0].median) * 1000 | round / 1000'
 }
 
-# Timing helpers shared by the start-to-first-200 scenarios.
-now_us() { date +%s%6N; }
-until_200() { until curl -fs -o /dev/null "$1"; do :; done; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # "median min max" of the numbers on stdin.
 stats() {
   sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), a[1], a[NR]}'
-}
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # One `runc run -d` of a busybox httpd bundle (make_busybox_bundle BUNDLE /bin/httpd -f -p

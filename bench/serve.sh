@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# skiff serve vs wasmtime serve vs a native hyper server, same hello, same machine, one run.
+# skiff serve vs wasmtime serve vs a native hyper server vs busybox httpd in a runc container,
+# same hello, same machine, one run.
 #
 #   bench/serve.sh                 build what is missing, run wrk at 64 and 256 connections
 #   DURATION=30s bench/serve.sh    longer runs (default 10s each)
@@ -12,18 +13,19 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$HERE/.."
+source "$HERE/lib.sh"
 TARGET="${CARGO_TARGET_DIR:-/var/tmp/skiff-target}"
 SKIFF="${SKIFF:-}"
 WASMTIME="${WASMTIME:-/var/tmp/wasmtime-cli/bin/wasmtime}"
 DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
 CONNS="${CONNS:-64 256}"
-SERVERS="skiff wasmtime native"
+SERVERS="skiff wasmtime native runc"
 # SMOKE=1 (the test suite): one second at 64 connections, on the debug build; wasmtime is
 # skipped when it is not installed.
 if [ "${SMOKE:-0}" = 1 ]; then
   DURATION=1s; CONNS=64; SKIFF="${SKIFF:-$TARGET/debug/skiff}"
-  [ -x "$WASMTIME" ] || { echo "smoke: wasmtime not installed: skipped" >&2; SERVERS="skiff native"; }
+  [ -x "$WASMTIME" ] || { echo "smoke: wasmtime not installed: skipped" >&2; SERVERS="skiff native runc"; }
 fi
 SKIFF="${SKIFF:-$TARGET/release/skiff}"
 GUEST="$ROOT/guests/wasm/http-hello.wasm"
@@ -37,10 +39,15 @@ NATIVE="$NATIVE_TARGET/release/native-hello"
 
 WORK="$(mktemp -d)"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() {
+  # httpd is PID 1 of its container and ignores the SIGTERM runc would forward: kill it first.
+  runc kill skiff-bench-serve KILL 2>/dev/null || true
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  runc delete -f skiff-bench-serve 2>/dev/null || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "serve.sh: $1 never came up" >&2; exit 1; }
 
 declare -A PID
@@ -49,14 +56,29 @@ start() { # name, then the command (which must exec the server: its PID is the s
   "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=($!); PID[$name]=$!
 }
-# CPU time (user + system, clock ticks) the server process has used so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time (µs, user + system) a server has used so far: its process, or for the container every
+# process of its cgroup (httpd forks a child per connection).
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
+cpu_us() {
+  if [ "$1" = runc ]; then
+    echo $(( $(cat /sys/fs/cgroup/cpuacct/skiff-bench-serve/cpuacct.usage 2>/dev/null \
+      || cat /sys/fs/cgroup/skiff-bench-serve/cpu.stat 2>/dev/null | awk '/usage_usec/ {print $2 * 1000}' \
+      || echo 0) / 1000 ))
+  else
+    awk -v u="$TICK_US" '{print ($14 + $15) * u}' "/proc/${PID[$1]}/stat"
+  fi
+}
 
 P1=$(free_port); start skiff env SKIFF_HOME="$WORK/home" "$SKIFF" serve --listen "127.0.0.1:$P1" "$GUEST"
 P2=$(free_port); [[ $SERVERS == *wasmtime* ]] && start wasmtime "$WASMTIME" serve --addr "127.0.0.1:$P2" "$GUEST"
 P3=$(free_port); start native "$NATIVE" "127.0.0.1:$P3"
-declare -A URL=([skiff]="http://127.0.0.1:$P1/" [wasmtime]="http://127.0.0.1:$P2/" [native]="http://127.0.0.1:$P3/")
+# The container peer: busybox httpd (forks a process per connection, no keep-alive) serving the
+# same body from a file, in runc with the host's network.
+P4=$(free_port)
+make_busybox_bundle "$WORK/bundle" /bin/httpd -f -p "127.0.0.1:$P4" -h /www
+mkdir -p "$WORK/bundle/rootfs/www" && echo "hello from skiff" > "$WORK/bundle/rootfs/www/index.html"
+start runc runc run -b "$WORK/bundle" skiff-bench-serve
+declare -A URL=([skiff]="http://127.0.0.1:$P1/" [wasmtime]="http://127.0.0.1:$P2/" [native]="http://127.0.0.1:$P3/" [runc]="http://127.0.0.1:$P4/")
 for s in $SERVERS; do wait_up "${URL[$s]}"; done
 
 to_ms() { # wrk latency like 123.45us / 1.23ms / 1.02s -> ms
@@ -70,11 +92,11 @@ declare -A RPS P50 P99 CPU
 for c in $CONNS; do
   for s in $SERVERS; do
     [ "${SMOKE:-0}" = 1 ] || wrk -t"$THREADS" -c"$c" -d2s "${URL[$s]}" >/dev/null # warm-up
-    t0=$(cpu_ticks "${PID[$s]}")
+    t0=$(cpu_us "$s")
     out="$(wrk -t"$THREADS" -c"$c" -d"$DURATION" --latency "${URL[$s]}")"
-    t1=$(cpu_ticks "${PID[$s]}")
+    t1=$(cpu_us "$s")
     n="$(awk '/requests in/ {print $1}' <<<"$out")"
-    CPU[$s,$c]="$(awk -v t=$((t1 - t0)) -v u="$TICK_US" -v n="$n" 'BEGIN { printf "%.1f", t * u / n }')"
+    CPU[$s,$c]="$(awk -v t=$((t1 - t0)) -v n="$n" 'BEGIN { printf "%.1f", t / n }')"
     echo "$out" > "$WORK/wrk-$s-$c.txt"
     if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "serve.sh: $s at $c connections had errors:" >&2; echo "$out" >&2; fi
     RPS[$s,$c]="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
@@ -93,6 +115,14 @@ for c in $CONNS; do
   for s in $SERVERS; do
     printf '| %s | %s | %s | %s | %s | %s |\n' "$c" "$s" "${RPS[$s,$c]}" "${P50[$s,$c]}" "${P99[$s,$c]}" "${CPU[$s,$c]}"
   done
+done
+echo
+echo "| connections | skiff/runc busybox httpd req/s | skiff/runc busybox httpd p99 | skiff/runc busybox httpd CPU/request |"
+echo "| ---: | ---: | ---: | ---: |"
+for c in $CONNS; do
+  awk -v c="$c" -v a="${RPS[skiff,$c]}" -v b="${RPS[runc,$c]}" -v pa="${P99[skiff,$c]}" \
+      -v pb="${P99[runc,$c]}" -v ca="${CPU[skiff,$c]}" -v cb="${CPU[runc,$c]}" \
+      'BEGIN { printf "| %s | %.2f | %.2f | %.2f |\n", c, a/b, pa/pb, ca/cb }'
 done
 [[ $SERVERS == *wasmtime* ]] || exit 0
 echo
