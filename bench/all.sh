@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark scenario, side by side with its peers, in one run. Installs what it needs
-# (apt: hyperfine wrk runc crun busybox-static jq; wasmtime-cli at the pinned version, once),
+# (apt: hyperfine wrk runc crun busybox-static jq, podman and containerd in their scripts;
+# wasmtime-cli at the pinned version, once),
 # builds skiff in release, prints each scenario's table and ratios, and leaves JSON results in
 # bench/results/. Numbers are this machine's: compare only within one run.
 #

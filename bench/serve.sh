@@ -105,6 +105,17 @@ for c in $CONNS; do
   done
 done
 
+mkdir -p "$RESULTS"
+for c in $CONNS; do
+  for s in $SERVERS; do
+    jq -n --arg s "$s" --argjson c "$c" --argjson rps "${RPS[$s,$c]}" --argjson p50 "${P50[$s,$c]}" \
+      --argjson p99 "${P99[$s,$c]}" --argjson cpu "${CPU[$s,$c]}" \
+      '{server: $s, connections: $c, rps: $rps, p50_ms: $p50, p99_ms: $p99, cpu_us_per_request: $cpu}'
+  done
+done | jq -s --arg smoke "${SMOKE:-0}" --arg d "$DURATION" \
+  '{scenario: "serve", smoke: ($smoke == "1"), duration: $d, date: (now | todate), rows: .}' \
+  > "$RESULTS/serve.json"
+
 echo
 echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), load before run: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk -t$THREADS -d$DURATION --latency, guest guests/wasm/http-hello.wasm (GET /), $(date -u +%Y-%m-%dT%H:%MZ)"
