@@ -8,11 +8,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Upper bounds of the latency histogram, in seconds (time to the response head); `skiff
-/// serve`'s buckets.
-const BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// One app's answered requests, by status class, and how long they took. Classes rather than
@@ -20,22 +15,14 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 #[derive(Default)]
 pub struct RequestMetrics {
     classes: [AtomicU64; 5],
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum_micros: AtomicU64,
+    latency: skiff_http::Latency,
 }
 
 impl RequestMetrics {
     pub fn record(&self, status: u16, elapsed: Duration) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.classes[class].fetch_add(1, Relaxed);
-        let secs = elapsed.as_secs_f64();
-        let i = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.buckets[i].fetch_add(1, Relaxed);
-        self.sum_micros
-            .fetch_add(elapsed.as_micros() as u64, Relaxed);
+        self.latency.record(elapsed);
     }
 }
 
@@ -98,7 +85,7 @@ pub fn render(d: &Daemon) -> String {
         .filter_map(|w| Some((w.name.clone(), apps.counters(&w.id)?)))
         .collect();
     type Gauge = fn(&crate::apps::AppCounters) -> u64;
-    let simple: [(&str, &str, &str, Gauge); 7] = [
+    let simple: [(&str, &str, &str, Gauge); 5] = [
         (
             "skiff_app_requests_in_flight",
             "gauge",
@@ -129,18 +116,6 @@ pub fn render(d: &Daemon) -> String {
             "Versions deployed under the app's name.",
             |c| c.version(),
         ),
-        (
-            "skiff_instances_live",
-            "gauge",
-            "Wasm instances of the app alive now.",
-            |c| c.engine().live.load(Relaxed),
-        ),
-        (
-            "skiff_guest_traps_total",
-            "counter",
-            "Guests of the app that trapped.",
-            |c| c.engine().traps.load(Relaxed),
-        ),
     ];
     for (name, kind, help, get) in simple {
         family(&mut o, name, kind, help);
@@ -148,41 +123,11 @@ pub fn render(d: &Daemon) -> String {
             let _ = writeln!(o, "{name}{{app=\"{app}\"}} {}", get(c));
         }
     }
-    family(
-        &mut o,
-        "skiff_outbound_denied_total",
-        "counter",
-        "Outbound HTTP requests of the app refused by its grants.",
-    );
-    for (app, c) in &per_app {
-        let _ = writeln!(
-            o,
-            "skiff_outbound_denied_total{{app=\"{app}\"}} {}",
-            c.engine().outbound_denied.load(Relaxed)
-        );
-    }
-    family(
-        &mut o,
-        "skiff_limit_hits_total",
-        "counter",
-        "Requests of the app stopped or refused by a limit.",
-    );
-    for (app, c) in &per_app {
-        let s = c.engine();
-        for (limit, n) in [
-            ("memory", &s.memory_limit),
-            ("cpu_time", &s.cpu_limit),
-            ("timeout", &s.timeouts),
-            ("concurrency", &s.overloaded),
-            ("body_size", &s.body_too_large),
-        ] {
-            let _ = writeln!(
-                o,
-                "skiff_limit_hits_total{{app=\"{app}\",limit=\"{limit}\"}} {}",
-                n.load(Relaxed)
-            );
-        }
-    }
+    let engine: Vec<(&str, &skiff_engine::http::AppStats)> = per_app
+        .iter()
+        .map(|(app, c)| (app.as_str(), c.engine()))
+        .collect();
+    skiff_http::write_engine_stats(&mut o, &engine);
     family(
         &mut o,
         "skiff_http_requests_total",
@@ -207,24 +152,7 @@ pub fn render(d: &Daemon) -> String {
         "Time to the response head, by app.",
     );
     for (app, c) in &per_app {
-        let m = c.http();
-        let mut cumulative = 0;
-        for (i, b) in m.buckets.iter().enumerate() {
-            cumulative += b.load(Relaxed);
-            let le = BUCKETS
-                .get(i)
-                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(o, "skiff_http_request_duration_seconds_bucket{{app=\"{app}\",le=\"{le}\"}} {cumulative}");
-        }
-        let _ = writeln!(
-            o,
-            "skiff_http_request_duration_seconds_sum{{app=\"{app}\"}} {}",
-            m.sum_micros.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(
-            o,
-            "skiff_http_request_duration_seconds_count{{app=\"{app}\"}} {cumulative}"
-        );
+        c.http().latency.write(&mut o, app);
     }
     o
 }

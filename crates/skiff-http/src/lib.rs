@@ -15,6 +15,7 @@ mod signal;
 mod tls;
 
 pub use dynamic::{Backend, DynamicRoutes, Reply};
+pub use metrics::{write_engine_stats, Latency};
 pub use route::{Route, Router};
 pub use server::{Server, ShutdownReport};
 pub use signal::shutdown_signal;

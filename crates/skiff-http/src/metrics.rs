@@ -12,30 +12,16 @@ const BUCKETS: [f64; 14] = [
 ];
 const STATUSES: usize = 600;
 
-/// Counters of one app (or of requests no route matched).
-pub(crate) struct AppMetrics {
-    name: String,
-    statuses: Box<[AtomicU64]>,
+/// Time to the response head of one app's requests, as a Prometheus histogram. Shared by
+/// `skiff serve`'s admin endpoint and the daemon's `/metrics`.
+#[derive(Default)]
+pub struct Latency {
     buckets: [AtomicU64; BUCKETS.len() + 1],
     sum_micros: AtomicU64,
-    engine: Option<Arc<AppStats>>,
 }
 
-impl AppMetrics {
-    pub(crate) fn new(name: &str, engine: Option<Arc<AppStats>>) -> AppMetrics {
-        AppMetrics {
-            name: name.to_string(),
-            statuses: (0..STATUSES).map(|_| AtomicU64::new(0)).collect(),
-            buckets: Default::default(),
-            sum_micros: AtomicU64::new(0),
-            engine,
-        }
-    }
-
-    pub(crate) fn record(&self, status: u16, elapsed: Duration) {
-        if let Some(c) = self.statuses.get(status as usize) {
-            c.fetch_add(1, Relaxed);
-        }
+impl Latency {
+    pub fn record(&self, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let i = BUCKETS
             .iter()
@@ -44,6 +30,107 @@ impl AppMetrics {
         self.buckets[i].fetch_add(1, Relaxed);
         self.sum_micros
             .fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+
+    /// The `_bucket`, `_sum` and `_count` lines of `skiff_http_request_duration_seconds` for `app`.
+    pub fn write(&self, o: &mut String, app: &str) {
+        let mut cumulative = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            cumulative += b.load(Relaxed);
+            let le = BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(
+                o,
+                "skiff_http_request_duration_seconds_bucket{{app=\"{app}\",le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "skiff_http_request_duration_seconds_sum{{app=\"{app}\"}} {}",
+            self.sum_micros.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            o,
+            "skiff_http_request_duration_seconds_count{{app=\"{app}\"}} {cumulative}"
+        );
+    }
+}
+
+/// The engine's counters of each app (live instances, traps, limit hits, outbound denials), as
+/// Prometheus families: one definition for `skiff serve` and the daemon.
+pub fn write_engine_stats(o: &mut String, apps: &[(&str, &AppStats)]) {
+    type Get = fn(&AppStats) -> u64;
+    let simple: [(&str, &str, &str, Get); 3] = [
+        (
+            "skiff_instances_live",
+            "gauge",
+            "Wasm instances alive now, by app.",
+            |s| s.live.load(Relaxed),
+        ),
+        (
+            "skiff_guest_traps_total",
+            "counter",
+            "Guests that trapped (panics, unreachable, stack overflow).",
+            |s| s.traps.load(Relaxed),
+        ),
+        (
+            "skiff_outbound_denied_total",
+            "counter",
+            "Outbound HTTP requests refused by the allow-list.",
+            |s| s.outbound_denied.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, get) in simple {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (app, s) in apps {
+            let _ = writeln!(o, "{name}{{app=\"{app}\"}} {}", get(s));
+        }
+    }
+    o.push_str(
+        "# HELP skiff_limit_hits_total Requests stopped or refused by a limit, by app and limit.\n",
+    );
+    o.push_str("# TYPE skiff_limit_hits_total counter\n");
+    for (app, s) in apps {
+        for (limit, c) in [
+            ("memory", &s.memory_limit),
+            ("cpu_time", &s.cpu_limit),
+            ("timeout", &s.timeouts),
+            ("concurrency", &s.overloaded),
+            ("body_size", &s.body_too_large),
+        ] {
+            let _ = writeln!(
+                o,
+                "skiff_limit_hits_total{{app=\"{app}\",limit=\"{limit}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+    }
+}
+
+/// Counters of one app (or of requests no route matched).
+pub(crate) struct AppMetrics {
+    name: String,
+    statuses: Box<[AtomicU64]>,
+    latency: Latency,
+    engine: Option<Arc<AppStats>>,
+}
+
+impl AppMetrics {
+    pub(crate) fn new(name: &str, engine: Option<Arc<AppStats>>) -> AppMetrics {
+        AppMetrics {
+            name: name.to_string(),
+            statuses: (0..STATUSES).map(|_| AtomicU64::new(0)).collect(),
+            latency: Latency::default(),
+            engine,
+        }
+    }
+
+    pub(crate) fn record(&self, status: u16, elapsed: Duration) {
+        if let Some(c) = self.statuses.get(status as usize) {
+            c.fetch_add(1, Relaxed);
+        }
+        self.latency.record(elapsed);
     }
 }
 
@@ -74,83 +161,13 @@ pub(crate) fn render(apps: &[AppMetrics], conns: &ConnMetrics) -> String {
     o.push_str("# HELP skiff_http_request_duration_seconds Time to the response head, by app.\n");
     o.push_str("# TYPE skiff_http_request_duration_seconds histogram\n");
     for a in apps {
-        let mut cumulative = 0;
-        for (i, b) in a.buckets.iter().enumerate() {
-            cumulative += b.load(Relaxed);
-            let le = BUCKETS
-                .get(i)
-                .map(|b| b.to_string())
-                .unwrap_or_else(|| "+Inf".into());
-            let _ = writeln!(
-                o,
-                "skiff_http_request_duration_seconds_bucket{{app=\"{}\",le=\"{le}\"}} {cumulative}",
-                a.name
-            );
-        }
-        let _ = writeln!(
-            o,
-            "skiff_http_request_duration_seconds_sum{{app=\"{}\"}} {}",
-            a.name,
-            a.sum_micros.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(
-            o,
-            "skiff_http_request_duration_seconds_count{{app=\"{}\"}} {cumulative}",
-            a.name
-        );
+        a.latency.write(&mut o, &a.name);
     }
     let engine: Vec<(&str, &AppStats)> = apps
         .iter()
         .filter_map(|a| a.engine.as_deref().map(|e| (a.name.as_str(), e)))
         .collect();
-    o.push_str("# HELP skiff_instances_live Wasm instances alive now, by app.\n");
-    o.push_str("# TYPE skiff_instances_live gauge\n");
-    for (name, s) in &engine {
-        let _ = writeln!(
-            o,
-            "skiff_instances_live{{app=\"{name}\"}} {}",
-            s.live.load(Relaxed)
-        );
-    }
-    o.push_str("# HELP skiff_guest_traps_total Guests that trapped (panics, unreachable, stack overflow).\n");
-    o.push_str("# TYPE skiff_guest_traps_total counter\n");
-    for (name, s) in &engine {
-        let _ = writeln!(
-            o,
-            "skiff_guest_traps_total{{app=\"{name}\"}} {}",
-            s.traps.load(Relaxed)
-        );
-    }
-    o.push_str(
-        "# HELP skiff_limit_hits_total Requests stopped or refused by a limit, by app and limit.\n",
-    );
-    o.push_str("# TYPE skiff_limit_hits_total counter\n");
-    for (name, s) in &engine {
-        for (limit, c) in [
-            ("memory", &s.memory_limit),
-            ("cpu_time", &s.cpu_limit),
-            ("timeout", &s.timeouts),
-            ("concurrency", &s.overloaded),
-            ("body_size", &s.body_too_large),
-        ] {
-            let _ = writeln!(
-                o,
-                "skiff_limit_hits_total{{app=\"{name}\",limit=\"{limit}\"}} {}",
-                c.load(Relaxed)
-            );
-        }
-    }
-    o.push_str(
-        "# HELP skiff_outbound_denied_total Outbound HTTP requests refused by the allow-list.\n",
-    );
-    o.push_str("# TYPE skiff_outbound_denied_total counter\n");
-    for (name, s) in &engine {
-        let _ = writeln!(
-            o,
-            "skiff_outbound_denied_total{{app=\"{name}\"}} {}",
-            s.outbound_denied.load(Relaxed)
-        );
-    }
+    write_engine_stats(&mut o, &engine);
     o.push_str("# HELP skiff_http_connections_open Client connections open now.\n");
     o.push_str("# TYPE skiff_http_connections_open gauge\n");
     let _ = writeln!(
