@@ -5,34 +5,25 @@
 #   bench/serve.sh                 build what is missing, run wrk at 64 and 256 connections
 #   DURATION=30s bench/serve.sh    longer runs (default 10s each)
 #
-# Needs: wrk (apt), a release skiff ($SKIFF, default $CARGO_TARGET_DIR/release/skiff: build it with
-# `cargo build --release -p skiff-cli`), wasmtime 48.0.8 ($WASMTIME, default
-# /var/tmp/wasmtime-cli/bin/wasmtime: `cargo install wasmtime-cli --version 48.0.8 --locked
-# --root /var/tmp/wasmtime-cli`). The native server is built here (bench/native-hello).
+# Installs and builds what it needs through bench/lib.sh: wrk, runc and busybox (apt), skiff in
+# release ($SKIFF), wasmtime-cli 48.0.8 ($WASMTIME, installed once). The native server is built
+# here (bench/native-hello).
 # Not a test: it prints numbers, it asserts nothing.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$HERE/.."
 source "$HERE/lib.sh"
-TARGET="${CARGO_TARGET_DIR:-/var/tmp/skiff-target}"
-SKIFF="${SKIFF:-}"
-WASMTIME="${WASMTIME:-/var/tmp/wasmtime-cli/bin/wasmtime}"
 DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
 CONNS="${CONNS:-64 256}"
-SERVERS="skiff wasmtime native runc"
-# SMOKE=1 (the test suite): one second at 64 connections, on the debug build; wasmtime is
-# skipped when it is not installed.
-if [ "${SMOKE:-0}" = 1 ]; then
-  DURATION=1s; CONNS=64; SKIFF="${SKIFF:-$TARGET/debug/skiff}"
-  [ -x "$WASMTIME" ] || { echo "smoke: wasmtime not installed: skipped" >&2; SERVERS="skiff native runc"; }
-fi
-SKIFF="${SKIFF:-$TARGET/release/skiff}"
+# SMOKE=1 (the test suite): one second at 64 connections, on the debug build (lib.sh's SKIFF).
+[ "$SMOKE" = 1 ] && { DURATION=1s; CONNS=64; }
+need_apt wrk runc busybox-static jq curl
+build_skiff_release
+SERVERS="skiff native runc"
+need_wasmtime && SERVERS="skiff wasmtime native runc"
 GUEST="$ROOT/guests/wasm/http-hello.wasm"
 
-command -v wrk >/dev/null || { echo "serve.sh: wrk missing: apt-get install -y wrk" >&2; exit 1; }
-[ -x "$SKIFF" ] || { echo "serve.sh: no release skiff at $SKIFF: cargo build --release -p skiff-cli" >&2; exit 1; }
-[ -x "$WASMTIME" ] || [[ $SERVERS != *wasmtime* ]] || { echo "serve.sh: no wasmtime at $WASMTIME (see the header of this script)" >&2; exit 1; }
 NATIVE_TARGET="${NATIVE_TARGET:-/var/tmp/skiff-bench-target}"
 CARGO_TARGET_DIR="$NATIVE_TARGET" cargo build --quiet --release --manifest-path "$HERE/native-hello/Cargo.toml"
 NATIVE="$NATIVE_TARGET/release/native-hello"
@@ -48,7 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_up() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "serve.sh: $1 never came up" >&2; exit 1; }
 
 declare -A PID
 start() { # name, then the command (which must exec the server: its PID is the server's)
@@ -79,7 +69,7 @@ make_busybox_bundle "$WORK/bundle" /bin/httpd -f -p "127.0.0.1:$P4" -h /www
 mkdir -p "$WORK/bundle/rootfs/www" && echo "hello from skiff" > "$WORK/bundle/rootfs/www/index.html"
 start runc runc run -b "$WORK/bundle" skiff-bench-serve
 declare -A URL=([skiff]="http://127.0.0.1:$P1/" [wasmtime]="http://127.0.0.1:$P2/" [native]="http://127.0.0.1:$P3/" [runc]="http://127.0.0.1:$P4/")
-for s in $SERVERS; do wait_up "${URL[$s]}"; done
+for s in $SERVERS; do until_200 "${URL[$s]}"; done
 
 to_ms() { # wrk latency like 123.45us / 1.23ms / 1.02s -> ms
   awk -v v="$1" 'BEGIN { n=v; sub(/[a-z]+$/,"",n); u=v; sub(/^[0-9.]+/,"",u);
@@ -91,7 +81,7 @@ to_ms() { # wrk latency like 123.45us / 1.23ms / 1.02s -> ms
 declare -A RPS P50 P99 CPU
 for c in $CONNS; do
   for s in $SERVERS; do
-    [ "${SMOKE:-0}" = 1 ] || wrk -t"$THREADS" -c"$c" -d2s "${URL[$s]}" >/dev/null # warm-up
+    [ "$SMOKE" = 1 ] || wrk -t"$THREADS" -c"$c" -d2s "${URL[$s]}" >/dev/null # warm-up
     t0=$(cpu_us "$s")
     out="$(wrk -t"$THREADS" -c"$c" -d"$DURATION" --latency "${URL[$s]}")"
     t1=$(cpu_us "$s")
@@ -112,7 +102,7 @@ for c in $CONNS; do
       --argjson p99 "${P99[$s,$c]}" --argjson cpu "${CPU[$s,$c]}" \
       '{server: $s, connections: $c, rps: $rps, p50_ms: $p50, p99_ms: $p99, cpu_us_per_request: $cpu}'
   done
-done | jq -s --arg smoke "${SMOKE:-0}" --arg d "$DURATION" \
+done | jq -s --arg smoke "$SMOKE" --arg d "$DURATION" \
   '{scenario: "serve", smoke: ($smoke == "1"), duration: $d, date: (now | todate), rows: .}' \
   > "$RESULTS/serve.json"
 
