@@ -122,7 +122,7 @@ impl Session {
         }
         progress.start(&blob.digest, blob.size, Direction::Down);
         let writer = store
-            .writer(&blob.digest)
+            .writer(&blob.digest, blob.size)
             .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
         // The bytes are hashed (only if the store will not: one sha256 pass per blob, never
         // two) and written on a blocking thread, while this task reads the socket: on two

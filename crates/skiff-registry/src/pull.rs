@@ -294,7 +294,7 @@ pub(crate) fn put(store: &dyn BlobStore, bytes: &[u8]) -> Result<String> {
         return Ok(digest);
     }
     let err = |e: std::io::Error| RegistryError::Store(format!("writing {digest}: {e}"));
-    let mut w = store.writer(&digest).map_err(err)?;
+    let mut w = store.writer(&digest, bytes.len() as u64).map_err(err)?;
     std::io::Write::write_all(&mut w, bytes).map_err(err)?;
     w.commit().map_err(err)?;
     Ok(digest)

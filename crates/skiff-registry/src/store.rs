@@ -20,6 +20,13 @@ pub trait BlobWriter: Write + Send {
     /// Make the blob visible under its digest (durably: fsync, rename).
     fn commit(self: Box<Self>) -> io::Result<()>;
 
+    /// Write a whole piece held as a shared buffer (what the network hands over). A writer
+    /// that can use the buffer beyond this call (to hash it on another thread, say) overrides
+    /// this; the default writes it like any slice.
+    fn write_bytes(&mut self, piece: bytes::Bytes) -> io::Result<()> {
+        self.write_all(&piece)
+    }
+
     /// True if `commit` hashes what was written and refuses a mismatch itself, storing nothing
     /// and failing with [`io::ErrorKind::InvalidData`] (its message saying what was found).
     /// The registry client then does not hash the bytes a second time. Default: false, and the
@@ -37,8 +44,8 @@ pub trait BlobStore: Send + Sync {
     fn size(&self, digest: &str) -> io::Result<u64>;
     /// Read a present blob.
     fn open(&self, digest: &str) -> io::Result<Box<dyn Read + Send>>;
-    /// Start writing the blob that should have `digest`.
-    fn writer(&self, digest: &str) -> io::Result<Box<dyn BlobWriter>>;
+    /// Start writing the blob that should have `digest` and `size` bytes.
+    fn writer(&self, digest: &str, size: u64) -> io::Result<Box<dyn BlobWriter>>;
 
     /// Repositories (`registry`, `repository`) this blob is known to exist in, for cross-repository
     /// mounts. The default knows none.
@@ -113,7 +120,7 @@ impl BlobStore for DirStore {
         Ok(Box::new(std::fs::File::open(p)?))
     }
 
-    fn writer(&self, digest: &str) -> io::Result<Box<dyn BlobWriter>> {
+    fn writer(&self, digest: &str, _size: u64) -> io::Result<Box<dyn BlobWriter>> {
         let dest = self.path(digest).ok_or_else(|| bad_digest(digest))?;
         let dir = dest.parent().expect("blob path has a parent");
         std::fs::create_dir_all(dir)?;
@@ -155,9 +162,9 @@ impl BlobStore for skiff_store::Store {
         Ok(Box::new(f))
     }
 
-    fn writer(&self, digest: &str) -> io::Result<Box<dyn BlobWriter>> {
+    fn writer(&self, digest: &str, size: u64) -> io::Result<Box<dyn BlobWriter>> {
         let w = self
-            .blob_writer(&parse_digest(digest)?, None)
+            .blob_writer(&parse_digest(digest)?, Some(size))
             .map_err(io::Error::other)?;
         Ok(Box::new(StoreWriter(w)))
     }
@@ -194,6 +201,10 @@ impl Write for StoreWriter {
 }
 
 impl BlobWriter for StoreWriter {
+    fn write_bytes(&mut self, piece: bytes::Bytes) -> io::Result<()> {
+        self.0.write_bytes(piece)
+    }
+
     fn commit(self: Box<Self>) -> io::Result<()> {
         self.0.commit().map(drop).map_err(|e| match e {
             skiff_store::StoreError::DigestMismatch { .. }

@@ -350,8 +350,12 @@ impl BlobStore for FailsOnce {
         }
         self.inner.open(digest)
     }
-    fn writer(&self, digest: &str) -> std::io::Result<Box<dyn skiff_registry::BlobWriter>> {
-        self.inner.writer(digest)
+    fn writer(
+        &self,
+        digest: &str,
+        size: u64,
+    ) -> std::io::Result<Box<dyn skiff_registry::BlobWriter>> {
+        self.inner.writer(digest, size)
     }
 }
 

@@ -216,8 +216,8 @@ impl BlobStore for Gated {
         self.pass(digest);
         self.inner.open(digest)
     }
-    fn writer(&self, digest: &str) -> io::Result<Box<dyn BlobWriter>> {
-        self.inner.writer(digest)
+    fn writer(&self, digest: &str, size: u64) -> io::Result<Box<dyn BlobWriter>> {
+        self.inner.writer(digest, size)
     }
 }
 

@@ -242,7 +242,7 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    fn tmp_is_empty(s: &Store) -> bool {
+    pub(crate) fn tmp_is_empty(s: &Store) -> bool {
         std::fs::read_dir(s.tmp_dir()).unwrap().next().is_none()
     }
 

@@ -5,7 +5,7 @@ use skiff_registry::{BlobStore, DirStore};
 
 pub fn put(store: &DirStore, bytes: &[u8]) -> String {
     let d = super::sha256(bytes);
-    let mut w = store.writer(&d).unwrap();
+    let mut w = store.writer(&d, bytes.len() as u64).unwrap();
     w.write_all(bytes).unwrap();
     w.commit().unwrap();
     d
