@@ -153,10 +153,12 @@ impl Registry {
             }
         };
         let manifest_digest = put(req.store, &manifest_bytes)?;
-        for d in std::iter::once(&m.config.digest).chain(m.layers.iter().map(|l| &l.digest)) {
-            req.store
-                .record_source(d, &session.registry, &session.repository);
-        }
+        let pulled: Vec<&str> = std::iter::once(&m.config)
+            .chain(&m.layers)
+            .map(|d| d.digest.as_str())
+            .collect();
+        req.store
+            .record_sources(&pulled, &session.registry, &session.repository);
         Ok(Pulled {
             reference: reference.to_string(),
             layout,

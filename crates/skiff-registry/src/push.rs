@@ -103,9 +103,8 @@ impl Registry {
                 m.media_type.as_deref(),
             )
             .await?;
-        for (d, _, _) in &outcomes {
-            store.record_source(d, &session.registry, &session.repository);
-        }
+        let pushed: Vec<&str> = outcomes.iter().map(|(d, _, _)| d.as_str()).collect();
+        store.record_sources(&pushed, &session.registry, &session.repository);
         Ok(Pushed {
             reference: reference.to_string(),
             digest,

@@ -52,8 +52,8 @@ pub trait BlobStore: Send + Sync {
     fn sources(&self, _digest: &str) -> Vec<(String, String)> {
         Vec::new()
     }
-    /// Remember that `digest` exists in `registry/repository`.
-    fn record_source(&self, _digest: &str, _registry: &str, _repository: &str) {}
+    /// Remember that these blobs exist in `registry/repository` (one write for all of them).
+    fn record_sources(&self, _digests: &[&str], _registry: &str, _repository: &str) {}
 }
 
 /// `ROOT/blobs/sha256/<hex>`, written through temp file + fsync + rename.
@@ -139,8 +139,8 @@ impl BlobStore for DirStore {
         sources_of(&self.sources_file(), digest)
     }
 
-    fn record_source(&self, digest: &str, registry: &str, repository: &str) {
-        record_source_in(&self.sources_file(), digest, registry, repository)
+    fn record_sources(&self, digests: &[&str], registry: &str, repository: &str) {
+        record_sources_in(&self.sources_file(), digests, registry, repository)
     }
 }
 
@@ -173,10 +173,10 @@ impl BlobStore for skiff_store::Store {
         sources_of(&self.root().join(SOURCES_FILE), digest)
     }
 
-    fn record_source(&self, digest: &str, registry: &str, repository: &str) {
-        record_source_in(
+    fn record_sources(&self, digests: &[&str], registry: &str, repository: &str) {
+        record_sources_in(
             &self.root().join(SOURCES_FILE),
-            digest,
+            digests,
             registry,
             repository,
         )
@@ -225,14 +225,20 @@ fn sources_of(file: &Path, digest: &str) -> Vec<(String, String)> {
     read_sources(file).get(digest).cloned().unwrap_or_default()
 }
 
-fn record_source_in(file: &Path, digest: &str, registry: &str, repository: &str) {
+fn record_sources_in(file: &Path, digests: &[&str], registry: &str, repository: &str) {
     let mut all = read_sources(file);
-    let entry = all.entry(digest.to_string()).or_default();
     let pair = (registry.to_string(), repository.to_string());
-    if entry.contains(&pair) {
+    let mut changed = false;
+    for digest in digests {
+        let entry = all.entry(digest.to_string()).or_default();
+        if !entry.contains(&pair) {
+            entry.push(pair.clone());
+            changed = true;
+        }
+    }
+    if !changed {
         return;
     }
-    entry.push(pair);
     // Best effort: a lost record only costs a mount later, never correctness.
     if let Ok(text) = serde_json::to_vec(&all) {
         let _ = crate::fsutil::write_atomic(file, &text, 0o644);
