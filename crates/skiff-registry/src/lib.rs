@@ -116,8 +116,12 @@ impl Registry {
     pub async fn login(&self, registry: &str) -> Result<Login> {
         // The token scope needs a repository; any name does to learn whether the login works.
         let probe = parse_reference(&format!("{registry}/skiff-login-check:latest"))?;
-        let session =
-            session::Session::open_with(self.config.clone(), &probe, Access::Pull, true).await?;
+        let purpose = session::Purpose {
+            access: Access::Pull,
+            offline: true,
+            mount_from: &[],
+        };
+        let session = session::Session::open_with(self.config.clone(), &probe, purpose).await?;
         Ok(Login {
             challenged: session.authenticated(),
             identity_token: session.identity_token().await,

@@ -6,7 +6,7 @@ use crate::error::{RegistryError, Result};
 use crate::manifest::{Descriptor, Manifest};
 use crate::media;
 use crate::progress::BlobOutcome;
-use crate::session::{Access, Req, Session};
+use crate::session::{Access, Purpose, Req, Session};
 use crate::store::BlobStore;
 use crate::Registry;
 use bytes::Bytes;
@@ -64,7 +64,21 @@ impl Registry {
             ),
             PushFormat::Compat => compat_blobs(&m, req.store)?,
         };
-        let session = Arc::new(Session::open(self.config.clone(), &reference, Access::Push).await?);
+        // Repositories of this registry the store knows hold some of these blobs: mount sources,
+        // which a token must cover too.
+        let registry = crate::session::api_host(reference.registry());
+        let mount_from: Vec<String> = blobs
+            .iter()
+            .flat_map(|(d, _)| req.store.sources(&d.digest))
+            .filter(|(r, _)| r == registry)
+            .map(|(_, repo)| repo)
+            .collect();
+        let purpose = Purpose {
+            access: Access::Push,
+            offline: false,
+            mount_from: &mount_from,
+        };
+        let session = Arc::new(Session::open_with(self.config.clone(), &reference, purpose).await?);
         let progress = self.config.progress.clone();
         let store = req.store;
         let outcomes: Vec<(String, BlobOutcome, u64)> = futures_util::stream::iter(blobs)

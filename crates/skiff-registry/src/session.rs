@@ -20,6 +20,20 @@ pub enum Access {
     Push,
 }
 
+/// What a session is opened for, which decides the scopes of its token.
+pub(crate) struct Purpose<'a> {
+    pub access: Access,
+    /// Ask the token server for a refresh token too (login), see [`Session::identity_token`].
+    pub offline: bool,
+    /// Other repositories of the same registry that blobs may be mounted from: the token must
+    /// let skiff pull from them too, or the registry refuses the mount (Docker asks the same).
+    pub mount_from: &'a [String],
+}
+
+/// At most this many other repositories are named in one token request: each adds a scope,
+/// and a long list only helps the rare blob that lives in many places.
+const MAX_MOUNT_SCOPES: usize = 8;
+
 pub struct Session {
     pub(crate) http: reqwest::Client,
     pub(crate) base: String,
@@ -75,15 +89,18 @@ impl Session {
         reference: &Reference,
         access: Access,
     ) -> Result<Session> {
-        Self::open_with(config, reference, access, false).await
+        let purpose = Purpose {
+            access,
+            offline: false,
+            mount_from: &[],
+        };
+        Self::open_with(config, reference, purpose).await
     }
 
-    /// `offline`: ask the token server for a refresh token too (login), see [`Self::identity_token`].
-    pub async fn open_with(
+    pub(crate) async fn open_with(
         config: Arc<RegistryConfig>,
         reference: &Reference,
-        access: Access,
-        offline: bool,
+        purpose: Purpose<'_>,
     ) -> Result<Session> {
         let registry = api_host(reference.registry()).to_string();
         let scheme = crate::transport::scheme_for(&registry, &config.insecure_registries);
@@ -109,7 +126,7 @@ impl Session {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            session.auth = session.authenticate(&challenge, access, offline).await?;
+            session.auth = session.authenticate(&challenge, &purpose).await?;
             // A Basic challenge with wrong credentials fails here rather than mid-push.
             if matches!(session.auth, Auth::Basic(_)) {
                 let again = session.ping().await?;
@@ -159,7 +176,7 @@ impl Session {
         }
     }
 
-    async fn authenticate(&self, challenge: &str, access: Access, offline: bool) -> Result<Auth> {
+    async fn authenticate(&self, challenge: &str, purpose: &Purpose<'_>) -> Result<Auth> {
         let creds = self.config.credentials.as_ref();
         let login_required = || RegistryError::LoginRequired {
             registry: self.registry.clone(),
@@ -178,14 +195,28 @@ impl Session {
         let Some(challenge) = token::parse_challenge(challenge) else {
             return Err(login_required());
         };
-        let scope = match access {
+        let scope = match purpose.access {
             Access::Pull => format!("repository:{}:pull", self.repository),
             Access::Push => format!("repository:{}:pull,push", self.repository),
         };
-        let scopes = vec![scope];
+        let mut others: Vec<&String> = purpose
+            .mount_from
+            .iter()
+            .filter(|r| **r != self.repository)
+            .collect();
+        others.sort();
+        others.dedup();
+        let scopes: Vec<String> = std::iter::once(scope)
+            .chain(
+                others
+                    .into_iter()
+                    .take(MAX_MOUNT_SCOPES)
+                    .map(|r| format!("repository:{r}:pull")),
+            )
+            .collect();
         let refresh = creds.and_then(|c| c.identity_token.clone());
         let grant = self
-            .fetch_token(&challenge, &scopes, refresh.as_deref(), offline)
+            .fetch_token(&challenge, &scopes, refresh.as_deref(), purpose.offline)
             .await?;
         Ok(Auth::Bearer(Box::new(tokio::sync::Mutex::new(Bearer {
             header: bearer_header(&grant.token, &self.registry)?,
@@ -438,7 +469,7 @@ pub(crate) fn basic_header(creds: &Credentials) -> HeaderValue {
 }
 
 /// Where a registry's API answers: Docker Hub's is not `docker.io` itself.
-fn api_host(registry: &str) -> &str {
+pub(crate) fn api_host(registry: &str) -> &str {
     match registry {
         "docker.io" | "index.docker.io" => "index.docker.io",
         other => other,

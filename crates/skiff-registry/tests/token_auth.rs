@@ -127,6 +127,50 @@ async fn login_push_and_pull_with_tokens_the_registry_verifies() {
         .all(|t| t["grant"] == "basic"));
 }
 
+/// A mount needs pull access to the source repository, which a token for the target alone
+/// does not give: skiff asks for both scopes in one token, as Docker does, and the registry
+/// mounts instead of receiving the bytes again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_to_a_sibling_repository_mounts_with_a_token_covering_both() {
+    let (tokens, registry) = start(TokenConfig::default());
+    let (_d, local) = store();
+    let manifest = cncf(&local, &guest("hello.wasm"));
+    let me = user("me", "s3cret");
+    push(
+        &me,
+        &format!("{}/team/a:1", registry.addr),
+        &local,
+        &manifest,
+    )
+    .await
+    .unwrap();
+
+    let pushed = me
+        .push(PushRequest {
+            reference: &format!("{}/team/b:1", registry.addr),
+            manifest: manifest.clone().into(),
+            store: &local,
+            format: PushFormat::Cncf,
+        })
+        .await
+        .unwrap();
+    assert!(
+        pushed
+            .blobs
+            .iter()
+            .all(|(_, o)| *o == skiff_registry::BlobOutcome::Mounted),
+        "{:?}",
+        pushed.blobs
+    );
+    assert_eq!(pushed.bytes_moved, 0);
+    let last = tokens.issued().pop().unwrap();
+    assert_eq!(
+        last["scope"],
+        serde_json::json!(["repository:team/b:pull,push", "repository:team/a:pull"]),
+        "{last}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pull_only_token_cannot_push_and_says_so() {
     let (_tokens, registry) = start(TokenConfig {
