@@ -59,25 +59,6 @@ impl Drop for AuthRegistry {
     }
 }
 
-fn login(skiff: &Skiff, docker: &std::path::Path, addr: &str, password: &str) -> common::Done {
-    let mut child = skiff
-        .cmd()
-        .env("DOCKER_CONFIG", docker)
-        .args(["login", addr, "-u", "me", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    common::Done::from(child.wait_with_output().unwrap())
-}
-
 #[test]
 fn login_stores_docker_compatible_credentials_0600_and_logout_removes_them() {
     use std::os::unix::fs::PermissionsExt;
@@ -85,14 +66,15 @@ fn login_stores_docker_compatible_credentials_0600_and_logout_removes_them() {
     let skiff = Skiff::new();
     let docker = tempfile::tempdir().unwrap();
 
-    let bad = login(&skiff, docker.path(), &registry.addr, "wrong");
+    let bad = skiff.login(docker.path(), &registry.addr, "me", "wrong");
     bad.code(125)
         .stderr_has("login to")
         .stderr_has("rejected")
         .stderr_lacks("wrong");
     assert!(!docker.path().join("config.json").exists());
 
-    login(&skiff, docker.path(), &registry.addr, "s3cret")
+    skiff
+        .login(docker.path(), &registry.addr, "me", "s3cret")
         .code(0)
         .stdout_has("Login Succeeded");
     let file = docker.path().join("config.json");

@@ -5,22 +5,10 @@ mod common;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
-use common::project::Project;
 use common::{guest, Skiff};
 use registry::{sha256, Curl, TestRegistry};
 use serde_json::json;
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-/// A store holding `hello:1.0` (the hello guest), tagged for `registry` as `repo:1.0`.
-fn built(registry: &TestRegistry, repo: &str) -> (Skiff, String) {
-    let s = Skiff::new();
-    let p = Project::new("hello", "hello.wasm", "version = \"1.0\"\n");
-    s.run(&["build", p.arg()]).code(0);
-    let reference = format!("{}/{repo}:1.0", registry.addr);
-    s.run(&["tag", "hello:1.0", &reference]).code(0);
-    (s, reference)
-}
+use std::process::Command;
 
 fn local_manifest(s: &Skiff, reference: &str) -> Vec<u8> {
     let digest = s.run(&["images", "--digests", "--format", "json"]);
@@ -56,7 +44,7 @@ fn skopeo_raw(reference: &str) -> Vec<u8> {
 #[test]
 fn push_then_pull_into_a_fresh_home_runs_from_the_compile_cache() {
     let registry = TestRegistry::start();
-    let (s, reference) = built(&registry, "team/hello");
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/hello");
 
     s.run(&["push", &reference])
         .code(0)
@@ -111,41 +99,27 @@ fn push_then_pull_into_a_fresh_home_runs_from_the_compile_cache() {
 #[test]
 fn a_registry_with_auth_needs_login() {
     let registry = TestRegistry::with_auth("me", "s3cret");
-    let (s, reference) = built(&registry, "hello");
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "hello");
     let docker = tempfile::tempdir().unwrap();
-    let with_config = |s: &Skiff, args: &[&str]| {
-        common::Done::from(
-            s.cmd()
-                .env("DOCKER_CONFIG", docker.path())
-                .args(args)
-                .output()
-                .unwrap(),
-        )
-    };
-    with_config(&s, &["push", &reference])
+    s.run_env("DOCKER_CONFIG", docker.path(), &["push", &reference])
         .code(125)
         .stderr_has(&format!("login required for {}", registry.addr));
 
-    let mut login = s
-        .cmd()
-        .env("DOCKER_CONFIG", docker.path())
-        .args(["login", &registry.addr, "-u", "me", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    login.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
-    common::Done::from(login.wait_with_output().unwrap()).code(0);
+    s.login(docker.path(), &registry.addr, "me", "s3cret")
+        .code(0);
 
-    with_config(&s, &["push", &reference]).code(0);
+    s.run_env("DOCKER_CONFIG", docker.path(), &["push", &reference])
+        .code(0);
     let fresh = Skiff::new();
     fresh
         .run(&["pull", &reference])
         .code(125)
         .stderr_has("login required");
-    with_config(&fresh, &["pull", &reference]).code(0);
-    with_config(&fresh, &["run", &reference])
+    fresh
+        .run_env("DOCKER_CONFIG", docker.path(), &["pull", &reference])
+        .code(0);
+    fresh
+        .run_env("DOCKER_CONFIG", docker.path(), &["run", &reference])
         .code(0)
         .stdout_has("hello from skiff");
 }
@@ -153,7 +127,7 @@ fn a_registry_with_auth_needs_login() {
 #[test]
 fn run_pulls_an_image_it_does_not_have() {
     let registry = TestRegistry::start();
-    let (s, reference) = built(&registry, "hello");
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "hello");
     s.run(&["push", "-q", &reference]).code(0);
 
     let fresh = Skiff::new();
@@ -234,7 +208,7 @@ fn a_spin_image_pushed_by_another_client_pulls_and_runs() {
 #[test]
 fn push_in_the_compat_layout_and_pull_it_back() {
     let registry = TestRegistry::start();
-    let (s, reference) = built(&registry, "compat/hello");
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "compat/hello");
     s.run(&["push", "--format", "compat", &reference])
         .code(0)
         .stdout_has(": Pushed");

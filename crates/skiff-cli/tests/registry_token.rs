@@ -7,57 +7,15 @@ mod registry;
 #[path = "../../skiff-registry/tests/common/token.rs"]
 mod token;
 
-use common::project::Project;
-use common::{Done, Skiff};
+use common::Skiff;
 use registry::TestRegistry;
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use token::{TokenConfig, TokenServer};
 
 fn start(config: TokenConfig) -> (TokenServer, TestRegistry) {
     let tokens = TokenServer::start(config);
     let registry = TestRegistry::with_auth_yaml(&tokens.auth_yaml());
     (tokens, registry)
-}
-
-/// A home holding `hello:1.0`, tagged for `registry` as `team/hello:1.0`.
-fn built(registry: &TestRegistry) -> (Skiff, String) {
-    let s = Skiff::new();
-    let p = Project::new("hello", "hello.wasm", "version = \"1.0\"\n");
-    s.run(&["build", p.arg()]).code(0);
-    let reference = format!("{}/team/hello:1.0", registry.addr);
-    s.run(&["tag", "hello:1.0", &reference]).code(0);
-    (s, reference)
-}
-
-fn with_docker(s: &Skiff, docker: &Path, args: &[&str]) -> Done {
-    Done::from(
-        s.cmd()
-            .env("DOCKER_CONFIG", docker)
-            .args(args)
-            .output()
-            .unwrap(),
-    )
-}
-
-fn login(s: &Skiff, docker: &Path, addr: &str, user: &str, password: &str) -> Done {
-    let mut child = s
-        .cmd()
-        .env("DOCKER_CONFIG", docker)
-        .args(["login", addr, "-u", user, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    Done::from(child.wait_with_output().unwrap())
 }
 
 fn docker_entry(docker: &Path, addr: &str) -> serde_json::Value {
@@ -69,17 +27,17 @@ fn docker_entry(docker: &Path, addr: &str) -> serde_json::Value {
 #[test]
 fn login_push_and_pull_through_the_token_server() {
     let (_tokens, registry) = start(TokenConfig::default());
-    let (s, reference) = built(&registry);
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/hello");
     let docker = tempfile::tempdir().unwrap();
 
-    with_docker(&s, docker.path(), &["push", &reference])
+    s.run_env("DOCKER_CONFIG", docker.path(), &["push", &reference])
         .code(125)
         .stderr_has(&format!("login required for {}", registry.addr));
-    login(&s, docker.path(), &registry.addr, "me", "wrong")
+    s.login(docker.path(), &registry.addr, "me", "wrong")
         .code(125)
         .stderr_has("rejected the username or password")
         .stderr_lacks("wrong");
-    login(&s, docker.path(), &registry.addr, "me", "s3cret")
+    s.login(docker.path(), &registry.addr, "me", "s3cret")
         .code(0)
         .stdout_has("Login Succeeded");
     // No refresh token from this server: the password is stored, as Docker stores it.
@@ -88,11 +46,12 @@ fn login_push_and_pull_through_the_token_server() {
         "bWU6czNjcmV0"
     );
 
-    with_docker(&s, docker.path(), &["push", &reference])
+    s.run_env("DOCKER_CONFIG", docker.path(), &["push", &reference])
         .code(0)
         .stdout_has(": Pushed");
     let fresh = Skiff::new();
-    with_docker(&fresh, docker.path(), &["pull", &reference])
+    fresh
+        .run_env("DOCKER_CONFIG", docker.path(), &["pull", &reference])
         .code(0)
         .stdout_has("Pull complete");
     fresh
@@ -107,10 +66,10 @@ fn login_keeps_the_identity_token_not_the_password_and_later_commands_exchange_i
         refresh_tokens: true,
         ..Default::default()
     });
-    let (s, reference) = built(&registry);
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/hello");
     let docker = tempfile::tempdir().unwrap();
 
-    let out = login(&s, docker.path(), &registry.addr, "me", "s3cret");
+    let out = s.login(docker.path(), &registry.addr, "me", "s3cret");
     out.code(0).stdout_has("Login Succeeded");
     let entry = docker_entry(docker.path(), &registry.addr);
     let identity = entry["identitytoken"]
@@ -123,10 +82,10 @@ fn login_keeps_the_identity_token_not_the_password_and_later_commands_exchange_i
     assert!(!file.contains("s3cret"));
     out.stdout_lacks(&identity).stderr_lacks(&identity);
 
-    let push = with_docker(&s, docker.path(), &["push", &reference]);
+    let push = s.run_env("DOCKER_CONFIG", docker.path(), &["push", &reference]);
     push.code(0).stdout_has(": Pushed");
     let fresh = Skiff::new();
-    let pull = with_docker(&fresh, docker.path(), &["pull", &reference]);
+    let pull = fresh.run_env("DOCKER_CONFIG", docker.path(), &["pull", &reference]);
     pull.code(0).stdout_has("Pull complete");
     for done in [&push, &pull] {
         done.stdout_lacks(&identity).stderr_lacks(&identity);
@@ -152,10 +111,11 @@ fn a_user_who_may_only_pull_gets_a_clear_denial_on_push() {
         users: vec![("reader", "r3ad", vec!["pull"])],
         ..Default::default()
     });
-    let (s, reference) = built(&registry);
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/hello");
     let docker = tempfile::tempdir().unwrap();
-    login(&s, docker.path(), &registry.addr, "reader", "r3ad").code(0);
-    with_docker(&s, docker.path(), &["push", &reference])
+    s.login(docker.path(), &registry.addr, "reader", "r3ad")
+        .code(0);
+    s.run_env("DOCKER_CONFIG", docker.path(), &["push", &reference])
         .code(125)
         .stderr_has(&format!("{} denied access to team/hello", registry.addr))
         // The registry names the scope it wanted (its action order varies).

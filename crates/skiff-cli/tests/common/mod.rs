@@ -42,6 +42,47 @@ impl Skiff {
     pub fn run(&self, args: &[&str]) -> Done {
         Done::from(self.cmd().args(args).output().expect("skiff runs"))
     }
+
+    /// `skiff ARGS` with one more variable in its clean environment (`DOCKER_CONFIG`, say).
+    pub fn run_env(&self, var: &str, value: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Done {
+        Done::from(
+            self.cmd()
+                .env(var, value)
+                .args(args)
+                .output()
+                .expect("skiff runs"),
+        )
+    }
+
+    /// `skiff login REGISTRY -u USER --password-stdin`, the credentials stored in `docker`
+    /// (a Docker config directory).
+    pub fn login(&self, docker: &Path, registry: &str, user: &str, password: &str) -> Done {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .env("DOCKER_CONFIG", docker)
+            .args(["login", registry, "-u", user, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("skiff runs");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+        drop(stdin);
+        Done::from(child.wait_with_output().unwrap())
+    }
+}
+
+/// A fresh home holding `hello:1.0` (the hello guest, built from a project), also tagged
+/// `REGISTRY/REPO:1.0`; returns the home and that reference, ready to push.
+pub fn hello_tagged_for(registry: &str, repo: &str) -> (Skiff, String) {
+    let s = Skiff::new();
+    let p = project::Project::new("hello", "hello.wasm", "version = \"1.0\"\n");
+    s.run(&["build", p.arg()]).code(0);
+    let reference = format!("{registry}/{repo}:1.0");
+    s.run(&["tag", "hello:1.0", &reference]).code(0);
+    (s, reference)
 }
 
 /// A finished process, with helpers that print everything when an assertion fails.
