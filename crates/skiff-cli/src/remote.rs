@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use skiff_registry::{DockerConfig, Progress, Registry, RegistryConfig};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub fn registry(
@@ -24,10 +25,28 @@ pub fn registry(
     };
     Ok(Registry::new(RegistryConfig {
         insecure_registries,
+        certs_dirs: certs_dirs(),
         credentials,
         progress,
         ..Default::default()
     }))
+}
+
+/// Where per-registry certificates are looked for (`DIR/HOST[:PORT]/ca.crt`, `client.cert`,
+/// `client.key`): `SKIFF_CERTS_DIR` (colon-separated) if set, else Docker's own places,
+/// `/etc/docker/certs.d` and, for rootless Docker, `~/.config/docker/certs.d`.
+pub fn certs_dirs() -> Vec<PathBuf> {
+    if let Some(dirs) = std::env::var_os("SKIFF_CERTS_DIR") {
+        return std::env::split_paths(&dirs).collect();
+    }
+    let mut dirs = vec![PathBuf::from("/etc/docker/certs.d")];
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(config) = config {
+        dirs.push(config.join("docker/certs.d"));
+    }
+    dirs
 }
 
 /// `--insecure-registry`, shared by every verb that talks to a registry.

@@ -47,6 +47,12 @@ pub enum RegistryError {
     #[error("cannot reach {registry}: {detail}")]
     Unreachable { registry: String, detail: String },
 
+    #[error("{registry}'s TLS certificate is not trusted: {detail}")]
+    UntrustedCertificate { registry: String, detail: String },
+
+    #[error("{registry} refused the TLS handshake: {detail}")]
+    HandshakeRefused { registry: String, detail: String },
+
     #[error("{what}: {detail} (gave up after {attempts} attempts)")]
     GaveUp {
         what: String,

@@ -32,7 +32,7 @@ pub use pull::{PullRequest, Pulled};
 pub use push::{PushFormat, PushRequest, Pushed};
 pub use session::Access;
 pub use store::{BlobStore, BlobWriter, DirStore};
-pub use transport::{is_loopback, scheme_for};
+pub use transport::{certs_for, is_loopback, scheme_for, RegistryCerts};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +44,10 @@ pub const MAX_MANIFEST: u64 = 4 << 20;
 pub struct RegistryConfig {
     /// Registries (`host` or `host:port`) that may be spoken to over plain HTTP besides loopback.
     pub insecure_registries: Vec<String>,
+    /// Directories of per-registry certificates in Docker's layout, searched in order:
+    /// `DIR/HOST[:PORT]/ca.crt` (any `*.crt`: CAs to trust), `client.cert` + `client.key`.
+    /// The CLI passes `/etc/docker/certs.d` and `~/.config/docker/certs.d` unless told otherwise.
+    pub certs_dirs: Vec<std::path::PathBuf>,
     /// What to authenticate with, if the registry asks.
     pub credentials: Option<Credentials>,
     /// Attempts per request (and per blob transfer) on transient failures.
@@ -64,6 +68,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         RegistryConfig {
             insecure_registries: Vec::new(),
+            certs_dirs: Vec::new(),
             credentials: None,
             retries: 4,
             backoff: Duration::from_millis(250),

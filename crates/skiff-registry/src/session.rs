@@ -39,6 +39,8 @@ pub struct Session {
     pub(crate) base: String,
     pub(crate) registry: String,
     pub(crate) repository: String,
+    /// The `certs.d` directory this registry's certificates came from, if any (for messages).
+    certs_dir: Option<std::path::PathBuf>,
     auth: Auth,
     pub(crate) config: Arc<RegistryConfig>,
 }
@@ -103,9 +105,15 @@ impl Session {
         purpose: Purpose<'_>,
     ) -> Result<Session> {
         let registry = api_host(reference.registry()).to_string();
-        let scheme = crate::transport::scheme_for(&registry, &config.insecure_registries);
+        let certs = crate::transport::certs_for(&registry, &config.certs_dirs)?;
+        let scheme = match certs {
+            // Someone set this registry up for TLS: HTTPS even on loopback.
+            Some(_) => "https",
+            None => crate::transport::scheme_for(&registry, &config.insecure_registries),
+        };
         let mut session = Session {
-            http: crate::transport::http_client(scheme == "https")?,
+            http: crate::transport::http_client(scheme == "https", certs.as_ref())?,
+            certs_dir: certs.map(|c| c.dir),
             base: format!("{scheme}://{registry}"),
             registry,
             repository: reference.path().to_string(),
@@ -241,7 +249,15 @@ impl Session {
         let realm_is_https =
             reqwest::Url::parse(&challenge.realm).is_ok_and(|u| u.scheme() == "https");
         let http = if realm_is_https && self.base.starts_with("http://") {
-            tls_client = crate::transport::http_client(true)?;
+            let realm_host = reqwest::Url::parse(&challenge.realm)
+                .ok()
+                .and_then(|u| {
+                    let host = u.host_str()?.to_string();
+                    Some(u.port().map_or(host.clone(), |p| format!("{host}:{p}")))
+                })
+                .unwrap_or_default();
+            let certs = crate::transport::certs_for(&realm_host, &self.config.certs_dirs)?;
+            tls_client = crate::transport::http_client(true, certs.as_ref())?;
             &tls_client
         } else {
             &self.http
@@ -332,9 +348,44 @@ impl Session {
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> RegistryError {
+        let detail = error_chain(e);
+        // rustls: "invalid peer certificate: UnknownIssuer" and the like. Retrying cannot help.
+        if detail.contains("invalid peer certificate") {
+            let ca = match &self.certs_dir {
+                Some(dir) => format!(
+                    "the CAs in {} do not vouch for it either; replace its ca.crt with the CA \
+                     that signed the registry's certificate",
+                    dir.display()
+                ),
+                None => format!(
+                    "if it is signed by your own CA, save that CA as \
+                     /etc/docker/certs.d/{}/ca.crt (or under SKIFF_CERTS_DIR)",
+                    self.registry
+                ),
+            };
+            return RegistryError::UntrustedCertificate {
+                registry: self.registry.clone(),
+                detail: format!("{detail}; {ca}"),
+            };
+        }
+        // The server ended the handshake with an alert: most often a registry that wants a
+        // client certificate skiff did not present. Retrying cannot help either.
+        if detail.contains("received fatal alert") {
+            let dir = match &self.certs_dir {
+                Some(dir) => dir.display().to_string(),
+                None => format!("/etc/docker/certs.d/{}", self.registry),
+            };
+            return RegistryError::HandshakeRefused {
+                registry: self.registry.clone(),
+                detail: format!(
+                    "{detail}; if it asks for a client certificate, put it in {dir} as \
+                     client.cert with its key as client.key"
+                ),
+            };
+        }
         RegistryError::Unreachable {
             registry: self.registry.clone(),
-            detail: error_chain(e),
+            detail,
         }
     }
 
@@ -366,7 +417,10 @@ impl Session {
             let resp = match resp {
                 Ok(r) => r,
                 Err(
-                    e @ (RegistryError::LoginFailed { .. } | RegistryError::LoginRequired { .. }),
+                    e @ (RegistryError::LoginFailed { .. }
+                    | RegistryError::LoginRequired { .. }
+                    | RegistryError::UntrustedCertificate { .. }
+                    | RegistryError::HandshakeRefused { .. }),
                 ) => return Err(e),
                 Err(e) => {
                     last = e.to_string();
@@ -447,6 +501,25 @@ impl Session {
                 url,
                 status: status.as_u16(),
             },
+            // Go's HTTP server, spoken to in plain HTTP on its TLS port. A loopback registry
+            // gets plain HTTP unless skiff has certificates for it.
+            StatusCode::BAD_REQUEST
+                if self.base.starts_with("http://")
+                    && String::from_utf8_lossy(&body)
+                        .contains("HTTP request to an HTTPS server") =>
+            {
+                RegistryError::Status {
+                    url,
+                    status: status.as_u16(),
+                    detail: format!(
+                        "{what}: the registry speaks HTTPS, and skiff uses plain HTTP for a \
+                         loopback or --insecure-registry registry unless it has certificates \
+                         for it: save the CA that signed its certificate as \
+                         /etc/docker/certs.d/{}/ca.crt (or under SKIFF_CERTS_DIR)",
+                        self.registry
+                    ),
+                }
+            }
             _ => RegistryError::Status {
                 url,
                 status: status.as_u16(),

@@ -82,6 +82,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<u8> {
     let creds = Credentials::password(args.username, secret);
     let registry = Registry::new(RegistryConfig {
         insecure_registries: args.registries.insecure,
+        certs_dirs: crate::remote::certs_dirs(),
         credentials: Some(creds.clone()),
         ..Default::default()
     });

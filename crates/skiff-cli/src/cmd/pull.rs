@@ -17,7 +17,9 @@ skiff pull localhost:5000/hello:1.0\n  \
 skiff pull registry.example.com/team/app@sha256:…\n  \
 skiff pull --component api ghcr.io/me/spin-app:1     one component of a Spin app\n\n\
 Blobs already in the store are not downloaded again. Credentials come from skiff login\n\
-(Docker's config). The image is compiled into the compile cache right after the pull.")]
+(Docker's config). The image is compiled into the compile cache right after the pull.\n\
+A registry with its own CA: save the CA as /etc/docker/certs.d/HOST:PORT/ca.crt (and a\n\
+client certificate as client.cert + client.key), as for Docker; SKIFF_CERTS_DIR overrides.")]
 pub struct PullArgs {
     /// Print only the image's reference
     #[arg(short, long)]

@@ -15,7 +15,9 @@ use std::sync::Arc;
 skiff tag hello:1.0 localhost:5000/hello:1.0 && skiff push localhost:5000/hello:1.0\n  \
 skiff push --format compat registry.example.com/team/app:1   for containerd 1.6 / Docker\n\n\
 Blobs the registry already has are not sent again; blobs it holds in another repository are\n\
-mounted from there. Credentials come from skiff login (Docker's config).")]
+mounted from there. Credentials come from skiff login (Docker's config).\n\
+A registry with its own CA: save the CA as /etc/docker/certs.d/HOST:PORT/ca.crt (and a\n\
+client certificate as client.cert + client.key), as for Docker; SKIFF_CERTS_DIR overrides.")]
 pub struct PushArgs {
     /// The layout to push: cncf (skiff's own, the CNCF Wasm layout, byte for byte as stored) or
     /// compat (Docker's wasi/wasm layout: a tar layer holding the .wasm)

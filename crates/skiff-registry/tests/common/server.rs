@@ -14,6 +14,104 @@ pub struct TestRegistry {
     child: Child,
     pub addr: String,
     pub dir: tempfile::TempDir,
+    /// Set for a registry that speaks TLS: how curl reaches it (its CA, a client certificate).
+    tls: Option<TestTls>,
+}
+
+/// A CA, a certificate it signed for 127.0.0.1 and localhost, and a client certificate it
+/// signed, made with the `openssl` CLI in a temp dir.
+#[derive(Clone)]
+pub struct TestTls {
+    /// Holds the CA and the certificates; removed when the last clone goes.
+    dir: std::sync::Arc<tempfile::TempDir>,
+    /// Registries started with this ask every client for a certificate signed by the CA.
+    pub require_client_cert: bool,
+}
+
+impl TestTls {
+    pub fn make(require_client_cert: bool) -> TestTls {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(dir)
+                .output()
+                .expect("sh");
+            assert!(
+                out.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        sh(&format!(
+            "openssl req -x509 {key} -keyout ca.key -out ca.crt -days 2 -subj '/CN=skiff test CA' 2>&1"
+        ));
+        for (name, cn, ext) in [
+            (
+                "server",
+                "127.0.0.1",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth",
+            ),
+            ("client", "skiff test client", "extendedKeyUsage=clientAuth"),
+        ] {
+            sh(&format!(
+                "openssl req {key} -keyout {name}.key -out {name}.csr -subj '/CN={cn}' 2>&1 && \
+                 printf 'basicConstraints=CA:FALSE\n{ext}\n' > {name}.ext && \
+                 openssl x509 -req -in {name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+                   -out {name}.crt -days 2 -extfile {name}.ext 2>&1"
+            ));
+        }
+        TestTls {
+            dir: std::sync::Arc::new(tmp),
+            require_client_cert,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A `certs.d` directory (Docker's layout) for `registry`: `ca.crt`, and the client
+    /// certificate as `client.cert` + `client.key` when `with_client_cert`.
+    pub fn certs_d(&self, root: &std::path::Path, registry: &str, with_client_cert: bool) {
+        let d = root.join(registry);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(self.path("ca.crt"), d.join("ca.crt")).unwrap();
+        if with_client_cert {
+            std::fs::copy(self.path("client.crt"), d.join("client.cert")).unwrap();
+            std::fs::copy(self.path("client.key"), d.join("client.key")).unwrap();
+        }
+    }
+
+    fn http_yaml(&self) -> String {
+        let clientcas = if self.require_client_cert {
+            format!(", clientcas: [{}]", self.path("ca.crt").display())
+        } else {
+            String::new()
+        };
+        format!(
+            ", tls: {{certificate: {}, key: {}{clientcas}}}",
+            self.path("server.crt").display(),
+            self.path("server.key").display()
+        )
+    }
+
+    fn curl_args(&self) -> Vec<String> {
+        let p = |n: &str| self.path(n).display().to_string();
+        let mut a = vec!["--cacert".to_string(), p("ca.crt")];
+        if self.require_client_cert {
+            a.extend([
+                "--cert".into(),
+                p("client.crt"),
+                "--key".into(),
+                p("client.key"),
+            ]);
+        }
+        a
+    }
 }
 
 fn free_port() -> u16 {
@@ -36,14 +134,23 @@ impl TestRegistry {
 
     /// With this `auth:` section (one line of YAML), e.g. a token server's (token.rs).
     pub fn with_auth_yaml(auth_yaml: &str) -> TestRegistry {
-        Self::start_inner(None, auth_yaml.to_string())
+        Self::start_inner(None, auth_yaml.to_string(), None)
+    }
+
+    /// Speaking HTTPS only, with `tls`'s server certificate.
+    pub fn with_tls(tls: &TestTls) -> TestRegistry {
+        Self::start_inner(None, String::new(), Some(tls.clone()))
     }
 
     fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
-        Self::start_inner(auth, String::new())
+        Self::start_inner(auth, String::new(), None)
     }
 
-    fn start_inner(auth: Option<(&str, &str)>, mut auth_yaml: String) -> TestRegistry {
+    fn start_inner(
+        auth: Option<(&str, &str)>,
+        mut auth_yaml: String,
+        tls: Option<TestTls>,
+    ) -> TestRegistry {
         let mut dir = tempfile::tempdir().unwrap();
         if let Some((u, p)) = auth {
             let out = Command::new("htpasswd")
@@ -66,8 +173,9 @@ impl TestRegistry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}, secret: test}}\n{auth_yaml}",
-                    dir.path().join("data").display()
+                    "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}, secret: test{}}}\n{auth_yaml}",
+                    dir.path().join("data").display(),
+                    tls.as_ref().map(TestTls::http_yaml).unwrap_or_default(),
                 ),
             )
             .unwrap();
@@ -81,7 +189,12 @@ impl TestRegistry {
                 .stderr(log)
                 .spawn()
                 .expect("docker-registry (apt: docker-registry)");
-            let mut reg = TestRegistry { child, addr, dir };
+            let mut reg = TestRegistry {
+                child,
+                addr,
+                dir,
+                tls: tls.clone(),
+            };
             if reg.wait_ready() {
                 return reg;
             }
@@ -105,9 +218,14 @@ impl TestRegistry {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
+            let (scheme, tls_args) = match &self.tls {
+                Some(t) => ("https", t.curl_args()),
+                None => ("http", Vec::new()),
+            };
             let out = Command::new("curl")
                 .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-                .arg(format!("http://{}/v2/", self.addr))
+                .args(tls_args)
+                .arg(format!("{scheme}://{}/v2/", self.addr))
                 .output()
                 .unwrap();
             let code = String::from_utf8_lossy(&out.stdout).to_string();
