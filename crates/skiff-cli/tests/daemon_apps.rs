@@ -159,7 +159,9 @@ fn redeploy_under_load_drops_nothing_and_apps_survive_kill9() {
 
     let url = format!("http://{}/env", http_addr(&d));
     let mut wrk = Command::new("wrk")
-        .args(["-t", "2", "-c", "16", "-d", "10s", &url])
+        // wrk counts a request slower than its timeout (2 s by default) as a socket error: on
+        // two cores running other tests that is load, not a redeploy. 10 s is a stall.
+        .args(["-t", "2", "-c", "16", "-d", "10s", "--timeout", "10s", &url])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -2,6 +2,8 @@
 //! docker-registry), read back by real clients (skopeo, curl).
 
 mod common;
+#[path = "../../skiff-registry/tests/common/cutting_proxy.rs"]
+mod cutting_proxy;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
@@ -229,6 +231,61 @@ fn push_in_the_compat_layout_and_pull_it_back() {
         .stdout_has("Converted from the compat layout");
     fresh
         .run(&["run", &reference])
+        .code(0)
+        .stdout_has("hello from skiff");
+}
+
+/// SKIFF_HOME's store keeps a download that broke mid-blob (its hash included) and continues
+/// it: the pull reports the retry, and the image it stores runs.
+#[test]
+fn a_pull_cut_mid_blob_continues_into_the_store_and_runs() {
+    let registry = TestRegistry::start();
+    // A module with a 3 MiB custom section: a layer big enough to cut part way.
+    let mut wasm = std::fs::read(guest("hello.wasm")).unwrap();
+    let payload: Vec<u8> = (0..3u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let mut section = vec![4u8];
+    section.extend_from_slice(b"pad!");
+    section.extend_from_slice(&payload);
+    wasm.push(0);
+    let mut n = section.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        wasm.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+    wasm.extend_from_slice(&section);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.wasm"), &wasm).unwrap();
+    std::fs::write(
+        dir.path().join("skiff.toml"),
+        "name = \"padded\"\nversion = \"1\"\nwasm = \"app.wasm\"\n",
+    )
+    .unwrap();
+    let s = Skiff::new();
+    s.run(&["build", dir.path().to_str().unwrap()]).code(0);
+    let pushed = format!("{}/team/padded:1", registry.addr);
+    s.run(&["tag", "padded:1", &pushed]).code(0);
+    s.run(&["push", "-q", &pushed]).code(0);
+
+    let proxy = cutting_proxy::CuttingProxy::start(&registry.addr, 1 << 20);
+    let via_proxy = format!("{}/team/padded:1", proxy.addr);
+    let fresh = Skiff::new();
+    fresh
+        .run(&["pull", &via_proxy])
+        .code(0)
+        .stderr_has("retrying (attempt 2)")
+        .stdout_has("Pull complete");
+    assert!(proxy
+        .sent
+        .lock()
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("range: bytes="));
+    fresh
+        .run(&["run", &via_proxy])
         .code(0)
         .stdout_has("hello from skiff");
 }

@@ -7,7 +7,7 @@ use crate::store::{BlobStore, BlobWriter};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{
-    HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION,
+    HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
 };
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
@@ -56,6 +56,11 @@ impl Session {
 
     /// Download a blob into the store, verifying size and digest before committing it.
     /// Nothing is written under the digest unless every byte matched. Returns bytes moved.
+    ///
+    /// A connection that breaks mid-body is retried from where it broke (`Range: bytes=N-`,
+    /// which distribution and every registry in use serve for blobs), so a large pull on a
+    /// flaky link does not start over; a registry that answers the range with the whole blob
+    /// gets its bytes written from the start again.
     pub(crate) async fn fetch_blob(
         &self,
         blob: &BlobRef,
@@ -69,17 +74,18 @@ impl Session {
         }
         let attempts = self.config.retries.max(1);
         let mut last = String::new();
+        let mut partial = None;
         for attempt in 1..=attempts {
             if attempt > 1 {
                 progress.retry(&blob.digest, attempt, &last);
                 tokio::time::sleep(self.config.backoff * 2u32.saturating_pow(attempt - 2)).await;
             }
-            match self.fetch_once(blob, store, progress).await {
+            match self.fetch_once(blob, store, progress, &mut partial).await {
                 Ok(n) => {
                     progress.done(&blob.digest, BlobOutcome::Transferred);
                     return Ok(n);
                 }
-                // The connection broke mid-body: try again from the start.
+                // The connection broke mid-body: `partial` keeps what arrived.
                 Err(Attempt::Retry(msg)) => last = msg,
                 Err(Attempt::Fatal(e)) => return Err(e),
             }
@@ -96,13 +102,20 @@ impl Session {
         blob: &BlobRef,
         store: &dyn BlobStore,
         progress: &Arc<dyn Progress>,
+        partial: &mut Option<Partial>,
     ) -> std::result::Result<u64, Attempt> {
         let what = format!("blob {}", blob.digest);
+        let mut headers = HeaderMap::new();
+        let have = partial.as_ref().map_or(0, |p| p.have);
+        if have > 0 {
+            let range = HeaderValue::from_str(&format!("bytes={have}-")).expect("ASCII");
+            headers.insert(RANGE, range);
+        }
         let resp = self
             .send(Req {
                 method: Method::GET,
                 url: self.url(&format!("blobs/{}", blob.digest)),
-                headers: HeaderMap::new(),
+                headers,
                 body: None,
                 what: &what,
             })
@@ -120,15 +133,46 @@ impl Session {
                 status: resp.status().as_u16(),
             }));
         }
+        // Continue the partial download only if the registry sent exactly the rest; anything
+        // else (a 200 with the whole blob) starts over, the partial file dropped with its writer.
+        let resumed = partial
+            .take()
+            .filter(|_| resp.status() == StatusCode::PARTIAL_CONTENT)
+            .filter(|p| content_range_from(resp.headers()) == Some(p.have));
+        if resumed.is_none() && resp.status() == StatusCode::PARTIAL_CONTENT {
+            return Err(Attempt::Fatal(RegistryError::Status {
+                url: resp.url().to_string(),
+                status: 206,
+                detail: format!("{what}: a part of the blob that skiff did not ask for"),
+            }));
+        }
         progress.start(&blob.digest, blob.size, Direction::Down);
-        let writer = store
-            .writer(&blob.digest, blob.size)
-            .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
-        // The bytes are hashed (only if the store will not: one sha256 pass per blob, never
-        // two) and written on a blocking thread, while this task reads the socket: on two
-        // cores that overlaps the network with the disk and the hash instead of adding them.
-        let (sink, sunk) = spawn_sink(writer);
-        let mut seen: u64 = 0;
+        let Partial {
+            writer,
+            hasher,
+            have: mut seen,
+        } = match resumed {
+            Some(p) => {
+                progress.advance(&blob.digest, p.have);
+                p
+            }
+            None => {
+                let writer = store
+                    .writer(&blob.digest, blob.size)
+                    .map_err(|e| Attempt::Fatal(RegistryError::Store(e.to_string())))?;
+                // Hashed here only if the store will not: one sha256 pass per blob, never two.
+                let hasher = (!writer.verifies_digest()).then(Sha256::new);
+                Partial {
+                    writer,
+                    hasher,
+                    have: 0,
+                }
+            }
+        };
+        // The bytes are written (and hashed) on a blocking thread while this task reads the
+        // socket: on two cores that overlaps the network with the disk and the hash instead of
+        // adding them.
+        let (sink, sunk) = spawn_sink(writer, hasher);
         let received = async {
             let mut body = resp.bytes_stream();
             while let Some(piece) = body.next().await {
@@ -153,20 +197,30 @@ impl Session {
             Ok(())
         }
         .await;
-        // Whatever happened, wait for the writer: on a failure it is dropped here, before this
-        // attempt returns, so no partial file outlives it.
+        // Whatever happened, wait for the writer: on a failure it is dropped here (or kept in
+        // `partial`), before this attempt returns, so no partial file outlives the pull.
         drop(sink);
         let store_err = |e: std::io::Error| Attempt::Fatal(RegistryError::Store(e.to_string()));
         let sunk = sunk
             .await
             .map_err(|e| store_err(std::io::Error::other(e)))?;
-        received?;
         let (writer, hasher) = sunk.map_err(store_err)?;
-        if seen < blob.size {
-            return Err(Attempt::Retry(format!(
+        let cut = match received {
+            Err(Attempt::Retry(msg)) => Some(msg),
+            Err(fatal) => return Err(fatal),
+            Ok(()) if seen < blob.size => Some(format!(
                 "connection closed after {seen} of {} bytes",
                 blob.size
-            )));
+            )),
+            Ok(()) => None,
+        };
+        if let Some(msg) = cut {
+            *partial = Some(Partial {
+                writer,
+                hasher,
+                have: seen,
+            });
+            return Err(Attempt::Retry(msg));
         }
         let mismatch = |actual: String| {
             Attempt::Fatal(RegistryError::DigestMismatch {
@@ -439,26 +493,44 @@ async fn finished(
     }
 }
 
+/// A download cut off part way: the writer holding what arrived (uncommitted), the client's
+/// hasher when the writer does not verify by itself, and how many bytes that is.
+pub(crate) struct Partial {
+    writer: Box<dyn BlobWriter>,
+    hasher: Option<Sha256>,
+    have: u64,
+}
+
+/// The first byte of a `206`'s `Content-Range: bytes FIRST-LAST/TOTAL`.
+fn content_range_from(headers: &HeaderMap) -> Option<u64> {
+    let v = headers.get(CONTENT_RANGE)?.to_str().ok()?;
+    let (first, _) = v.strip_prefix("bytes ")?.split_once('-')?;
+    first.trim().parse().ok()
+}
+
 /// The writer of [`spawn_sink`], and the hasher when the writer does not verify by itself.
 type Sunk = std::io::Result<(Box<dyn BlobWriter>, Option<Sha256>)>;
 
-/// A blocking thread that writes (and, for a writer that does not verify, hashes) the pieces
-/// sent to it, a few pieces behind the network; it ends when the sender is dropped or a write
-/// fails, and hands the writer back (uncommitted).
+/// A blocking thread that writes (and, with `hasher`, hashes) the pieces sent to it, a few
+/// pieces behind the network; it ends when the sender is dropped or a write fails, and hands
+/// the writer and hasher back (uncommitted).
 fn spawn_sink(
     mut writer: Box<dyn BlobWriter>,
+    mut hasher: Option<Sha256>,
 ) -> (
     tokio::sync::mpsc::Sender<Bytes>,
     tokio::task::JoinHandle<Sunk>,
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let sunk = tokio::task::spawn_blocking(move || {
-        let mut hasher = (!writer.verifies_digest()).then(Sha256::new);
         while let Some(piece) = rx.blocking_recv() {
-            if let Some(h) = hasher.as_mut() {
-                h.update(&piece);
+            match hasher.as_mut() {
+                Some(h) => {
+                    h.update(&piece);
+                    writer.write_all(&piece)?;
+                }
+                None => writer.write_bytes(piece)?,
             }
-            writer.write_all(&piece)?;
         }
         Ok((writer, hasher))
     });

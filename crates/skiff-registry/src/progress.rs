@@ -20,7 +20,8 @@ pub enum Direction {
 /// Callbacks from push and pull. Every method has a default that does nothing.
 pub trait Progress: Send + Sync {
     fn start(&self, _digest: &str, _size: u64, _direction: Direction) {}
-    /// `n` more bytes moved (on a retry, the count restarts from 0 with a new `start`).
+    /// `n` more bytes moved. A retry calls `start` again; a download that continues where it
+    /// broke then reports the bytes it already has in one `advance`.
     fn advance(&self, _digest: &str, _n: u64) {}
     fn done(&self, _digest: &str, _outcome: BlobOutcome) {}
     /// A transient failure that is being retried.

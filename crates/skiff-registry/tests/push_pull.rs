@@ -154,6 +154,43 @@ async fn large_blobs_go_in_chunks_and_siblings_are_mounted() {
     assert_eq!(read_to_vec(fresh.open(&pulled.wasm_digest).unwrap()), blob);
 }
 
+/// A download whose connection breaks part way continues from where it broke: the retry asks
+/// the real registry for the rest (`Range`), and the bytes that crossed add up to one blob.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_cut_mid_blob_resumes_where_it_broke() {
+    let registry = TestRegistry::start();
+    let (_d, local) = store();
+    let blob: Vec<u8> = (0..(4 << 20) + 77).map(|i| (i * 31 % 253) as u8).collect();
+    let manifest = cncf(&local, &blob);
+    push(
+        &client(),
+        &format!("{}/team/big:1", registry.addr),
+        &local,
+        &manifest,
+        PushFormat::Cncf,
+    )
+    .await;
+
+    let proxy = common::cutting_proxy::CuttingProxy::start(&registry.addr, 1 << 20);
+    let reg = Registry::new(RegistryConfig {
+        backoff: std::time::Duration::from_millis(10),
+        ..Default::default()
+    });
+    let (_d2, fresh) = store();
+    let pulled = pull(&reg, &format!("{}/team/big:1", proxy.addr), &fresh)
+        .await
+        .unwrap();
+    assert_eq!(read_to_vec(fresh.open(&pulled.wasm_digest).unwrap()), blob);
+    let sent = proxy.sent.lock().unwrap().to_ascii_lowercase();
+    assert!(sent.contains("range: bytes="), "no range request:\n{sent}");
+    let returned = proxy.returned.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        returned < blob.len() as u64 + (256 << 10),
+        "{returned} bytes came back for a {}-byte blob: the download started over",
+        blob.len()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn basic_auth_login_required_wrong_password_and_success() {
     let registry = TestRegistry::with_auth("me", "s3cret");

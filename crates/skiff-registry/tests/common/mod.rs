@@ -3,6 +3,7 @@
 //! and a tiny HTTP server that misbehaves on purpose, for faults a real registry will not make.
 #![allow(dead_code)]
 
+pub mod cutting_proxy;
 pub mod faulty;
 mod server;
 pub mod token;
