@@ -48,6 +48,33 @@ fn build_list_run_remove_prune() {
     s.run(&["system", "check"]).code(0).stdout_has("0 problems");
 }
 
+/// `skiff build app.wasm`: no skiff.toml, the image named after the file and granted nothing.
+#[test]
+fn a_wasm_file_alone_builds_an_image_named_after_it() {
+    let s = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("My App.wasm");
+    std::fs::copy(guest("hello.wasm"), &wasm).unwrap();
+    let arg = wasm.to_str().unwrap();
+    s.run(&["build", arg])
+        .code(0)
+        .stdout_has("Built my-app:latest sha256:");
+    s.run(&["build", "-t", "team/app:1.0", arg])
+        .code(0)
+        .stdout_has("Built team/app:1.0 sha256:");
+    s.run(&["run", "my-app", "one"])
+        .code(0)
+        .stdout_has("hello from skiff")
+        .stdout_has("arg[1]=one")
+        .stdout_has("NAME=(unset)");
+    // A file that is neither a directory nor a .wasm says what CONTEXT should be.
+    let other = dir.path().join("app.yml");
+    std::fs::write(&other, "x").unwrap();
+    s.run(&["build", other.to_str().unwrap()])
+        .code(125)
+        .stderr_has("give the directory holding skiff.toml, or a .wasm");
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 pub struct BuildConfig {
     /// The directory relative paths in skiff.toml resolve against.
     pub context: PathBuf,
-    /// The skiff.toml to read.
+    /// The skiff.toml to read, or a `.wasm` to build from alone (its name from the file's).
     pub file: PathBuf,
     /// Tags to set; empty means `name:version` from skiff.toml.
     pub tags: Vec<Reference>,
@@ -70,7 +70,12 @@ pub struct ImageBytes {
 }
 
 pub fn build(store: &Store, config: &BuildConfig) -> Result<Built, BuildError> {
-    let toml = SkiffToml::read(&config.file)?;
+    // A .wasm instead of a skiff.toml: the binary alone (`skiff build app.wasm`).
+    let toml = if config.file.extension().is_some_and(|e| e == "wasm") {
+        SkiffToml::for_wasm_file(&config.file)?
+    } else {
+        SkiffToml::read(&config.file)?
+    };
     if config.run_build_command {
         if let Some(cmd) = &toml.build {
             run_build_command(cmd, &config.context)?;

@@ -88,6 +88,48 @@ impl SkiffToml {
         Ok(t)
     }
 
+    /// What `skiff build app.wasm` builds from: the binary alone, named after its file (lower
+    /// case, characters a repository name cannot hold made `-`), tagged `latest`, with no
+    /// defaults and no grants. For anything more, a skiff.toml.
+    pub fn for_wasm_file(path: &Path) -> Result<SkiffToml, TomlError> {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        let name: String = stem
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | '0'..='9' | '.' | '_' | '-' => c,
+                _ => '-',
+            })
+            .collect::<String>()
+            .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_string();
+        let t = SkiffToml {
+            name,
+            version: None,
+            wasm: PathBuf::from(path.file_name().unwrap_or_default()),
+            build: None,
+            author: None,
+            description: None,
+            license: None,
+            source: None,
+            args: None,
+            env: BTreeMap::new(),
+            capabilities: CapabilitiesToml::default(),
+            http: None,
+        };
+        t.validate(path).map_err(|e| match e {
+            TomlError::Field { path, reason, .. } => TomlError::Field {
+                path,
+                field: "the file name".into(),
+                reason: format!("{reason}; name the image with -t NAME[:TAG]"),
+            },
+            other => other,
+        })?;
+        Ok(t)
+    }
+
     /// `name:version` as a reference.
     pub fn reference(&self) -> Reference {
         let r = Reference::parse(&self.name).expect("validated");

@@ -7,12 +7,13 @@ use skiff_image::build::{build as build_image, BuildConfig, BuildError};
 use skiff_image::Reference;
 use std::path::PathBuf;
 
-/// Build an image from a skiff.toml (see docs/skiff-toml.md)
+/// Build an image from a skiff.toml (see docs/skiff-toml.md), or from a .wasm alone
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skiff build .                            name:version from ./skiff.toml\n  \
 skiff build -t hello:1.0 -t hello:latest .\n  \
 skiff build -f other.toml ./app\n  \
+skiff build -t hello:1.0 hello.wasm       a binary alone: no skiff.toml, no grants\n  \
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) skiff build .   stamp the commit time\n\n\
 Reproducible: the same binary and skiff.toml give the same digest. `created` is\n\
 SOURCE_DATE_EPOCH when set, else 1970-01-01T00:00:00Z.")]
@@ -33,7 +34,7 @@ pub struct BuildArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// The directory paths in skiff.toml are relative to
+    /// The directory paths in skiff.toml are relative to, or a .wasm to build from alone
     #[arg(default_value = ".", value_name = "CONTEXT")]
     pub context: PathBuf,
 }
@@ -50,10 +51,25 @@ pub fn build(home: &Home, args: BuildArgs) -> anyhow::Result<u8> {
             Ok(r)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let file = args
-        .file
-        .clone()
-        .unwrap_or_else(|| args.context.join("skiff.toml"));
+    // `skiff build app.wasm`: the binary alone, in the directory that holds it.
+    let (context, file) = match &args.file {
+        None if args.context.is_file() => {
+            if args.context.extension().is_none_or(|e| e != "wasm") {
+                anyhow::bail!(
+                    "{} is a file: give the directory holding skiff.toml, or a .wasm",
+                    args.context.display()
+                );
+            }
+            let dir = args.context.parent().unwrap_or(std::path::Path::new("."));
+            (dir.to_path_buf(), args.context.clone())
+        }
+        _ => (
+            args.context.clone(),
+            args.file
+                .clone()
+                .unwrap_or_else(|| args.context.join("skiff.toml")),
+        ),
+    };
     if !file.exists() {
         return Err(crate::exit::NotFound(format!(
             "{}: no such file; skiff build reads a skiff.toml (see docs/skiff-toml.md)",
@@ -62,7 +78,7 @@ pub fn build(home: &Home, args: BuildArgs) -> anyhow::Result<u8> {
         .into());
     }
     let config = BuildConfig {
-        context: args.context.clone(),
+        context,
         file,
         tags,
         created: created_time()?,
