@@ -150,18 +150,19 @@ impl Apps {
         })
     }
 
-    /// Would `route` clash with another app's (other than `id`'s)? A comparison per app, no
-    /// table built: deploying into a node of thousands of apps stays cheap.
+    /// Would `route` clash with another app's (other than `id`'s)? One lookup in the table,
+    /// whatever the number of apps.
     pub fn check_route(&self, id: Option<&str>, route: &Route) -> Result<(), String> {
         let d = lock(&self.deployed);
-        match d
-            .iter()
-            .any(|(i, a)| Some(i.as_str()) != id && a.route == *route)
-        {
-            true => Err(format!(
+        let Some(holder) = self.routes.get(route) else {
+            return Ok(());
+        };
+        let mine = id.and_then(|i| d.get(i));
+        match mine.is_some_and(|m| same_app(m, &holder)) {
+            true => Ok(()),
+            false => Err(format!(
                 "route {route} is given to two apps; each route serves one app"
             )),
-            false => Ok(()),
         }
     }
 
@@ -194,14 +195,16 @@ impl Apps {
             new.load().await.map_err(|e| e.to_string())?;
         }
         let mut d = lock(&self.deployed);
-        let old = d.insert(id.to_string(), new);
-        if let Err(e) = self.publish(&d) {
-            match old {
-                Some(o) => d.insert(id.to_string(), o),
-                None => d.remove(id),
-            };
-            return Err(e);
-        }
+        // The old version's route out and the new one's in, in one swap of the table.
+        let old_route = d.get(id).map(|o| o.route.clone());
+        let backend = new.clone() as Arc<dyn Backend>;
+        self.routes.update(|table| {
+            if let Some(r) = &old_route {
+                table.remove(r);
+            }
+            table.add(new.route.clone(), backend)
+        })?;
+        d.insert(id.to_string(), new);
         counters.version.fetch_add(1, Relaxed);
         Ok(())
     }
@@ -218,9 +221,7 @@ impl Apps {
     pub fn undeploy(&self, id: &str) -> Option<Arc<Deployed>> {
         let mut d = lock(&self.deployed);
         let gone = d.remove(id)?;
-        if let Err(e) = self.publish(&d) {
-            tracing::error!("cannot rebuild the routing table: {e}");
-        }
+        let _ = self.routes.update(|table| Ok(table.remove(&gone.route)));
         Some(gone)
     }
 
@@ -234,14 +235,6 @@ impl Apps {
     /// Forget a removed app's counters.
     pub fn forget(&self, id: &str) {
         lock(&self.counters).remove(id);
-    }
-
-    fn publish(&self, d: &BTreeMap<String, Arc<Deployed>>) -> Result<(), String> {
-        let routes = d
-            .values()
-            .map(|a| (a.route.clone(), a.clone() as Arc<dyn Backend>))
-            .collect();
-        self.routes.set(routes)
     }
 
     pub fn counters(&self, id: &str) -> Option<AppCounters> {
@@ -434,4 +427,12 @@ impl Backend for Deployed {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the table's `holder` is `app` (the same deployed version).
+fn same_app(app: &Arc<Deployed>, holder: &Arc<dyn Backend>) -> bool {
+    std::ptr::eq(
+        Arc::as_ptr(app) as *const (),
+        Arc::as_ptr(holder) as *const (),
+    )
 }

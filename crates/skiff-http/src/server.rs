@@ -273,7 +273,7 @@ async fn serve_request(
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
     });
-    let picked = shared.router.pick(host, req.uri().path());
+    let picked = shared.router.pick(host, req.uri().path()).copied();
     let dynamic = match (picked, &shared.dynamic) {
         (None, Some(d)) => d.pick(host, req.uri().path()),
         _ => None,
