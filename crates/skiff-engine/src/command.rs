@@ -40,6 +40,17 @@ impl WasiView for P2State {
     }
 }
 
+/// Only commands run to completion; anything else is refused with what to do instead.
+pub(crate) fn ensure_command(program: &Program) -> Result<(), RunError> {
+    if program.info.kind.is_command() {
+        return Ok(());
+    }
+    Err(RunError::WrongKind {
+        kind: program.info.kind,
+        advice: program.info.kind.advice(),
+    })
+}
+
 impl Engine {
     /// Run `program` to completion on this thread.
     ///
@@ -52,12 +63,7 @@ impl Engine {
         sandbox: &Sandbox,
         limits: &Limits,
     ) -> Result<Exit, RunError> {
-        if !program.info.kind.is_command() {
-            return Err(RunError::WrongKind {
-                kind: program.info.kind,
-                advice: program.info.kind.advice(),
-            });
-        }
+        ensure_command(program)?;
         let timed_out = Arc::new(AtomicBool::new(false));
         if let Some(timeout) = limits.timeout {
             let engine = self.inner.clone();

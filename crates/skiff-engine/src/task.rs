@@ -35,12 +35,7 @@ impl Engine {
         sandbox: &Sandbox,
         limits: &Limits,
     ) -> Result<Exit, RunError> {
-        if !program.info.kind.is_command() {
-            return Err(RunError::WrongKind {
-                kind: program.info.kind,
-                advice: program.info.kind.advice(),
-            });
-        }
+        crate::command::ensure_command(program)?;
         self.ensure_epoch_ticker();
         let builder = sandbox.builder()?;
         let run = async {
