@@ -1,8 +1,11 @@
 //! `skiff save` / `skiff load`: round trips, skopeo interop, and hostile archives.
 
 mod common;
+#[path = "../../skiff-registry/tests/common/server.rs"]
+mod registry;
 use common::project::{digest_of, Project};
 use common::Skiff;
+use registry::skopeo;
 use std::path::Path;
 use std::process::Command;
 
@@ -40,20 +43,6 @@ fn save_and_load_round_trip() {
     assert_eq!(done.status.code(), Some(0));
     // A missing file is "not found".
     b.run(&["load", "-i", "/nonexistent.tar"]).code(127);
-}
-
-/// Run skopeo (a real, independent OCI client) with `args`; its stdout.
-fn skopeo(args: &[String]) -> Vec<u8> {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo is needed (apt-get install skopeo; scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 #[test]

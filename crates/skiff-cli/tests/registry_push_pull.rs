@@ -8,9 +8,8 @@ mod cutting_proxy;
 mod registry;
 
 use common::{guest, Skiff};
-use registry::{sha256, Curl, TestRegistry};
+use registry::{sha256, skopeo_raw, Curl, TestRegistry};
 use serde_json::json;
-use std::process::Command;
 
 fn local_manifest(s: &Skiff, reference: &str) -> Vec<u8> {
     let digest = s.run(&["images", "--digests", "--format", "json"]);
@@ -27,20 +26,6 @@ fn local_manifest(s: &Skiff, reference: &str) -> Vec<u8> {
         .unwrap()
         .trim_start_matches("sha256:");
     std::fs::read(s.home.path().join("blobs/sha256").join(hex)).unwrap()
-}
-
-fn skopeo_raw(reference: &str) -> Vec<u8> {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("skopeo (apt: skopeo)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 #[test]

@@ -66,29 +66,9 @@ async fn what_skiff_pushes_skopeo_reads_byte_identical_and_a_repull_moves_nothin
         .all(|(_, o)| *o == BlobOutcome::Transferred));
 
     // skopeo sees exactly the bytes skiff pushed, and can copy the image out.
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        raw.status.success(),
-        "{}",
-        String::from_utf8_lossy(&raw.stderr)
-    );
-    assert_eq!(raw.stdout, manifest);
+    assert_eq!(common::skopeo_raw(&reference), manifest);
     let out = tempfile::tempdir().unwrap();
-    let copy = Command::new("skopeo")
-        .args(["copy", "--src-tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("oci:{}:hello", out.path().join("layout").display()))
-        .output()
-        .unwrap();
-    assert!(
-        copy.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copy.stderr)
-    );
+    common::skopeo_copy_to_layout(&reference, &out.path().join("layout"));
     let hex = common::sha256(&wasm)[7..].to_string();
     assert_eq!(
         std::fs::read(out.path().join("layout/blobs/sha256").join(hex)).unwrap(),
@@ -303,17 +283,7 @@ async fn push_format_compat_is_an_ordinary_image_that_pulls_back() {
 
     // skopeo (containers/image) copies it like any image.
     let out = tempfile::tempdir().unwrap();
-    let copy = Command::new("skopeo")
-        .args(["copy", "--src-tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("oci:{}:x", out.path().join("l").display()))
-        .output()
-        .unwrap();
-    assert!(
-        copy.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copy.stderr)
-    );
+    common::skopeo_copy_to_layout(&reference, &out.path().join("l"));
 
     let (_d2, fresh) = store();
     let pulled = pull(&client(), &reference, &fresh).await.unwrap();

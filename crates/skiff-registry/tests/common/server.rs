@@ -250,6 +250,41 @@ impl Drop for TestRegistry {
     }
 }
 
+/// skopeo (containers/image), as another client: run it with `args`, return its stdout.
+pub fn skopeo<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is needed (apt-get install skopeo; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "skopeo {:?}: {}",
+        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The manifest a plain-HTTP registry serves for `reference`, as skopeo reads it.
+pub fn skopeo_raw(reference: &str) -> Vec<u8> {
+    skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ])
+}
+
+/// Copy `reference` out of a plain-HTTP registry into the OCI layout `dir`, as skopeo does.
+pub fn skopeo_copy_to_layout(reference: &str, dir: &std::path::Path) {
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{reference}"),
+        &format!("oci:{}:copy", dir.display()),
+    ]);
+}
+
 /// curl, as another client: upload a blob (POST then PUT ?digest=) and a manifest.
 pub struct Curl<'a> {
     pub addr: &'a str,
