@@ -157,24 +157,7 @@ fn redeploy_under_load_drops_nothing_and_apps_survive_kill9() {
     deploy(&d, "http-hello-p2.wasm", "v0");
     assert_eq!(get(&d, "x", "/env").body, "NAME=v0\n");
 
-    let url = format!("http://{}/env", http_addr(&d));
-    let mut wrk = Command::new("wrk")
-        // wrk counts a request slower than its timeout (2 s by default) as a socket error: on
-        // two cores running other tests that is load, not a redeploy. 10 s is a stall.
-        .args(["-t", "2", "-c", "16", "-d", "10s", "--timeout", "10s", &url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wrk runs (apt-get install wrk)");
-    let requests = |d: &Daemon| app(d, "api")["requests"].as_u64().unwrap();
-    let wait_traffic = |d: &Daemon| {
-        let before = requests(d);
-        let deadline = Instant::now() + PATIENCE;
-        while requests(d) < before + 50 {
-            assert!(Instant::now() < deadline, "no traffic reached the app");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
+    let load = Load::start(&d, "api", "/env", "10s");
     // Several new versions, each a new binary or new env, while wrk keeps every connection busy.
     for (i, file) in [
         "http-hello.wasm",
@@ -185,25 +168,11 @@ fn redeploy_under_load_drops_nothing_and_apps_survive_kill9() {
     .iter()
     .enumerate()
     {
-        wait_traffic(&d);
+        load.wait_traffic(&d);
         deploy(&d, file, &format!("v{}", i + 1));
     }
-    wait_traffic(&d);
-    assert!(
-        wrk.try_wait().unwrap().is_none(),
-        "wrk ended before the redeploys did: the test did not test anything"
-    );
-    let out = wrk.wait_with_output().unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}");
-    assert!(
-        !report.contains("Non-2xx"),
-        "a redeploy failed requests:\n{report}"
-    );
-    assert!(
-        !report.contains("Socket errors"),
-        "a redeploy broke connections:\n{report}"
-    );
+    load.wait_traffic(&d);
+    load.finish_clean("a redeploy");
     assert_eq!(get(&d, "x", "/env").body, "NAME=v4\n");
     assert_eq!(app(&d, "api")["version"], 5);
     assert_eq!(d.inspect("api")["spec"]["image_name"], "http-hello-p2.wasm");
@@ -390,44 +359,14 @@ fn up_updates_a_changed_app_in_place_under_load() {
     assert_eq!(get(&d, "x", "/env").body, "NAME=v1\n");
     let id = d.inspect("api")["id"].clone();
 
-    let url = format!("http://{}/env", http_addr(&d));
-    let wrk = Command::new("wrk")
-        .args(["-t", "2", "-c", "16", "-d", "5s", &url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wrk runs (apt-get install wrk)");
-    let requests = |d: &Daemon| app(d, "api")["requests"].as_u64().unwrap();
-    let wait_traffic = |d: &Daemon| {
-        let before = requests(d);
-        let deadline = Instant::now() + PATIENCE;
-        while requests(d) < before + 50 {
-            assert!(Instant::now() < deadline, "no traffic reached the app");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
-    wait_traffic(&d);
+    let load = Load::start(&d, "api", "/env", "5s");
+    load.wait_traffic(&d);
     write("v2");
     d.run(&["up", "-f", &f])
         .code(0)
         .stdout_has("updated    api");
-    wait_traffic(&d);
-    let mut wrk = wrk;
-    assert!(
-        wrk.try_wait().unwrap().is_none(),
-        "wrk ended before the update did: the test did not test anything"
-    );
-    let out = wrk.wait_with_output().unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}");
-    assert!(
-        !report.contains("Non-2xx"),
-        "the update failed requests:\n{report}"
-    );
-    assert!(
-        !report.contains("Socket errors"),
-        "the update broke connections:\n{report}"
-    );
+    load.wait_traffic(&d);
+    load.finish_clean("the update");
     // The same app, at its next version.
     assert_eq!(get(&d, "x", "/env").body, "NAME=v2\n");
     assert_eq!(d.inspect("api")["id"], id);
@@ -435,4 +374,69 @@ fn up_updates_a_changed_app_in_place_under_load() {
     d.run(&["up", "-f", &f])
         .code(0)
         .stdout_has("unchanged  api");
+}
+
+/// wrk keeping 16 connections busy on one app of the daemon, for a change made under load.
+struct Load {
+    wrk: std::process::Child,
+    app: String,
+}
+
+impl Load {
+    fn start(d: &Daemon, app: &str, path: &str, duration: &str) -> Load {
+        let url = format!("http://{}{path}", http_addr(d));
+        let wrk = Command::new("wrk")
+            // wrk counts a request slower than its timeout (2 s by default) as a socket error:
+            // on two cores running other tests that is load, not a redeploy. 10 s is a stall.
+            .args([
+                "-t",
+                "2",
+                "-c",
+                "16",
+                "-d",
+                duration,
+                "--timeout",
+                "10s",
+                &url,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wrk runs (apt-get install wrk)");
+        Load {
+            wrk,
+            app: app.to_string(),
+        }
+    }
+
+    /// Until the app has answered 50 more requests.
+    fn wait_traffic(&self, d: &Daemon) {
+        let requests = |d: &Daemon| app(d, &self.app)["requests"].as_u64().unwrap();
+        let before = requests(d);
+        let deadline = Instant::now() + PATIENCE;
+        while requests(d) < before + 50 {
+            assert!(Instant::now() < deadline, "no traffic reached the app");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// wrk, still running when `change` was done, ends with every request a 2xx and no
+    /// connection broken.
+    fn finish_clean(mut self, change: &str) {
+        assert!(
+            self.wrk.try_wait().unwrap().is_none(),
+            "wrk ended before {change} did: the test did not test anything"
+        );
+        let out = self.wrk.wait_with_output().unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{report}");
+        assert!(
+            !report.contains("Non-2xx"),
+            "{change} failed requests:\n{report}"
+        );
+        assert!(
+            !report.contains("Socket errors"),
+            "{change} broke connections:\n{report}"
+        );
+    }
 }
