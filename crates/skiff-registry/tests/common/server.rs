@@ -335,51 +335,40 @@ impl Curl<'_> {
             format!("http://{}{loc}", self.addr)
         };
         let sep = if url.contains('?') { '&' } else { '?' };
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), bytes).unwrap();
-        let out = self
-            .base()
-            .args([
-                "-X",
-                "PUT",
-                "-H",
-                "Content-Type: application/octet-stream",
-                "--data-binary",
-            ])
-            .arg(format!("@{}", file.path().display()))
-            .arg(format!("{url}{sep}digest={digest}"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
+        self.put(
+            &format!("{url}{sep}digest={digest}"),
+            "application/octet-stream",
+            bytes,
         );
         digest
     }
 
     pub fn put_manifest(&self, repo: &str, tag: &str, media_type: &str, bytes: &[u8]) -> String {
+        self.put(
+            &format!("http://{}/v2/{repo}/manifests/{tag}", self.addr),
+            media_type,
+            bytes,
+        );
+        sha256(bytes)
+    }
+
+    /// PUT `bytes` (through a file: a blob may be larger than an argument) to `url`.
+    fn put(&self, url: &str, content_type: &str, bytes: &[u8]) {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), bytes).unwrap();
         let out = self
             .base()
-            .args([
-                "-X",
-                "PUT",
-                "-H",
-                &format!("Content-Type: {media_type}"),
-                "--data-binary",
-            ])
+            .args(["-X", "PUT", "-H", &format!("Content-Type: {content_type}")])
+            .arg("--data-binary")
             .arg(format!("@{}", file.path().display()))
-            .arg(format!("http://{}/v2/{repo}/manifests/{tag}", self.addr))
+            .arg(url)
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "{}",
+            "PUT {url}: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        sha256(bytes)
     }
 
     pub fn get(&self, path: &str, accept: &str) -> Vec<u8> {
