@@ -27,6 +27,19 @@ async fn push(
     manifest: &[u8],
     format: PushFormat,
 ) -> skiff_registry::Pushed {
+    try_push(reg, reference, store, manifest, format)
+        .await
+        .unwrap()
+}
+
+/// A push that may fail: the error as the user reads it.
+async fn try_push(
+    reg: &Registry,
+    reference: &str,
+    store: &dyn BlobStore,
+    manifest: &[u8],
+    format: PushFormat,
+) -> Result<skiff_registry::Pushed, String> {
     reg.push(PushRequest {
         reference,
         manifest: manifest.to_vec().into(),
@@ -34,7 +47,7 @@ async fn push(
         format,
     })
     .await
-    .unwrap()
+    .map_err(|e| e.to_string())
 }
 
 async fn pull(
@@ -178,16 +191,9 @@ async fn basic_auth_login_required_wrong_password_and_success() {
     let manifest = cncf(&local, &guest("hello.wasm"));
     let reference = format!("{}/team/hello:1.0", registry.addr);
 
-    let err = client()
-        .push(PushRequest {
-            reference: &reference,
-            manifest: manifest.clone().into(),
-            store: &local,
-            format: PushFormat::Cncf,
-        })
+    let err = try_push(&client(), &reference, &local, &manifest, PushFormat::Cncf)
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
     assert!(
         err.contains(&format!("login required for {}", registry.addr)),
         "{err}"
@@ -311,16 +317,9 @@ async fn a_corrupt_local_blob_is_named_and_not_committed_in_the_registry() {
             ..Default::default()
         });
         let reference = format!("{}/team/c{chunk_size}:1", registry.addr);
-        let err = reg
-            .push(PushRequest {
-                reference: &reference,
-                manifest: manifest.clone().into(),
-                store: &local,
-                format: PushFormat::Cncf,
-            })
+        let err = try_push(&reg, &reference, &local, &manifest, PushFormat::Cncf)
             .await
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
         assert!(
             err.contains("local copy") && err.contains("corrupt"),
             "{err}"
@@ -386,15 +385,8 @@ async fn an_interrupted_push_sends_only_what_is_missing_the_next_time() {
         max_parallel: 1,
         ..Default::default()
     });
-    let push_once = || {
-        reg.push(PushRequest {
-            reference: &reference,
-            manifest: manifest.clone().into(),
-            store: &store,
-            format: PushFormat::Cncf,
-        })
-    };
-    let err = push_once().await.unwrap_err().to_string();
+    let push_once = || try_push(&reg, &reference, &store, &manifest, PushFormat::Cncf);
+    let err = push_once().await.unwrap_err();
     assert!(err.contains("the disk went away"), "{err}");
 
     let pushed = push_once().await.unwrap();
