@@ -172,6 +172,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                 ))
             }
         };
+        logs::migrate_directories(&dir.join("logs"));
         let d = Arc::new(daemon::Daemon::new(
             engine,
             programs,

@@ -81,6 +81,37 @@ pub fn files(base: &Path, max_files: u32) -> Vec<PathBuf> {
     out
 }
 
+/// Move logs written by daemons before the flat layout (`logs/<id>/current.log[.N]`) to
+/// where this one reads them (`logs/<id>.log[.N]`), so `skiff logs` still finds them after an
+/// upgrade. Best effort: what cannot be moved is left where it was, and said.
+pub fn migrate_directories(logs_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(logs_dir) else {
+        return;
+    };
+    for dir in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        let Ok(files) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for old in files.flatten().map(|e| e.path()) {
+            let Some(suffix) = old
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("current.log"))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let mut new = dir.as_os_str().to_owned();
+            new.push(format!(".log{suffix}"));
+            if let Err(e) = std::fs::rename(&old, &new) {
+                tracing::warn!("cannot move the old log {}: {e}", old.display());
+            }
+        }
+        // Only an empty directory goes.
+        let _ = std::fs::remove_dir(&dir);
+    }
+}
+
 /// Delete every log file of the workload at `base` (`rm`).
 pub fn remove(base: &Path, max_files: u32) {
     for f in files(base, max_files) {
@@ -374,5 +405,24 @@ mod tests {
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(got[0].contains("2 log lines were lost"), "{got:?}");
         assert_eq!(got[1], "kept\n");
+    }
+
+    #[test]
+    fn logs_of_the_directory_layout_are_moved_where_they_are_read() {
+        let logs = tempfile::tempdir().unwrap();
+        let old = logs.path().join("w1");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join("current.log"), "new\n").unwrap();
+        std::fs::write(old.join("current.log.1"), "old\n").unwrap();
+        std::fs::write(logs.path().join("w2.log"), "flat\n").unwrap();
+        migrate_directories(logs.path());
+        let base = logs.path().join("w1");
+        assert_eq!(files(&base, 3), vec![rotated(&base, 1), current(&base)]);
+        assert_eq!(std::fs::read_to_string(current(&base)).unwrap(), "new\n");
+        assert!(!old.is_dir(), "the emptied directory is gone");
+        assert_eq!(
+            std::fs::read_to_string(logs.path().join("w2.log")).unwrap(),
+            "flat\n"
+        );
     }
 }
