@@ -28,6 +28,8 @@ pub const ANNOTATION_HTTP_LISTEN: &str = "dev.skiff.http.listen";
 pub const ANNOTATION_HTTP_ALLOW: &str = "dev.skiff.http.allow";
 /// Set by containerd's CRI plugin on the pod sandbox ("pause") container.
 pub const ANNOTATION_CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
+/// Set by containerd's CRI plugin on every container of a pod: its name in the pod spec.
+pub const ANNOTATION_CRI_CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
 /// Set by containerd's CRI plugin on every container of a pod: the pod's sandbox id.
 pub const ANNOTATION_CRI_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
 
@@ -100,6 +102,18 @@ impl Spec {
             .map_err(|e| format!("cannot read the OCI spec {}: {e}", path.display()))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| format!("the OCI spec {} is not valid: {e}", path.display()))
+    }
+
+    /// A `dev.skiff.*` setting for this container, trimmed. Pod annotations reach every
+    /// container of a pod, so `KEY/NAME` (NAME: the container's name in the pod spec, as the
+    /// CRI plugin reports it) is this container's own and comes before `KEY`, the pod's: two
+    /// HTTP components in one pod get a port each.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        let own = self
+            .annotations
+            .get(ANNOTATION_CRI_CONTAINER_NAME)
+            .and_then(|name| self.annotations.get(&format!("{key}/{name}")));
+        own.or_else(|| self.annotations.get(key)).map(|v| v.trim())
     }
 
     /// The pod sandbox ("pause") container of a Kubernetes pod.
@@ -207,7 +221,7 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
 
-    let annotation = |key: &str| spec.annotations.get(key).map(|v| v.trim());
+    let annotation = |key: &str| spec.annotation(key);
     let flag = |key: &str| -> Result<bool, String> {
         match annotation(key) {
             None | Some("false") => Ok(false),
@@ -281,7 +295,7 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
         .transpose()?
         .map(|d| d.as_millis() as u64);
 
-    let http = http_plan(&spec.annotations)?;
+    let http = http_plan(spec)?;
 
     Ok(Plan {
         wasm,
@@ -298,8 +312,8 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
 }
 
 /// The HTTP annotations: `None` when neither a port nor an address is given.
-fn http_plan(annotations: &HashMap<String, String>) -> Result<Option<HttpPlan>, String> {
-    let get = |key: &str| annotations.get(key).map(|v| v.trim());
+fn http_plan(spec: &Spec) -> Result<Option<HttpPlan>, String> {
+    let get = |key: &str| spec.annotation(key);
     let allow = match get(ANNOTATION_HTTP_ALLOW) {
         None => Vec::new(),
         Some(v) => v

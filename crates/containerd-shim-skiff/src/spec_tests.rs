@@ -170,3 +170,47 @@ fn http_annotations_give_the_address_and_outbound_allow_list() {
         assert!(e.contains(want), "{e}");
     }
 }
+
+/// Pod annotations reach every container of a pod: `KEY/CONTAINER` is one container's own.
+#[test]
+fn a_containers_own_annotations_come_before_the_pods() {
+    let root = rootfs_with_wasm();
+    let pod = serde_json::json!({
+        "dev.skiff.http.port": "8080",
+        "dev.skiff.http.port/api": "8081",
+        "dev.skiff.net/api": "true",
+        "dev.skiff.timeout": "5s",
+    });
+    let plan_of = |container: &str| {
+        let mut annotations = pod.clone();
+        annotations["io.kubernetes.cri.container-name"] = container.into();
+        plan(
+            &spec(
+                serde_json::json!({"process": {"args": ["/app.wasm"]}, "annotations": annotations}),
+            ),
+            root.path(),
+            1,
+        )
+        .unwrap()
+    };
+    let api = plan_of("api");
+    assert_eq!(api.http.unwrap().listen, "0.0.0.0:8081".parse().unwrap());
+    assert!(api.network);
+    assert_eq!(
+        api.timeout_ms,
+        Some(5000),
+        "the pod's, where the container has none"
+    );
+    let web = plan_of("web");
+    assert_eq!(web.http.unwrap().listen, "0.0.0.0:8080".parse().unwrap());
+    assert!(!web.network);
+    // Outside Kubernetes (no container name) a `/NAME` key is nobody's.
+    let bare = plan(
+        &spec(serde_json::json!({"process": {"args": ["/app.wasm"]}, "annotations": pod})),
+        root.path(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(bare.http.unwrap().listen, "0.0.0.0:8080".parse().unwrap());
+    assert!(!bare.network);
+}

@@ -211,3 +211,58 @@ fn a_wasi_http_component_without_a_port_is_refused_saying_what_to_set() {
     assert!(!out.status.success(), "{s}");
     assert!(s.contains("expected a port number"), "{s}");
 }
+
+/// Two HTTP components in one pod: the pod's annotations reach both (as containerd's CRI plugin
+/// passes them), and `dev.skiff.http.port/NAME` gives one of them a port of its own, so they do
+/// not both bind the pod's.
+#[test]
+fn two_components_of_a_pod_serve_on_their_own_ports() {
+    let c = Containerd::start();
+    c.import(IMAGE, guest("http-hello.wasm"), &[]);
+    let (pod_port, api_port) = (free_port(), free_port());
+    for name in ["web", "api"] {
+        let log = c.dir.path().join(format!("{name}.log"));
+        let out = c.ctr(&[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--platform",
+            "wasi/wasm",
+            "--net-host",
+            "--annotation",
+            &format!("io.kubernetes.cri.container-name={name}"),
+            "--annotation",
+            &format!("dev.skiff.http.port={pod_port}"),
+            "--annotation",
+            &format!("dev.skiff.http.port/api={api_port}"),
+            "--log-uri",
+            &format!("file://{}", log.display()),
+            IMAGE,
+            name,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    wait_log(
+        &c.dir.path().join("web.log"),
+        &format!("listening on http://0.0.0.0:{pod_port}"),
+    );
+    wait_log(
+        &c.dir.path().join("api.log"),
+        &format!("listening on http://0.0.0.0:{api_port}"),
+    );
+    for port in [pod_port, api_port] {
+        let out = curl(&["-f", &format!("http://127.0.0.1:{port}/")]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello from skiff\n",
+            "{}",
+            text(&out)
+        );
+    }
+    for name in ["web", "api"] {
+        let out = c.ctr(&["task", "kill", "-s", "SIGKILL", name]);
+        assert!(out.status.success(), "{}", text(&out));
+        c.wait_for_status(name, "STOPPED");
+    }
+}
