@@ -12,15 +12,17 @@
 #     random never-requested apps (scale to zero: they hold no code until then); vs the RSS of
 #     busybox httpd containers, per container.
 #     The first request of all loads the binary's code and is reported apart.
+#  4. the data plane: requests per second of one deployed app under wrk (64 connections), beside
+#     the same binary under `skiff serve`.
 # Usage: bench/daemon.sh    (SMOKE=1: a few of each; DEPLOYS, TASKS, CONC, APPS override)
 source "$(dirname "$0")/lib.sh"
-need_apt runc busybox-static jq curl
+need_apt runc busybox-static jq curl wrk
 [ -x "$SKIFF" ] || build_skiff_release
 
-DEPLOYS="${DEPLOYS:-50}"; TASKS="${TASKS:-5000}"; CONC="${CONC:-64}"; APPS="${APPS:-10000}"
+DEPLOYS="${DEPLOYS:-50}"; TASKS="${TASKS:-5000}"; CONC="${CONC:-64}"; APPS="${APPS:-10000}"; WRK_SECS=10s
 RUNC_STARTS=20; RUNC_TASKS=200; RUNC_DENSITY=10; LOADED=1000
 if [ "$SMOKE" = 1 ]; then
-  DEPLOYS=3; TASKS=20; CONC=4; APPS=20; RUNC_STARTS=1; RUNC_TASKS=4; RUNC_DENSITY=1; LOADED=5
+  DEPLOYS=3; TASKS=20; CONC=4; APPS=20; RUNC_STARTS=1; RUNC_TASKS=4; RUNC_DENSITY=1; LOADED=5; WRK_SECS=1s
 fi
 work=$(mktemp -d /var/tmp/skiff-bench-daemon.XXXXXX)
 ids=(); dpid=
@@ -95,6 +97,25 @@ awk -v n="$RUNC_TASKS" -v t="$runc_tps" 'BEGIN { printf "| runc run, busybox /bi
 awk -v s="$skiff_tps" -v r="$runc_tps" 'BEGIN { printf "\nskiff / runc tasks/s: %.2f (target >= 1000/s; runwasi publishes 330/s)\n", s/r }'
 [ "$(jq .failed <<< "$tasks_json")" = 0 ] || { echo "tasks failed: $tasks_json" >&2; exit 1; }
 
+# 4. The data plane: one deployed app under wrk, beside the same binary under `skiff serve`.
+wrk_rps() { wrk -t2 -c64 -d"$WRK_SECS" "$1" | awk '/Requests\/sec/ {print $2}'; }
+curl -fs -o /dev/null --unix-socket "$sock" -H 'content-type: application/json' \
+  -d "{\"name\":\"wrk\",\"spec\":{\"image\":\"$app_digest\",\"route\":\"/wrk\"}}" http://d/v1/workloads
+until_200 "http://$http/wrk"
+daemon_rps=$(wrk_rps "http://$http/wrk")
+serve_port=$(free_port)
+"$SKIFF" serve --listen "127.0.0.1:$serve_port" "$ROOT/guests/wasm/http-hello.wasm" >"$work/serve.log" 2>&1 &
+serve_pid=$!
+until_200 "http://127.0.0.1:$serve_port/"
+serve_rps=$(wrk_rps "http://127.0.0.1:$serve_port/")
+kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+echo
+echo "| one HTTP app, wrk -t2 -c64 -d$WRK_SECS | req/s |"
+echo "| --- | ---: |"
+echo "| skiff daemon (data plane) | $daemon_rps |"
+echo "| skiff serve, same binary | $serve_rps |"
+awk -v d="$daemon_rps" -v s="$serve_rps" 'BEGIN { printf "\ndaemon / serve req/s: %.2f\n", d/s }'
+
 # 3. Density, on a fresh daemon.
 start_daemon "$work/home2"
 app_digest=$(upload "$ROOT/guests/wasm/http-hello.wasm")
@@ -133,7 +154,9 @@ jq -n --arg date "$(date -u +%FT%TZ)" --arg load "$(cut -d' ' -f1-3 /proc/loadav
   --argjson deploy "{\"n\":$DEPLOYS,\"driver_median_us\":$drv_med,\"driver_min_us\":$drv_min,\"driver_max_us\":$drv_max,\"curl_median_us\":$curl_med,\"curl_min_us\":$curl_min,\"curl_max_us\":$curl_max,\"runc_n\":$RUNC_STARTS,\"runc_median_us\":$runc_med,\"runc_min_us\":$runc_min,\"runc_max_us\":$runc_max}" \
   --argjson tasks "$tasks_json" --argjson runc_tps "$runc_tps" --argjson runc_tasks "$RUNC_TASKS" \
   --argjson density "$density_json" \
+  --argjson data_plane "{\"daemon_rps\":$daemon_rps,\"serve_rps\":$serve_rps}" \
   --argjson rss "{\"base_kib\":$base_kib,\"deployed_kib\":$sampled_kib,\"loaded\":$LOADED,\"loaded_kib\":$loaded_kib,\"runc_per_container_kib\":$runc_kib}" \
   '{scenario:"daemon", date:$date, load_after:$load, deploy_to_first_200:$deploy,
-    tasks:($tasks + {runc_tasks:$runc_tasks, runc_per_sec:$runc_tps}), density:($density + $rss)}' \
+    tasks:($tasks + {runc_tasks:$runc_tasks, runc_per_sec:$runc_tps}), density:($density + $rss),
+    data_plane:$data_plane}' \
   > "$RESULTS/daemon.json"
