@@ -35,8 +35,8 @@ use hyper_util::rt::TokioIo;
 use skiff_api::ApiInfo;
 use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
 
-/// Instances alive at once across every app and task of the daemon: a request or a running task
-/// past this waits for a free slot's error, as a connection past `max_connections` would.
+/// Instances alive at once across every app and task of the daemon. Past this, instantiating
+/// fails (wasmtime's pool has no queue): that request gets an error answer, that task fails.
 const POOL_INSTANCES: u32 = 1024;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
