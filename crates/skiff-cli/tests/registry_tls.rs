@@ -105,13 +105,19 @@ fn a_certificate_from_another_ca_is_refused_with_the_fix_and_nothing_moves() {
 fn a_registry_that_wants_a_client_certificate_gets_the_one_in_certs_d() {
     let (tls, registry, s, reference) = tls_registry(true);
 
-    // The CA alone: the registry ends the handshake.
+    // The CA alone: the registry ends the TLS session. Under TLS 1.3 that shows as the
+    // server's alert or as the connection closing under the first request, as timing has it;
+    // either way the message names the registry and what to put where.
     let ca_only = tempfile::tempdir().unwrap();
     tls.certs_d(ca_only.path(), &registry.addr, false);
+    let dir = ca_only.path().join(&registry.addr);
     s.run_env("SKIFF_CERTS_DIR", ca_only.path(), &["push", &reference])
         .code(125)
-        .stderr_has(&format!("{} refused the TLS handshake", registry.addr))
-        .stderr_has("client.cert");
+        .stderr_has(&registry.addr)
+        .stderr_has(&format!(
+            "put it in {} as client.cert with its key as client.key",
+            dir.display()
+        ));
 
     let certs = tempfile::tempdir().unwrap();
     tls.certs_d(certs.path(), &registry.addr, true);

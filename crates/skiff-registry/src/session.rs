@@ -41,6 +41,8 @@ pub struct Session {
     pub(crate) repository: String,
     /// The `certs.d` directory this registry's certificates came from, if any (for messages).
     certs_dir: Option<std::path::PathBuf>,
+    /// Whether a client certificate from that directory is presented.
+    presents_client_cert: bool,
     auth: Auth,
     pub(crate) config: Arc<RegistryConfig>,
 }
@@ -113,6 +115,7 @@ impl Session {
         };
         let mut session = Session {
             http: crate::transport::http_client(scheme == "https", certs.as_ref())?,
+            presents_client_cert: certs.as_ref().is_some_and(|c| c.has_identity()),
             certs_dir: certs.map(|c| c.dir),
             base: format!("{scheme}://{registry}"),
             registry,
@@ -368,19 +371,37 @@ impl Session {
                 detail: format!("{detail}; {ca}"),
             };
         }
-        // The server ended the handshake with an alert: most often a registry that wants a
-        // client certificate skiff did not present. Retrying cannot help either.
-        if detail.contains("received fatal alert") {
+        // A registry that wants a client certificate skiff did not present ends the TLS
+        // session. With TLS 1.2 the client sees the server's alert during the handshake; with
+        // TLS 1.3 the handshake completes on the client's side first, so the same refusal may
+        // arrive as whatever the connection's end looks like under the first request (closed,
+        // reset, a broken pipe, hyper's channel closed). The alert is certain (and not worth a
+        // retry); a connection that was made and then cut is only likely that, so it is
+        // retried, with the hint.
+        let client_cert_hint = || {
             let dir = match &self.certs_dir {
                 Some(dir) => dir.display().to_string(),
                 None => format!("/etc/docker/certs.d/{}", self.registry),
             };
+            format!(
+                "if it asks for a client certificate, put it in {dir} as client.cert with its \
+                 key as client.key"
+            )
+        };
+        if detail.contains("received fatal alert") {
             return RegistryError::HandshakeRefused {
                 registry: self.registry.clone(),
-                detail: format!(
-                    "{detail}; if it asks for a client certificate, put it in {dir} as \
-                     client.cert with its key as client.key"
-                ),
+                detail: format!("{detail}; {}", client_cert_hint()),
+            };
+        }
+        if self.base.starts_with("https://")
+            && !self.presents_client_cert
+            && !e.is_connect()
+            && !e.is_timeout()
+        {
+            return RegistryError::Unreachable {
+                registry: self.registry.clone(),
+                detail: format!("{detail}; {}", client_cert_hint()),
             };
         }
         RegistryError::Unreachable {

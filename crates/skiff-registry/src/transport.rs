@@ -59,6 +59,13 @@ pub struct RegistryCerts {
     identity: Option<reqwest::Identity>,
 }
 
+impl RegistryCerts {
+    /// Whether there is a client certificate to present.
+    pub fn has_identity(&self) -> bool {
+        self.identity.is_some()
+    }
+}
+
 /// The first `DIR/REGISTRY/` of `certs_dirs` that exists, read. `None` if there is none.
 /// A file that is there but unreadable or not PEM is an error, not a silent fallback to the
 /// system's roots.
