@@ -219,7 +219,10 @@ fn a_wasi_http_component_without_a_port_is_refused_saying_what_to_set() {
 fn two_components_of_a_pod_serve_on_their_own_ports() {
     let c = Containerd::start();
     c.import(IMAGE, guest("http-hello.wasm"), &[]);
-    let (pod_port, api_port) = (free_port(), free_port());
+    let pod_port = free_port();
+    let api_port = std::iter::repeat_with(free_port)
+        .find(|p| *p != pod_port)
+        .unwrap();
     for name in ["web", "api"] {
         let log = c.dir.path().join(format!("{name}.log"));
         let out = c.ctr(&[
