@@ -34,10 +34,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use skiff_api::ApiInfo;
 use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
-
-/// Instances alive at once across every app and task of the daemon. Past this, instantiating
-/// fails (wasmtime's pool has no queue): that request gets an error answer, that task fails.
-const POOL_INSTANCES: u32 = 1024;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -107,17 +103,14 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let db = db::Db::open(&dir.join("state.redb"))?;
     let blobs =
         blobs::Blobs::new(dir.join("blobs")).map_err(io("cannot create the blob directory"))?;
-    // The pooling allocator, as `skiff serve`: an HTTP app's request instantiates from a warm
-    // slot instead of mapping fresh memory (3x the requests per second of on-demand, measured
-    // with wrk on one app). Slots reserve address space for the largest memory a workload may
-    // ask (wasm32's 4 GiB), so no limit is refused; where the address space cannot hold the
-    // pool, the engine falls back to on-demand by itself.
+    // On-demand allocation, not `skiff serve`'s pool: a pool has a fixed number of slots and
+    // no queue, and the daemon's instances are unbounded (every long-running task holds one for
+    // its whole life, every request in flight one more). Past the pool's count they would fail.
+    // The cost is measured: one app serves ~1/3 of `skiff serve`'s requests per second
+    // (bench/daemon.sh, scenario 4). A pool for HTTP apps only, behind a queue, is the fix.
     let engine = Engine::new(&EngineConfig {
         cache_dir: Some(config.home.join("cache").join("compiled")),
-        allocator: AllocatorChoice::Pooling {
-            max_instances: POOL_INSTANCES,
-            max_memory: 4 << 30,
-        },
+        allocator: AllocatorChoice::OnDemand,
         max_wasm_stack: EngineConfig::DEFAULT_STACK,
     })
     .map_err(|e| DaemonError::Engine(e.to_string()))?;
