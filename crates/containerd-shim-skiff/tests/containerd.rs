@@ -156,7 +156,7 @@ fn kill_stops_a_looping_guest_with_sigterm_and_sigkill() {
     let c = Containerd::start();
     c.import("example.com/skiff/loop:1.0", guest("loop.wasm"), &[]);
     for (id, signal, status) in [("term", "SIGTERM", 143), ("kill", "SIGKILL", 137)] {
-        c.run_detached("example.com/skiff/loop:1.0", id);
+        c.run_detached(&[], "example.com/skiff/loop:1.0", id);
         let out = c.ctr(&["task", "kill", "-s", signal, id]);
         assert!(out.status.success(), "{}", text(&out));
         c.wait_for_status(id, "STOPPED");
@@ -172,7 +172,7 @@ fn kill_stops_a_looping_guest_with_sigterm_and_sigkill() {
 fn exec_and_non_command_binaries_are_refused_with_a_reason() {
     let c = Containerd::start();
     c.import("example.com/skiff/loop:1.0", guest("loop.wasm"), &[]);
-    c.run_detached("example.com/skiff/loop:1.0", "looper");
+    c.run_detached(&[], "example.com/skiff/loop:1.0", "looper");
     let out = c.ctr(&["task", "exec", "--exec-id", "sh", "looper", "/bin/sh"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("cannot exec"), "{}", text(&out));

@@ -144,26 +144,16 @@ fn the_containers_memory_limit_caps_each_requests_instance() {
     let c = Containerd::start();
     c.import(IMAGE, guest("http-hello.wasm"), &[]);
     let port = free_port();
-    let log = c.dir.path().join("hog.log");
-    let out = c.ctr(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--platform",
-        "wasi/wasm",
-        "--net-host",
-        "--memory-limit",
-        "16777216",
-        "--annotation",
-        &format!("dev.skiff.http.port={port}"),
-        "--log-uri",
-        &format!("file://{}", log.display()),
-        IMAGE,
+    let log = serve_detached(
+        &c,
         "hog",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    wait_log(&log, "listening on");
+        &[
+            "--memory-limit",
+            "16777216",
+            "--annotation",
+            &format!("dev.skiff.http.port={port}"),
+        ],
+    );
     let out = curl(&[
         "-o",
         "/dev/null",
@@ -223,37 +213,29 @@ fn two_components_of_a_pod_serve_on_their_own_ports() {
     let api_port = std::iter::repeat_with(free_port)
         .find(|p| *p != pod_port)
         .unwrap();
-    for name in ["web", "api"] {
-        let log = c.dir.path().join(format!("{name}.log"));
-        let out = c.ctr(&[
-            "run",
-            "-d",
-            "--runtime",
-            RUNTIME,
-            "--platform",
-            "wasi/wasm",
-            "--net-host",
-            "--annotation",
-            &format!("io.kubernetes.cri.container-name={name}"),
-            "--annotation",
-            &format!("dev.skiff.http.port={pod_port}"),
-            "--annotation",
-            &format!("dev.skiff.http.port/api={api_port}"),
-            "--log-uri",
-            &format!("file://{}", log.display()),
-            IMAGE,
+    let annotations = |name: &str| {
+        [
+            format!("io.kubernetes.cri.container-name={name}"),
+            format!("dev.skiff.http.port={pod_port}"),
+            format!("dev.skiff.http.port/api={api_port}"),
+        ]
+    };
+    for (name, port) in [("web", pod_port), ("api", api_port)] {
+        let [n, pod, own] = annotations(name);
+        let log = serve_detached(
+            &c,
             name,
-        ]);
-        assert!(out.status.success(), "{}", text(&out));
+            &[
+                "--annotation",
+                &n,
+                "--annotation",
+                &pod,
+                "--annotation",
+                &own,
+            ],
+        );
+        wait_log(&log, &format!("listening on http://0.0.0.0:{port}"));
     }
-    wait_log(
-        &c.dir.path().join("web.log"),
-        &format!("listening on http://0.0.0.0:{pod_port}"),
-    );
-    wait_log(
-        &c.dir.path().join("api.log"),
-        &format!("listening on http://0.0.0.0:{api_port}"),
-    );
     for port in [pod_port, api_port] {
         let out = curl(&["-f", &format!("http://127.0.0.1:{port}/")]);
         assert_eq!(
@@ -268,4 +250,17 @@ fn two_components_of_a_pod_serve_on_their_own_ports() {
         assert!(out.status.success(), "{}", text(&out));
         c.wait_for_status(name, "STOPPED");
     }
+}
+
+/// `ctr run -d` of the http-hello image as `name` on the host's network, with `extra` flags
+/// (annotations, limits), its output in a log file; returns the log once the guest runner
+/// says it is listening.
+fn serve_detached(c: &Containerd, name: &str, extra: &[&str]) -> std::path::PathBuf {
+    let log = c.dir.path().join(format!("{name}.log"));
+    let log_uri = format!("file://{}", log.display());
+    let mut args = vec!["--net-host", "--log-uri", &log_uri];
+    args.extend_from_slice(extra);
+    c.run_detached(&args, IMAGE, name);
+    wait_log(&log, "listening on");
+    log
 }

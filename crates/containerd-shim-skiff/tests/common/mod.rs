@@ -130,33 +130,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     /// `ctr run --rm --runtime io.containerd.skiff.v1 [extra...] IMAGE ID [args...]`
     pub fn run(&self, extra: &[&str], image: &str, id: &str, args: &[&str]) -> Output {
-        let mut a = vec![
-            "run",
-            "--rm",
-            "--runtime",
-            RUNTIME,
-            "--platform",
-            "wasi/wasm",
-        ];
-        a.extend_from_slice(extra);
-        a.push(image);
-        a.push(id);
-        a.extend_from_slice(args);
-        self.ctr(&a)
+        self.ctr(&run_args("--rm", extra, image, id, args))
     }
 
-    /// `ctr run -d` the image and wait until its task runs.
-    pub fn run_detached(&self, image: &str, id: &str) {
-        let out = self.ctr(&[
-            "run",
-            "-d",
-            "--runtime",
-            RUNTIME,
-            "--platform",
-            "wasi/wasm",
-            image,
-            id,
-        ]);
+    /// `ctr run -d [extra...] IMAGE ID` and wait until its task runs.
+    pub fn run_detached(&self, extra: &[&str], image: &str, id: &str) {
+        let out = self.ctr(&run_args("-d", extra, image, id, &[]));
         assert!(out.status.success(), "{}", text(&out));
         self.wait_for_status(id, "RUNNING");
     }
@@ -227,4 +206,20 @@ fn which(bin: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
         .unwrap_or(false)
+}
+
+/// `run MODE --runtime io.containerd.skiff.v1 --platform wasi/wasm [extra...] IMAGE ID [args...]`
+fn run_args<'a>(
+    mode: &'a str,
+    extra: &[&'a str],
+    image: &'a str,
+    id: &'a str,
+    args: &[&'a str],
+) -> Vec<&'a str> {
+    let mut a = vec!["run", mode, "--runtime", RUNTIME, "--platform", "wasi/wasm"];
+    a.extend_from_slice(extra);
+    a.push(image);
+    a.push(id);
+    a.extend_from_slice(args);
+    a
 }
