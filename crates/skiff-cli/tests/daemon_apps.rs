@@ -290,13 +290,16 @@ fn outbound_grants_are_per_app_and_stop_t_bounds_the_grace() {
 
     // A request in flight during `stop -t 30` finishes inside its grace: 200.
     let held = format!("/outbound?url=http://127.0.0.1:{}/hold", up.port);
-    let in_flight = {
+    // A request the upstream holds until told to answer, once it has reached the upstream.
+    let hold_request = || {
         let url = format!("http://{}{held}", http_addr(&d));
-        std::thread::spawn(move || curl(&["-H", "Host: out.test", &url]))
+        let in_flight = std::thread::spawn(move || curl(&["-H", "Host: out.test", &url]));
+        up.held
+            .recv_timeout(PATIENCE)
+            .expect("the request reached the upstream");
+        in_flight
     };
-    up.held
-        .recv_timeout(PATIENCE)
-        .expect("the request reached the upstream");
+    let in_flight = hold_request();
     let stop = d
         .skiff
         .cmd()
@@ -319,13 +322,7 @@ fn outbound_grants_are_per_app_and_stop_t_bounds_the_grace() {
     // Past a grace of 1 s, the request still in flight is ended: 503, and stop returns (the
     // upstream would hold it forever).
     d.run(&["start", "out"]).code(0);
-    let in_flight = {
-        let url = format!("http://{}{held}", http_addr(&d));
-        std::thread::spawn(move || curl(&["-H", "Host: out.test", &url]))
-    };
-    up.held
-        .recv_timeout(PATIENCE)
-        .expect("the request reached the upstream");
+    let in_flight = hold_request();
     d.run(&["stop", "-t", "1", "out"]).code(0);
     let r = in_flight.join().unwrap();
     assert_eq!(r.status, 503, "{r:?}");
