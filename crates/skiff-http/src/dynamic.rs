@@ -41,17 +41,6 @@ pub struct DynamicRoutes {
 }
 
 impl DynamicRoutes {
-    /// Replace every route at once. On an error (a route given twice) nothing changes.
-    pub fn set(&self, routes: Vec<(Route, Arc<dyn Backend>)>) -> Result<(), String> {
-        let mut t = Table::default();
-        for (route, app) in routes {
-            t.add(route, app)?;
-        }
-        let _one = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        self.table.store(Arc::new(t));
-        Ok(())
-    }
-
     /// Change the table with `edit`, applied to a copy that is swapped in whole when `edit`
     /// succeeds (on an error nothing changes). The copy shares every shard `edit` does not
     /// touch, so a deploy costs the same with ten apps or ten thousand.
@@ -69,15 +58,6 @@ impl DynamicRoutes {
     /// What `route` leads to now, exactly (not what a request would pick).
     pub fn get(&self, route: &Route) -> Option<Arc<dyn Backend>> {
         self.table.load().get(route).cloned()
-    }
-
-    /// Check that these routes could be set together, without setting them.
-    pub fn check(routes: &[Route]) -> Result<(), String> {
-        let mut r = Router::default();
-        for (i, route) in routes.iter().enumerate() {
-            r.add(route.clone(), i)?;
-        }
-        Ok(())
     }
 
     pub(crate) fn pick(&self, host: Option<&str>, path: &str) -> Option<Arc<dyn Backend>> {
