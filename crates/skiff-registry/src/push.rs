@@ -66,13 +66,20 @@ impl Registry {
         };
         // Repositories of this registry the store knows hold some of these blobs: mount sources,
         // which a token must cover too.
+        // Read once per push: the same lists decide each blob's mount attempts below.
         let registry = crate::session::api_host(reference.registry());
-        let mount_from: Vec<String> = blobs
+        let sources: Vec<Vec<String>> = blobs
             .iter()
-            .flat_map(|(d, _)| req.store.sources(&d.digest))
-            .filter(|(r, _)| r == registry)
-            .map(|(_, repo)| repo)
+            .map(|(d, _)| {
+                req.store
+                    .sources(&d.digest)
+                    .into_iter()
+                    .filter(|(r, _)| r == registry)
+                    .map(|(_, repo)| repo)
+                    .collect()
+            })
             .collect();
+        let mount_from: Vec<String> = sources.concat();
         let purpose = Purpose {
             access: Access::Push,
             offline: false,
@@ -81,35 +88,30 @@ impl Registry {
         let session = Arc::new(Session::open_with(self.config.clone(), &reference, purpose).await?);
         let progress = self.config.progress.clone();
         let store = req.store;
-        let outcomes: Vec<(String, BlobOutcome, u64)> = futures_util::stream::iter(blobs)
-            .map(|(d, mem)| {
-                let session = session.clone();
-                let progress = progress.clone();
-                async move {
-                    let mount_from: Vec<String> = store
-                        .sources(&d.digest)
-                        .into_iter()
-                        .filter(|(r, _)| *r == session.registry)
-                        .map(|(_, repo)| repo)
-                        .collect();
-                    let source = match mem {
-                        Some(b) => BlobSource::Memory(b),
-                        None => BlobSource::Store(store),
-                    };
-                    let outcome = session
-                        .put_blob(&d.blob(), &source, &mount_from, &progress)
-                        .await?;
-                    let moved = if outcome == BlobOutcome::Transferred {
-                        d.size
-                    } else {
-                        0
-                    };
-                    Ok::<_, RegistryError>((d.digest, outcome, moved))
-                }
-            })
-            .buffer_unordered(self.config.max_parallel.max(1))
-            .try_collect()
-            .await?;
+        let outcomes: Vec<(String, BlobOutcome, u64)> =
+            futures_util::stream::iter(blobs.into_iter().zip(sources))
+                .map(|((d, mem), mount_from)| {
+                    let session = session.clone();
+                    let progress = progress.clone();
+                    async move {
+                        let source = match mem {
+                            Some(b) => BlobSource::Memory(b),
+                            None => BlobSource::Store(store),
+                        };
+                        let outcome = session
+                            .put_blob(&d.blob(), &source, &mount_from, &progress)
+                            .await?;
+                        let moved = if outcome == BlobOutcome::Transferred {
+                            d.size
+                        } else {
+                            0
+                        };
+                        Ok::<_, RegistryError>((d.digest, outcome, moved))
+                    }
+                })
+                .buffer_unordered(self.config.max_parallel.max(1))
+                .try_collect()
+                .await?;
         let digest = session
             .put_manifest(
                 reference.tag().unwrap_or("latest"),
