@@ -75,16 +75,16 @@ impl Registry {
         // parallel: one round trip less (a blob GET costs distribution ~5 ms before its first
         // byte).
         let spin = m.config.media_type == media::SPIN_CONFIG;
+        let config_bytes = || read_small(req.store, &m.config.digest);
         let mut moved = 0;
         let spin_config = if spin {
             moved += self
                 .fetch(&session, req.store, std::slice::from_ref(&m.config))
                 .await?;
-            Some(read_small(req.store, &m.config.digest)?)
+            Some(config_bytes()?)
         } else {
             None
         };
-        let config_bytes = || read_small(req.store, &m.config.digest);
         let plan = layout::plan(&m, spin_config.as_deref(), req.component)?;
         let with_config = |layers: &[Descriptor]| -> Vec<Descriptor> {
             let config = (!spin).then(|| m.config.clone());
