@@ -103,11 +103,6 @@ pub fn parse_reference(s: &str) -> Result<Reference> {
     Ok(r)
 }
 
-/// The registry part of a reference as Docker writes it (`docker.io` for Docker Hub).
-pub fn registry_of(r: &Reference) -> &str {
-    r.registry()
-}
-
 impl Registry {
     pub fn new(config: RegistryConfig) -> Registry {
         Registry {
