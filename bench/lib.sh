@@ -4,7 +4,7 @@ set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/skiff-target}"
+source "$ROOT/scripts/target-dir.sh"
 WASMTIME_VERSION=48.0.8
 WASMTIME_ROOT="${WASMTIME_ROOT:-/var/tmp/wasmtime-cli}"
 WASMTIME="$WASMTIME_ROOT/bin/wasmtime"

@@ -13,8 +13,8 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$HERE/.."
-TARGET="${CARGO_TARGET_DIR:-/var/tmp/skiff-target}"
-SKIFF="${SKIFF:-$TARGET/release/skiff}"
+source "$ROOT/scripts/target-dir.sh"
+SKIFF="${SKIFF:-$CARGO_TARGET_DIR/release/skiff}"
 SIZE_MIB="${SIZE_MIB:-50}"
 ROUNDS="${ROUNDS:-5}"
 
