@@ -34,8 +34,14 @@ fi
 echo; echo "== instantiate-to-ready (criterion, in process)"
 if [ "$SMOKE" = 1 ]; then
   # criterion runs each benchmark once under `cargo test`: the code is exercised, nothing timed.
-  (cd "$ROOT" && cargo test -q -p skiff-engine --bench instantiate) || failed+=(instantiate)
+  # --workspace, not -p: the same feature set as the test build, so nothing is compiled again.
+  (cd "$ROOT" && cargo test -q --workspace --locked --bench instantiate) || failed+=(instantiate)
 else
   (cd "$ROOT" && cargo bench -q -p skiff-engine --bench instantiate) || failed+=(instantiate)
+fi
+if [ "$SMOKE" = 1 ]; then
+  # The 10-minute soak is a script of its own (bench/soak.sh); here a few seconds keep it working.
+  echo; echo "== soak (smoke)"
+  bash "$BENCH_DIR/soak.sh" || failed+=(soak)
 fi
 if ((${#failed[@]})); then echo "FAILED scenarios: ${failed[*]}" >&2; exit 1; fi
