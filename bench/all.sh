@@ -37,7 +37,7 @@ if [ "$SMOKE" = 1 ]; then
   # --workspace, not -p: the same feature set as the test build, so nothing is compiled again.
   (cd "$ROOT" && cargo test -q --workspace --locked --bench instantiate) || failed+=(instantiate)
 else
-  (cd "$ROOT" && cargo bench -q -p skiff-engine --bench instantiate) || failed+=(instantiate)
+  (cd "$ROOT" && cargo bench -q --workspace --bench instantiate) || failed+=(instantiate)
 fi
 if [ "$SMOKE" = 1 ]; then
   # The 10-minute soak is a script of its own (bench/soak.sh); here a few seconds keep it working.

@@ -34,7 +34,7 @@ need_apt() {
 
 build_skiff_release() {
   [ -x "$SKIFF" ] && { [ "$SMOKE" = 1 ] || [ -n "$SKIFF_GIVEN" ]; } && return 0
-  (cd "$ROOT" && cargo build --release -q -p skiff-cli)
+  (cd "$ROOT" && cargo build --release -q --bin skiff)
 }
 
 # The reference peer, at the wasmtime version skiff pins; installed once, reused. Returns 1 in

@@ -20,7 +20,7 @@ ROUNDS="${ROUNDS:-5}"
 
 command -v docker-registry >/dev/null || { echo "registry.sh: apt-get install -y docker-registry" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "registry.sh: apt-get install -y openssl" >&2; exit 1; }
-[ -x "$SKIFF" ] || { echo "registry.sh: no skiff at $SKIFF: cargo build --release -p skiff-cli" >&2; exit 1; }
+[ -x "$SKIFF" ] || { echo "registry.sh: no skiff at $SKIFF: cargo build --release --bin skiff" >&2; exit 1; }
 
 WORK="$(mktemp -d)"
 REG_PID=""
