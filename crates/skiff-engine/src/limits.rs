@@ -38,20 +38,20 @@ impl Default for Limits {
 /// enable. Tables share the memory budget rather than having one of their own: a host byte is
 /// a host byte, whichever instruction asked for it, and one number is what an operator can
 /// reason about. Real guests barely notice: StarlingMonkey's table of ~8k functions is 62 KiB.
-pub const TABLE_ELEMENT_BYTES: u64 = 8;
+pub(crate) const TABLE_ELEMENT_BYTES: u64 = 8;
 
 /// Core instances per guest. A component is several core instances (the program, its WASI
 /// adapter, the shim and fixup modules wit-component adds: 3 or 4 for every guest in guests/,
 /// http-js included); toolchains that link shared libraries as separate core modules
 /// (componentize-py) need one per library, so the bound leaves room for dozens. Each instance
 /// costs host memory outside the budget (its context, its functions' references).
-pub const MAX_INSTANCES: usize = 64;
+pub(crate) const MAX_INSTANCES: usize = 64;
 /// Linear memories per guest. Components in guests/ have one; multi-memory programs a few.
 /// Each memory reserves its own address-space region (4 GiB + guards with the on-demand
 /// allocator), so this bounds what one guest takes of the process's mappings.
-pub const MAX_MEMORIES: usize = 16;
+pub(crate) const MAX_MEMORIES: usize = 16;
 /// Tables per guest: components in guests/ have two (the program's and the shim's).
-pub const MAX_TABLES: usize = 64;
+pub(crate) const MAX_TABLES: usize = 64;
 
 /// wasmtime refuses an instance past the counts above with its own words ("resource limit
 /// exceeded: memory count too high at 17"); add what the bounds are. The binary cannot run under
@@ -69,6 +69,10 @@ pub(crate) fn explain_count_limit(message: String) -> String {
 /// A `ResourceLimiter` holding every memory and table of one store to one budget. Growth past
 /// it traps, and the limiter remembers the total asked for, so the run can report "memory
 /// limit" instead of a bare trap.
+///
+/// wasmtime never asks a limiter about shared memories; skiff's engine leaves the threads
+/// proposal off, so a module declaring one is refused as invalid and every memory stays inside
+/// the budget (pinned by a test below).
 pub(crate) struct MemoryLimiter {
     limit: u64,
     /// Bytes granted so far, over every memory and table of the store. Memories and tables
@@ -229,6 +233,19 @@ mod tests {
         let mut store = wasmtime::Store::new(&engine, MemoryLimiter::new(1 << 20));
         store.limiter(|l| l as &mut dyn wasmtime::ResourceLimiter);
         wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    }
+
+    /// Shared memories grow without asking the limiter: they must stay impossible.
+    #[test]
+    fn shared_memories_are_refused_so_none_escapes_the_budget() {
+        let engine = crate::Engine::new(&crate::EngineConfig::default()).unwrap();
+        let err = wasmtime::Module::new(&engine.inner, "(module (memory 1 65536 shared))")
+            .map(drop)
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("threads must be enabled"),
+            "{err:#}"
+        );
     }
 
     #[test]
