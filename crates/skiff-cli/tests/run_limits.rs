@@ -41,6 +41,59 @@ fn the_default_memory_limit_is_on() {
 }
 
 #[test]
+fn every_memory_of_a_guest_counts_against_one_limit() {
+    let s = Skiff::new();
+    // 16 memories grown to 15 MiB each: every one alone fits under 16 MiB, together they do not.
+    s.run(&["run", "--memory", "16m", &g("many-memories.wasm")])
+        .code(137)
+        .stderr_has("memory limit")
+        .stderr_has("memories and tables together")
+        .stderr_has("16 MiB (--memory)");
+    // Nor under the default (240 MiB in all).
+    s.run(&["run", &g("many-memories.wasm")])
+        .code(137)
+        .stderr_has("128 MiB (--memory)");
+    // With room for all of it the guest runs to its end: the limit is what stopped it above.
+    s.run(&["run", "--memory", "256m", &g("many-memories.wasm")])
+        .code(0);
+}
+
+#[test]
+fn tables_count_against_the_memory_limit() {
+    let s = Skiff::new();
+    // One table.grow of 200M funcrefs: 1.6 GB of host memory, asked for in one instruction.
+    s.run(&["run", "--memory", "16m", &g("table-hog.wasm")])
+        .code(137)
+        .stderr_has("memory limit")
+        .stderr_has("memories and tables together would need 1.5 GiB")
+        .stderr_has("16 MiB (--memory)");
+    s.run(&["run", &g("table-hog.wasm")])
+        .code(137)
+        .stderr_has("128 MiB (--memory)");
+}
+
+#[test]
+fn ordinary_guests_fit_the_budget_and_its_counts() {
+    let s = Skiff::new();
+    // A core module, and a component (several core instances, two tables).
+    s.run(&["run", "--memory", "16m", &g("hello.wasm")])
+        .code(0)
+        .stdout_has("hello from skiff");
+    s.run(&["run", "--memory", "16m", &g("hello-p2.wasm")])
+        .code(0)
+        .stdout_has("hello from skiff");
+}
+
+#[test]
+fn more_memories_than_a_guest_may_have_cannot_run() {
+    let s = Skiff::new();
+    s.run(&["run", &g("too-many-memories.wasm")])
+        .code(126)
+        .stderr_has("memory count too high")
+        .stderr_has("at most 16 linear memories");
+}
+
+#[test]
 fn a_trap_prints_the_message_and_backtrace() {
     let s = Skiff::new();
     s.run(&["run", &g("trap.wasm")])

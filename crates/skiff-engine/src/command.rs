@@ -186,7 +186,9 @@ pub(crate) fn classify(
         // unless it is a trap raised by a start function, which is reported as any trap.
         let e = match e.downcast::<Instantiation>() {
             Ok(Instantiation(inner)) if inner.downcast_ref::<Trap>().is_none() => {
-                return RunError::Instantiate(format!("{inner:#}"));
+                return RunError::Instantiate(crate::limits::explain_count_limit(format!(
+                    "{inner:#}"
+                )));
             }
             Ok(Instantiation(inner)) => inner,
             Err(e) => e,

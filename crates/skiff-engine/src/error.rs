@@ -49,9 +49,10 @@ pub enum RunError {
     /// The wall-clock limit was reached.
     #[error("timeout: the guest ran longer than {} (--timeout)", humantime(*.0))]
     Timeout(Duration),
-    /// The guest asked for more linear memory than its limit.
+    /// The guest asked for more memory than its limit. `wanted` is the total the guest would
+    /// have held: its linear memories and tables, counted together (see `limits.rs`).
     #[error(
-        "memory limit: the guest tried to grow its linear memory to {} past the limit of {} (--memory)",
+        "memory limit: the guest's linear memories and tables together would need {}, past the limit of {} (--memory)",
         bytes(*.wanted), bytes(*.limit)
     )]
     MemoryLimit { limit: u64, wanted: u64 },
@@ -66,6 +67,7 @@ pub(crate) fn bytes(n: u64) -> String {
     const GIB: u64 = 1024 * MIB;
     match n {
         n if n >= GIB && n % GIB == 0 => format!("{} GiB", n / GIB),
+        n if n >= GIB => format!("{:.1} GiB", n as f64 / GIB as f64),
         n if n >= MIB && n % MIB == 0 => format!("{} MiB", n / MIB),
         n if n >= MIB => format!("{:.1} MiB", n as f64 / MIB as f64),
         n if n >= KIB && n % KIB == 0 => format!("{} KiB", n / KIB),
@@ -93,7 +95,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "memory limit: the guest tried to grow its linear memory to 64.1 MiB past the limit of 64 MiB (--memory)"
+            "memory limit: the guest's linear memories and tables together would need 64.1 MiB, past the limit of 64 MiB (--memory)"
         );
         let e = RunError::Timeout(Duration::from_millis(1500));
         assert!(e.to_string().contains("1500ms (--timeout)"));

@@ -135,7 +135,7 @@ pub enum HandleError {
         message: String,
         backtrace: Vec<String>,
     },
-    #[error("memory limit: the guest tried to grow its memory past {}", crate::error::bytes(*limit))]
+    #[error("memory limit: the guest's linear memories and tables together would go past {}", crate::error::bytes(*limit))]
     MemoryLimit { limit: u64 },
     #[error("cpu time limit: the guest ran wasm for more than {0:?}")]
     CpuLimit(Duration),

@@ -1,6 +1,7 @@
 //! componentize: `--adapter proxy|command IN OUT` adapts a wasm32-wasip1 core module into a
-//! component; `--print-imports FILE` / `--print-exports FILE` validate FILE (wasmparser, default
-//! features) and print its top-level imports / exports, one a line.
+//! component; `--wat IN.wat OUT.wasm` turns WebAssembly text (a component too, which wabt cannot
+//! read) into a validated binary; `--print-imports FILE` / `--print-exports FILE` validate FILE
+//! (wasmparser, default features) and print its top-level imports / exports, one a line.
 use anyhow::{bail, Context, Result};
 use wasmparser::{Parser, Payload, Validator};
 
@@ -8,6 +9,11 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["--adapter", kind, input, output] => componentize(kind, input, output),
+        ["--wat", input, output] => {
+            let binary = wat::parse_file(input)?;
+            Validator::new().validate_all(&binary).with_context(|| format!("validating {input}"))?;
+            std::fs::write(output, &binary).with_context(|| format!("writing {output}"))
+        }
         [flag @ ("--print-imports" | "--print-exports"), file] => {
             let bytes = std::fs::read(file).with_context(|| format!("reading {file}"))?;
             let (imports, exports) = imports_exports(&bytes)?;
@@ -18,7 +24,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: componentize --adapter proxy|command IN.wasm OUT.wasm\n       componentize --print-imports|--print-exports FILE.wasm"
+            "usage: componentize --adapter proxy|command IN.wasm OUT.wasm\n       componentize --wat IN.wat OUT.wasm\n       componentize --print-imports|--print-exports FILE.wasm"
         ),
     }
 }
