@@ -117,6 +117,14 @@ impl Registry {
                 layer,
                 component,
             } => {
+                // Read whole to be normalised: one declared larger than skiff runs is refused
+                // before it is downloaded.
+                if layer.size > crate::compat::MAX_WASM {
+                    return Err(RegistryError::TooLarge {
+                        what: format!("the wasm layer {} (declared in the manifest)", layer.digest),
+                        limit: crate::compat::MAX_WASM,
+                    });
+                }
                 moved += self
                     .fetch(
                         &session,

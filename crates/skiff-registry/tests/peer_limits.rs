@@ -344,3 +344,71 @@ async fn a_registry_that_stops_taking_an_upload_is_named() {
         "{err}"
     );
 }
+
+/// Blobs read whole into memory (a config; a layer to normalise) are refused on the size the
+/// manifest declares, before a byte of them is asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_or_layer_declared_too_large_is_not_downloaded() {
+    let config = br#"{"architecture":"wasm","os":"wasip2"}"#.to_vec();
+    let wasm = b"\0asm\x01\0\0\0".to_vec();
+    let sized = |mt: &str, b: &[u8], size: u64| {
+        let mut d = desc(mt, b);
+        d["size"] = json!(size);
+        d
+    };
+    let cases = [
+        (
+            sized(
+                "application/vnd.wasm.config.v0+json",
+                &config,
+                (4 << 20) + 1,
+            ),
+            desc("application/wasm", &wasm),
+            "the image config",
+            "4194304",
+        ),
+        (
+            desc("application/vnd.oci.image.config.v1+json", &config),
+            sized(
+                "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm",
+                &wasm,
+                (512 << 20) + 1,
+            ),
+            "the wasm layer",
+            "536870912",
+        ),
+    ];
+    for (config_desc, layer_desc, what, limit) in cases {
+        let m = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+            "config": config_desc, "layers": [layer_desc],
+        }))
+        .unwrap();
+        let server = Faulty::start(move |_, path| {
+            if path == "/v2/" {
+                Reply::json(200, "{}")
+            } else if path.contains("/manifests/") {
+                Reply::new(200, MANIFEST_TYPE, m.clone())
+            } else {
+                Reply {
+                    fill: HUGE,
+                    ..Reply::new(200, "application/octet-stream", "")
+                }
+            }
+        });
+        let (_d, store, err) = pull(&client(StallRule::default()), &server.addr).await;
+        assert!(
+            err.contains(what) && err.contains(&format!("is larger than {limit} bytes")),
+            "{err}"
+        );
+        let asked: Vec<String> = server
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect();
+        assert!(!asked.iter().any(|p| p.contains("/blobs/")), "{asked:?}");
+        assert!(store.digests().is_empty());
+    }
+}
