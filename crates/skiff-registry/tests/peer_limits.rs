@@ -187,6 +187,43 @@ async fn a_manifest_over_the_limit_is_refused_declared_or_not() {
     }
 }
 
+/// The limit is the limit: a manifest of exactly 4 MiB (padded with whitespace) pulls, announced
+/// or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_of_exactly_the_limit_pulls() {
+    let layer = b"\0asm\x01\0\0\0".to_vec();
+    let config = br#"{"architecture":"wasm","os":"wasip1"}"#.to_vec();
+    let mut m = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+        "config": desc("application/vnd.wasm.config.v0+json", &config),
+        "layers": [desc("application/wasm", &layer)],
+    }))
+    .unwrap();
+    m.resize(4 << 20, b' ');
+    for no_length in [false, true] {
+        let (m, config, layer) = (m.clone(), config.clone(), layer.clone());
+        let (cd, ld) = (common::sha256(&config), common::sha256(&layer));
+        let server = Faulty::start(move |_, path| {
+            if path == "/v2/" {
+                Reply::json(200, "{}")
+            } else if path.contains("/manifests/") {
+                Reply {
+                    no_length,
+                    ..Reply::new(200, MANIFEST_TYPE, m.clone())
+                }
+            } else if path.ends_with(&cd) {
+                Reply::new(200, "application/octet-stream", config.clone())
+            } else if path.ends_with(&ld) {
+                Reply::new(200, "application/octet-stream", layer.clone())
+            } else {
+                Reply::json(404, "{}")
+            }
+        });
+        let (_d, _s, err) = pull(&client(StallRule::default()), &server.addr).await;
+        assert!(err.starts_with("unexpected success"), "{err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_manifest_trickled_a_byte_a_second_fails() {
     let server = Faulty::start(|_, path| {
