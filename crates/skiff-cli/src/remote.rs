@@ -2,7 +2,7 @@
 //! allowed (loopback, `--insecure-registry`), progress reported through the CLI's reporter.
 
 use anyhow::Context;
-use skiff_registry::{DockerConfig, Progress, Registry, RegistryConfig};
+use skiff_registry::{DockerConfig, Progress, Registry, RegistryConfig, StallRule};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,8 +28,27 @@ pub fn registry(
         certs_dirs: certs_dirs(),
         credentials,
         progress,
+        stall: stall_rule()?,
         ..Default::default()
     }))
+}
+
+/// When a registry transfer counts as stalled: the library's default (no data for 30 s, or
+/// under 64 KiB in a minute), or `SKIFF_REGISTRY_STALL_TIMEOUT=SECS`: no data for SECS, or
+/// under the same rate judged over SECS (for slow links, or tests that cannot wait a minute).
+pub fn stall_rule() -> anyhow::Result<StallRule> {
+    const VAR: &str = "SKIFF_REGISTRY_STALL_TIMEOUT";
+    let Some(v) = std::env::var_os(VAR) else {
+        return Ok(StallRule::default());
+    };
+    let secs = v
+        .to_str()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86400.0)
+        .with_context(|| {
+            format!("{VAR}={v:?}: expected a number of seconds, more than 0 and at most 86400")
+        })?;
+    Ok(StallRule::over(std::time::Duration::from_secs_f64(secs)))
 }
 
 /// Where per-registry certificates are looked for (`DIR/HOST[:PORT]/ca.crt`, `client.cert`,

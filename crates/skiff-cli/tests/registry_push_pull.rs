@@ -4,6 +4,8 @@
 mod common;
 #[path = "../../skiff-registry/tests/common/cutting_proxy.rs"]
 mod cutting_proxy;
+#[path = "../../skiff-registry/tests/common/faulty.rs"]
+mod faulty;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
@@ -273,4 +275,51 @@ fn a_pull_cut_mid_blob_continues_into_the_store_and_runs() {
         .run(&["run", &via_proxy])
         .code(0)
         .stdout_has("hello from skiff");
+}
+
+/// A registry that trickles the layer a byte a second: `skiff pull` gives up (after its
+/// retries) with a message naming the registry and the blob, instead of hanging.
+/// `SKIFF_REGISTRY_STALL_TIMEOUT` puts the stall rule on a 1 s clock so this ends in seconds.
+#[test]
+fn a_pull_from_a_trickling_registry_fails_naming_it() {
+    let wasm = std::fs::read(guest("hello.wasm")).unwrap();
+    let config = br#"{"architecture":"wasm","os":"wasip1"}"#.to_vec();
+    let desc = |mt: &str, b: &[u8]| json!({"mediaType": mt, "digest": sha256(b), "size": b.len()});
+    let manifest_type = "application/vnd.oci.image.manifest.v1+json";
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": manifest_type,
+        "config": desc("application/vnd.wasm.config.v0+json", &config),
+        "layers": [desc("application/wasm", &wasm)],
+    }))
+    .unwrap();
+    let (config_digest, layer_digest) = (sha256(&config), sha256(&wasm));
+    let layer = layer_digest.clone();
+    let server = faulty::Faulty::start(move |_, path| {
+        if path == "/v2/" {
+            faulty::Reply::json(200, "{}")
+        } else if path.contains("/manifests/") {
+            faulty::Reply::new(200, manifest_type, manifest.clone())
+        } else if path.ends_with(&config_digest) {
+            faulty::Reply::new(200, "application/octet-stream", config.clone())
+        } else if path.ends_with(&layer) {
+            faulty::Reply {
+                trickle: Some(std::time::Duration::from_secs(1)),
+                ..faulty::Reply::new(200, "application/octet-stream", wasm.clone())
+            }
+        } else {
+            faulty::Reply::json(404, r#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#)
+        }
+    });
+    let s = Skiff::new();
+    s.run_env(
+        "SKIFF_REGISTRY_STALL_TIMEOUT",
+        "1",
+        &["pull", &format!("{}/team/slow:1", server.addr)],
+    )
+    .code(125)
+    .stderr_has(&format!("registry {} sent ", server.addr))
+    .stderr_has(&format!("while receiving blob {layer_digest}"))
+    .stderr_has("check the network or try again");
+    s.run(&["images", "--format", "json"])
+        .stdout_lacks("team/slow");
 }

@@ -5,13 +5,13 @@ use crate::progress::{BlobOutcome, Direction, Progress};
 use crate::session::{Req, Session};
 use crate::store::{BlobStore, BlobWriter};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use reqwest::header::{
     HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
 };
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A blob to move: its digest and size as the manifest states them.
@@ -173,12 +173,27 @@ impl Session {
         // socket: on two cores that overlaps the network with the disk and the hash instead of
         // adding them.
         let (sink, sunk) = spawn_sink(writer, hasher);
+        let name = self.peer_name();
+        let peer = crate::body::Peer {
+            name: &name,
+            what: &what,
+        };
         let received = async {
             let mut body = resp.bytes_stream();
-            while let Some(piece) = body.next().await {
-                let piece = piece.map_err(|e| {
-                    Attempt::Retry(format!("connection lost after {seen} bytes: {e}"))
-                })?;
+            // A registry that stops sending, or trickles, is cut like a broken connection:
+            // the next attempt continues from `seen`.
+            let mut pace = crate::body::Pace::new(self.config.stall);
+            loop {
+                let piece = match crate::body::next_piece(&mut body, &mut pace, &peer).await {
+                    Ok(Some(piece)) => piece,
+                    Ok(None) => break,
+                    Err(crate::body::Cut::Stalled(e)) => return Err(Attempt::Retry(e.to_string())),
+                    Err(crate::body::Cut::Broken(e)) => {
+                        return Err(Attempt::Retry(format!(
+                            "connection lost after {seen} bytes: {e}"
+                        )))
+                    }
+                };
                 seen += piece.len() as u64;
                 if seen > blob.size {
                     // More bytes than the manifest promised: stop reading, store nothing.
@@ -355,9 +370,17 @@ impl Session {
         let chunk = self.config.chunk_size.max(1);
         let monolithic = blob.size <= chunk;
         let mut offset: u64 = 0;
+        let name = self.peer_name();
+        let uploading = format!("the upload of blob {}", blob.digest);
+        let peer = crate::body::Peer {
+            name: &name,
+            what: &uploading,
+        };
+        let stall = self.config.stall;
         while !monolithic && offset < blob.size {
             let len = chunk.min(blob.size - offset);
             let (body, sent) = stream_part(reader, hasher, len, &blob.digest, progress);
+            let taken = sent.taken.clone();
             let mut h = HeaderMap::new();
             h.insert(
                 CONTENT_TYPE,
@@ -368,7 +391,10 @@ impl Session {
                 header(&format!("{}-{}", offset, offset + len - 1)),
             );
             h.insert(CONTENT_LENGTH, header(&len.to_string()));
-            let resp = self.raw(Method::PATCH, &location, h, Some(body)).await;
+            let resp = self.raw(Method::PATCH, &location, h, Some(body));
+            let resp = crate::body::upload(resp, &taken, len, stall, &peer)
+                .await
+                .and_then(|r| r);
             (reader, hasher) = finished(sent, &blob.digest).await?;
             location = self
                 .expect(resp.map_err(transient)?, StatusCode::ACCEPTED, &what)
@@ -387,10 +413,16 @@ impl Session {
         let len = if monolithic { blob.size } else { 0 };
         h.insert(CONTENT_LENGTH, header(&len.to_string()));
         let (body, sent) = stream_part(reader, hasher, len, &blob.digest, progress);
-        let resp = self.raw(Method::PUT, url.as_str(), h, Some(body)).await;
+        let taken = sent.taken.clone();
+        let resp = self.raw(Method::PUT, url.as_str(), h, Some(body));
+        let resp = crate::body::upload(resp, &taken, len, stall, &peer)
+            .await
+            .and_then(|r| r);
         let (_, hasher) = finished(sent, &blob.digest).await?;
         // The registry checks the digest too; checking here names the culprit: the local copy.
-        if format!("sha256:{}", hex::encode(hasher.finalize())) != blob.digest {
+        // Only once every byte went: a request that failed part way hashed only part.
+        let all_read = taken.load(Ordering::Relaxed) == len;
+        if all_read && format!("sha256:{}", hex::encode(hasher.finalize())) != blob.digest {
             return Err(Attempt::Fatal(RegistryError::Store(format!(
                 "the local copy of {} does not match its digest; it is corrupt (run an fsck)",
                 blob.digest
@@ -437,8 +469,15 @@ fn header(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).expect("ASCII digits are a valid header")
 }
 
-/// The reader and hasher back from a [`stream_part`], once it has read its part.
-type Sent = tokio::task::JoinHandle<std::io::Result<(Box<dyn Read + Send>, Sha256)>>;
+/// A [`stream_part`] under way.
+struct Sent {
+    /// The reader and hasher back, once it has read its part (or stopped).
+    reader: tokio::task::JoinHandle<std::io::Result<(Box<dyn Read + Send>, Sha256)>>,
+    /// Bytes the connection has taken so far.
+    taken: Arc<AtomicU64>,
+    /// Tells the reader to stop: the request ended before taking everything.
+    stop: Arc<tokio::sync::Notify>,
+}
 
 /// A request body of the next `len` bytes of `reader`: read on a blocking thread in 1 MiB
 /// pieces (a few ahead of the socket), hashed and reported to `progress` as they are read.
@@ -452,37 +491,67 @@ fn stream_part(
     const PIECE: u64 = 1 << 20;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let (d, p) = (digest.to_string(), progress.clone());
-    let sent = tokio::task::spawn_blocking(move || {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
+    let rt = tokio::runtime::Handle::current();
+    let reading = tokio::task::spawn_blocking(move || {
+        // Waits for room in the channel, or for the word to stop: a request that failed may
+        // leave the body with a connection that no longer writes (a registry that stopped
+        // reading), which would hold this thread until that connection dies.
+        let pass = |piece| {
+            rt.block_on(async {
+                tokio::select! {
+                    sent = tx.send(piece) => sent.is_ok(),
+                    _ = stopped.notified() => false,
+                }
+            })
+        };
         let mut left = len;
         while left > 0 {
             let mut buf = vec![0u8; PIECE.min(left) as usize];
             if let Err(e) = reader.read_exact(&mut buf) {
                 let msg = format!("reading a local blob: {e}");
-                let _ = tx.blocking_send(Err(std::io::Error::other(msg.clone())));
+                pass(Err(std::io::Error::other(msg.clone())));
                 return Err(std::io::Error::other(msg));
             }
             hasher.update(&buf);
             left -= buf.len() as u64;
             p.advance(&d, buf.len() as u64);
-            // The request was dropped (it failed): stop reading.
-            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+            // The request ended (it failed, or the registry answered early): stop reading.
+            if !pass(Ok(Bytes::from(buf))) {
                 break;
             }
         }
         Ok((reader, hasher))
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|piece| (piece, rx))
+    let taken = Arc::new(AtomicU64::new(0));
+    let counter = taken.clone();
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let counter = counter.clone();
+        async move {
+            let piece = rx.recv().await?;
+            if let Ok(bytes) = &piece {
+                counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+            Some((piece, rx))
+        }
     });
+    let sent = Sent {
+        reader: reading,
+        taken,
+        stop,
+    };
     (reqwest::Body::wrap_stream(stream), sent)
 }
 
-/// Wait for a [`stream_part`]'s reader: a local read error is fatal, not worth a retry.
+/// Wait for a [`stream_part`]'s reader, once its request has ended (telling it to stop if it
+/// has not read everything): a local read error is fatal, not worth a retry.
 async fn finished(
     sent: Sent,
     digest: &str,
 ) -> std::result::Result<(Box<dyn Read + Send>, Sha256), Attempt> {
-    match sent.await {
+    sent.stop.notify_one();
+    match sent.reader.await {
         Ok(Ok(back)) => Ok(back),
         Ok(Err(e)) => Err(Attempt::Fatal(RegistryError::Store(format!(
             "blob {digest}: {e}"
@@ -559,7 +628,9 @@ pub(crate) enum Attempt {
 fn transient(e: RegistryError) -> Attempt {
     match e {
         RegistryError::Status { status, .. } if status >= 500 => Attempt::Retry(e.to_string()),
-        RegistryError::Unreachable { .. } => Attempt::Retry(e.to_string()),
+        RegistryError::Unreachable { .. } | RegistryError::Stalled { .. } => {
+            Attempt::Retry(e.to_string())
+        }
         // The token expired mid-upload: the next attempt carries a fresh one.
         RegistryError::TokenRejected { .. } => Attempt::Retry(e.to_string()),
         other => Attempt::Fatal(other),

@@ -70,6 +70,26 @@ pub enum RegistryError {
     #[error("{what} is larger than {limit} bytes; refused")]
     TooLarge { what: String, limit: u64 },
 
+    #[error(
+        "{what} from {peer} ({path}) is larger than {limit} bytes; refused, and the rest was not \
+         read: no genuine answer is that large, so check that the address is the registry's"
+    )]
+    BodyTooLarge {
+        /// `registry HOST`, or `the token server of HOST`.
+        peer: String,
+        what: String,
+        path: String,
+        limit: u64,
+    },
+
+    #[error("{peer} {detail}; check the network or try again")]
+    Stalled {
+        /// `registry HOST`, or `the token server of HOST`.
+        peer: String,
+        /// What it failed to do, and while receiving what.
+        detail: String,
+    },
+
     #[error("{0}")]
     Manifest(String),
 

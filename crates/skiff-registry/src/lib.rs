@@ -9,6 +9,7 @@
 //! - Credentials are Docker's ([`DockerConfig`]).
 
 mod blobs;
+mod body;
 pub mod compat;
 mod credentials;
 mod error;
@@ -24,6 +25,7 @@ mod store;
 mod token;
 mod transport;
 
+pub use body::StallRule;
 pub use credentials::{config_key, CredentialSource, Credentials, DockerConfig};
 pub use error::{RegistryError, Result};
 pub use layout::Layout;
@@ -37,8 +39,17 @@ pub use transport::{certs_for, is_loopback, scheme_for, RegistryCerts};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Largest manifest read from a registry; the distribution spec's own suggestion.
+/// Largest manifest (or index) read from a registry; the distribution spec's own suggestion,
+/// and what containerd and distribution enforce.
 pub const MAX_MANIFEST: u64 = 4 << 20;
+
+/// Largest image config read: configs are read whole into memory like manifests; an ordinary
+/// one is a few hundred bytes, a Spin locked app a few KiB.
+pub const MAX_CONFIG: u64 = 4 << 20;
+
+/// Largest token server answer read. A token is a JWT of a few KiB at most (one with an x5c
+/// certificate chain ~5 KiB; Docker Hub's ~1.5 KiB); 1 MiB leaves room for any of them.
+pub const MAX_TOKEN_ANSWER: u64 = 1 << 20;
 
 /// Everything a [`Registry`] is configured from. Nothing here is read from the environment.
 pub struct RegistryConfig {
@@ -60,7 +71,14 @@ pub struct RegistryConfig {
     pub chunk_size: u64,
     /// Blobs moved at once.
     pub max_parallel: usize,
+    /// Largest manifest or index read ([`MAX_MANIFEST`]).
     pub max_manifest_size: u64,
+    /// Largest token server answer read ([`MAX_TOKEN_ANSWER`]).
+    pub max_token_answer: u64,
+    /// When a transfer (a blob, a manifest, a token, an error answer, the wait for an
+    /// answer's head) counts as stalled and fails, naming the registry. A stalled blob download
+    /// is retried from where it stopped, like a broken one.
+    pub stall: StallRule,
     pub progress: Arc<dyn Progress>,
 }
 
@@ -77,6 +95,8 @@ impl Default for RegistryConfig {
             chunk_size: 512 << 20,
             max_parallel: 4,
             max_manifest_size: MAX_MANIFEST,
+            max_token_answer: MAX_TOKEN_ANSWER,
+            stall: StallRule::default(),
             progress: Arc::new(Silent),
         }
     }

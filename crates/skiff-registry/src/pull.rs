@@ -11,7 +11,7 @@ use crate::store::BlobStore;
 use crate::Registry;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,6 +69,17 @@ impl Registry {
         };
         let m: Manifest = parse(&body, "image manifest")?;
         crate::blobs::check_digest(&m.config.digest)?;
+        // The config is read whole into memory: one declared larger is refused before a byte
+        // of it is downloaded.
+        if m.config.size > crate::MAX_CONFIG {
+            return Err(RegistryError::TooLarge {
+                what: format!(
+                    "the image config {} (declared in the manifest)",
+                    m.config.digest
+                ),
+                limit: crate::MAX_CONFIG,
+            });
+        }
 
         // Spin's config says which layer is which component, so it comes first. Every other
         // layout is planned from the manifest alone, and its config travels with the layers, in
@@ -106,6 +117,14 @@ impl Registry {
                 layer,
                 component,
             } => {
+                // Read whole to be normalised: one declared larger than skiff runs is refused
+                // before it is downloaded.
+                if layer.size > crate::compat::MAX_WASM {
+                    return Err(RegistryError::TooLarge {
+                        what: format!("the wasm layer {} (declared in the manifest)", layer.digest),
+                        limit: crate::compat::MAX_WASM,
+                    });
+                }
                 moved += self
                     .fetch(
                         &session,
@@ -240,36 +259,18 @@ impl Session {
                 status: resp.status().as_u16(),
             });
         }
-        let limit = self.config.max_manifest_size;
-        let too_large = || RegistryError::TooLarge {
-            what: format!("the manifest of {}:{tag_or_digest}", self.repository),
-            limit,
-        };
-        let declared = resp
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(too_large());
-        }
         let content_type = resp
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let mut body = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| RegistryError::Unreachable {
-                registry: self.registry.clone(),
-                detail: format!("reading the manifest: {e}"),
-            })?;
-            if body.len() as u64 + piece.len() as u64 > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&piece);
-        }
+        let name = self.peer_name();
+        let peer = crate::body::Peer {
+            name: &name,
+            what: &format!("the manifest of {}:{tag_or_digest}", self.repository),
+        };
+        let limit = self.config.max_manifest_size;
+        let body = crate::body::read_body(resp, limit, self.config.stall, &peer).await?;
         if crate::session::looks_like_html(&body) {
             return Err(RegistryError::Html {
                 url: self.url(&format!("manifests/{tag_or_digest}")),
@@ -278,7 +279,7 @@ impl Session {
         }
         let kind = manifest::kind_of(content_type.as_deref(), &body);
         let digest = sha256(&body);
-        Ok((Bytes::from(body), kind, digest))
+        Ok((body, kind, digest))
     }
 }
 
@@ -317,10 +318,10 @@ fn read_small(store: &dyn BlobStore, digest: &str) -> Result<Vec<u8>> {
     let size = store
         .size(digest)
         .map_err(|e| RegistryError::Store(e.to_string()))?;
-    if size > 4 << 20 {
+    if size > crate::MAX_CONFIG {
         return Err(RegistryError::TooLarge {
             what: format!("the image config {digest}"),
-            limit: 4 << 20,
+            limit: crate::MAX_CONFIG,
         });
     }
     read_all(store, digest)

@@ -275,6 +275,8 @@ impl Session {
                 offline,
                 registry: &self.registry,
                 insecure: &self.config.insecure_registries,
+                max_answer: self.config.max_token_answer,
+                stall: self.config.stall,
             },
         )
         .await
@@ -320,6 +322,11 @@ impl Session {
         }
     }
 
+    /// `registry HOST`, for messages about what it sent.
+    pub(crate) fn peer_name(&self) -> String {
+        format!("registry {}", self.registry)
+    }
+
     pub(crate) fn url(&self, tail: &str) -> String {
         format!("{}/v2/{}/{tail}", self.base, self.repository)
     }
@@ -337,11 +344,28 @@ impl Session {
         if let Some((value, _)) = &auth {
             headers.insert(AUTHORIZATION, value.clone());
         }
+        // A streamed upload's answer comes only once its body is through, however long that
+        // takes; any other answer's head must come within the stall rule's `no_data`.
+        let streamed = body.as_ref().is_some_and(|b| b.as_bytes().is_none());
+        let request = format!(
+            "{method} {}",
+            reqwest::Url::parse(url).map_or(url.into(), |u| u.path().to_string())
+        );
         let mut req = self.http.request(method, url).headers(headers);
         if let Some(b) = body {
             req = req.body(b);
         }
-        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
+        let sent = if streamed {
+            req.send().await
+        } else {
+            let name = self.peer_name();
+            let peer = crate::body::Peer {
+                name: &name,
+                what: &request,
+            };
+            crate::body::head(req.send(), self.config.stall, &peer).await?
+        };
+        let resp = sent.map_err(|e| self.unreachable(&e))?;
         if let Some((_, generation)) = auth {
             if challenge_error(&resp).as_deref() == Some("invalid_token") {
                 self.token_rejected(generation).await;
@@ -478,7 +502,13 @@ impl Session {
             .get(WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
             .and_then(token::parse_challenge);
-        let body = resp.bytes().await.unwrap_or_default();
+        let name = self.peer_name();
+        let reading = format!("the error answer to {what}");
+        let peer = crate::body::Peer {
+            name: &name,
+            what: &reading,
+        };
+        let body = crate::body::error_body(resp, self.config.stall, &peer).await;
         let html = html || looks_like_html(&body);
         let anonymous = self.config.credentials.is_none();
         let error = challenge.as_ref().and_then(|c| c.error.as_deref());

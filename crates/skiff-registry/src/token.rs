@@ -11,6 +11,7 @@
 //! Nothing here logs or returns a secret: token server errors are reduced to their status and
 //! error code.
 
+use crate::body::Peer;
 use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
 use reqwest::StatusCode;
@@ -103,6 +104,10 @@ pub(crate) struct Ask<'a> {
     pub registry: &'a str,
     /// Hosts that may be spoken to over plain HTTP (besides loopback).
     pub insecure: &'a [String],
+    /// Largest answer read.
+    pub max_answer: u64,
+    /// When the token server counts as stalled.
+    pub stall: crate::StallRule,
 }
 
 #[derive(serde::Deserialize)]
@@ -156,13 +161,18 @@ pub(crate) async fn fetch(http: &reqwest::Client, ask: Ask<'_>) -> Result<Grant>
         }
         req
     };
-    let resp = req.send().await.map_err(|e| RegistryError::Unreachable {
-        registry: format!("the token server of {}", ask.registry),
-        detail: crate::session::error_chain(&e),
-    })?;
+    let name = format!("the token server of {}", ask.registry);
+    let peer = |what: &'static str| Peer { name: &name, what };
+    let resp = crate::body::head(req.send(), ask.stall, &peer("a token request"))
+        .await?
+        .map_err(|e| RegistryError::Unreachable {
+            registry: name.clone(),
+            detail: crate::session::error_chain(&e),
+        })?;
     let status = resp.status();
     if !status.is_success() {
-        let code = oauth_error(&resp.bytes().await.unwrap_or_default());
+        let body = crate::body::error_body(resp, ask.stall, &peer("its error answer")).await;
+        let code = oauth_error(&body);
         let reason = match status {
             StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST if exchanging => format!(
                 "the token server refused the stored identity token (HTTP {status}{code}): it \
@@ -188,7 +198,7 @@ pub(crate) async fn fetch(http: &reqwest::Client, ask: Ask<'_>) -> Result<Grant>
         registry: ask.registry.to_string(),
         reason: format!("the token server's answer {why}"),
     };
-    let body = resp.bytes().await.map_err(|_| bad("was cut off"))?;
+    let body = crate::body::read_body(resp, ask.max_answer, ask.stall, &peer("the token")).await?;
     let answer: Answer = serde_json::from_slice(&body).map_err(|_| bad("is not the token JSON"))?;
     let token = answer
         .access_token

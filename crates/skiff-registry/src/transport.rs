@@ -148,8 +148,10 @@ pub fn http_client(tls: bool, certs: Option<&RegistryCerts>) -> Result<reqwest::
     install_crypto_provider();
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("skiff/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(120));
+        // No read timeout here: reqwest's runs from the request's start to the answer's head,
+        // which cut every upload longer than it. How long a peer may stay silent is the stall
+        // rule's (body.rs), applied to heads, bodies and uploads alike.
+        .connect_timeout(Duration::from_secs(30));
     if !tls {
         b = b.tls_certs_only(std::iter::empty());
     } else if let Some(c) = certs {

@@ -22,7 +22,7 @@ fn manifest_for(layer: &[u8]) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// A registry serving one image, with `blob` answering for the layer.
-fn serve(layer: Vec<u8>, blob: impl Fn() -> Reply + Send + 'static) -> Faulty {
+fn serve(layer: Vec<u8>, blob: impl Fn() -> Reply + Send + Sync + 'static) -> Faulty {
     let (m, config) = manifest_for(&layer);
     let (cd, ld) = (common::sha256(&config), common::sha256(&layer));
     Faulty::start(move |_method, path| {

@@ -84,6 +84,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<u8> {
         insecure_registries: args.registries.insecure,
         certs_dirs: crate::remote::certs_dirs(),
         credentials: Some(creds.clone()),
+        stall: crate::remote::stall_rule()?,
         ..Default::default()
     });
     let rt = runtime()?;
