@@ -152,6 +152,44 @@ fn the_memory_limit_caps_linear_memory() {
 }
 
 #[test]
+fn the_memory_limit_counts_every_memory_and_table_together() {
+    let c = Containerd::start();
+    let limit = ["--memory-limit", "16777216"];
+    // Import guests/wasm/NAME.wasm as an image and `ctr run` it once, as container NAME.
+    let run = |name: &str, extra: &[&str]| {
+        let image = format!("example.com/skiff/{name}:1.0");
+        c.import(&image, guest(&format!("{name}.wasm")), &[]);
+        c.run(extra, &image, name, &[])
+    };
+    for (name, need) in [
+        // One table.grow of 200M funcrefs: 1.6 GB of host memory in one instruction, and no
+        // linear memory growth at all.
+        ("table-hog", "would need 1.5 GiB"),
+        // 16 memories of 15 MiB each: every one alone fits under 16 MiB, together they do not.
+        ("many-memories", "would need"),
+    ] {
+        let out = run(name, &limit);
+        let s = text(&out);
+        assert_eq!(out.status.code(), Some(137), "{name}: {s}");
+        assert!(
+            s.contains(&format!("memories and tables together {need}"))
+                && s.contains("past the limit of 16 MiB (the container's memory limit)"),
+            "{name}: {s}"
+        );
+    }
+    // 17 memories: refused before it runs, whatever the limit.
+    let out = run("too-many-memories", &[]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(126), "{s}");
+    assert!(s.contains("at most 16 linear memories"), "{s}");
+    // The same containerd and shim still run a well-behaved guest under the same limit.
+    let out = run("hello", &limit);
+    let s = text(&out);
+    assert!(out.status.success(), "{s}");
+    assert!(s.contains("hello from skiff"), "{s}");
+}
+
+#[test]
 fn kill_stops_a_looping_guest_with_sigterm_and_sigkill() {
     let c = Containerd::start();
     c.import("example.com/skiff/loop:1.0", guest("loop.wasm"), &[]);

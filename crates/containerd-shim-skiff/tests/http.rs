@@ -181,6 +181,70 @@ fn the_containers_memory_limit_caps_each_requests_instance() {
 }
 
 #[test]
+fn a_served_components_tables_count_against_the_containers_memory_limit() {
+    let c = Containerd::start();
+    c.import(IMAGE, guest("http-hello.wasm"), &[]);
+    let hog_image = "example.com/skiff/http-table-hog:1.0";
+    c.import(hog_image, guest("http-table-hog.wasm"), &[]);
+    let hog_port = free_port();
+    let web_port = std::iter::repeat_with(free_port)
+        .find(|p| *p != hog_port)
+        .unwrap();
+    let hog_port_annotation = format!("dev.skiff.http.port={hog_port}");
+    let web_port_annotation = format!("dev.skiff.http.port={web_port}");
+    let log = serve_image_detached(
+        &c,
+        hog_image,
+        "table-hog",
+        &[
+            "--memory-limit",
+            "16777216",
+            "--annotation",
+            &hog_port_annotation,
+        ],
+    );
+    serve_detached(
+        &c,
+        "web",
+        &[
+            "--memory-limit",
+            "16777216",
+            "--annotation",
+            &web_port_annotation,
+        ],
+    );
+    // Every request of the hog asks for 200M funcrefs (1.6 GB of host memory) in one
+    // table.grow, and is stopped at it; the server itself carries on.
+    for _ in 0..2 {
+        let out = curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://127.0.0.1:{hog_port}/"),
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "500",
+            "{}",
+            text(&out)
+        );
+    }
+    wait_log(
+        &log,
+        "memory limit: the guest's linear memories and tables together would go past 16 MiB",
+    );
+    // A well-behaved component under the same limit, in the same containerd, is served.
+    let out = curl(&["-f", &format!("http://127.0.0.1:{web_port}/")]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from skiff\n",
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn a_wasi_http_component_without_a_port_is_refused_saying_what_to_set() {
     let c = Containerd::start();
     c.import(IMAGE, guest("http-hello.wasm"), &[]);
@@ -256,11 +320,21 @@ fn two_components_of_a_pod_serve_on_their_own_ports() {
 /// (annotations, limits), its output in a log file; returns the log once the guest runner
 /// says it is listening.
 fn serve_detached(c: &Containerd, name: &str, extra: &[&str]) -> std::path::PathBuf {
+    serve_image_detached(c, IMAGE, name, extra)
+}
+
+/// `serve_detached` of another image.
+fn serve_image_detached(
+    c: &Containerd,
+    image: &str,
+    name: &str,
+    extra: &[&str],
+) -> std::path::PathBuf {
     let log = c.dir.path().join(format!("{name}.log"));
     let log_uri = format!("file://{}", log.display());
     let mut args = vec!["--net-host", "--log-uri", &log_uri];
     args.extend_from_slice(extra);
-    c.run_detached(&args, IMAGE, name);
+    c.run_detached(&args, image, name);
     wait_log(&log, "listening on");
     log
 }

@@ -64,7 +64,8 @@ pub struct Mount {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Linear memory per instance, in bytes.
+    /// Memory per instance, in bytes: every linear memory plus every table (8 bytes per
+    /// element), together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<u64>,
     /// Wall-clock limit of one run, in milliseconds.

@@ -28,7 +28,8 @@ pub struct DeployArgs {
     /// https://*.example.com); repeatable. Without it the app can reach nothing
     #[arg(long = "allow-outbound", value_name = "PATTERN")]
     pub allow_outbound: Vec<String>,
-    /// Linear memory limit per request instance
+    /// Memory limit per request instance: every linear memory plus every table (8 bytes per
+    /// element), together
     #[arg(long, value_name = "SIZE", default_value = "128m", value_parser = parse_size)]
     pub memory: u64,
     /// The HTTP handler component: a .wasm file or an image

@@ -43,7 +43,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub net: bool,
 
-    /// Linear memory limit (e.g. 64m, 1g)
+    /// Memory limit: every linear memory plus every table (8 bytes per element) of the guest,
+    /// together (e.g. 64m, 1g)
     #[arg(long, value_name = "SIZE", default_value = "128m", value_parser = parse_size)]
     pub memory: u64,
 

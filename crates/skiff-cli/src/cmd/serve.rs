@@ -67,7 +67,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub net: bool,
 
-    /// Linear memory per instance [default: 128m]
+    /// Memory per instance: every linear memory plus every table (8 bytes per element),
+    /// together [default: 128m]
     #[arg(long, value_name = "[APP::]SIZE")]
     pub memory: Vec<String>,
 

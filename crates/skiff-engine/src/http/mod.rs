@@ -38,7 +38,8 @@ pub struct HttpAppConfig {
 /// Per-app limits, on by default. See `Default` for the values and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
-    /// Linear memory per instance.
+    /// Bytes per instance of every linear memory plus every table (8 bytes per element),
+    /// counted together as one budget (see [`crate::Limits::memory`]).
     pub memory: u64,
     /// Time the guest may spend executing wasm for one request, measured in epoch ticks.
     pub cpu_time: Duration,
