@@ -8,10 +8,13 @@ use skiff_api::SystemInfo;
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
-    /// Verify every blob's digest and every tag's image
+    /// Verify every blob's digest and every tag's image; list leftovers of interrupted writes
     #[command(after_help = "Examples:\n  \
 skiff system check\n  \
-skiff system check --repair        remove corrupt blobs and dangling tags\n\n\
+skiff system check --repair        remove corrupt blobs, dangling tags and leftovers\n\n\
+Leftovers (temp files of writes killed mid-way) are harmless and are not problems: they are\n\
+never read, and the next skiff command that opens the store removes them. A write in flight in\n\
+another process holds a lock on its temp file and is never touched.\n\n\
 Exit status: 0 nothing wrong (or all repaired), 1 problems found.")]
     Check(CheckArgs),
     /// The daemon: versions, engine settings, pools, workload counts, HTTP apps, memory
@@ -47,11 +50,27 @@ pub fn system(
 }
 
 fn check(home: &Home, args: CheckArgs) -> anyhow::Result<u8> {
-    let store = home.store()?;
+    // As is: a check reports leftovers rather than sweeping them first.
+    let store = home.store_as_is()?;
     let r = store.check(args.repair)?;
     for p in &r.problems {
         println!("{}{p}", if r.repaired { "removed: " } else { "" });
     }
+    for l in &r.leftovers {
+        println!(
+            "{}leftover of an interrupted write: {} ({} bytes)",
+            if r.repaired { "removed: " } else { "" },
+            l.path.display(),
+            l.bytes
+        );
+    }
+    if r.in_flight > 0 {
+        println!(
+            "{} write(s) in flight in other skiff processes (left alone)",
+            r.in_flight
+        );
+    }
+    let leftovers = r.leftovers.len();
     println!(
         "Checked {} blobs and {} tags: {} problem{}{}; {} leftover{} of interrupted writes{}",
         r.blobs,
@@ -63,12 +82,12 @@ fn check(home: &Home, args: CheckArgs) -> anyhow::Result<u8> {
         } else {
             ""
         },
-        r.leftovers,
-        if r.leftovers == 1 { "" } else { "s" },
-        if r.leftovers > 0 && !r.repaired {
-            " (harmless; skiff image prune removes them)"
-        } else {
-            ""
+        leftovers,
+        if leftovers == 1 { "" } else { "s" },
+        match (leftovers, r.repaired) {
+            (0, _) => "",
+            (_, true) => ", removed",
+            (_, false) => " (harmless; --repair removes them, as does the next skiff command)",
         }
     );
     if !r.problems.is_empty() && !r.repaired {
