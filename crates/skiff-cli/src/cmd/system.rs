@@ -101,15 +101,20 @@ fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
     let (_, info) = client.call::<SystemInfo>(Method::GET, "/v1/info", None::<&()>)?;
     let i = info.ok_or_else(|| anyhow::anyhow!("the daemon answered nothing"))?;
     if let crate::cmd::inspect::Format::Json = args.format {
-        println!("{}", serde_json::to_string_pretty(&i)?);
+        println!("{}", crate::term::json(&i)?);
         return Ok(0);
     }
     let w = &i.workloads;
-    println!("Version:          {}", i.version);
-    println!("Wasmtime:         {}", i.wasmtime_version);
-    println!("Home:             {}", i.home);
-    println!("API socket:       {}", i.api.socket);
-    println!("API TCP:          {}", i.api.tcp.as_deref().unwrap_or("-"));
+    // A daemon on TCP may be another machine's: its words are escaped like an image's.
+    let t = crate::term::for_terminal;
+    println!("Version:          {}", t(&i.version));
+    println!("Wasmtime:         {}", t(&i.wasmtime_version));
+    println!("Home:             {}", t(&i.home));
+    println!("API socket:       {}", t(&i.api.socket));
+    println!(
+        "API TCP:          {}",
+        t(i.api.tcp.as_deref().unwrap_or("-"))
+    );
     println!(
         "Engine:           {} allocator, settings {}, wasm stack {} KiB, epoch tick {} ms",
         if i.engine.pooling {
@@ -117,7 +122,7 @@ fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
         } else {
             "on-demand"
         },
-        i.engine.settings_id.as_deref().unwrap_or("-"),
+        t(i.engine.settings_id.as_deref().unwrap_or("-")),
         i.engine.max_wasm_stack_bytes >> 10,
         i.engine.epoch_tick_ms
     );
@@ -141,7 +146,8 @@ fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
         Some(h) => {
             println!(
                 "HTTP apps:        http://{} ({} routes)",
-                h.listen, h.routes
+                t(&h.listen),
+                h.routes
             );
             println!(
                 "App code cache:   {} loaded, {:.1} of {:.1} MiB; {} loads, {} evictions",

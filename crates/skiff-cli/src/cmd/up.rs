@@ -150,7 +150,7 @@ fn print_changes(c: &ProjectChanges) {
         ("unchanged", &c.unchanged),
     ] {
         for n in names {
-            println!("{what:<10} {n}");
+            println!("{what:<10} {}", crate::term::for_terminal(n));
         }
     }
 }
