@@ -65,7 +65,16 @@ impl LockedDir {
 pub fn create_dir(dir: &Path, prefix: &str) -> io::Result<LockedDir> {
     for _ in 0..ATTEMPTS {
         let tmp = tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?;
-        let lock = File::open(tmp.path())?;
+        // Unlike a file, a directory is not open when it is created: a sweep may remove it
+        // before we open it (seen with four processes loading at once).
+        let lock = match File::open(tmp.path()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let _ = tmp.keep();
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         lock.lock()?;
         if still_names(tmp.path(), &lock)? {
             return Ok(LockedDir {
@@ -213,6 +222,37 @@ mod tests {
         let s = scan(dir.path(), true).unwrap();
         assert_eq!(s.leftovers.len(), 2);
         assert!(!dead.exists() && !dead_dir.exists());
+    }
+
+    /// Writers and a sweep racing flat out: no write ever loses its file or directory (before
+    /// the create_dir fix, a sweep removed a staging dir between its mkdir and its open).
+    #[test]
+    fn a_sweep_racing_writers_never_takes_their_files() {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let sweepers: Vec<_> = (0..3)
+            .map(|_| {
+                let (path, stop) = (dir.path().to_path_buf(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        scan(&path, true).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..500 {
+            let d = create_dir(dir.path(), "stage-").unwrap();
+            std::fs::write(d.path().join("blob"), b"x").unwrap();
+            let mut f = create_file(dir.path(), ".blob-", "").unwrap();
+            f.write_all(b"y").unwrap();
+            assert!(f.path().exists() && d.path().join("blob").exists());
+        }
+        stop.store(true, Ordering::Relaxed);
+        for s in sweepers {
+            s.join().unwrap();
+        }
     }
 
     #[cfg(target_os = "linux")]
