@@ -253,6 +253,10 @@ fn skiff_toml_values_are_checked_and_the_key_named() {
     s.run(&["build", "-f", big.to_str().unwrap(), dir.to_str().unwrap()])
         .code(125)
         .stderr_has("over the limit of 1048576 bytes");
+    // A compose file too.
+    s.run(&["up", "-f", "/dev/zero"])
+        .code(125)
+        .stderr_has("a compose file must be a regular file, and this is a device");
 }
 
 // ---- crash leftovers ----------------------------------------------------------------------------
