@@ -19,12 +19,17 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// The daemon is not there.
+/// The daemon is not there. (What to do is [`NoDaemon::HINT`], printed on a line of its own: error messages are printed
+/// on one line, escaped.)
 #[derive(Debug, thiserror::Error)]
-#[error("cannot reach the skiff daemon at {endpoint}: {reason}\nStart one with `skiff daemon &` (same --home / SKIFF_HOME), or point --host at a running one.")]
+#[error("cannot reach the skiff daemon at {endpoint}: {reason}")]
 pub struct NoDaemon {
     pub endpoint: String,
     pub reason: String,
+}
+
+impl NoDaemon {
+    pub const HINT: &str = "Start one with `skiff daemon &` (same --home / SKIFF_HOME), or point --host at a running one.";
 }
 
 enum Endpoint {

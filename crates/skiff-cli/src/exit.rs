@@ -27,6 +27,12 @@ pub const MEMORY_LIMIT: u8 = 137;
 #[error("{0}")]
 pub struct NotFound(pub String);
 
+/// A daemon verb whose failure is skiff's own (125), daemon or not: `run -d`, as Docker's `run`.
+/// Printed as the error it wraps.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct SkiffFailed(pub anyhow::Error);
+
 /// A file that exists but is not something skiff can run.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -34,6 +40,9 @@ pub struct CannotRun(pub String);
 
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if cause.is::<SkiffFailed>() {
+            return SKIFF_FAILED;
+        }
         // The daemon said no, or is not there: Docker's general error.
         if cause.is::<crate::client::ApiError>() || cause.is::<crate::client::NoDaemon>() {
             return DAEMON_ERROR;
@@ -69,14 +78,23 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     SKIFF_FAILED
 }
 
-/// Lines printed after the error: the wasm backtrace of a trap.
+/// Lines printed after the error: what to do when no daemon answered; the wasm backtrace of a
+/// trap (its frame names are the binary's, so each is escaped).
 pub fn hint_for(err: &anyhow::Error) -> Option<String> {
-    let run = err.chain().find_map(|c| c.downcast_ref::<RunError>())?;
+    let inner = err.chain().find_map(|c| c.downcast_ref::<SkiffFailed>());
+    let chain = || {
+        err.chain()
+            .chain(inner.into_iter().flat_map(|f| f.0.chain()))
+    };
+    if chain().any(|c| c.is::<crate::client::NoDaemon>()) {
+        return Some(crate::client::NoDaemon::HINT.into());
+    }
+    let run = chain().find_map(|c| c.downcast_ref::<RunError>())?;
     match run {
         RunError::Trap { backtrace, .. } if !backtrace.is_empty() => {
             let mut out = String::from("wasm backtrace:");
             for (i, frame) in backtrace.iter().enumerate() {
-                out.push_str(&format!("\n  {i:>2}: {frame}"));
+                out.push_str(&format!("\n  {i:>2}: {}", crate::term::for_terminal(frame)));
             }
             Some(out)
         }

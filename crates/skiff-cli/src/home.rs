@@ -19,9 +19,26 @@ impl Home {
         &self.root
     }
 
-    /// Open the image store (creating it on first use). Holding it holds the store lock
-    /// shared, so drop it before a long run.
+    /// Open the image store (creating it on first use), sweeping what interrupted writes of
+    /// earlier skiff processes left (never a write in flight: those are locked). Holding it
+    /// holds the store lock shared, so drop it before a long run.
     pub fn store(&self) -> anyhow::Result<skiff_store::Store> {
+        let store = self.store_as_is()?;
+        match store.sweep_leftovers() {
+            Ok(s) if !s.leftovers.is_empty() => tracing::info!(
+                "removed {} leftover(s) of interrupted writes ({} bytes)",
+                s.leftovers.len(),
+                s.leftovers.iter().map(|l| l.bytes).sum::<u64>()
+            ),
+            Ok(_) => {}
+            // Leftovers are never read: failing to remove them is no reason to stop the verb.
+            Err(e) => tracing::warn!("{e}"),
+        }
+        Ok(store)
+    }
+
+    /// The store without the sweep: for `system check`, which reports leftovers.
+    pub fn store_as_is(&self) -> anyhow::Result<skiff_store::Store> {
         skiff_store::Store::open(skiff_store::StoreConfig {
             root: self.root.clone(),
             max_blob_size: skiff_store::StoreConfig::DEFAULT_MAX_BLOB_SIZE,

@@ -10,6 +10,7 @@ mod exit;
 mod home;
 mod progress;
 mod remote;
+mod term;
 mod units;
 
 use clap::Parser;
@@ -38,7 +39,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let code = exit::code_for(&err);
-            eprintln!("skiff: {err:#}");
+            // Errors quote what they were given (an image's words, a daemon's answer): one
+            // line, escaped. The hint is skiff's own lines, escaped where it quotes.
+            eprintln!("skiff: {}", term::for_terminal(&format!("{err:#}")));
             if let Some(hint) = exit::hint_for(&err) {
                 eprintln!("{hint}");
             }

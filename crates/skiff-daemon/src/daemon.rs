@@ -27,6 +27,8 @@ pub struct Daemon {
     /// The HTTP data plane, with `--http-listen`.
     pub apps: Option<Arc<crate::apps::Apps>>,
     pub programs: Arc<crate::programs::Programs>,
+    /// Which host directories specs may mount.
+    pub mounts: crate::mounts::MountPolicy,
     table: Mutex<Table>,
 }
 
@@ -105,8 +107,10 @@ impl Daemon {
         logs_dir: PathBuf,
         info: crate::InfoStatic,
         apps: Option<Arc<crate::apps::Apps>>,
+        mounts: crate::mounts::MountPolicy,
     ) -> Daemon {
         Daemon {
+            mounts,
             engine,
             db,
             blobs,
@@ -150,6 +154,17 @@ impl Daemon {
             } else if w.desired == Desired::Stopped && was_live {
                 w.state.status = Status::Stopped;
                 self.db.put(&w).await?;
+            }
+            if w.desired == Desired::Running {
+                // This daemon's --allow-mount may be narrower than the one that accepted it.
+                if let Err(e) = self.check_mounts(&w.spec) {
+                    tracing::warn!("{}: not started: {e}", w.name);
+                    w.desired = Desired::Stopped;
+                    w.state.status = Status::Exited;
+                    w.state.error = Some(format!("not started: {e}"));
+                    w.state.finished_at = Some(crate::util::now());
+                    self.db.put(&w).await?;
+                }
             }
             let id = w.id.clone();
             let run = w.desired == Desired::Running;
@@ -227,6 +242,23 @@ impl Daemon {
         self.programs.count()
     }
 
+    /// Every mount absolute, and allowed by `--allow-mount` (403 when not).
+    fn check_mounts(&self, spec: &WorkloadSpec) -> Result<(), ApiError> {
+        for m in &spec.mounts {
+            if !m.host.starts_with('/') || !m.guest.starts_with('/') {
+                return Err(ApiError::BadRequest(format!(
+                    "mount {}:{}: both paths must be absolute",
+                    m.host, m.guest
+                )));
+            }
+            self.mounts.check(&m.host).map_err(|e| match e {
+                crate::mounts::MountRefused::Outside(m) => ApiError::Forbidden(m),
+                crate::mounts::MountRefused::Invalid(m) => ApiError::BadRequest(m),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Check a spec and learn its kind from the binary.
     pub async fn check(&self, spec: &WorkloadSpec) -> Result<WorkloadKind, ApiError> {
         if crate::blobs::parse_digest(&spec.image).is_none() {
@@ -241,14 +273,7 @@ impl Daemon {
                 spec.image
             )));
         }
-        for m in &spec.mounts {
-            if !m.host.starts_with('/') || !m.guest.starts_with('/') {
-                return Err(ApiError::BadRequest(format!(
-                    "mount {}:{}: both paths must be absolute",
-                    m.host, m.guest
-                )));
-            }
-        }
+        self.check_mounts(spec)?;
         let kind = self
             .programs
             .kind(&spec.image)

@@ -20,6 +20,7 @@ mod follow;
 mod info;
 mod logs;
 mod metrics;
+mod mounts;
 mod openapi;
 mod programs;
 mod project;
@@ -28,6 +29,7 @@ mod util;
 
 pub use error::DaemonError;
 pub use logs::LogConfig;
+pub use mounts::MountPolicy;
 
 use error::io;
 use hyper::service::service_fn;
@@ -51,6 +53,8 @@ pub struct DaemonConfig {
     pub http_listen: Option<SocketAddr>,
     /// Memory budget for apps' compiled code; least recently used apps are evicted beyond it.
     pub app_cache_size: u64,
+    /// Which host directories API clients may mount (`--allow-mount`).
+    pub mounts: MountPolicy,
 }
 
 /// The default of [`DaemonConfig::app_cache_size`].
@@ -194,6 +198,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                 worker_threads,
             },
             apps,
+            config.mounts,
         ));
         let resumed = d.recover().await?;
         eprintln!(

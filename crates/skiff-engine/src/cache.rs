@@ -9,6 +9,10 @@
 //! wasmtime checks the artifact's header and engine compatibility when it deserializes, but not
 //! the integrity of the code inside; deserializing trusts its bytes. The checksum is what makes a
 //! bit-flipped or truncated entry a cache miss instead of native code executed.
+//!
+//! Entries are written through a temp file in `<dir>/tmp/`, locked by its writer (skiff-store's
+//! `leftovers`): a compile killed mid-write leaves an unlocked `.tmp-*.cwasm` there, which the
+//! next engine to open the cache sweeps; a compile in flight in another process is never touched.
 
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -38,8 +42,27 @@ pub(crate) struct CompileCache {
 }
 
 impl CompileCache {
+    /// Open the cache at `dir`, sweeping what interrupted writes left (one directory read when
+    /// there is nothing to sweep).
     pub(crate) fn new(dir: PathBuf, settings: String) -> Self {
-        CompileCache { dir, settings }
+        let cache = CompileCache { dir, settings };
+        match skiff_store::leftovers::scan(&cache.tmp_dir(), true) {
+            Ok(s) => {
+                for l in &s.leftovers {
+                    tracing::debug!(
+                        "removed {} ({} bytes), left by an interrupted compile",
+                        l.path.display(),
+                        l.bytes
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("cannot sweep {}: {e}", cache.tmp_dir().display()),
+        }
+        cache
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.dir.join(skiff_store::COMPILE_CACHE_TMP)
     }
 
     pub(crate) fn settings(&self) -> &str {
@@ -72,15 +95,14 @@ impl CompileCache {
         Ok(Some(bytes))
     }
 
-    /// Store an artifact atomically: temp file in the same directory, fsync, rename, fsync the
-    /// directory. A reader sees the old entry, no entry, or the whole new one.
+    /// Store an artifact atomically: a locked temp file in `tmp/` (same filesystem), fsync,
+    /// rename, fsync the directory. A reader sees the old entry, no entry, or the whole new one.
     pub(crate) fn write(&self, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
         let dir = path.parent().expect("cache paths have a parent");
         fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .suffix(".cwasm")
-            .tempfile_in(dir)?;
+        let tmp_dir = self.tmp_dir();
+        fs::create_dir_all(&tmp_dir)?;
+        let mut tmp = skiff_store::leftovers::create_file(&tmp_dir, ".tmp-", ".cwasm")?;
         tmp.write_all(MAGIC)?;
         tmp.write_all(&Sha256::digest(artifact))?;
         tmp.write_all(artifact)?;
@@ -118,16 +140,24 @@ mod tests {
         fs::write(&path, b"SKIFF").unwrap();
         assert!(cache.read(&path).unwrap_err().contains("header"));
         // No temp files are left behind by writes.
-        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with(".tmp")
-            })
-            .collect();
-        assert!(leftovers.is_empty());
+        let leftovers: Vec<_> = fs::read_dir(cache.tmp_dir()).unwrap().collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn opening_sweeps_a_dead_compiles_temp_file_but_not_a_live_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join(skiff_store::COMPILE_CACHE_TMP);
+        fs::create_dir_all(&tmp).unwrap();
+        // As a compile killed mid-write leaves it: named as the writer names it, unlocked.
+        let dead = tmp.join(".tmp-AbCdEf.cwasm");
+        fs::write(&dead, b"SKIFFCW1 half").unwrap();
+        let live = skiff_store::leftovers::create_file(&tmp, ".tmp-", ".cwasm").unwrap();
+        let _cache = CompileCache::new(dir.path().to_path_buf(), "abcd".into());
+        assert!(!dead.exists(), "the dead compile's temp file is swept");
+        assert!(
+            live.path().exists(),
+            "a compile in flight keeps its temp file"
+        );
     }
 }

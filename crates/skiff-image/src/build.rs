@@ -45,6 +45,8 @@ pub enum BuildError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("wasm = {path:?}: {reason}")]
+    WasmOutside { path: PathBuf, reason: String },
     #[error("{path} is not a usable WebAssembly binary: {reason}")]
     NotWasm { path: PathBuf, reason: String },
     #[error(transparent)]
@@ -81,12 +83,18 @@ pub fn build(store: &Store, config: &BuildConfig) -> Result<Built, BuildError> {
             run_build_command(cmd, &config.context)?;
         }
     }
-    let wasm_path = config.context.join(&toml.wasm);
-    let wasm = std::fs::read(&wasm_path).map_err(|source| BuildError::Wasm {
-        path: wasm_path.clone(),
-        source,
+    let wasm_path = inside_context(&config.context, &toml.wasm)?;
+    let wasm = crate::skiff_toml::read_regular_file(&wasm_path, MAX_WASM_SIZE, "the wasm binary")
+        .map_err(|e| match e {
+        TomlError::Read { path, source } => BuildError::Wasm { path, source },
+        other => BuildError::WasmOutside {
+            path: toml.wasm.clone(),
+            reason: other.to_string(),
+        },
     })?;
-    let bytes = image_bytes(&toml, &wasm_path, wasm, config.created)?;
+    // Named as skiff.toml names it (the layer's title), whatever a symlink points at.
+    let shown = config.context.join(&toml.wasm);
+    let bytes = image_bytes(&toml, &shown, wasm, config.created)?;
     let err = |e: skiff_store::StoreError| BuildError::Image(e.into());
     store.put_blob_bytes(&bytes.layer).map_err(err)?;
     store.put_blob_bytes(&bytes.config).map_err(err)?;
@@ -107,6 +115,38 @@ pub fn build(store: &Store, config: &BuildConfig) -> Result<Built, BuildError> {
         os: bytes.kind.wasi_os(),
         size: (bytes.manifest.len() + bytes.config.len() + bytes.layer.len()) as u64,
     })
+}
+
+/// The largest binary `skiff build` reads (it holds it in memory to hash and inspect it): 14
+/// times the largest real guest measured here (componentize-py's ~18 MB), far below memory.
+pub const MAX_WASM_SIZE: u64 = 256 << 20;
+
+/// `wasm` resolved in `context`, symlinks followed, and refused unless the file it names is
+/// inside the context: a skiff.toml from someone else's repository must not make `skiff build
+/// --no-build-command` read (and put in an image, and push) `~/.ssh/id_ed25519` or `/etc/shadow`
+/// through a symlink. The type and size are checked when it is read.
+fn inside_context(context: &Path, wasm: &Path) -> Result<PathBuf, BuildError> {
+    let outside = |reason: String| BuildError::WasmOutside {
+        path: wasm.to_path_buf(),
+        reason,
+    };
+    let joined = context.join(wasm);
+    let root = std::fs::canonicalize(context).map_err(|source| BuildError::Wasm {
+        path: context.to_path_buf(),
+        source,
+    })?;
+    let real = std::fs::canonicalize(&joined).map_err(|source| BuildError::Wasm {
+        path: joined.clone(),
+        source,
+    })?;
+    if !real.starts_with(&root) {
+        return Err(outside(format!(
+            "resolves to {}, outside the build context {}; the binary must be inside it (copy it in)",
+            real.display(),
+            root.display()
+        )));
+    }
+    Ok(real)
 }
 
 /// Compose the manifest and config for `wasm` as skiff.toml describes it.

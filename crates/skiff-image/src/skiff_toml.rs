@@ -60,6 +60,8 @@ pub enum TomlError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: {reason}")]
+    NotAFile { path: PathBuf, reason: String },
     #[error("{path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("{path}: {field}: {reason}")]
@@ -70,11 +72,21 @@ pub enum TomlError {
     },
 }
 
+/// The largest skiff.toml read: a real one is a few hundred bytes; `-f /dev/zero` must not
+/// fill memory.
+pub const MAX_TOML_SIZE: u64 = 1 << 20;
+
+/// The largest value of one free-text key (`description`, one `args` entry…): generous for
+/// prose, far below the 4 MiB a manifest may have, so the error names the key rather than the
+/// manifest.
+pub const MAX_VALUE_SIZE: usize = 64 << 10;
+
 impl SkiffToml {
     pub fn read(path: &Path) -> Result<SkiffToml, TomlError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TomlError::Read {
+        let bytes = read_regular_file(path, MAX_TOML_SIZE, "skiff.toml")?;
+        let text = String::from_utf8(bytes).map_err(|_| TomlError::NotAFile {
             path: path.to_path_buf(),
-            source,
+            reason: "not UTF-8 text; a skiff.toml is TOML".into(),
         })?;
         Self::parse(&text, path)
     }
@@ -167,61 +179,227 @@ impl SkiffToml {
         if let Some(v) = &self.version {
             r.with_tag(v).map_err(|e| bad("version", e.reason))?;
         }
-        if self.wasm.as_os_str().is_empty() {
-            return Err(bad("wasm", "empty path".into()));
+        check_wasm_path(&self.wasm).map_err(|reason| bad("wasm", reason))?;
+        if let Some(b) = &self.build {
+            check_text(b, Lines::Many).map_err(|reason| bad("build", reason))?;
         }
-        for k in self.env.keys() {
+        let text_keys = [
+            ("author", &self.author, Lines::One),
+            ("description", &self.description, Lines::Many),
+            ("license", &self.license, Lines::One),
+            ("source", &self.source, Lines::One),
+        ];
+        for (key, value, lines) in text_keys {
+            if let Some(v) = value {
+                check_text(v, lines).map_err(|reason| bad(key, reason))?;
+            }
+        }
+        for (i, a) in self.args.iter().flatten().enumerate() {
+            check_text(a, Lines::Many).map_err(|reason| bad(&format!("args[{i}]"), reason))?;
+        }
+        for (k, v) in &self.env {
             check_env_name(k).map_err(|reason| bad(&format!("env.{k}"), reason))?;
+            check_text(v, Lines::Many).map_err(|reason| bad(&format!("env.{k}"), reason))?;
         }
         for k in &self.capabilities.env {
             check_env_name(k).map_err(|reason| bad("capabilities.env", reason))?;
         }
         for d in &self.capabilities.dirs {
-            if !d.starts_with('/') || d.split('/').any(|c| c == "..") {
-                return Err(bad(
-                    "capabilities.dirs",
-                    format!("{d:?} must be an absolute guest path without `..`"),
-                ));
-            }
+            check_guest_dir(d).map_err(|reason| bad("capabilities.dirs", reason))?;
         }
         for o in &self.capabilities.outbound {
             check_outbound(o).map_err(|reason| bad("capabilities.outbound", reason))?;
         }
         if let Some(h) = &self.http {
-            if !h.route.starts_with('/') {
-                return Err(bad(
-                    "http.route",
-                    format!("{:?} must start with /", h.route),
-                ));
-            }
+            check_route(&h.route).map_err(|reason| bad("http.route", reason))?;
         }
         Ok(())
     }
 }
 
-fn check_env_name(k: &str) -> Result<(), String> {
-    if k.is_empty() || k.contains(['=', '\0']) {
-        Err(format!(
-            "{k:?} is not a variable name (empty, or has = or NUL)"
+/// Read a file that must be a regular file of at most `max` bytes; `what` names it in errors.
+/// The type is checked on the opened file (so a FIFO or a device such as /dev/zero is refused,
+/// not read), and the read stops one byte past `max` whatever the file claims.
+pub fn read_regular_file(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, TomlError> {
+    use std::io::Read;
+    let read_err = |source| TomlError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_a_file = |reason: String| TomlError::NotAFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // Checked before opening: opening a FIFO would wait for a writer.
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(not_a_file(format!(
+            "{what} must be a regular file, and this is {}",
+            file_kind(&meta.file_type())
+        )));
+    }
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(not_a_file(format!("{what} must be a regular file")));
+    }
+    let too_big = |size: u64| {
+        not_a_file(format!(
+            "{what} is {size} bytes, over the limit of {max} bytes"
         ))
+    };
+    if meta.len() > max {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Relative to the build context, inside it: `skiff build` also resolves symlinks and checks
+/// the file (see build.rs); here, what the text alone can tell.
+fn check_wasm_path(p: &Path) -> Result<(), String> {
+    if p.as_os_str().is_empty() {
+        return Err("empty path".into());
+    }
+    if p.is_absolute() {
+        return Err(format!(
+            "{} is absolute: give a path relative to the build context (the directory skiff build is given)",
+            p.display()
+        ));
+    }
+    if p.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(format!(
+            "{} has `..`: the binary must be inside the build context",
+            p.display()
+        ));
+    }
+    check_text(&p.to_string_lossy(), Lines::One)
+}
+
+#[derive(Clone, Copy)]
+enum Lines {
+    /// A name, a URL, an SPDX expression: no control character at all.
+    One,
+    /// Prose or data (a description, an argument): tabs and line breaks allowed.
+    Many,
+}
+
+/// Bounded, and free of control characters (NUL cannot even reach a guest's argv or env).
+fn check_text(v: &str, lines: Lines) -> Result<(), String> {
+    if v.len() > MAX_VALUE_SIZE {
+        return Err(format!(
+            "{} bytes, over the limit of {MAX_VALUE_SIZE}",
+            v.len()
+        ));
+    }
+    let allowed = |c: char| matches!(lines, Lines::Many) && matches!(c, '\t' | '\n' | '\r');
+    if let Some(c) = v.chars().find(|&c| c.is_control() && !allowed(c)) {
+        return Err(format!(
+            "{v:?} holds the control character {:?}; write it out, or leave it out",
+            c
+        ));
+    }
+    Ok(())
+}
+
+fn check_env_name(k: &str) -> Result<(), String> {
+    if k.is_empty() || k.contains('=') || k.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Err(format!(
+            "{k:?} is not a variable name (empty, or has =, a space or a control character)"
+        ))
+    } else if k.len() > 256 {
+        Err(format!("{k:?} is longer than 256 bytes"))
     } else {
         Ok(())
     }
 }
 
-/// `scheme://host[:port]`, host may be `*` or start with `*.` (as Spin's allow-lists).
+/// An absolute guest path without `..` or `:` (`-v HOST:GUEST` could not name it).
+fn check_guest_dir(d: &str) -> Result<(), String> {
+    if !d.starts_with('/') || d.split('/').any(|c| c == "..") {
+        return Err(format!("{d:?} must be an absolute guest path without `..`"));
+    }
+    if d.contains(':') {
+        return Err(format!(
+            "{d:?} has `:`, which `skiff run -v HOST:GUEST` could not grant"
+        ));
+    }
+    check_text(d, Lines::One)
+}
+
+/// A URL path prefix: starts with `/`, only the characters a path may hold unescaped (RFC 3986
+/// `pchar`, and `%` for escapes), no `?` or `#`.
+fn check_route(r: &str) -> Result<(), String> {
+    if !r.starts_with('/') {
+        return Err(format!("{r:?} must start with /"));
+    }
+    if r.len() > 1024 {
+        return Err(format!("{} bytes, over the limit of 1024", r.len()));
+    }
+    let ok = |c: char| c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@%".contains(c);
+    if let Some(c) = r.chars().find(|&c| !ok(c)) {
+        return Err(format!(
+            "{r:?} holds {c:?}: a route is a URL path prefix such as /api (no query, fragment, space or control)"
+        ));
+    }
+    Ok(())
+}
+
+/// `scheme://host[:port]`, host may be `*` or start with `*.` (as Spin's allow-lists), port a
+/// number up to 65535 or `*`.
 fn check_outbound(o: &str) -> Result<(), String> {
     let bad = || format!("{o:?} must be scheme://host[:port], e.g. https://api.example.com");
     let (scheme, rest) = o.split_once("://").ok_or_else(bad)?;
-    if scheme.is_empty()
-        || !scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'*')
-    {
+    if !matches!(scheme, "http" | "https" | "*") {
+        return Err(format!("{o:?}: the scheme must be http, https or *"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') && !h.contains(':') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let host_ok = host == "*"
+        || host
+            .strip_prefix("*.")
+            .unwrap_or(host)
+            .split('.')
+            .all(label_ok)
+        || (host.starts_with('[')
+            && host.ends_with(']')
+            && host.len() > 2
+            && host[1..host.len() - 1]
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok());
+    if host.is_empty() || host.len() > 253 || !host_ok {
         return Err(bad());
     }
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-        return Err(bad());
+    if let Some(p) = port {
+        if p != "*" && !matches!(p.parse::<u16>(), Ok(n) if n > 0) {
+            return Err(format!("{o:?}: the port must be 1-65535 or *"));
+        }
     }
     Ok(())
 }

@@ -174,13 +174,10 @@ pub(crate) fn write_verified(
             });
         }
     }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".blob-")
-        .tempfile_in(dir)
-        .map_err(io(format!(
-            "cannot create a temp file in {}",
-            dir.display()
-        )))?;
+    let mut tmp = crate::leftovers::create_file(dir, ".blob-", "").map_err(io(format!(
+        "cannot create a temp file in {}",
+        dir.display()
+    )))?;
     let mut hasher = Sha256::new();
     // One byte past the limit tells "exactly at the limit" from "over it".
     let cap = size.unwrap_or(max).min(max) + 1;

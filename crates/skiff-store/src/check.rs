@@ -65,9 +65,12 @@ pub struct CheckReport {
     pub blobs: usize,
     pub tags: usize,
     pub problems: Vec<Problem>,
-    /// Temp files and staging dirs of interrupted writes: harmless (never read), removed by
-    /// prune and by repair.
-    pub leftovers: usize,
+    /// Temp files and staging dirs of interrupted writes (in `tmp/` and the compile cache's
+    /// temp directory): harmless (never read), swept by the next skiff command that opens the
+    /// store, removed by prune and by repair.
+    pub leftovers: Vec<crate::leftovers::Leftover>,
+    /// Writes in flight in other processes (their temp files are locked): never touched.
+    pub in_flight: usize,
     /// True when the problems were removed.
     pub repaired: bool,
 }
@@ -152,13 +155,10 @@ impl Store {
                 }
             }
         }
-        report.leftovers = fs::read_dir(self.tmp_dir())
-            .map_err(io("cannot list the store's tmp/"))?
-            .count();
-        if repair {
-            self.clear_tmp()?;
-            report.repaired = true;
-        }
+        let scan = self.leftovers(repair)?;
+        report.leftovers = scan.leftovers;
+        report.in_flight = scan.in_flight;
+        report.repaired = repair;
         Ok(report)
     }
 }

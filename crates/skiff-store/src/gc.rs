@@ -76,7 +76,7 @@ impl Store {
                     report.blobs.push(d);
                 }
             }
-            report.temp_entries = self.clear_tmp()?;
+            report.temp_entries = self.leftovers(true)?.leftovers.len();
             let (n, bytes) = self.prune_compile_cache(&live)?;
             report.cache_entries = n;
             report.cache_bytes = bytes;
@@ -138,24 +138,6 @@ impl Store {
         Ok((n, bytes))
     }
 
-    /// Empty `tmp/`. Only under the exclusive lock: then nothing in it belongs to a live write.
-    pub(crate) fn clear_tmp(&self) -> Result<usize> {
-        let dir = self.tmp_dir();
-        let mut n = 0;
-        for entry in fs::read_dir(&dir).map_err(io(format!("cannot list {}", dir.display())))? {
-            let entry = entry.map_err(io(format!("cannot list {}", dir.display())))?;
-            let path = entry.path();
-            let r = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            r.map_err(io(format!("cannot remove {}", path.display())))?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
     /// Compiled code whose wasm is no longer a live blob. Entries are
     /// `<aa>/<wasm-hex>-<settings>.cwasm` (see skiff-engine's cache). This also drops code
     /// compiled for `skiff run FILE` of files outside the store: it is recompiled on next use.
@@ -166,6 +148,9 @@ impl Store {
         };
         let (mut n, mut bytes) = (0, 0);
         for shard in shards.flatten() {
+            if shard.file_name() == crate::COMPILE_CACHE_TMP {
+                continue; // writes in flight, or leftovers: `leftovers` handles them
+            }
             let Ok(entries) = fs::read_dir(shard.path()) else {
                 continue;
             };
@@ -187,8 +172,9 @@ impl Store {
 
 fn should_remove_cache_entry(name: &str, path: &Path, live: &BTreeSet<Digest>) -> bool {
     if name.starts_with(".tmp-") {
-        // A compile in flight (`skiff run FILE` does not hold the store lock) writes one of these
-        // for a moment; only an old one is a crash's leftover.
+        // Written beside the entries by skiff before its temp files were locked (they now go to
+        // `tmp/`, see `leftovers`): a compile in flight writes one for a moment, so only an old
+        // one is a crash's leftover.
         return fs::metadata(path)
             .and_then(|m| m.modified())
             .ok()

@@ -9,12 +9,15 @@
 //!   tags/<repository path>/_tags/<tag>     one file per tag: "sha256:<hex>\n"
 //!   tmp/                                   temp files and staging dirs of writes in flight
 //!   cache/compiled/<aa>/<hex>-<settings>.cwasm   the engine's compile cache (pruned here)
+//!   cache/compiled/tmp/                    the compile cache's writes in flight
 //! ```
 //!
 //! Crash safety: a blob is streamed into `tmp/` while it is hashed, compared with the digest it
 //! must have, fsynced, renamed to `blobs/sha256/<hex>`, and the directory fsynced. A tag is one
 //! file written the same way. A crash at any point leaves either nothing or the complete, right
-//! bytes under a name; leftovers in `tmp/` are never read and are removed by prune. Writes happen
+//! bytes under a name; leftovers in `tmp/` are never read. Each temp file is locked by its writer
+//! while it runs ([`leftovers`]), so a leftover is told from a write in flight exactly: the CLI
+//! sweeps leftovers whenever it opens the store, `check` lists them, prune and repair remove them. Writes happen
 //! in dependency order (layers and config, then the manifest, then the tag), so a tag never
 //! names an incomplete image. Two processes writing the same blob or tag each rename a complete
 //! file into place: the last rename wins and both are the same bytes.
@@ -28,6 +31,7 @@ mod check;
 mod digest;
 mod fsutil;
 mod gc;
+pub mod leftovers;
 mod refs;
 mod staging;
 mod tags;
@@ -53,6 +57,10 @@ pub struct StoreConfig {
     /// fills the disk.
     pub max_blob_size: u64,
 }
+
+/// The compile cache's temp directory, under `cache/compiled/` (shards are two hex digits, so the
+/// names never meet). skiff-engine writes there through [`leftovers::create_file`].
+pub const COMPILE_CACHE_TMP: &str = "tmp";
 
 impl StoreConfig {
     /// 4 GiB: far above any real Wasm binary, far below a runaway stream.
@@ -154,6 +162,30 @@ impl Store {
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// Where the compile cache's temp files are written (see [`leftovers`]).
+    pub fn compile_cache_tmp_dir(&self) -> PathBuf {
+        self.compile_cache_dir().join(COMPILE_CACHE_TMP)
+    }
+
+    /// Remove what interrupted writes left in `tmp/` and in the compile cache's temp directory,
+    /// never touching a write in flight (its writer holds its lock). Cheap when there is none
+    /// (two directory reads), so the CLI calls it whenever it opens the store.
+    pub fn sweep_leftovers(&self) -> Result<leftovers::Scan> {
+        self.leftovers(true)
+    }
+
+    /// Leftovers of interrupted writes (removed with `remove`), and how many writes are in flight.
+    pub(crate) fn leftovers(&self, remove: bool) -> Result<leftovers::Scan> {
+        let mut all = leftovers::Scan::default();
+        for dir in [self.tmp_dir(), self.compile_cache_tmp_dir()] {
+            let s = leftovers::scan(&dir, remove)
+                .map_err(io(format!("cannot sweep {}", dir.display())))?;
+            all.leftovers.extend(s.leftovers);
+            all.in_flight += s.in_flight;
+        }
+        Ok(all)
     }
 
     pub(crate) fn tags_dir(&self) -> PathBuf {

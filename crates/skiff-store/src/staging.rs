@@ -3,7 +3,8 @@
 //! `skiff load` reads an archive whose blobs must all be checked before any of them counts:
 //! they are verified into a private directory under `tmp/`, the caller validates the images
 //! they make up, and only then [`Staging::commit`] renames each into `blobs/sha256/`. Dropping a
-//! `Staging` without committing deletes the directory; a crash leaves it for prune to remove.
+//! `Staging` without committing deletes the directory; a crash leaves it, unlocked, for the next
+//! sweep (see [`crate::leftovers`]).
 
 use crate::blobs::{open_blob_at, read_limited, write_verified};
 use crate::fsutil::sync_dir;
@@ -15,16 +16,14 @@ use std::path::PathBuf;
 
 pub struct Staging<'a> {
     store: &'a Store,
-    dir: tempfile::TempDir,
+    dir: crate::leftovers::LockedDir,
     staged: BTreeMap<Digest, u64>,
 }
 
 impl Store {
     /// Begin a batch of blob writes.
     pub fn staging(&self) -> Result<Staging<'_>> {
-        let dir = tempfile::Builder::new()
-            .prefix("stage-")
-            .tempdir_in(self.tmp_dir())
+        let dir = crate::leftovers::create_dir(&self.tmp_dir(), "stage-")
             .map_err(io("cannot create a staging directory"))?;
         Ok(Staging {
             store: self,

@@ -27,7 +27,7 @@ impl Store {
         if !self.has_blob(digest) {
             return Err(StoreError::BlobNotFound(digest.clone()));
         }
-        write_atomically(&path, format!("{digest}\n").as_bytes())
+        write_atomically(&self.tmp_dir(), &path, format!("{digest}\n").as_bytes())
     }
 
     /// The manifest `repository:tag` points at, if the tag exists.

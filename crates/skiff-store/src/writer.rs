@@ -115,13 +115,10 @@ impl Store {
             });
         }
         let dir = self.tmp_dir();
-        let tmp = tempfile::Builder::new()
-            .prefix(".blob-")
-            .tempfile_in(&dir)
-            .map_err(io(format!(
-                "cannot create a temp file in {}",
-                dir.display()
-            )))?;
+        let tmp = crate::leftovers::create_file(&dir, ".blob-", "").map_err(io(format!(
+            "cannot create a temp file in {}",
+            dir.display()
+        )))?;
         Ok(PendingBlob {
             tmp,
             hash: Hashing::Inline(Sha256::new()),

@@ -13,7 +13,8 @@ skiff daemon &                                  API on SKIFF_HOME/daemon/skiff.s
 skiff --home /srv/skiff daemon                  another home, another daemon\n  \
 skiff daemon --api-listen 127.0.0.1:7070        also on TCP; requests need the bearer token\n                                                  in SKIFF_HOME/daemon/token\n  \
 skiff daemon --http-listen 0.0.0.0:8080         serve HTTP apps (skiff deploy) on one listener\n  \
-skiff daemon --log-max-size 1m --log-max-files 5\n\n\
+skiff daemon --log-max-size 1m --log-max-files 5\n  \
+skiff daemon --allow-mount /srv/data            API clients may mount only under /srv/data\n\n\
 Stop it with SIGTERM or Ctrl-C. Workloads that should run are started again by the next daemon,\n\
 also after kill -9.")]
 pub struct DaemonArgs {
@@ -35,6 +36,13 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "SIZE", default_value = "10m", value_parser = parse_size)]
     pub log_max_size: u64,
 
+    /// Let API clients mount host directories under PATH only (repeatable). Without it they
+    /// may mount any directory this daemon's user can open, `/` included, as with Docker: API
+    /// access then equals that user's file access. Paths are compared after resolving symlinks
+    /// and `..`; a mount outside every PATH is refused (403)
+    #[arg(long, value_name = "PATH")]
+    pub allow_mount: Vec<std::path::PathBuf>,
+
     /// Log files kept per workload, the current one included
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub log_max_files: u32,
@@ -48,7 +56,14 @@ pub fn daemon(home: &Home, args: DaemonArgs) -> anyhow::Result<u8> {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
+    let mounts = if args.allow_mount.is_empty() {
+        skiff_daemon::MountPolicy::any()
+    } else {
+        skiff_daemon::MountPolicy::only(&args.allow_mount).map_err(anyhow::Error::msg)?
+    };
+    eprintln!("skiff daemon: {}", mounts.describe());
     skiff_daemon::run(skiff_daemon::DaemonConfig {
+        mounts,
         home: home.root().to_path_buf(),
         api_listen: args.api_listen,
         http_listen: args.http_listen,

@@ -2,6 +2,7 @@
 
 use crate::cmd::inspect::Format;
 use crate::home::Home;
+use crate::term::{for_terminal, json};
 use clap::Args;
 use serde::Serialize;
 use skiff_image::reference::familiar;
@@ -66,14 +67,15 @@ pub fn images(home: &Home, args: ImagesArgs) -> anyhow::Result<u8> {
                 os: image.config.os.clone(),
             }),
             Err(e) => tracing::warn!(
-                "{}:{}: skipped: {e} (skiff system check tells more)",
+                "{}:{}: skipped: {} (skiff system check tells more)",
                 familiar(&t.repository),
-                t.tag
+                t.tag,
+                for_terminal(&e.to_string())
             ),
         }
     }
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Json => println!("{}", json(&rows)?),
         Format::Table if args.quiet => {
             let mut seen = std::collections::BTreeSet::new();
             for r in &rows {
@@ -103,12 +105,13 @@ fn print_table(rows: &[Row], full: bool) {
     let table: Vec<[String; 5]> = rows
         .iter()
         .map(|r| {
+            // Repository and tag passed the store's name rules; `created` is the image's word.
             [
-                r.repository.clone(),
-                r.tag.clone(),
+                for_terminal(&r.repository).into_owned(),
+                for_terminal(&r.tag).into_owned(),
                 shown_digest(&r.digest, full),
                 human_size(r.size),
-                created(&r.created, now),
+                for_terminal(&created(&r.created, now)).into_owned(),
             ]
         })
         .collect();

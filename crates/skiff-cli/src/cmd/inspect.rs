@@ -4,6 +4,7 @@
 use crate::client::{ApiError, Client, NoDaemon};
 use crate::cmd::source::{resolve, ImageSource};
 use crate::home::Home;
+use crate::term::{for_terminal as t, json};
 use clap::{Args, ValueEnum};
 use hyper::Method;
 use serde::Serialize;
@@ -85,7 +86,7 @@ pub fn inspect_any(
             let path = format!("/v1/workloads/{}", args.target);
             match client.call::<skiff_api::Workload>(Method::GET, &path, None::<&()>) {
                 Ok((_, w)) => {
-                    println!("{}", serde_json::to_string_pretty(&[w])?);
+                    println!("{}", json(&[w])?);
                     return Ok(0);
                 }
                 // Not the daemon's: perhaps an image. Any other answer (ambiguous prefix…) is
@@ -119,7 +120,7 @@ pub fn inspect(home: &Home, args: InspectArgs) -> anyhow::Result<u8> {
                 runs_with,
                 image,
             };
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            println!("{}", json(&report)?);
         }
         Format::Table => match &image {
             None => print_file(&workload.label, &info, runs_with),
@@ -143,7 +144,7 @@ fn image_report<'a>(src: &'a ImageSource, info: &WasmInfo) -> ImageReport<'a> {
 }
 
 fn print_file(label: &str, info: &WasmInfo, runs_with: &str) {
-    println!("File:       {label}");
+    println!("File:       {}", t(label));
     print_info(info, runs_with);
     println!();
     println!("Capabilities its imports could use (skiff grants none unless asked):");
@@ -165,16 +166,17 @@ fn print_info(info: &WasmInfo, runs_with: &str) {
 
 fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
     if let Some(name) = &r.reference {
-        println!("Image:      {name}");
+        println!("Image:      {}", t(name));
     }
     println!("Manifest:   {}", r.digest);
-    println!("Created:    {}", r.config.created);
+    println!("Created:    {}", t(&r.config.created));
     println!(
         "OS:         {} (architecture {})",
-        r.config.os, r.config.architecture
+        t(&r.config.os),
+        t(&r.config.architecture)
     );
     if let Some(author) = &r.config.author {
-        println!("Author:     {author}");
+        println!("Author:     {}", t(author));
     }
     println!("Layer:");
     print_info(info, runs_with);
@@ -187,7 +189,7 @@ fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
     match &r.defaults.args {
         Some(args) => println!(
             "  args       {}",
-            serde_json::to_string(args).unwrap_or_default()
+            t(&serde_json::to_string(args).unwrap_or_default())
         ),
         None => println!("  args       (none)"),
     }
@@ -195,15 +197,15 @@ fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
         println!("  env        (none)");
     }
     for (k, v) in &r.defaults.env {
-        println!("  env        {k}={v}");
+        println!("  env        {}={}", t(k), t(v));
     }
     if let Some(route) = &r.defaults.route {
-        println!("  http route {route}");
+        println!("  http route {}", t(route));
     }
     println!();
     println!("Annotations:");
     for (k, v) in &r.manifest.annotations {
-        println!("  {k} = {v}");
+        println!("  {} = {}", t(k), t(v));
     }
     println!();
     println!(
@@ -218,7 +220,7 @@ fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
         let requested = if row.requested.is_empty() {
             "-".to_string()
         } else {
-            row.requested.join(", ")
+            t(&row.requested.join(", ")).into_owned()
         };
         println!(
             "  {:<14} {:<32} {:<9} {}",
@@ -227,16 +229,17 @@ fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
             if row.possible { "yes" } else { "no" },
             row.note
                 .as_deref()
-                .map(|n| format!("! {n}"))
+                .map(|n| format!("! {}", t(n)))
                 .unwrap_or_default()
         );
     }
 }
 
+/// Names from the binary (exports, imports): the image's words, so escaped.
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "(none)".into()
     } else {
-        items.join(", ")
+        t(&items.join(", ")).into_owned()
     }
 }

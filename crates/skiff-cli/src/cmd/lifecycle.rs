@@ -1,6 +1,7 @@
 //! `skiff stop | start | restart | wait | rm | inspect` of daemon workloads.
 
 use crate::client::Client;
+use crate::term::for_terminal;
 use clap::Args;
 use hyper::Method;
 
@@ -52,12 +53,16 @@ fn each(names: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyh
     let mut failed = None;
     for n in names {
         match f(n) {
-            Ok(()) => println!("{n}"),
+            Ok(()) => println!("{}", for_terminal(n)),
             Err(e) => {
                 if e.is::<crate::client::NoDaemon>() {
                     return Err(e);
                 }
-                eprintln!("skiff: {n}: {e:#}");
+                eprintln!(
+                    "skiff: {}: {}",
+                    for_terminal(n),
+                    for_terminal(&format!("{e:#}"))
+                );
                 failed = Some(1);
             }
         }
@@ -116,7 +121,11 @@ pub fn wait(client: &Client, args: WaitArgs) -> anyhow::Result<u8> {
             Ok((_, None)) => anyhow::bail!("the daemon did not say how {n} ended"),
             Err(e) if e.is::<crate::client::NoDaemon>() => return Err(e),
             Err(e) => {
-                eprintln!("skiff: {n}: {e:#}");
+                eprintln!(
+                    "skiff: {}: {}",
+                    for_terminal(n),
+                    for_terminal(&format!("{e:#}"))
+                );
                 failed = 1;
             }
         }

@@ -40,8 +40,10 @@ pub fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<u8> {
     client
         .stream_lines(&path, |line| {
             let l: LogLine = serde_json::from_slice(line)?;
+            // The guest's output is passed through as it wrote it (its colours are its own, as
+            // with `docker logs`; `| cat -v` shows them); the daemon's time stamp is escaped.
             let text = if args.timestamps {
-                format!("{} {}", l.time, l.log)
+                format!("{} {}", crate::term::for_terminal(&l.time), l.log)
             } else {
                 l.log
             };

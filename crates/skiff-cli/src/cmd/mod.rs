@@ -35,7 +35,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             // `skiff run` failing is skiff's failure (125), daemon or not, as in Docker.
             .map_err(|e| {
                 if e.is::<crate::client::ApiError>() || e.is::<crate::client::NoDaemon>() {
-                    anyhow::anyhow!("{e}")
+                    crate::exit::SkiffFailed(e).into()
                 } else {
                     e
                 }

@@ -2,6 +2,7 @@
 
 use crate::client::Client;
 use crate::cmd::inspect::Format;
+use crate::term::{for_terminal, json};
 use clap::Args;
 use hyper::Method;
 use skiff_api::{Status, Workload, WorkloadKind};
@@ -38,7 +39,7 @@ pub fn ps(client: &Client, args: PsArgs) -> anyhow::Result<u8> {
     let (_, list) = client.call::<Vec<Workload>>(Method::GET, path, None::<&()>)?;
     let list = list.unwrap_or_default();
     if let Format::Json = args.format {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        println!("{}", json(&list)?);
         return Ok(0);
     }
     let id = |w: &Workload| {
@@ -111,15 +112,20 @@ pub fn status(w: &Workload, now: SystemTime) -> String {
 
 pub fn print_table(rows: &[Vec<String>]) {
     let cols = rows.first().map_or(0, Vec::len);
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| for_terminal(c).into_owned()).collect())
+        .collect();
     let widths: Vec<usize> = (0..cols)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    for r in rows {
+    for r in &rows {
         let line: Vec<String> = r
             .iter()
             .zip(&widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
+        // Cells were escaped (names and images come from API clients) before being measured.
         println!("{}", line.join("   ").trim_end());
     }
 }

@@ -8,10 +8,13 @@ use skiff_api::SystemInfo;
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
-    /// Verify every blob's digest and every tag's image
+    /// Verify every blob's digest and every tag's image; list leftovers of interrupted writes
     #[command(after_help = "Examples:\n  \
 skiff system check\n  \
-skiff system check --repair        remove corrupt blobs and dangling tags\n\n\
+skiff system check --repair        remove corrupt blobs, dangling tags and leftovers\n\n\
+Leftovers (temp files of writes killed mid-way) are harmless and are not problems: they are\n\
+never read, and the next skiff command that opens the store removes them. A write in flight in\n\
+another process holds a lock on its temp file and is never touched.\n\n\
 Exit status: 0 nothing wrong (or all repaired), 1 problems found.")]
     Check(CheckArgs),
     /// The daemon: versions, engine settings, pools, workload counts, HTTP apps, memory
@@ -47,11 +50,27 @@ pub fn system(
 }
 
 fn check(home: &Home, args: CheckArgs) -> anyhow::Result<u8> {
-    let store = home.store()?;
+    // As is: a check reports leftovers rather than sweeping them first.
+    let store = home.store_as_is()?;
     let r = store.check(args.repair)?;
     for p in &r.problems {
         println!("{}{p}", if r.repaired { "removed: " } else { "" });
     }
+    for l in &r.leftovers {
+        println!(
+            "{}leftover of an interrupted write: {} ({} bytes)",
+            if r.repaired { "removed: " } else { "" },
+            l.path.display(),
+            l.bytes
+        );
+    }
+    if r.in_flight > 0 {
+        println!(
+            "{} write(s) in flight in other skiff processes (left alone)",
+            r.in_flight
+        );
+    }
+    let leftovers = r.leftovers.len();
     println!(
         "Checked {} blobs and {} tags: {} problem{}{}; {} leftover{} of interrupted writes{}",
         r.blobs,
@@ -63,12 +82,12 @@ fn check(home: &Home, args: CheckArgs) -> anyhow::Result<u8> {
         } else {
             ""
         },
-        r.leftovers,
-        if r.leftovers == 1 { "" } else { "s" },
-        if r.leftovers > 0 && !r.repaired {
-            " (harmless; skiff image prune removes them)"
-        } else {
-            ""
+        leftovers,
+        if leftovers == 1 { "" } else { "s" },
+        match (leftovers, r.repaired) {
+            (0, _) => "",
+            (_, true) => ", removed",
+            (_, false) => " (harmless; --repair removes them, as does the next skiff command)",
         }
     );
     if !r.problems.is_empty() && !r.repaired {
@@ -82,15 +101,20 @@ fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
     let (_, info) = client.call::<SystemInfo>(Method::GET, "/v1/info", None::<&()>)?;
     let i = info.ok_or_else(|| anyhow::anyhow!("the daemon answered nothing"))?;
     if let crate::cmd::inspect::Format::Json = args.format {
-        println!("{}", serde_json::to_string_pretty(&i)?);
+        println!("{}", crate::term::json(&i)?);
         return Ok(0);
     }
     let w = &i.workloads;
-    println!("Version:          {}", i.version);
-    println!("Wasmtime:         {}", i.wasmtime_version);
-    println!("Home:             {}", i.home);
-    println!("API socket:       {}", i.api.socket);
-    println!("API TCP:          {}", i.api.tcp.as_deref().unwrap_or("-"));
+    // A daemon on TCP may be another machine's: its words are escaped like an image's.
+    let t = crate::term::for_terminal;
+    println!("Version:          {}", t(&i.version));
+    println!("Wasmtime:         {}", t(&i.wasmtime_version));
+    println!("Home:             {}", t(&i.home));
+    println!("API socket:       {}", t(&i.api.socket));
+    println!(
+        "API TCP:          {}",
+        t(i.api.tcp.as_deref().unwrap_or("-"))
+    );
     println!(
         "Engine:           {} allocator, settings {}, wasm stack {} KiB, epoch tick {} ms",
         if i.engine.pooling {
@@ -98,7 +122,7 @@ fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
         } else {
             "on-demand"
         },
-        i.engine.settings_id.as_deref().unwrap_or("-"),
+        t(i.engine.settings_id.as_deref().unwrap_or("-")),
         i.engine.max_wasm_stack_bytes >> 10,
         i.engine.epoch_tick_ms
     );
@@ -122,7 +146,8 @@ fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
         Some(h) => {
             println!(
                 "HTTP apps:        http://{} ({} routes)",
-                h.listen, h.routes
+                t(&h.listen),
+                h.routes
             );
             println!(
                 "App code cache:   {} loaded, {:.1} of {:.1} MiB; {} loads, {} evictions",

@@ -104,12 +104,20 @@ fn project(file: &Path, explicit: Option<String>) -> anyhow::Result<String> {
 }
 
 pub fn up(home: &Home, client: &Client, args: UpArgs) -> anyhow::Result<u8> {
-    let text = std::fs::read_to_string(&args.file).with_context(|| {
+    // As skiff.toml: a regular file of at most 1 MiB (`-f /dev/zero` must not fill memory).
+    let bytes = skiff_image::skiff_toml::read_regular_file(
+        &args.file,
+        skiff_image::skiff_toml::MAX_TOML_SIZE,
+        "a compose file",
+    )
+    .with_context(|| {
         format!(
             "cannot read {} (give another file with -f)",
             args.file.display()
         )
     })?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("{}: not UTF-8 text", args.file.display()))?;
     let file: ComposeFile =
         toml::from_str(&text).with_context(|| format!("{}", args.file.display()))?;
     let base = args.file.parent().unwrap_or(Path::new("."));
@@ -150,7 +158,7 @@ fn print_changes(c: &ProjectChanges) {
         ("unchanged", &c.unchanged),
     ] {
         for n in names {
-            println!("{what:<10} {n}");
+            println!("{what:<10} {}", crate::term::for_terminal(n));
         }
     }
 }
