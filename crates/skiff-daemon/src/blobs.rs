@@ -1,72 +1,132 @@
-//! The daemon's copy of every binary it runs, content-addressed: `blobs/sha256/<hex>`.
+//! The daemon's copy of every binary it runs: a `skiff-store` content store of its own, at
+//! `daemon/store/` (`blobs/sha256/<hex>`, `tmp/`, `lock`).
 //!
 //! A workload names its binary by digest, so the daemon can start it again after a restart
-//! even if the user's file moved or changed. A blob lands through temp file + fsync + rename
-//! only after its digest is computed: no partial or wrong file ever sits under a digest.
-//! (When `skiff-store` lands this becomes its blob store; the digest-based seam stays.)
+//! even if the user's file moved or changed. The store's blob writer does the writing: the
+//! bytes are hashed into a temp file in `tmp/` that its writer holds locked (flock), fsynced and
+//! renamed under their digest, so no partial or wrong file ever sits under a digest; a temp file
+//! a crash left behind (`kill -9` mid-upload) is unlocked, and swept when the daemon starts.
+//!
+//! Why a store of its own rather than the CLI's (`SKIFF_HOME/blobs`): `rmi` and `image prune`
+//! delete whatever no tag names, and no tag names the daemon's binaries.
+//! Why `daemon/store/` rather than the store's root at `daemon/`: the store takes its `lock`
+//! shared, and `daemon/lock` is the daemon's own, held exclusively (one daemon per home).
+//!
+//! Daemons before this one kept `daemon/blobs/sha256/<hex>` themselves; [`Blobs::open`] moves
+//! those binaries into the store (one rename each), so the workloads of an existing home start.
 
-use sha2::{Digest, Sha256};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use skiff_store::{Digest, Store, StoreConfig, StoreError};
+use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Blobs {
-    dir: PathBuf,
+    store: Arc<Store>,
+}
+
+/// Why a binary could not be stored or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("blob {0} is corrupt on disk (its content no longer matches its digest)")]
+    Corrupt(Digest),
 }
 
 /// `sha256:<64 lowercase hex>` → the hex, or `None` if it is not one.
 pub fn parse_digest(digest: &str) -> Option<&str> {
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
+    digest.parse::<Digest>().ok()?;
+    digest.strip_prefix("sha256:")
 }
 
 impl Blobs {
-    pub fn new(dir: PathBuf) -> std::io::Result<Blobs> {
-        std::fs::create_dir_all(dir.join("sha256"))?;
-        Ok(Blobs { dir })
-    }
-
-    pub fn path(&self, hex: &str) -> PathBuf {
-        self.dir.join("sha256").join(hex)
+    /// Open the store under `daemon_dir` (the daemon holds `daemon_dir/lock`, so no other
+    /// daemon writes here), move in the binaries of the old layout, and sweep what interrupted
+    /// uploads left.
+    pub fn open(daemon_dir: &Path) -> Result<Blobs, StoreError> {
+        let store = Store::open(StoreConfig {
+            root: daemon_dir.join("store"),
+            // The API refuses a larger upload first (api.rs, MAX_BLOB); this is the backstop.
+            max_blob_size: StoreConfig::DEFAULT_MAX_BLOB_SIZE,
+        })?;
+        migrate(&daemon_dir.join("blobs"), &store)?;
+        let swept = store.sweep_leftovers()?;
+        if !swept.leftovers.is_empty() {
+            tracing::info!(
+                "removed {} temp file(s) of interrupted uploads ({} bytes)",
+                swept.leftovers.len(),
+                swept.leftovers.iter().map(|l| l.bytes).sum::<u64>()
+            );
+        }
+        Ok(Blobs {
+            store: Arc::new(store),
+        })
     }
 
     pub fn has(&self, digest: &str) -> bool {
-        parse_digest(digest).is_some_and(|h| self.path(h).is_file())
+        digest.parse().is_ok_and(|d| self.store.has_blob(&d))
     }
 
     /// Store `bytes`; answers their digest.
-    pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
-        let hex = hex::encode(Sha256::digest(bytes));
-        let path = self.path(&hex);
-        if !path.exists() {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            tmp.write_all(bytes)?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(&path).map_err(|e| e.error)?;
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(format!("sha256:{hex}"))
+    pub fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
+        Ok(self.store.put_blob_bytes(bytes)?.to_string())
     }
 
     /// The bytes under `digest`, checked against it (a disk that flipped a bit is an error, not
     /// a different program run).
-    pub fn get(&self, digest: &str) -> std::io::Result<Vec<u8>> {
-        let hex = parse_digest(digest).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("not a digest: {digest}"),
-            )
-        })?;
-        let bytes = std::fs::read(self.path(hex))?;
-        if hex::encode(Sha256::digest(&bytes)) != hex {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "blob {digest} is corrupt on disk (its content no longer matches its digest)"
-                ),
-            ));
+    pub fn get(&self, digest: &str) -> Result<Vec<u8>, BlobError> {
+        let digest: Digest = digest.parse().map_err(StoreError::from)?;
+        let bytes = self.store.read_blob(&digest, self.store.max_blob_size())?;
+        if Digest::of(&bytes) != digest {
+            return Err(BlobError::Corrupt(digest));
         }
         Ok(bytes)
     }
+}
+
+/// Move `old/sha256/<hex>` (the layout of daemons before the store) into `store`. Each move is
+/// one rename, so a crash midway leaves every binary in one place or the other, and the next
+/// start finishes the move. A `.tmp*` file there is a temp file of the old writer
+/// (`tempfile`'s name), which took no lock: the daemon's lock is held, so no writer is running,
+/// and it is removed. Anything else is left where it is.
+fn migrate(old: &Path, store: &Store) -> Result<(), StoreError> {
+    let dir = old.join("sha256");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(format!("cannot list {}", dir.display()), e)),
+    };
+    let mut moved = 0;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| io(format!("cannot list {}", dir.display()), e))?
+            .path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let result = match Digest::from_hex(name) {
+            Ok(d) => {
+                moved += 1;
+                std::fs::rename(&path, store.blob_path(&d))
+            }
+            Err(_) if name.starts_with(".tmp") && path.is_file() => std::fs::remove_file(&path),
+            Err(_) => continue,
+        };
+        result.map_err(|e| io(format!("cannot move {} into the store", path.display()), e))?;
+    }
+    if moved > 0 {
+        let blobs = store.root().join("blobs").join("sha256");
+        std::fs::File::open(&blobs)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io(format!("cannot sync {}", blobs.display()), e))?;
+        tracing::info!(
+            "moved {moved} binaries from {} into the store",
+            dir.display()
+        );
+    }
+    // Empty now; if something else is there, it stays (and so does the directory).
+    let _ = std::fs::remove_dir(&dir).and_then(|()| std::fs::remove_dir(old));
+    Ok(())
+}
+
+fn io(context: String, source: std::io::Error) -> StoreError {
+    StoreError::Io { context, source }
 }

@@ -68,6 +68,8 @@ pub enum DaemonError {
     State(#[from] StateError),
     #[error("wasm engine: {0}")]
     Engine(String),
+    #[error("the daemon's binary store: {0}")]
+    Store(#[from] skiff_store::StoreError),
 }
 
 pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {

@@ -7,7 +7,7 @@
 //! with size-based rotation.
 //!
 //! Layout under `SKIFF_HOME/daemon/` (mode 0700):
-//! `skiff.sock`, `lock`, `state.redb`, `token`, `api-addr`, `blobs/sha256/<hex>`,
+//! `skiff.sock`, `lock`, `state.redb`, `token`, `api-addr`, `store/blobs/sha256/<hex>`,
 //! `logs/<id>.log[.N]`.
 
 mod api;
@@ -105,8 +105,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         ));
     }
     let db = db::Db::open(&dir.join("state.redb"))?;
-    let blobs =
-        blobs::Blobs::new(dir.join("blobs")).map_err(io("cannot create the blob directory"))?;
+    let blobs = blobs::Blobs::open(&dir)?;
     // On-demand allocation, not `skiff serve`'s pool: a pool has a fixed number of slots and
     // no queue, and the daemon's instances are unbounded (every long-running task holds one for
     // its whole life, every request in flight one more). Past the pool's count they would fail.
