@@ -487,3 +487,116 @@ fn allow_mount_confines_what_api_clients_mount() {
     ps.code(0).stdout_has("shown");
     assert_no_controls("ps", &ps.stdout);
 }
+
+/// A workload accepted by a daemon without --allow-mount, then started through the API of a
+/// daemon with it: the narrower rule holds (before the fix, only recovery checked it, and
+/// `start` ran the guest with the secret mounted).
+#[test]
+fn a_narrower_allow_mount_holds_for_workloads_accepted_before_it() {
+    let root = tempfile::tempdir().unwrap();
+    let allowed = root.path().join("allowed");
+    let secret = root.path().join("secret");
+    for (dir, text) in [(&allowed, "from the host\n"), (&secret, "the secret\n")] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("in.txt"), text).unwrap();
+    }
+    let mut d = Daemon::start(&[]);
+    let hello = guest("hello.wasm");
+    let mount = |dir: &Path| format!("{}:/data:ro", dir.display());
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "ok",
+        "-v",
+        &mount(&allowed),
+        hello.to_str().unwrap(),
+    ])
+    .code(0);
+    d.wait_status("ok", "exited");
+    let image = d.inspect("ok")["spec"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = serde_json::json!({
+        "name": "old",
+        "spec": {"image": image, "mounts": [{"host": secret.display().to_string(), "guest": "/data", "read_only": true}]},
+        "start": false
+    });
+    let (status, answer) = d.api("POST", "/v1/workloads", Some(&body.to_string()));
+    assert_eq!(status, 201, "{answer}");
+
+    d.restart_with(&["--allow-mount", allowed.to_str().unwrap()]);
+    let (status, answer) = d.api("POST", "/v1/workloads/old/start", None);
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("--allow-mount"), "{answer}");
+    d.run(&["start", "old"])
+        .code(1)
+        .stderr_has("--allow-mount");
+    assert!(d.log_lines("old").is_empty(), "the refused workload ran");
+    assert_ne!(d.inspect("old")["state"]["status"], "running");
+    // Everyone else is still served: a mount inside runs as before.
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "new",
+        "-v",
+        &mount(&allowed),
+        hello.to_str().unwrap(),
+    ])
+    .code(0);
+    d.wait_status("new", "exited");
+    assert!(d
+        .log_lines("new")
+        .iter()
+        .any(|l| l == "read: from the host"));
+}
+
+/// A directory inside the allowed prefix when the workload was accepted, swapped for a symlink
+/// out of it while the workload restarts (a guest with the parent mounted read-write can do
+/// the swap): the next run is refused, not started with the secret mounted.
+#[test]
+fn allow_mount_is_checked_again_before_every_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let allowed = root.path().join("allowed");
+    let sub = allowed.join("sub");
+    let secret = root.path().join("secret");
+    for (dir, text) in [(&sub, "from the host\n"), (&secret, "the secret\n")] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("in.txt"), text).unwrap();
+    }
+    let d = Daemon::start(&["--allow-mount", allowed.to_str().unwrap()]);
+    let hello = guest("hello.wasm");
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "-v",
+        &format!("{}:/data:ro", sub.display()),
+        hello.to_str().unwrap(),
+    ])
+    .code(0);
+    d.wait_log("again", "the file read once", |l| {
+        l.iter().any(|l| l == "read: from the host")
+    });
+    std::fs::rename(&sub, allowed.join("old")).unwrap();
+    std::os::unix::fs::symlink(&secret, &sub).unwrap();
+    let w = d.wait_status("again", "exited");
+    assert!(
+        w["state"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--allow-mount"),
+        "{w}"
+    );
+    assert!(
+        !d.log_lines("again")
+            .iter()
+            .any(|l| l.contains("the secret")),
+        "a restart ran with the secret mounted"
+    );
+}

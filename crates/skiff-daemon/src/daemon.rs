@@ -242,8 +242,9 @@ impl Daemon {
         self.programs.count()
     }
 
-    /// Every mount absolute, and allowed by `--allow-mount` (403 when not).
-    fn check_mounts(&self, spec: &WorkloadSpec) -> Result<(), ApiError> {
+    /// Every mount absolute, and allowed by `--allow-mount` (403 when not). Made when a spec
+    /// is accepted, when it is started, and before every run (see the supervisor).
+    pub(crate) fn check_mounts(&self, spec: &WorkloadSpec) -> Result<(), ApiError> {
         for m in &spec.mounts {
             if !m.host.starts_with('/') || !m.guest.starts_with('/') {
                 return Err(ApiError::BadRequest(format!(
@@ -477,6 +478,12 @@ impl Daemon {
         if self.is_running(id) {
             return Ok(Started::Already);
         }
+        // The spec was checked when it was accepted, perhaps by an earlier daemon with a wider
+        // --allow-mount (or none): check it against this daemon's, as `recover` does.
+        let w = self
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
+        self.check_mounts(&w.spec)?;
         self.update(id, |w| {
             w.desired = Desired::Running;
             w.state.restart_count = 0;

@@ -84,6 +84,20 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
                 return;
             }
         };
+        // Again before every run, restarts included: a directory inside an allowed prefix when
+        // the spec was accepted may since have become a symlink out of it (a guest with that
+        // directory mounted read-write can make one).
+        if let Err(e) = d.check_mounts(&w.spec) {
+            d.finish(
+                &id,
+                Status::Exited,
+                Some(125),
+                Some(format!("not started: {e}")),
+                true,
+            )
+            .await;
+            return;
+        }
         let log = d.log_of(&id);
         let sandbox = sandbox_of(&w, log.as_ref());
         let limits = Limits {
@@ -215,7 +229,13 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         .await;
         return;
     };
-    let deployed = match skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/")) {
+    let route = skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/"));
+    // As before every run of a task (the mounts are opened at deploy).
+    let route = match d.check_mounts(&w.spec) {
+        Ok(()) => route,
+        Err(e) => Err(format!("not started: {e}")),
+    };
+    let deployed = match route {
         Ok(route) => {
             let config = app_config(&d, &w);
             apps.deploy(&id, &w.spec.image, route, config, false).await

@@ -91,6 +91,13 @@ impl Daemon {
         self.spawn();
     }
 
+    /// kill -9, then a daemon with other flags on the same home.
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.kill9();
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.spawn();
+    }
+
     pub fn run(&self, args: &[&str]) -> Done {
         self.skiff.run(args)
     }
