@@ -374,8 +374,11 @@ fn check_outbound(o: &str) -> Result<(), String> {
     if !matches!(scheme, "http" | "https" | "*") {
         return Err(format!("{o:?}: the scheme must be http, https or *"));
     }
+    // `[v6]:port` splits at its last `:`; a bare `[v6]` or `v6` does not split.
     let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') && !h.contains(':') => (h, Some(p)),
+        Some((h, p)) if (h.starts_with('[') && h.ends_with(']')) || !h.contains(':') => {
+            (h, Some(p))
+        }
         _ => (rest, None),
     };
     let label_ok = |l: &str| {
@@ -396,12 +399,16 @@ fn check_outbound(o: &str) -> Result<(), String> {
     if host.is_empty() || host.len() > 253 || !host_ok {
         return Err(bad());
     }
-    if let Some(p) = port {
-        if p != "*" && !matches!(p.parse::<u16>(), Ok(n) if n > 0) {
-            return Err(format!("{o:?}: the port must be 1-65535 or *"));
+    match port {
+        Some(p) if p != "*" && !matches!(p.parse::<u16>(), Ok(n) if n > 0) => {
+            Err(format!("{o:?}: the port must be 1-65535 or *"))
         }
+        // No default port to take (the engine refuses it when the image runs).
+        None if scheme == "*" => Err(format!(
+            "{o:?}: with scheme * give a port, e.g. *://{host}:443 or *://{host}:*"
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -441,6 +448,24 @@ route = "/hello"
         assert_eq!(t.defaults().requests.dirs, ["/data"]);
     }
 
+    /// Every pattern the engine enforces is accepted at build time (before the fix, an IPv6
+    /// address with a port was refused).
+    #[test]
+    fn outbound_patterns_the_engine_takes_are_accepted() {
+        for pattern in [
+            "http://[::1]:8080",
+            "https://[2001:db8::1]",
+            "http://127.0.0.1:8080",
+            "https://*.example.org:*",
+            "*://*:*",
+        ] {
+            parse(&format!(
+                "name = \"a\"\nwasm = \"a.wasm\"\n[capabilities]\noutbound = [\"{pattern}\"]\n"
+            ))
+            .unwrap_or_else(|e| panic!("{pattern}: {e}"));
+        }
+    }
+
     #[test]
     fn mistakes_are_named() {
         let e = parse("name = \"a\"\nwasm = \"a.wasm\"\nwsam = 1\n").unwrap_err();
@@ -455,6 +480,17 @@ route = "/hello"
         )
         .unwrap_err();
         assert!(e.to_string().contains("scheme://"), "{e}");
+        for (pattern, says) in [
+            ("*://example.com", "give a port"),
+            ("http://[::1", "scheme://"),
+            ("http://[::1]:0", "port"),
+        ] {
+            let e = parse(&format!(
+                "name = \"a\"\nwasm = \"a.wasm\"\n[capabilities]\noutbound = [\"{pattern}\"]\n"
+            ))
+            .unwrap_err();
+            assert!(e.to_string().contains(says), "{pattern}: {e}");
+        }
         let e = parse("name = \"a:1\"\nwasm = \"a.wasm\"\n").unwrap_err();
         assert!(e.to_string().contains("version"), "{e}");
         let e = parse("name = \"a\"\n").unwrap_err();
