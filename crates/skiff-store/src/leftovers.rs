@@ -23,6 +23,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempDir};
 
+/// The name prefixes of every temp file and directory skiff creates. A sweep takes nothing
+/// else: `tmp/` is skiff's, but a `SKIFF_HOME` set to a directory that was already in use
+/// (`SKIFF_HOME=~` makes it `~/tmp`) must not cost its owner every file in it.
+pub const PREFIXES: [&str; 3] = [".blob-", ".tmp-", "stage-"];
+
 /// Attempts at creating a locked temp file before giving up (a sweep can win the race once or
 /// twice; a hundred times means something else is wrong).
 const ATTEMPTS: usize = 100;
@@ -30,6 +35,7 @@ const ATTEMPTS: usize = 100;
 /// A temp file in `dir` whose name starts with `prefix` and ends with `suffix`, locked for its
 /// writer until it is persisted or dropped.
 pub fn create_file(dir: &Path, prefix: &str, suffix: &str) -> io::Result<NamedTempFile> {
+    debug_assert!(PREFIXES.contains(&prefix), "a sweep would not see {prefix}");
     for _ in 0..ATTEMPTS {
         let tmp = tempfile::Builder::new()
             .prefix(prefix)
@@ -63,6 +69,7 @@ impl LockedDir {
 
 /// A staging directory in `dir`, locked like [`create_file`]'s files.
 pub fn create_dir(dir: &Path, prefix: &str) -> io::Result<LockedDir> {
+    debug_assert!(PREFIXES.contains(&prefix), "a sweep would not see {prefix}");
     for _ in 0..ATTEMPTS {
         let tmp = tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?;
         // Unlike a file, a directory is not open when it is created: a sweep may remove it
@@ -117,8 +124,9 @@ pub struct Scan {
     pub in_flight: usize,
 }
 
-/// Every entry of `dir` that no live writer holds; with `remove`, each is removed while this
-/// process holds its lock. A missing `dir` holds nothing.
+/// Every entry of `dir` named like skiff's temp files ([`PREFIXES`]) that no live writer
+/// holds; with `remove`, each is removed while this process holds its lock. Other names are
+/// not skiff's and are left alone. A missing `dir` holds nothing.
 pub fn scan(dir: &Path, remove: bool) -> io::Result<Scan> {
     let mut out = Scan::default();
     let entries = match fs::read_dir(dir) {
@@ -127,7 +135,13 @@ pub fn scan(dir: &Path, remove: bool) -> io::Result<Scan> {
         Err(e) => return Err(e),
     };
     for entry in entries {
-        let path = entry?.path();
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !PREFIXES.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        let path = entry.path();
         let Ok(meta) = fs::symlink_metadata(&path) else {
             continue; // removed meanwhile
         };
@@ -253,6 +267,21 @@ mod tests {
         for s in sweepers {
             s.join().unwrap();
         }
+    }
+
+    /// `SKIFF_HOME=~` makes `~/tmp` the store's: what its owner keeps there is not swept.
+    #[test]
+    fn only_skiffs_names_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = [dir.path().join("notes.txt"), dir.path().join("project")];
+        std::fs::write(&mine[0], b"keep me").unwrap();
+        std::fs::create_dir(&mine[1]).unwrap();
+        let dead = create_file(dir.path(), ".tmp-", "").unwrap();
+        let dead = dead.into_temp_path().keep().unwrap();
+        let s = scan(dir.path(), true).unwrap();
+        assert_eq!(s.leftovers.len(), 1, "{s:?}");
+        assert!(!dead.exists());
+        assert!(mine.iter().all(|p| p.exists()));
     }
 
     #[cfg(target_os = "linux")]
