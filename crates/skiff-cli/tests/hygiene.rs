@@ -530,9 +530,7 @@ fn a_narrower_allow_mount_holds_for_workloads_accepted_before_it() {
     let (status, answer) = d.api("POST", "/v1/workloads/old/start", None);
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("--allow-mount"), "{answer}");
-    d.run(&["start", "old"])
-        .code(1)
-        .stderr_has("--allow-mount");
+    d.run(&["start", "old"]).code(1).stderr_has("--allow-mount");
     assert!(d.log_lines("old").is_empty(), "the refused workload ran");
     assert_ne!(d.inspect("old")["state"]["status"], "running");
     // Everyone else is still served: a mount inside runs as before.
@@ -599,4 +597,46 @@ fn allow_mount_is_checked_again_before_every_restart() {
             .any(|l| l.contains("the secret")),
         "a restart ran with the secret mounted"
     );
+}
+
+/// Under --allow-mount, a mount that is missing when the daemon starts (a filesystem mounted
+/// later in the boot) is retried by the restart policy, as without the flag, not stopped for
+/// good; it runs once the directory is there.
+#[test]
+fn allow_mount_retries_a_mount_missing_at_daemon_start() {
+    let root = tempfile::tempdir().unwrap();
+    let allowed = root.path().join("allowed");
+    let sub = allowed.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("in.txt"), "from the host\n").unwrap();
+    let flags = ["--allow-mount", allowed.to_str().unwrap()];
+    let mut d = Daemon::start(&flags);
+    let hello = guest("hello.wasm");
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "boot",
+        "--restart",
+        "always",
+        "-v",
+        &format!("{}:/data:ro", sub.display()),
+        hello.to_str().unwrap(),
+    ])
+    .code(0);
+    d.wait_log("boot", "a first run", |l| {
+        l.iter().any(|l| l == "read: from the host")
+    });
+    d.kill9();
+    std::fs::rename(&sub, allowed.join("later")).unwrap();
+    d.restart_with(&flags);
+    let w = d.wait_for("boot", "a run that failed", |w| {
+        w["state"]["error"].is_string()
+    });
+    assert_eq!(w["desired"], "running", "stopped for good: {w}");
+    std::fs::rename(allowed.join("later"), &sub).unwrap();
+    let before = d.log_lines("boot").len();
+    d.wait_log("boot", "a run after the mount came back", |l| {
+        l.len() > before && l.iter().skip(before).any(|l| l == "read: from the host")
+    });
 }

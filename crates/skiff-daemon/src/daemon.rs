@@ -157,7 +157,9 @@ impl Daemon {
             }
             if w.desired == Desired::Running {
                 // This daemon's --allow-mount may be narrower than the one that accepted it.
-                if let Err(e) = self.check_mounts(&w.spec) {
+                // A mount that does not resolve (yet: a filesystem mounted later in the boot)
+                // is not refused here; its run fails and the restart policy retries it.
+                if let Err(e @ ApiError::Forbidden(_)) = self.check_mounts(&w.spec) {
                     tracing::warn!("{}: not started: {e}", w.name);
                     w.desired = Desired::Stopped;
                     w.state.status = Status::Exited;
