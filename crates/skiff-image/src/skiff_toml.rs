@@ -357,11 +357,16 @@ fn check_route(r: &str) -> Result<(), String> {
     if r.len() > 1024 {
         return Err(format!("{} bytes, over the limit of 1024", r.len()));
     }
-    let ok = |c: char| c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@%".contains(c);
+    // `*` is a pchar, but the data plane's routes refuse it (and `//`) as a prefix: refused
+    // here too, so an image that builds also deploys.
+    let ok = |c: char| c.is_ascii_alphanumeric() || "/-._~!$&'()+,;=:@%".contains(c);
     if let Some(c) = r.chars().find(|&c| !ok(c)) {
         return Err(format!(
-            "{r:?} holds {c:?}: a route is a URL path prefix such as /api (no query, fragment, space or control)"
+            "{r:?} holds {c:?}: a route is a URL path prefix such as /api (no query, fragment, `*`, space or control)"
         ));
+    }
+    if r.contains("//") {
+        return Err(format!("{r:?} has an empty segment (`//`)"));
     }
     Ok(())
 }
@@ -480,6 +485,13 @@ route = "/hello"
         )
         .unwrap_err();
         assert!(e.to_string().contains("scheme://"), "{e}");
+        for (route, says) in [("/a*", "`*`"), ("//x", "`//`")] {
+            let e = parse(&format!(
+                "name = \"a\"\nwasm = \"a.wasm\"\n[http]\nroute = \"{route}\"\n"
+            ))
+            .unwrap_err();
+            assert!(e.to_string().contains(says), "{route}: {e}");
+        }
         for (pattern, says) in [
             ("*://example.com", "give a port"),
             ("http://[::1", "scheme://"),
