@@ -1,9 +1,11 @@
 //! `http-fanout`: a wasi:http handler that sends many outbound requests at once, for the tests
 //! of skiff's outbound caps. See ../../README.md.
 //!
-//! `/?url=http://HOST:PORT/PATH&n=N` starts N GET requests to the URL before waiting for any
-//! (so all N are in flight together), then waits for each and answers 200
-//! `ok=A failed=B first_error=<wasi:http error code or ->`. Any other request: 200 `hello`.
+//! `/?url=http://HOST:PORT/PATH&n=N` starts N POST requests to the URL, and only once all N
+//! are started finishes their (empty, chunked) bodies: no request can complete before the last
+//! one is started, so all N are in flight together whatever the timing. Then it waits for each
+//! and answers 200 `ok=A failed=B first_error=<wasi:http error code or ->`. Any other request:
+//! 200 `hello`.
 use std::io::Read as _;
 
 use wasip2::http::outgoing_handler;
@@ -36,15 +38,20 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        // Start every request first: each holds its connection until its response is dropped.
+        // Start every request first; their bodies are finished only after the last one.
         let mut pending = Vec::new();
+        let mut bodies = Vec::new();
         for _ in 0..n {
             let req = OutgoingRequest::new(Fields::new());
-            let _ = req.set_method(&Method::Get);
+            let _ = req.set_method(&Method::Post);
             let _ = req.set_scheme(Some(&Scheme::Http));
             let _ = req.set_authority(Some(authority));
             let _ = req.set_path_with_query(Some(path));
+            bodies.push(req.body().expect("outgoing request body"));
             pending.push(outgoing_handler::handle(req, None));
+        }
+        for body in bodies {
+            let _ = OutgoingBody::finish(body, None);
         }
         let mut responses: Vec<IncomingResponse> = Vec::new();
         let mut failed = 0u32;
