@@ -89,6 +89,7 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         let limits = Limits {
             memory: w.spec.limits.memory_bytes.unwrap_or(Limits::DEFAULT_MEMORY),
             timeout: w.spec.limits.timeout_ms.map(Duration::from_millis),
+            max_open: max_open(&w),
         };
         d.mark_running(&id).await;
         let started = Instant::now();
@@ -138,6 +139,13 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
     }
 }
 
+fn max_open(w: &Workload) -> usize {
+    w.spec
+        .limits
+        .max_open
+        .map_or(Limits::DEFAULT_MAX_OPEN, |n| n as usize)
+}
+
 /// What a workload's guest is granted, from its spec; its output goes to its log.
 fn sandbox_of(w: &Workload, log: Option<&Arc<LogWriter>>) -> Sandbox {
     Sandbox {
@@ -181,6 +189,7 @@ pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
     if let Some(t) = w.spec.limits.timeout_ms {
         limits.timeout = Duration::from_millis(t);
     }
+    limits.max_open = max_open(w);
     HttpAppConfig {
         name: w.name.clone(),
         sandbox: sandbox_of(w, d.log_of(&w.id).as_ref()),

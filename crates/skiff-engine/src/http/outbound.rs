@@ -12,6 +12,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One allowed destination pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,12 +158,42 @@ impl OutboundPolicy {
     }
 }
 
-/// The `wasi:http` hooks of one request: enforce the allow-list, log what is refused.
+/// The `wasi:http` hooks of one request: enforce the allow-list and the caps on requests in
+/// flight, log what is refused.
 pub(crate) struct OutboundHooks {
     pub(crate) policy: Arc<OutboundPolicy>,
     pub(crate) app: Arc<str>,
     pub(crate) request_id: super::RequestId,
     pub(crate) stats: Arc<super::AppStats>,
+    /// `max_outbound` permits of this request, and `max_app_outbound` of its app.
+    pub(crate) request_permits: Arc<Semaphore>,
+    pub(crate) app_permits: Arc<Semaphore>,
+    pub(crate) limits: super::HttpLimits,
+}
+
+impl OutboundHooks {
+    /// A slot for one more request in flight, or why not. Never waits: a guest past its cap
+    /// gets an error at once, as it would from a full connection pool, instead of holding its
+    /// instance while it queues.
+    fn slot(&self) -> Result<[OwnedSemaphorePermit; 2], String> {
+        let request = self
+            .request_permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                format!(
+                    "{} outbound requests of this request already in flight (--max-outbound)",
+                    self.limits.max_outbound
+                )
+            })?;
+        let app = self.app_permits.clone().try_acquire_owned().map_err(|_| {
+            format!(
+                "{} outbound requests of this app already in flight (--max-app-outbound)",
+                self.limits.max_app_outbound
+            )
+        })?;
+        Ok([request, app])
+    }
 }
 
 impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
@@ -199,6 +230,20 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let slot = match self.slot() {
+            Ok(slot) => slot,
+            Err(why) => {
+                self.stats
+                    .outbound_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    "[{} {}] outbound request to {scheme}://{host}:{port} refused: {why}",
+                    self.app,
+                    self.request_id
+                );
+                return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
+            }
+        };
         tracing::debug!(
             "[{} {}] outbound request to {scheme}://{host}:{port}",
             self.app,
@@ -208,6 +253,13 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
         Box::new(async move {
             use http_body_util::BodyExt;
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            // In flight until the connection's driver ends: the whole response received from
+            // the upstream (or the guest dropped it), or the request's store dropped, which
+            // aborts the driver. Then the descriptor is closed and the slot is free.
+            let io = async move {
+                let _slot = slot;
+                io.await
+            };
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,

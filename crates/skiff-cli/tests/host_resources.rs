@@ -1,0 +1,179 @@
+//! Host resources per workload: a guest's open files and sockets (`--max-open`) and its
+//! outbound HTTP requests in flight (`--max-outbound`, `--max-app-outbound`). Each test shows the hostile guest stopped at its cap and the others
+//! still served. Real binary, real daemon, a real upstream on loopback; no timing assertions.
+
+mod common;
+use common::guest;
+use common::serve::Served;
+use common::Skiff;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn g(name: &str) -> String {
+    guest(name).to_str().unwrap().to_string()
+}
+
+/// The highest "opened N" line the open-many guest printed.
+fn opened(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("opened ")?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn run_stops_a_guest_that_opens_files_at_its_cap() {
+    let s = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let vol = format!("{}:/d", dir.path().display());
+
+    let d = s.run(&[
+        "run",
+        "--max-open",
+        "300",
+        "-v",
+        &vol,
+        &g("open-many.wasm"),
+        "/d",
+    ]);
+    d.code(134)
+        .stderr_has("open-handle limit")
+        .stderr_has("300");
+    assert_eq!(
+        opened(&d.stdout),
+        200,
+        "stopped between 200 and 300 opens: {d}"
+    );
+
+    // The default cap is Linux's default descriptor limit: 1024 handles.
+    let d = s.run(&["run", "-v", &vol, &g("open-many.wasm"), "/d"]);
+    d.code(134).stderr_has("more than 1024");
+    assert_eq!(opened(&d.stdout), 1000, "{d}");
+
+    // A guest under its cap is not disturbed.
+    s.run(&["run", "-v", &vol, &g("open-many.wasm"), "/d", "500"])
+        .code(0)
+        .stdout_has("opened all 500");
+
+    // A cap too small for any guest to start is refused up front.
+    s.run(&["run", "--max-open", "3", &g("hello.wasm")])
+        .code(125)
+        .stderr_has("at least 16");
+}
+
+/// A real HTTP server on loopback that answers every request `200 ok` once it has read it
+/// whole, one thread per connection, and records how many connections it ever had open at once.
+struct Upstream {
+    port: u16,
+    peak: Arc<AtomicUsize>,
+}
+
+impl Upstream {
+    fn start() -> Upstream {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let open = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let p = peak.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let (open, peak) = (open.clone(), p.clone());
+                std::thread::spawn(move || {
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    // The head, then a chunked body to its last chunk.
+                    let mut req = Vec::new();
+                    let mut b = [0u8; 1];
+                    while !req.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                        req.push(b[0]);
+                    }
+                    let chunked = String::from_utf8_lossy(&req)
+                        .to_ascii_lowercase()
+                        .contains("transfer-encoding: chunked");
+                    req.clear();
+                    while chunked
+                        && !req.ends_with(b"0\r\n\r\n")
+                        && s.read(&mut b).unwrap_or(0) == 1
+                    {
+                        req.push(b[0]);
+                    }
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                    // Held until the client is done with the connection.
+                    let _ = s.read(&mut [0u8; 64]);
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Upstream { port, peak }
+    }
+}
+
+#[test]
+fn outbound_requests_in_flight_are_capped_per_request_and_per_app() {
+    let up = Upstream::start();
+    let s = Served::start(&[
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--allow-outbound",
+        "http://127.0.0.1:*",
+        "--max-outbound",
+        "out::4",
+        "--max-app-outbound",
+        "capped::3",
+        &format!("out={}@/out", g("http-fanout.wasm")),
+        &format!("capped={}@/capped", g("http-fanout.wasm")),
+    ]);
+    let url = format!("http://127.0.0.1:{}/", up.port);
+
+    // Per request: 10 at once, 4 get through, 6 get connection-limit-reached.
+    let r = s.get(&format!("/out/?url={url}&n=10"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body.trim(),
+        "ok=4 failed=6 first_error=ErrorCode::ConnectionLimitReached"
+    );
+    assert!(
+        up.peak.load(Ordering::SeqCst) <= 4,
+        "upstream saw more than 4 at once"
+    );
+    s.wait_log("refused: 4 outbound requests of this request already in flight");
+
+    // Per app (its per-request cap is the default 16): 3 of 5.
+    let r = s.get(&format!("/capped/?url={url}&n=5"));
+    assert_eq!(
+        r.body.trim(),
+        "ok=3 failed=2 first_error=ErrorCode::ConnectionLimitReached"
+    );
+    s.wait_log("refused: 3 outbound requests of this app already in flight");
+
+    // The slots come back when the requests end: the next request gets its full share.
+    let r = s.get(&format!("/out/?url={url}&n=4"));
+    assert_eq!(r.body.trim(), "ok=4 failed=0 first_error=-");
+    s.wait_metric("skiff_limit_hits_total{app=\"out\",limit=\"outbound_concurrency\"} 6");
+    s.wait_metric("skiff_limit_hits_total{app=\"capped\",limit=\"outbound_concurrency\"} 2");
+}
+
+#[test]
+fn serve_stops_a_request_at_its_handle_cap_and_serves_the_next() {
+    let up = Upstream::start();
+    let s = Served::start(&[
+        "--allow-outbound",
+        "http://127.0.0.1:*",
+        "--max-open",
+        "40",
+        "--max-outbound",
+        "1000",
+        &g("http-fanout.wasm"),
+    ]);
+    // Each outbound request holds several handles (request, headers, future): 100 cannot fit
+    // in 40.
+    let r = s.get(&format!("/?url=http://127.0.0.1:{}/&n=100", up.port));
+    assert_eq!(r.status, 500, "{}", r.body);
+    s.wait_log("open-handle limit");
+    let r = s.get("/");
+    assert_eq!((r.status, r.body.as_str()), (200, "hello\n"));
+}
