@@ -1,8 +1,10 @@
-//! Host resources per workload: a guest's open files and sockets (`--max-open`) and its
-//! outbound HTTP requests in flight (`--max-outbound`, `--max-app-outbound`). Each test shows the hostile guest stopped at its cap and the others
+//! Host resources per workload: a guest's open files and sockets (`--max-open`), its outbound
+//! HTTP requests in flight (`--max-outbound`, `--max-app-outbound`), and the daemon's
+//! descriptor budget. Each test shows the hostile guest stopped at its cap and the others
 //! still served. Real binary, real daemon, a real upstream on loopback; no timing assertions.
 
 mod common;
+use common::daemon::Daemon;
 use common::guest;
 use common::serve::Served;
 use common::Skiff;
@@ -62,6 +64,105 @@ fn run_stops_a_guest_that_opens_files_at_its_cap() {
     s.run(&["run", "--max-open", "3", &g("hello.wasm")])
         .code(125)
         .stderr_has("at least 16");
+}
+
+#[test]
+fn daemon_task_that_opens_files_is_stopped_and_the_api_keeps_answering() {
+    let d = Daemon::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let vol = format!("{}:/d", dir.path().display());
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "hog",
+        "-v",
+        &vol,
+        &g("open-many.wasm"),
+        "/d",
+    ])
+    .code(0);
+    // Beside it, an ordinary task.
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        &g("ticker.wasm"),
+        "0",
+        "20",
+    ])
+    .code(0);
+
+    let w = d.wait_status("hog", "exited");
+    assert_eq!(w["state"]["exit_code"], 134, "{w:#}");
+    let error = w["state"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("open-handle limit"), "{w:#}");
+    // The guest's own log survived: the daemon had descriptors left to write it.
+    let log = d.wait_log("hog", "progress", |l| l.iter().any(|l| l == "opened 1000"));
+    assert!(!log.iter().any(|l| l == "opened 1100"), "{log:?}");
+
+    d.run(&["ps", "-a"])
+        .code(0)
+        .stdout_has("hog")
+        .stdout_has("ticker");
+    d.wait_status("ticker", "running");
+    d.run(&["run", "-d", "--name", "after", &g("hello.wasm")])
+        .code(0);
+    assert_eq!(d.wait_status("after", "exited")["state"]["exit_code"], 0);
+}
+
+#[test]
+fn daemon_refuses_a_task_whose_cap_does_not_fit_its_descriptor_budget() {
+    let d = Daemon::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let vol = format!("{}:/d", dir.path().display());
+    // More handles than any node's descriptor limit leaves for tasks.
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "greedy",
+        "--max-open",
+        "4000000000",
+        "-v",
+        &vol,
+        &g("hello.wasm"),
+    ])
+    .code(0);
+    let w = d.wait_status("greedy", "exited");
+    assert_eq!(w["state"]["exit_code"], 125, "{w:#}");
+    let error = w["state"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("not enough open-file budget") && error.contains("lower --max-open"),
+        "{w:#}"
+    );
+    // A task with no directory or network can hold no descriptor: not charged, runs.
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "plain",
+        "--max-open",
+        "4000000000",
+        &g("hello.wasm"),
+    ])
+    .code(0);
+    assert_eq!(d.wait_status("plain", "exited")["state"]["exit_code"], 0);
+    // And one that fits runs beside them.
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "fits",
+        "-v",
+        &vol,
+        &g("open-many.wasm"),
+        "/d",
+        "100",
+    ])
+    .code(0);
+    assert_eq!(d.wait_status("fits", "exited")["state"]["exit_code"], 0);
 }
 
 /// A real HTTP server on loopback that answers every request `200 ok` once it has read it

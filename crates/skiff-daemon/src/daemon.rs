@@ -27,6 +27,8 @@ pub struct Daemon {
     /// The HTTP data plane, with `--http-listen`.
     pub apps: Option<Arc<crate::apps::Apps>>,
     pub programs: Arc<crate::programs::Programs>,
+    /// Where tasks run, and the descriptor budget they share.
+    pub host: crate::host::Host,
     table: Mutex<Table>,
 }
 
@@ -105,8 +107,10 @@ impl Daemon {
         logs_dir: PathBuf,
         info: crate::InfoStatic,
         apps: Option<Arc<crate::apps::Apps>>,
+        host: crate::host::Host,
     ) -> Daemon {
         Daemon {
+            host,
             engine,
             db,
             blobs,

@@ -93,9 +93,8 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         };
         d.mark_running(&id).await;
         let started = Instant::now();
-        let engine = d.engine.clone();
         let result = tokio::select! {
-            r = engine.run_command_async(&program, &sandbox, &limits) => Some(r),
+            r = run_task(&d, &w, program, sandbox, limits) => Some(r),
             _ = stop.wait_for(|s| s.is_some()) => None,
         };
         if let Some(l) = &log {
@@ -144,6 +143,45 @@ fn max_open(w: &Workload) -> usize {
         .limits
         .max_open
         .map_or(Limits::DEFAULT_MAX_OPEN, |n| n as usize)
+}
+
+/// One run of a task, on the daemon's task runtime (see `crate::host`: lower-priority threads,
+/// so a busy task cannot starve the data plane or the API). A task that can open descriptors
+/// holds its `--max-open` of the daemon's budget while it runs. Dropping the returned future
+/// (the operator's stop) aborts the run.
+async fn run_task(
+    d: &Daemon,
+    w: &Workload,
+    program: Arc<skiff_engine::Program>,
+    sandbox: Sandbox,
+    limits: Limits,
+) -> Result<Exit, RunError> {
+    let reserved = if w.spec.mounts.is_empty() && !w.spec.network {
+        None
+    } else {
+        let n = u32::try_from(limits.max_open).unwrap_or(u32::MAX);
+        Some(d.host.reserve(n).map_err(RunError::Grant)?)
+    };
+    let engine = d.engine.clone();
+    let run = d.host.tasks.spawn(async move {
+        let _reserved = reserved;
+        engine.run_command_async(&program, &sandbox, &limits).await
+    });
+    // Aborted when dropped: the guest ends at its next yield (within one epoch tick).
+    struct AbortOnDrop(tokio::task::JoinHandle<Result<Exit, RunError>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut run = AbortOnDrop(run);
+    match (&mut run.0).await {
+        Ok(r) => r,
+        Err(e) => Err(RunError::Trap {
+            message: format!("the task's runner failed: {e}"),
+            backtrace: Vec::new(),
+        }),
+    }
 }
 
 /// What a workload's guest is granted, from its spec; its output goes to its log.
