@@ -17,6 +17,20 @@ fn g(name: &str) -> String {
     guest(name).to_str().unwrap().to_string()
 }
 
+/// A host directory to grant as `/d`, and its `-v` argument.
+fn volume() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let vol = format!("{}:/d", dir.path().display());
+    (dir, vol)
+}
+
+/// `skiff run -d --name NAME ARGS…` in daemon `d`.
+fn detach(d: &Daemon, name: &str, args: &[&str]) {
+    let mut all = vec!["run", "-d", "--name", name];
+    all.extend_from_slice(args);
+    d.run(&all).code(0);
+}
+
 /// The highest "opened N" line the open-many guest printed.
 fn opened(stdout: &str) -> u64 {
     stdout
@@ -29,8 +43,7 @@ fn opened(stdout: &str) -> u64 {
 #[test]
 fn run_stops_a_guest_that_opens_files_at_its_cap() {
     let s = Skiff::new();
-    let dir = tempfile::tempdir().unwrap();
-    let vol = format!("{}:/d", dir.path().display());
+    let (_dir, vol) = volume();
 
     let d = s.run(&[
         "run",
@@ -69,30 +82,10 @@ fn run_stops_a_guest_that_opens_files_at_its_cap() {
 #[test]
 fn daemon_task_that_opens_files_is_stopped_and_the_api_keeps_answering() {
     let d = Daemon::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let vol = format!("{}:/d", dir.path().display());
-    d.run(&[
-        "run",
-        "-d",
-        "--name",
-        "hog",
-        "-v",
-        &vol,
-        &g("open-many.wasm"),
-        "/d",
-    ])
-    .code(0);
+    let (_dir, vol) = volume();
+    detach(&d, "hog", &["-v", &vol, &g("open-many.wasm"), "/d"]);
     // Beside it, an ordinary task.
-    d.run(&[
-        "run",
-        "-d",
-        "--name",
-        "ticker",
-        &g("ticker.wasm"),
-        "0",
-        "20",
-    ])
-    .code(0);
+    detach(&d, "ticker", &[&g("ticker.wasm"), "0", "20"]);
 
     let w = d.wait_status("hog", "exited");
     assert_eq!(w["state"]["exit_code"], 134, "{w:#}");
@@ -107,29 +100,20 @@ fn daemon_task_that_opens_files_is_stopped_and_the_api_keeps_answering() {
         .stdout_has("hog")
         .stdout_has("ticker");
     d.wait_status("ticker", "running");
-    d.run(&["run", "-d", "--name", "after", &g("hello.wasm")])
-        .code(0);
+    detach(&d, "after", &[&g("hello.wasm")]);
     assert_eq!(d.wait_status("after", "exited")["state"]["exit_code"], 0);
 }
 
 #[test]
 fn daemon_refuses_a_task_whose_cap_does_not_fit_its_descriptor_budget() {
     let d = Daemon::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let vol = format!("{}:/d", dir.path().display());
+    let (_dir, vol) = volume();
     // More handles than any node's descriptor limit leaves for tasks.
-    d.run(&[
-        "run",
-        "-d",
-        "--name",
+    detach(
+        &d,
         "greedy",
-        "--max-open",
-        "4000000000",
-        "-v",
-        &vol,
-        &g("hello.wasm"),
-    ])
-    .code(0);
+        &["--max-open", "4000000000", "-v", &vol, &g("hello.wasm")],
+    );
     let w = d.wait_status("greedy", "exited");
     assert_eq!(w["state"]["exit_code"], 125, "{w:#}");
     let error = w["state"]["error"].as_str().unwrap_or_default();
@@ -138,30 +122,10 @@ fn daemon_refuses_a_task_whose_cap_does_not_fit_its_descriptor_budget() {
         "{w:#}"
     );
     // A task with no directory or network can hold no descriptor: not charged, runs.
-    d.run(&[
-        "run",
-        "-d",
-        "--name",
-        "plain",
-        "--max-open",
-        "4000000000",
-        &g("hello.wasm"),
-    ])
-    .code(0);
+    detach(&d, "plain", &["--max-open", "4000000000", &g("hello.wasm")]);
     assert_eq!(d.wait_status("plain", "exited")["state"]["exit_code"], 0);
     // And one that fits runs beside them.
-    d.run(&[
-        "run",
-        "-d",
-        "--name",
-        "fits",
-        "-v",
-        &vol,
-        &g("open-many.wasm"),
-        "/d",
-        "100",
-    ])
-    .code(0);
+    detach(&d, "fits", &["-v", &vol, &g("open-many.wasm"), "/d", "100"]);
     assert_eq!(d.wait_status("fits", "exited")["state"]["exit_code"], 0);
 }
 

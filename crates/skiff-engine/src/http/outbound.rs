@@ -219,29 +219,32 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
         let port = uri
             .port_u16()
             .unwrap_or(if scheme == "http" { 80 } else { 443 });
-        if !self.policy.allows(&scheme, &host, port) {
-            self.stats
-                .outbound_denied
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(
-                "[{} {}] outbound request to {scheme}://{host}:{port} denied: not in the app's --allow-outbound list",
-                self.app,
-                self.request_id
-            );
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
-        let slot = match self.slot() {
+        use wasmtime_wasi_http::Error;
+        let slot = if !self.policy.allows(&scheme, &host, port) {
+            Err((
+                &self.stats.outbound_denied,
+                "denied: not in the app's --allow-outbound list".to_string(),
+                Error::HttpRequestDenied,
+            ))
+        } else {
+            self.slot().map_err(|why| {
+                (
+                    &self.stats.outbound_limited,
+                    format!("refused: {why}"),
+                    Error::ConnectionLimitReached,
+                )
+            })
+        };
+        let slot = match slot {
             Ok(slot) => slot,
-            Err(why) => {
-                self.stats
-                    .outbound_limited
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err((counter, why, error)) => {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(
-                    "[{} {}] outbound request to {scheme}://{host}:{port} refused: {why}",
+                    "[{} {}] outbound request to {scheme}://{host}:{port} {why}",
                     self.app,
                     self.request_id
                 );
-                return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
+                return Box::new(async { Err(error) });
             }
         };
         tracing::debug!(
