@@ -37,9 +37,7 @@ pub fn parse_max_open(s: &str) -> Result<u32, String> {
     let min = skiff_engine::MIN_MAX_OPEN;
     match s.trim().parse::<u32>() {
         Ok(n) if n as usize >= min => Ok(n),
-        _ => Err(format!(
-            "invalid handle count {s:?}: expected a whole number of at least {min} (default 1024)"
-        )),
+        _ => Err(skiff_engine::invalid_max_open(s)),
     }
 }
 

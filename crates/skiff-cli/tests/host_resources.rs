@@ -31,6 +31,14 @@ fn detach(d: &Daemon, name: &str, args: &[&str]) {
     d.run(&all).code(0);
 }
 
+/// The digest of workload `name`'s binary, to create others from it through the API.
+fn image_of(d: &Daemon, name: &str) -> String {
+    d.inspect(name)["spec"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// The highest "opened N" line the open-many guest printed.
 fn opened(stdout: &str) -> u64 {
     stdout
@@ -127,6 +135,35 @@ fn daemon_refuses_a_task_whose_cap_does_not_fit_its_descriptor_budget() {
     // And one that fits runs beside them.
     detach(&d, "fits", &["-v", &vol, &g("open-many.wasm"), "/d", "100"]);
     assert_eq!(d.wait_status("fits", "exited")["state"]["exit_code"], 0);
+}
+
+#[test]
+fn daemon_refuses_max_open_below_the_minimum_through_the_api() {
+    let d = Daemon::start(&[]);
+    let (dir, _) = volume();
+    detach(&d, "first", &[&g("hello.wasm")]);
+    let image = image_of(&d, "first");
+    let create = |name: &str, max_open: u32| {
+        let body = format!(
+            r#"{{"name":"{name}","spec":{{"image":"{image}","limits":{{"max_open":{max_open}}},"mounts":[{{"host":"{}","guest":"/d"}}]}}}}"#,
+            dir.path().display()
+        );
+        d.api("POST", "/v1/workloads", Some(&body))
+    };
+    // Below 16 the engine would raise the cap while the budget charged the raw number (0 was
+    // free): refused with the CLI's words, and nothing is created.
+    for n in [0, 15] {
+        let (status, body) = create(&format!("tiny{n}"), n);
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body.contains("limits.max_open") && body.contains("at least 16"),
+            "{body}"
+        );
+        assert_eq!(d.api("GET", &format!("/v1/workloads/tiny{n}"), None).0, 404);
+    }
+    let (status, body) = create("least", 16);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(d.wait_status("least", "exited")["state"]["exit_code"], 0);
 }
 
 /// A real HTTP server on loopback that answers every request `200 ok` once it has read it

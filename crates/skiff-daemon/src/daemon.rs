@@ -231,7 +231,7 @@ impl Daemon {
         self.programs.count()
     }
 
-    /// Check a spec and learn its kind from the binary.
+    /// Check a spec and learn its kind from the binary. Every refusal is a 400 saying why.
     pub async fn check(&self, spec: &WorkloadSpec) -> Result<WorkloadKind, ApiError> {
         if crate::blobs::parse_digest(&spec.image).is_none() {
             return Err(ApiError::BadRequest(format!(
@@ -250,6 +250,16 @@ impl Daemon {
                 return Err(ApiError::BadRequest(format!(
                     "mount {}:{}: both paths must be absolute",
                     m.host, m.guest
+                )));
+            }
+        }
+        if let Some(n) = spec.limits.max_open {
+            // The engine would raise it to its minimum, so refuse rather than charge one number
+            // and enforce another (the CLI's --max-open says the same).
+            if (n as usize) < skiff_engine::MIN_MAX_OPEN {
+                return Err(ApiError::BadRequest(format!(
+                    "limits.max_open: {}",
+                    skiff_engine::invalid_max_open(&n.to_string())
                 )));
             }
         }

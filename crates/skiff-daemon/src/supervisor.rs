@@ -138,11 +138,16 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
     }
 }
 
+/// The handle cap the guest really gets, which is also what a task is charged to the budget
+/// (the engine raises a cap below its minimum; charging the raw number would let `max_open: 0`
+/// hold 16 descriptors for free).
 fn max_open(w: &Workload) -> usize {
-    w.spec
-        .limits
-        .max_open
-        .map_or(Limits::DEFAULT_MAX_OPEN, |n| n as usize)
+    skiff_engine::effective_max_open(
+        w.spec
+            .limits
+            .max_open
+            .map_or(Limits::DEFAULT_MAX_OPEN, |n| n as usize),
+    )
 }
 
 /// One run of a task, on the daemon's task runtime (see `crate::host`: lower-priority threads,

@@ -25,9 +25,24 @@ pub(crate) const DEFAULT_MAX_OPEN: usize = 1024;
 /// a smaller cap would stop every guest at start, so it is raised to this.
 pub const MIN_MAX_OPEN: usize = 16;
 
+/// The cap a guest asked to hold `max` handles really gets: at least [`MIN_MAX_OPEN`]. Whoever
+/// accounts for a guest's handles (the daemon's descriptor budget) must charge this number.
+pub fn effective_max_open(max: usize) -> usize {
+    max.max(MIN_MAX_OPEN)
+}
+
+/// Why `given` is not a handle cap to accept: callers refuse values below [`MIN_MAX_OPEN`]
+/// rather than raise them silently.
+pub fn invalid_max_open(given: &str) -> String {
+    format!(
+        "invalid handle count {given:?}: expected a whole number of at least {MIN_MAX_OPEN} \
+         (default {DEFAULT_MAX_OPEN})"
+    )
+}
+
 /// Cap `table` at `max` handles (at least [`MIN_MAX_OPEN`]).
 pub(crate) fn cap(table: &mut ResourceTable, max: usize) {
-    table.set_max_capacity(max.max(MIN_MAX_OPEN));
+    table.set_max_capacity(effective_max_open(max));
 }
 
 /// Whether `e` is a guest stopped by a full handle table.
@@ -43,6 +58,6 @@ pub(crate) fn message(max: usize) -> String {
     format!(
         "open-handle limit: the guest tried to hold more than {} open files, sockets and other \
          handles at once (--max-open)",
-        max.max(MIN_MAX_OPEN)
+        effective_max_open(max)
     )
 }
