@@ -6,7 +6,7 @@
 mod common;
 use common::daemon::Daemon;
 use common::guest;
-use common::serve::Served;
+use common::serve::{curl, Reply, Served};
 use common::Skiff;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -29,6 +29,16 @@ fn detach(d: &Daemon, name: &str, args: &[&str]) {
     let mut all = vec!["run", "-d", "--name", name];
     all.extend_from_slice(args);
     d.run(&all).code(0);
+}
+
+/// A GET through daemon `d`'s data plane, with `Host: host`.
+fn get(d: &Daemon, host: &str, path: &str) -> Reply {
+    let addr = std::fs::read_to_string(d.skiff.home.path().join("daemon/http-addr")).unwrap();
+    curl(&[
+        "-H",
+        &format!("Host: {host}"),
+        &format!("http://{}{path}", addr.trim()),
+    ])
 }
 
 /// The digest of workload `name`'s binary, to create others from it through the API.
@@ -166,6 +176,51 @@ fn daemon_refuses_max_open_below_the_minimum_through_the_api() {
     assert_eq!(d.wait_status("least", "exited")["state"]["exit_code"], 0);
 }
 
+#[test]
+fn daemon_refuses_a_directory_or_the_network_for_an_app() {
+    let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
+    let (dir, _) = volume();
+    d.run(&[
+        "deploy",
+        "--name",
+        "web",
+        "--route",
+        "web.test/",
+        &g("http-hello.wasm"),
+    ])
+    .code(0);
+    let image = image_of(&d, "web");
+    let mount = format!(
+        r#""mounts":[{{"host":"{}","guest":"/d"}}]"#,
+        dir.path().display()
+    );
+    // Each would let every one of 100 concurrent instances hold 1,024 host descriptors.
+    for (name, grant, what) in [
+        ("files", mount.as_str(), "a directory"),
+        ("net", r#""network":true"#, "the network"),
+    ] {
+        let body = format!(
+            r#"{{"name":"{name}","spec":{{"image":"{image}","route":"{name}.test/",{grant}}}}}"#
+        );
+        let (status, body) = d.api("POST", "/v1/workloads", Some(&body));
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body.contains(&format!("an HTTP app cannot be granted {what}"))
+                && body.contains("100 concurrent instances could hold 1024")
+                && body.contains("skiff run -d"),
+            "{body}"
+        );
+        assert_eq!(d.api("GET", &format!("/v1/workloads/{name}"), None).0, 404);
+    }
+    // `skiff deploy` asks for neither, and its app serves on.
+    let r = get(&d, "web.test", "/");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "hello from skiff\n"),
+        "{r:?}"
+    );
+}
+
 /// A real HTTP server on loopback that answers every request `200 ok` once it has read it
 /// whole, one thread per connection, and records how many connections it ever had open at once.
 struct Upstream {
@@ -278,4 +333,40 @@ fn serve_stops_a_request_at_its_handle_cap_and_serves_the_next() {
     s.wait_log("open-handle limit");
     let r = s.get("/");
     assert_eq!((r.status, r.body.as_str()), (200, "hello\n"));
+}
+
+#[test]
+fn daemon_caps_outbound_requests_node_wide_from_its_descriptor_budget() {
+    let up = Upstream::start();
+    // What the limit leaves after the daemon's reserve (1,024) and the data plane's 10,000
+    // connections is 8: half (4) for all apps' outbound requests together, half for tasks.
+    let d = Daemon::start_with_nofile(1024 + 10_000 + 8, &["--http-listen", "127.0.0.1:0"]);
+    for name in ["a", "b"] {
+        d.run(&[
+            "deploy",
+            "--name",
+            name,
+            "--route",
+            &format!("{name}.test/"),
+            "--allow-outbound",
+            "http://127.0.0.1:*",
+            &g("http-fanout.wasm"),
+        ])
+        .code(0);
+    }
+    let fan = |n: u32| format!("/?url=http://127.0.0.1:{}/&n={n}", up.port);
+    // Far below its own caps (16 per request, 256 per app), the app meets the node's: 4 of 10.
+    let r = get(&d, "a.test", &fan(10));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.body.trim(),
+        "ok=4 failed=6 first_error=ErrorCode::ConnectionLimitReached"
+    );
+    assert!(
+        up.peak.load(Ordering::SeqCst) <= 4,
+        "upstream saw more than 4 at once"
+    );
+    // The slots come back when the requests end, for any app.
+    let r = get(&d, "b.test", &fan(4));
+    assert_eq!(r.body.trim(), "ok=4 failed=0 first_error=-", "{r:?}");
 }

@@ -295,6 +295,7 @@ impl Daemon {
                 ));
             };
             skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
+            app_grants(spec).map_err(ApiError::BadRequest)?;
             for rule in &spec.allow_outbound {
                 OutboundRule::parse(rule)
                     .map_err(|e| ApiError::BadRequest(format!("allow_outbound {rule:?}: {e}")))?;
@@ -635,6 +636,32 @@ fn generated_name(spec: &WorkloadSpec, id_part: &str) -> String {
     let base = base.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
     let base = if base.is_empty() { "workload" } else { base };
     format!("{}-{id_part}", &base[..base.len().min(50)])
+}
+
+/// An HTTP app gets no directory and no network, only what `allow_outbound` grants. Every
+/// request runs in a fresh instance, up to 100 at once, each holding up to `max_open` handles:
+/// with a directory or sockets that is 100 × 1,024 host descriptors per app at the defaults,
+/// more than the whole budget tasks share (7,952 on a 20,000 limit, see `crate::host`), so no
+/// charge to that budget could admit it; and raw sockets would bypass the allow-list and the
+/// outbound caps. `skiff deploy` never asks for either.
+pub fn app_grants(spec: &WorkloadSpec) -> Result<(), String> {
+    let what = match (spec.mounts.is_empty(), spec.network) {
+        (true, false) => return Ok(()),
+        (false, false) => "a directory (mounts)",
+        (true, true) => "the network (network: true)",
+        (false, true) => "a directory (mounts) or the network (network: true)",
+    };
+    Err(format!(
+        "an HTTP app cannot be granted {what}: each of its up to {} concurrent instances could \
+         hold {} host descriptors, more than the daemon can give; reach other services with \
+         allow_outbound, or run the work that needs files or sockets as a task (skiff run -d)",
+        skiff_engine::http::HttpLimits::DEFAULT_MAX_CONCURRENT,
+        skiff_engine::effective_max_open(
+            spec.limits
+                .max_open
+                .map_or(skiff_engine::Limits::DEFAULT_MAX_OPEN, |n| n as usize)
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -8,12 +8,18 @@
 //! (one granted a directory or the network) reserves its whole `--max-open` from the budget for
 //! as long as it runs, and one that does not fit is refused with the arithmetic in the error.
 //!
-//! The arithmetic, with this machine's limit of 20,000:
-//! `budget = nofile - RESERVE - data-plane connections = 20,000 - 1,024 - 10,000 = 8,976`,
-//! i.e. eight tasks at the default 1,024 (or 140 at `--max-open 64`). The reserve covers the
-//! API's connections, one log file per workload, the state database, the listeners and the
-//! compile cache. Apps are not charged: their requests get no directory or socket from `deploy`,
-//! and their outbound connections have their own cap (`max_app_outbound`, 256 per app).
+//! The arithmetic, with this machine's limit of 20,000 and a data plane:
+//! `rest = nofile - RESERVE - data-plane connections = 20,000 - 1,024 - 10,000 = 8,976`, of
+//! which [`MAX_OUTBOUND`] (1,024) go to apps' outbound HTTP requests and 7,952 to tasks, i.e.
+//! seven tasks at the default 1,024 (or 124 at `--max-open 64`). The reserve covers the API's
+//! connections (at most 2 × 256, Unix socket and TCP), one log file per workload, the state
+//! database, the listeners and the compile cache.
+//!
+//! Apps are not charged per instance because they cannot hold descriptors of their own: the
+//! daemon refuses a directory or the network for an app (`Daemon::check`; every request is a
+//! fresh instance, up to 100 at once, so a grant of 1,024 handles would pin 102,400). What
+//! they can hold is outbound HTTP connections, capped per request (16), per app (256) and, so
+//! that many apps together cannot take the reserve, across all apps by [`FdBudget::outbound`].
 //!
 //! **CPU.** Long-running tasks run on a runtime of their own whose threads have the lowest
 //! priority (nice [`TASK_NICE`]), so a task that loops cannot take the CPU the data plane and
@@ -28,6 +34,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Descriptors the daemon keeps for itself besides the data plane's connections.
 pub const RESERVE: u64 = 1024;
 
+/// Outbound HTTP requests in flight across all apps, at most: four apps at their own cap.
+/// Never more than half of what the reserve and the data plane leave, so tasks keep the rest.
+pub const MAX_OUTBOUND: u64 = 1024;
+
 /// The nice value of task threads: CFS weight 15, against 1024 for the daemon's own threads.
 pub const TASK_NICE: i32 = 19;
 
@@ -36,18 +46,28 @@ pub const TASK_NICE: i32 = 19;
 pub struct FdBudget {
     pub nofile: u64,
     pub reserved: u64,
+    /// Outbound HTTP requests all apps may have in flight together (0 without a data plane).
+    pub outbound: u64,
     pub for_tasks: u64,
 }
 
 impl FdBudget {
     /// The budget left by `nofile` once the daemon's reserve and `connections` (the data
-    /// plane's cap on open connections, 0 without one) are set aside.
+    /// plane's cap on open connections, 0 without one) are set aside, split between apps'
+    /// outbound requests (when there is a data plane) and tasks.
     pub fn new(nofile: u64, connections: u64) -> FdBudget {
         let reserved = RESERVE.saturating_add(connections);
+        let rest = nofile.saturating_sub(reserved);
+        let outbound = if connections > 0 {
+            MAX_OUTBOUND.min(rest / 2)
+        } else {
+            0
+        };
         FdBudget {
             nofile,
             reserved,
-            for_tasks: nofile.saturating_sub(reserved),
+            outbound,
+            for_tasks: rest - outbound,
         }
     }
 }
@@ -103,6 +123,8 @@ pub struct Host {
     pub tasks: tokio::runtime::Handle,
     pub fds: FdBudget,
     handles: Arc<Semaphore>,
+    /// [`FdBudget::outbound`] permits, shared by every app's outbound requests.
+    pub outbound: Arc<Semaphore>,
 }
 
 impl Host {
@@ -114,6 +136,7 @@ impl Host {
             tasks,
             fds,
             handles: Arc::new(Semaphore::new(permits)),
+            outbound: Arc::new(Semaphore::new(fds.outbound as usize)),
         }
     }
 
@@ -127,13 +150,14 @@ impl Host {
                 format!(
                     "not enough open-file budget: this task may hold {max_open} open files and \
                      sockets (--max-open) and the daemon has {} of {} left for tasks (its limit \
-                     of {} descriptors, less {} kept for the API, logs and HTTP connections); \
-                     run it with a lower --max-open, or stop a task that is granted a directory \
-                     or the network",
+                     of {} descriptors, less {} kept for the API, logs and HTTP connections and \
+                     {} for apps' outbound requests); run it with a lower --max-open, or stop a \
+                     task that is granted a directory or the network",
                     self.handles.available_permits(),
                     self.fds.for_tasks,
                     self.fds.nofile,
-                    self.fds.reserved
+                    self.fds.reserved,
+                    self.fds.outbound
                 )
             })
     }
@@ -146,10 +170,16 @@ mod tests {
     #[test]
     fn budget_leaves_the_reserve_and_the_connections() {
         let b = FdBudget::new(20_000, 10_000);
-        assert_eq!(b.for_tasks, 8_976);
-        assert_eq!(FdBudget::new(20_000, 0).for_tasks, 18_976);
+        assert_eq!((b.outbound, b.for_tasks), (1_024, 7_952));
+        // No data plane: no apps, so no outbound share.
+        let b = FdBudget::new(20_000, 0);
+        assert_eq!((b.outbound, b.for_tasks), (0, 18_976));
+        // A small limit: apps' outbound requests get at most half of what is left.
+        let b = FdBudget::new(RESERVE + 100 + 8, 100);
+        assert_eq!((b.outbound, b.for_tasks), (4, 4));
         // A limit below the reserve leaves nothing rather than wrapping around.
-        assert_eq!(FdBudget::new(1_000, 10_000).for_tasks, 0);
+        let b = FdBudget::new(1_000, 10_000);
+        assert_eq!((b.outbound, b.for_tasks), (0, 0));
     }
 
     #[tokio::test]

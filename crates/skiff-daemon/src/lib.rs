@@ -142,9 +142,10 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     if fds.for_tasks < skiff_engine::Limits::DEFAULT_MAX_OPEN as u64 {
         eprintln!(
             "skiff daemon: warning: the open-file limit ({nofile}) leaves {} descriptors for \
-             tasks after {} kept for the API, logs and HTTP connections; raise it (ulimit -n) \
-             or tasks granted a directory or the network must use a small --max-open",
-            fds.for_tasks, fds.reserved
+             tasks after {} kept for the API, logs and HTTP connections and {} for apps' \
+             outbound requests; raise it (ulimit -n) or tasks granted a directory or the \
+             network must use a small --max-open",
+            fds.for_tasks, fds.reserved, fds.outbound
         );
     }
     let host = host::Host::new(tasks_rt.handle().clone(), fds);

@@ -245,6 +245,7 @@ pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
                 .iter()
                 .filter_map(|r| OutboundRule::parse(r).ok())
                 .collect(),
+            shared: Some(d.host.outbound.clone()),
         },
     }
 }
@@ -267,7 +268,10 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         .await;
         return;
     };
-    let deployed = match skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/")) {
+    // A record accepted by a daemon that did not refuse these grants yet.
+    let route = crate::daemon::app_grants(&w.spec)
+        .and_then(|()| skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/")));
+    let deployed = match route {
         Ok(route) => {
             let config = app_config(&d, &w);
             apps.deploy(&id, &w.spec.image, route, config, false).await

@@ -384,7 +384,10 @@ fn app_config(args: &ServeArgs, spec: &AppSpec, names: &[&str]) -> anyhow::Resul
             ..Sandbox::default()
         },
         limits,
-        outbound: OutboundPolicy { rules },
+        outbound: OutboundPolicy {
+            rules,
+            shared: None,
+        },
     })
 }
 

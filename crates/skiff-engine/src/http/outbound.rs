@@ -150,6 +150,10 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
 #[derive(Debug, Clone, Default)]
 pub struct OutboundPolicy {
     pub rules: Vec<OutboundRule>,
+    /// A cap on outbound requests in flight shared with other apps (the daemon's node-wide
+    /// total: each request holds a host descriptor, and per-app caps do not bound the sum over
+    /// apps). `None`: only the per-request and per-app caps apply.
+    pub shared: Option<Arc<Semaphore>>,
 }
 
 impl OutboundPolicy {
@@ -175,7 +179,7 @@ impl OutboundHooks {
     /// A slot for one more request in flight, or why not. Never waits: a guest past its cap
     /// gets an error at once, as it would from a full connection pool, instead of holding its
     /// instance while it queues.
-    fn slot(&self) -> Result<[OwnedSemaphorePermit; 2], String> {
+    fn slot(&self) -> Result<Vec<OwnedSemaphorePermit>, String> {
         let request = self
             .request_permits
             .clone()
@@ -192,7 +196,15 @@ impl OutboundHooks {
                 self.limits.max_app_outbound
             )
         })?;
-        Ok([request, app])
+        let mut slot = vec![request, app];
+        if let Some(shared) = &self.policy.shared {
+            slot.push(shared.clone().try_acquire_owned().map_err(|_| {
+                "the node's cap on outbound requests in flight across all apps is reached \
+                 (the daemon sizes it from its open-file limit: raise ulimit -n)"
+                    .to_string()
+            })?);
+        }
+        Ok(slot)
     }
 }
 
