@@ -14,7 +14,12 @@
 #     The first request of all loads the binary's code and is reported apart.
 #  4. the data plane: requests per second of one deployed app under wrk (64 connections), beside
 #     the same binary under `skiff serve`.
-# Usage: bench/daemon.sh    (SMOKE=1: a few of each; DEPLOYS, TASKS, CONC, APPS override)
+#  5. CPU fairness: one deployed app under wrk alone, then with two busy-loop tasks
+#     (guests/wasm/loop.wasm) running beside it in the same daemon; the ratio of the two
+#     (target >= 0.8). No container peer: runc containers are separate processes the kernel
+#     already shares fairly.
+# Usage: bench/daemon.sh    (SMOKE=1: a few of each; DEPLOYS, TASKS, CONC, APPS override;
+#        ONLY=fairness: scenario 5 alone, on a fresh daemon, results in $RESULTS/fairness.json)
 source "$(dirname "$0")/lib.sh"
 need_apt runc busybox-static jq curl wrk
 [ -x "$SKIFF" ] || build_skiff_release
@@ -46,6 +51,45 @@ start_daemon() {
   http=$(cat "$SKIFF_HOME/daemon/http-addr")
 }
 upload() { curl -fsS --unix-socket "$sock" --data-binary "@$1" http://d/v1/blobs | jq -r .digest; }
+
+wrk_rps() { wrk -t2 -c64 -d"$WRK_SECS" "$1" | awk '/Requests\/sec/ {print $2}'; }
+api() { curl -fsS --unix-socket "$sock" -H 'content-type: application/json' "$@"; }
+
+# 5. CPU fairness: an app under wrk, alone and beside two looping tasks.
+fairness() {
+  local app loop alone busy
+  app=$(upload "$ROOT/guests/wasm/http-hello.wasm")
+  loop=$(upload "$ROOT/guests/wasm/loop.wasm")
+  api -o /dev/null -d "{\"name\":\"fair\",\"spec\":{\"image\":\"$app\",\"route\":\"/fair\"}}" http://d/v1/workloads
+  until_200 "http://$http/fair"
+  wrk -t2 -c64 -d1s "http://$http/fair" >/dev/null   # warm-up
+  alone=$(wrk_rps "http://$http/fair")
+  for i in 1 2; do
+    api -o /dev/null -d "{\"name\":\"loop$i\",\"spec\":{\"image\":\"$loop\"}}" http://d/v1/workloads
+  done
+  sleep 1
+  [ "$(api http://d/v1/workloads | jq '[.[] | select(.name|startswith("loop")) | select(.state.status=="running")] | length')" = 2 ] ||
+    { echo "fairness: the loop tasks are not running" >&2; exit 1; }
+  busy=$(wrk_rps "http://$http/fair")
+  api -o /dev/null -X POST "http://d/v1/workloads/loop1/stop" || true
+  api -o /dev/null -X POST "http://d/v1/workloads/loop2/stop" || true
+  echo
+  echo "| one HTTP app, wrk -t2 -c64 -d$WRK_SECS | req/s |"
+  echo "| --- | ---: |"
+  echo "| alone | $alone |"
+  echo "| beside two busy-loop tasks | $busy |"
+  awk -v a="$alone" -v b="$busy" 'BEGIN { printf "\nbeside two loops / alone: %.2f (target >= 0.8)\n", b/a }'
+  mkdir -p "$RESULTS"
+  jq -n --arg date "$(date -u +%FT%TZ)" --argjson alone "$alone" --argjson busy "$busy" \
+    '{scenario:"daemon-fairness", date:$date, alone_rps:$alone, beside_two_loops_rps:$busy, ratio:($busy/$alone)}' \
+    > "$RESULTS/fairness.json"
+}
+
+if [ "${ONLY:-}" = fairness ]; then
+  start_daemon "$work/home"
+  fairness
+  exit 0
+fi
 
 start_daemon "$work/home"
 app_digest=$(upload "$ROOT/guests/wasm/http-hello.wasm")
@@ -98,7 +142,6 @@ awk -v s="$skiff_tps" -v r="$runc_tps" 'BEGIN { printf "\nskiff / runc tasks/s: 
 [ "$(jq .failed <<< "$tasks_json")" = 0 ] || { echo "tasks failed: $tasks_json" >&2; exit 1; }
 
 # 4. The data plane: one deployed app under wrk, beside the same binary under `skiff serve`.
-wrk_rps() { wrk -t2 -c64 -d"$WRK_SECS" "$1" | awk '/Requests\/sec/ {print $2}'; }
 curl -fs -o /dev/null --unix-socket "$sock" -H 'content-type: application/json' \
   -d "{\"name\":\"wrk\",\"spec\":{\"image\":\"$app_digest\",\"route\":\"/wrk\"}}" http://d/v1/workloads
 until_200 "http://$http/wrk"
@@ -115,6 +158,8 @@ echo "| --- | ---: |"
 echo "| skiff daemon (data plane) | $daemon_rps |"
 echo "| skiff serve, same binary | $serve_rps |"
 awk -v d="$daemon_rps" -v s="$serve_rps" 'BEGIN { printf "\ndaemon / serve req/s: %.2f\n", d/s }'
+
+fairness
 
 # 3. Density, on a fresh daemon.
 start_daemon "$work/home2"

@@ -80,6 +80,7 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
     let limits = Limits {
         memory: plan.memory,
         timeout: plan.timeout_ms.map(Duration::from_millis),
+        ..Limits::default()
     };
     match engine.run_command(&program, &sandbox, &limits) {
         Ok(Exit::Code(code)) => Ok(code),

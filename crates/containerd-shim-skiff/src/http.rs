@@ -46,7 +46,10 @@ pub fn serve(plan: &Plan, http: &HttpPlan, bytes: &[u8]) -> Result<i32, (i32, St
         // The guest's output becomes log lines tagged with the request (see `init_logging`).
         sandbox: sandbox(plan),
         limits,
-        outbound: OutboundPolicy { rules },
+        outbound: OutboundPolicy {
+            rules,
+            shared: None,
+        },
     };
     let app = HttpApp::new(&engine, &program, config)
         .map_err(|e| (exit_code(&e), format!("{}: {e}", plan.args[0])))?;

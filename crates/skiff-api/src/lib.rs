@@ -60,7 +60,8 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-/// Per-instance limits. Absent fields take the engine's defaults (128 MiB, no timeout).
+/// Per-instance limits. Absent fields take the engine's defaults (128 MiB, no timeout, 1024
+/// handles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -71,6 +72,9 @@ pub struct Limits {
     /// Wall-clock limit of one run, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Open files, sockets and other handles an instance may hold at once (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_open: Option<u32>,
 }
 
 /// Everything needed to run a workload: what, with which grants, under which limits.

@@ -31,6 +31,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// `--max-open`: a count of handles, at least the engine's minimum (a guest needs a few
+/// before its first instruction).
+pub fn parse_max_open(s: &str) -> Result<u32, String> {
+    let min = skiff_engine::MIN_MAX_OPEN;
+    match s.trim().parse::<u32>() {
+        Ok(n) if n as usize >= min => Ok(n),
+        _ => Err(skiff_engine::invalid_max_open(s)),
+    }
+}
+
 /// A duration with a unit: `ms`, `s`, `m` or `h` (`1500ms`, `5s`, `2m`). A bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();

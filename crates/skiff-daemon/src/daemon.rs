@@ -29,6 +29,8 @@ pub struct Daemon {
     pub programs: Arc<crate::programs::Programs>,
     /// Which host directories specs may mount.
     pub mounts: crate::mounts::MountPolicy,
+    /// Where tasks run, and the descriptor budget they share.
+    pub host: crate::host::Host,
     table: Mutex<Table>,
 }
 
@@ -108,9 +110,11 @@ impl Daemon {
         info: crate::InfoStatic,
         apps: Option<Arc<crate::apps::Apps>>,
         mounts: crate::mounts::MountPolicy,
+        host: crate::host::Host,
     ) -> Daemon {
         Daemon {
             mounts,
+            host,
             engine,
             db,
             blobs,
@@ -262,7 +266,8 @@ impl Daemon {
         Ok(())
     }
 
-    /// Check a spec and learn its kind from the binary.
+    /// Check a spec and learn its kind from the binary. Every refusal is a 400 saying why
+    /// (403 for a mount outside `--allow-mount`).
     pub async fn check(&self, spec: &WorkloadSpec) -> Result<WorkloadKind, ApiError> {
         if crate::blobs::parse_digest(&spec.image).is_none() {
             return Err(ApiError::BadRequest(format!(
@@ -277,6 +282,16 @@ impl Daemon {
             )));
         }
         self.check_mounts(spec)?;
+        if let Some(n) = spec.limits.max_open {
+            // The engine would raise it to its minimum, so refuse rather than charge one number
+            // and enforce another (the CLI's --max-open says the same).
+            if (n as usize) < skiff_engine::MIN_MAX_OPEN {
+                return Err(ApiError::BadRequest(format!(
+                    "limits.max_open: {}",
+                    skiff_engine::invalid_max_open(&n.to_string())
+                )));
+            }
+        }
         let kind = self
             .programs
             .kind(&spec.image)
@@ -309,6 +324,7 @@ impl Daemon {
                 ));
             };
             skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
+            app_grants(spec).map_err(ApiError::BadRequest)?;
             for rule in &spec.allow_outbound {
                 OutboundRule::parse(rule)
                     .map_err(|e| ApiError::BadRequest(format!("allow_outbound {rule:?}: {e}")))?;
@@ -655,6 +671,32 @@ fn generated_name(spec: &WorkloadSpec, id_part: &str) -> String {
     let base = base.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
     let base = if base.is_empty() { "workload" } else { base };
     format!("{}-{id_part}", &base[..base.len().min(50)])
+}
+
+/// An HTTP app gets no directory and no network, only what `allow_outbound` grants. Every
+/// request runs in a fresh instance, up to 100 at once, each holding up to `max_open` handles:
+/// with a directory or sockets that is 100 × 1,024 host descriptors per app at the defaults,
+/// more than the whole budget tasks share (7,952 on a 20,000 limit, see `crate::host`), so no
+/// charge to that budget could admit it; and raw sockets would bypass the allow-list and the
+/// outbound caps. `skiff deploy` never asks for either.
+pub fn app_grants(spec: &WorkloadSpec) -> Result<(), String> {
+    let what = match (spec.mounts.is_empty(), spec.network) {
+        (true, false) => return Ok(()),
+        (false, false) => "a directory (mounts)",
+        (true, true) => "the network (network: true)",
+        (false, true) => "a directory (mounts) or the network (network: true)",
+    };
+    Err(format!(
+        "an HTTP app cannot be granted {what}: each of its up to {} concurrent instances could \
+         hold {} host descriptors, more than the daemon can give; reach other services with \
+         allow_outbound, or run the work that needs files or sockets as a task (skiff run -d)",
+        skiff_engine::http::HttpLimits::DEFAULT_MAX_CONCURRENT,
+        skiff_engine::effective_max_open(
+            spec.limits
+                .max_open
+                .map_or(skiff_engine::Limits::DEFAULT_MAX_OPEN, |n| n as usize)
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod daemon;
 mod db;
 mod error;
 mod follow;
+mod host;
 mod info;
 mod logs;
 mod metrics;
@@ -124,6 +125,33 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         .enable_all()
         .build()
         .map_err(io("cannot start the async runtime"))?;
+    // Tasks get a runtime of their own, on lower-priority threads (see `host`): on the shared
+    // runtime two looping tasks took an app beside them from 5,345 to 12.5 requests/s; with
+    // this, its throughput beside them is 0.93 of alone (bench/daemon.sh scenario 5, median of
+    // three, debug build, docs/benchmarks.md).
+    let tasks_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads)
+        .thread_name("skiff-task")
+        .on_thread_start(host::lower_thread_priority)
+        .enable_all()
+        .build()
+        .map_err(io("cannot start the tasks' async runtime"))?;
+    let nofile = host::raise_nofile();
+    let connections = match config.http_listen {
+        Some(_) => skiff_http::ServerLimits::default().max_connections as u64,
+        None => 0,
+    };
+    let fds = host::FdBudget::new(nofile, connections);
+    if fds.for_tasks < skiff_engine::Limits::DEFAULT_MAX_OPEN as u64 {
+        eprintln!(
+            "skiff daemon: warning: the open-file limit ({nofile}) leaves {} descriptors for \
+             tasks after {} kept for the API, logs and HTTP connections and {} for apps' \
+             outbound requests; raise it (ulimit -n) or tasks granted a directory or the \
+             network must use a small --max-open",
+            fds.for_tasks, fds.reserved, fds.outbound
+        );
+    }
+    let host = host::Host::new(tasks_rt.handle().clone(), fds);
     rt.block_on(async move {
         let socket = socket_path(&config.home);
         // We hold the lock, so a socket file left here is from a daemon that died.
@@ -198,6 +226,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             },
             apps,
             config.mounts,
+            host,
         ));
         let resumed = d.recover().await?;
         eprintln!(
@@ -254,6 +283,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         Ok::<(), DaemonError>(())
     })?;
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    tasks_rt.shutdown_timeout(std::time::Duration::from_secs(1));
     drop(lock);
     Ok(())
 }

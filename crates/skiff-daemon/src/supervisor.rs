@@ -104,12 +104,12 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         let limits = Limits {
             memory: w.spec.limits.memory_bytes.unwrap_or(Limits::DEFAULT_MEMORY),
             timeout: w.spec.limits.timeout_ms.map(Duration::from_millis),
+            max_open: max_open(&w),
         };
         d.mark_running(&id).await;
         let started = Instant::now();
-        let engine = d.engine.clone();
         let result = tokio::select! {
-            r = engine.run_command_async(&program, &sandbox, &limits) => Some(r),
+            r = run_task(&d, &w, program, sandbox, limits) => Some(r),
             _ = stop.wait_for(|s| s.is_some()) => None,
         };
         if let Some(l) = &log {
@@ -150,6 +150,57 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         if d.get(&id).is_none_or(|w| w.desired != Desired::Running) {
             return;
         }
+    }
+}
+
+/// The handle cap the guest really gets, which is also what a task is charged to the budget
+/// (the engine raises a cap below its minimum; charging the raw number would let `max_open: 0`
+/// hold 16 descriptors for free).
+fn max_open(w: &Workload) -> usize {
+    skiff_engine::effective_max_open(
+        w.spec
+            .limits
+            .max_open
+            .map_or(Limits::DEFAULT_MAX_OPEN, |n| n as usize),
+    )
+}
+
+/// One run of a task, on the daemon's task runtime (see `crate::host`: lower-priority threads,
+/// so a busy task cannot starve the data plane or the API). A task that can open descriptors
+/// holds its `--max-open` of the daemon's budget while it runs. Dropping the returned future
+/// (the operator's stop) aborts the run.
+async fn run_task(
+    d: &Daemon,
+    w: &Workload,
+    program: Arc<skiff_engine::Program>,
+    sandbox: Sandbox,
+    limits: Limits,
+) -> Result<Exit, RunError> {
+    let reserved = if w.spec.mounts.is_empty() && !w.spec.network {
+        None
+    } else {
+        let n = u32::try_from(limits.max_open).unwrap_or(u32::MAX);
+        Some(d.host.reserve(n).map_err(RunError::Grant)?)
+    };
+    let engine = d.engine.clone();
+    let run = d.host.tasks.spawn(async move {
+        let _reserved = reserved;
+        engine.run_command_async(&program, &sandbox, &limits).await
+    });
+    // Aborted when dropped: the guest ends at its next yield (within one epoch tick).
+    struct AbortOnDrop(tokio::task::JoinHandle<Result<Exit, RunError>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut run = AbortOnDrop(run);
+    match (&mut run.0).await {
+        Ok(r) => r,
+        Err(e) => Err(RunError::Trap {
+            message: format!("the task's runner failed: {e}"),
+            backtrace: Vec::new(),
+        }),
     }
 }
 
@@ -196,6 +247,7 @@ pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
     if let Some(t) = w.spec.limits.timeout_ms {
         limits.timeout = Duration::from_millis(t);
     }
+    limits.max_open = max_open(w);
     HttpAppConfig {
         name: w.name.clone(),
         sandbox: sandbox_of(w, d.log_of(&w.id).as_ref()),
@@ -208,6 +260,7 @@ pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
                 .iter()
                 .filter_map(|r| OutboundRule::parse(r).ok())
                 .collect(),
+            shared: Some(d.host.outbound.clone()),
         },
     }
 }
@@ -230,12 +283,14 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         .await;
         return;
     };
-    let route = skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/"));
-    // As before every run of a task (the mounts are opened at deploy).
-    let route = match d.check_mounts(&w.spec) {
-        Ok(()) => route,
-        Err(e) => Err(format!("not started: {e}")),
-    };
+    // A record accepted by a daemon that did not refuse these grants yet, and `--allow-mount`
+    // as before every run of a task (the mounts are opened at deploy).
+    let route = crate::daemon::app_grants(&w.spec)
+        .and_then(|()| skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/")))
+        .and_then(|route| match d.check_mounts(&w.spec) {
+            Ok(()) => Ok(route),
+            Err(e) => Err(format!("not started: {e}")),
+        });
     let deployed = match route {
         Ok(route) => {
             let config = app_config(&d, &w);

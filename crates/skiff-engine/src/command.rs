@@ -40,6 +40,20 @@ impl WasiView for P2State {
     }
 }
 
+/// A p1 context whose handles are capped at `limits.max_open` (see `crate::handles`).
+pub(crate) fn p1_ctx(builder: &mut wasmtime_wasi::WasiCtxBuilder, limits: &Limits) -> WasiP1Ctx {
+    let mut wasi = builder.build_p1();
+    crate::handles::cap(wasi.ctx().table, limits.max_open);
+    wasi
+}
+
+/// A p2 resource table capped at `limits.max_open` (see `crate::handles`).
+pub(crate) fn capped_table(limits: &Limits) -> ResourceTable {
+    let mut table = ResourceTable::new();
+    crate::handles::cap(&mut table, limits.max_open);
+    table
+}
+
 /// Only commands run to completion; anything else is refused with what to do instead.
 pub(crate) fn ensure_command(program: &Program) -> Result<(), RunError> {
     if program.info.kind.is_command() {
@@ -96,7 +110,7 @@ impl Engine {
     ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
         let mut linker: Linker<P1State> = Linker::new(&self.inner);
         let state = P1State {
-            wasi: builder.build_p1(),
+            wasi: p1_ctx(&mut builder, limits),
             limiter: MemoryLimiter::new(limits.memory),
         };
         let mut store = self.store(state, |s| &mut s.limiter);
@@ -121,7 +135,7 @@ impl Engine {
         let mut linker: ComponentLinker<P2State> = ComponentLinker::new(&self.inner);
         let state = P2State {
             wasi: builder.build(),
-            table: ResourceTable::new(),
+            table: capped_table(limits),
             limiter: MemoryLimiter::new(limits.memory),
         };
         let mut store = self.store(state, |s| &mut s.limiter);
@@ -210,6 +224,7 @@ pub(crate) fn classify(
             })
             .unwrap_or_default();
         let message = match trap {
+            _ if crate::handles::hit(&e) => crate::handles::message(limits.max_open),
             Some(t) => t.to_string(),
             None => format!("{:#}", e.root_cause()),
         };

@@ -16,11 +16,16 @@ pub struct Limits {
     pub memory: u64,
     /// Wall-clock time for the whole run; `None` runs until the guest ends.
     pub timeout: Option<Duration>,
+    /// Handles the guest may hold at once: open files and directories, sockets, streams (see
+    /// `crate::handles`). Past it the guest is stopped with a clear reason.
+    pub max_open: usize,
 }
 
 impl Limits {
     /// 128 MiB: the heap Fastly's Compute gives a request, plenty for CLI tools and handlers.
     pub const DEFAULT_MEMORY: u64 = 128 << 20;
+    /// Linux's default soft `RLIMIT_NOFILE`: what a native program gets unless it asks.
+    pub const DEFAULT_MAX_OPEN: usize = crate::handles::DEFAULT_MAX_OPEN;
 }
 
 impl Default for Limits {
@@ -28,6 +33,7 @@ impl Default for Limits {
         Limits {
             memory: Self::DEFAULT_MEMORY,
             timeout: None,
+            max_open: Self::DEFAULT_MAX_OPEN,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::sandbox::Sandbox;
 use crate::Exit;
 use skiff_wasm::Kind;
 use std::sync::atomic::AtomicBool;
-use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
+use wasmtime::component::Linker as ComponentLinker;
 use wasmtime::{InstancePre, Linker, Store, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
@@ -82,7 +82,7 @@ impl Engine {
         limits: &Limits,
     ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
         let state = P1State {
-            wasi: builder.build_p1(),
+            wasi: crate::command::p1_ctx(&mut builder, limits),
             limiter: MemoryLimiter::new(limits.memory),
         };
         let mut store = self.async_store(state, |s| &mut s.limiter);
@@ -120,7 +120,7 @@ impl Engine {
     ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
         let state = P2State {
             wasi: builder.build(),
-            table: ResourceTable::new(),
+            table: crate::command::capped_table(limits),
             limiter: MemoryLimiter::new(limits.memory),
         };
         let mut store = self.async_store(state, |s| &mut s.limiter);

@@ -98,6 +98,7 @@ pub fn write_engine_stats(o: &mut String, apps: &[(&str, &AppStats)]) {
             ("timeout", &s.timeouts),
             ("concurrency", &s.overloaded),
             ("body_size", &s.body_too_large),
+            ("outbound_concurrency", &s.outbound_limited),
         ] {
             let _ = writeln!(
                 o,

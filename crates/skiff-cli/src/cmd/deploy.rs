@@ -79,7 +79,7 @@ pub fn deploy(home: &Home, client: &Client, args: DeployArgs) -> anyhow::Result<
             network: false,
             limits: Limits {
                 memory_bytes: Some(args.memory),
-                timeout_ms: None,
+                ..Limits::default()
             },
             restart: RestartPolicy::No,
             route: Some(route),

@@ -108,6 +108,7 @@ pub fn spec_from_run(
         limits: Limits {
             memory_bytes: Some(args.memory),
             timeout_ms: args.timeout.map(|t| t.as_millis() as u64),
+            max_open: Some(args.max_open),
         },
         restart: match &args.restart {
             Some(r) => parse_restart(r).map_err(anyhow::Error::msg)?,

@@ -3,7 +3,7 @@
 use crate::cmd::source::{pull_if_missing, resolve, PullPolicy, Workload};
 use crate::exit;
 use crate::home::Home;
-use crate::units::{parse_duration, parse_size};
+use crate::units::{parse_duration, parse_max_open, parse_size};
 use anyhow::Context;
 use clap::Args;
 use skiff_engine::{AllocatorChoice, Engine, EngineConfig, Exit, Limits, Mount, Sandbox};
@@ -47,6 +47,11 @@ pub struct RunArgs {
     /// together (e.g. 64m, 1g)
     #[arg(long, value_name = "SIZE", default_value = "128m", value_parser = parse_size)]
     pub memory: u64,
+
+    /// Open files, sockets and other handles the guest may hold at once; past it the guest is
+    /// stopped (exit 134)
+    #[arg(long, value_name = "N", default_value = "1024", value_parser = parse_max_open)]
+    pub max_open: u32,
 
     /// Wall-clock limit (e.g. 500ms, 5s, 2m); none by default
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -112,6 +117,7 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
     let limits = Limits {
         memory: args.memory,
         timeout: args.timeout,
+        max_open: args.max_open as usize,
     };
     let bytes = workload.bytes;
     let engine = Engine::new(&EngineConfig {

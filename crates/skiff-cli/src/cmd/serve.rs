@@ -3,7 +3,7 @@
 use crate::cmd::run::{parse_env, read_env_file};
 use crate::cmd::source::{pull_if_missing, resolve, PullPolicy};
 use crate::home::Home;
-use crate::units::{parse_duration, parse_size};
+use crate::units::{parse_duration, parse_max_open, parse_size};
 use anyhow::Context;
 use clap::Args;
 use skiff_engine::http::{HttpApp, HttpAppConfig, HttpLimits, OutboundPolicy, OutboundRule};
@@ -91,6 +91,21 @@ pub struct ServeArgs {
     /// Largest request body; 413 beyond [default: 10m]
     #[arg(long, value_name = "[APP::]SIZE")]
     pub max_body: Vec<String>,
+
+    /// Open files, sockets and other handles per instance; past it the request fails (500)
+    /// [default: 1024]
+    #[arg(long, value_name = "[APP::]N")]
+    pub max_open: Vec<String>,
+
+    /// Outbound HTTP requests one request may have in flight; past it the guest gets
+    /// connection-limit-reached [default: 16]
+    #[arg(long, value_name = "[APP::]N")]
+    pub max_outbound: Vec<String>,
+
+    /// Outbound HTTP requests all of an app's instances may have in flight together; past it
+    /// the guest gets connection-limit-reached [default: 256]
+    #[arg(long, value_name = "[APP::]N")]
+    pub max_app_outbound: Vec<String>,
 
     /// Open client connections at most
     #[arg(long, value_name = "N", default_value_t = ServerLimits::DEFAULT_MAX_CONNECTIONS)]
@@ -318,6 +333,30 @@ fn app_config(args: &ServeArgs, spec: &AppSpec, names: &[&str]) -> anyhow::Resul
             HttpLimits::DEFAULT_MAX_BODY,
             parse_size,
         )?,
+        max_open: limit(
+            &args.max_open,
+            app,
+            names,
+            "--max-open",
+            HttpLimits::DEFAULT_MAX_OPEN as u32,
+            parse_max_open,
+        )? as usize,
+        max_outbound: limit(
+            &args.max_outbound,
+            app,
+            names,
+            "--max-outbound",
+            HttpLimits::DEFAULT_MAX_OUTBOUND,
+            parse_count,
+        )?,
+        max_app_outbound: limit(
+            &args.max_app_outbound,
+            app,
+            names,
+            "--max-app-outbound",
+            HttpLimits::DEFAULT_MAX_APP_OUTBOUND,
+            parse_count,
+        )?,
     };
     let mut env = Vec::new();
     for file in values_for(&args.env_file, app, names, "--env-file")? {
@@ -346,7 +385,10 @@ fn app_config(args: &ServeArgs, spec: &AppSpec, names: &[&str]) -> anyhow::Resul
             ..Sandbox::default()
         },
         limits,
-        outbound: OutboundPolicy { rules },
+        outbound: OutboundPolicy {
+            rules,
+            shared: None,
+        },
     })
 }
 

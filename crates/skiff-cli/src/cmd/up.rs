@@ -229,6 +229,7 @@ fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<
                 .transpose()
                 .map_err(anyhow::Error::msg)?
                 .map(|t| t.as_millis() as u64),
+            ..Limits::default()
         },
         restart: match &e.restart {
             Some(r) => parse_restart(r).map_err(anyhow::Error::msg)?,

@@ -15,6 +15,8 @@ pub struct Daemon {
     pub skiff: Skiff,
     child: Option<Child>,
     args: Vec<String>,
+    /// Run under `prlimit --nofile=N:N`: a small descriptor limit makes the daemon's budget small.
+    nofile: Option<u64>,
 }
 
 impl Daemon {
@@ -24,10 +26,20 @@ impl Daemon {
 
     /// A daemon on a home the test has prepared.
     pub fn start_in(skiff: Skiff, args: &[&str]) -> Daemon {
+        Daemon::start_limited(skiff, None, args)
+    }
+
+    /// A daemon whose soft and hard `RLIMIT_NOFILE` are `nofile`.
+    pub fn start_with_nofile(nofile: u64, args: &[&str]) -> Daemon {
+        Daemon::start_limited(Skiff::new(), Some(nofile), args)
+    }
+
+    fn start_limited(skiff: Skiff, nofile: Option<u64>, args: &[&str]) -> Daemon {
         let mut d = Daemon {
             skiff,
             child: None,
             args: args.iter().map(|s| s.to_string()).collect(),
+            nofile,
         };
         d.spawn();
         d
@@ -43,9 +55,17 @@ impl Daemon {
             .append(true)
             .open(self.skiff.home.path().join("daemon-stderr.log"))
             .unwrap();
-        let child = self
-            .skiff
-            .cmd()
+        let mut cmd = self.skiff.cmd();
+        if let Some(n) = self.nofile {
+            let skiff = cmd;
+            cmd = std::process::Command::new("prlimit");
+            cmd.env_clear()
+                .envs(skiff.get_envs().filter_map(|(k, v)| Some((k, v?))))
+                .stdin(Stdio::null())
+                .arg(format!("--nofile={n}:{n}"))
+                .arg(skiff.get_program());
+        }
+        let child = cmd
             .arg("daemon")
             .args(&self.args)
             .stdout(Stdio::null())

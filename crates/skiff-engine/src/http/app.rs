@@ -70,6 +70,8 @@ pub struct HttpApp {
     limits: HttpLimits,
     outbound: Arc<OutboundPolicy>,
     permits: Arc<Semaphore>,
+    /// Outbound requests in flight across the app's instances (`max_app_outbound`).
+    outbound_permits: Arc<Semaphore>,
     stats: Arc<AppStats>,
     /// Set by [`HttpApp::stop`]: every request still running ends at once.
     stopped: tokio::sync::watch::Sender<bool>,
@@ -121,6 +123,7 @@ impl HttpApp {
             limits: config.limits,
             outbound: Arc::new(config.outbound),
             permits: Arc::new(Semaphore::new(max as usize)),
+            outbound_permits: Arc::new(Semaphore::new(config.limits.max_app_outbound as usize)),
             stats: Arc::new(AppStats::default()),
             stopped: tokio::sync::watch::Sender::new(false),
         })
@@ -348,12 +351,15 @@ impl HttpApp {
         let state = RequestState {
             wasi,
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            table: crate::command::capped_table(&instance_limits(&self.limits)),
             hooks: OutboundHooks {
                 policy: self.outbound.clone(),
                 app: self.name.clone(),
                 request_id: id,
                 stats: self.stats.clone(),
+                request_permits: Arc::new(Semaphore::new(self.limits.max_outbound as usize)),
+                app_permits: self.outbound_permits.clone(),
+                limits: self.limits,
             },
             limiter: MemoryLimiter::new(self.limits.memory),
             cpu_ticks: 0,
@@ -389,10 +395,7 @@ struct Guest {
 
 impl Guest {
     fn classify(&self, e: wasmtime::Error, state: &RequestState) -> HandleError {
-        let limits = Limits {
-            memory: self.limits.memory,
-            timeout: Some(self.limits.cpu_time),
-        };
+        let limits = instance_limits(&self.limits);
         let cpu_hit = AtomicBool::new(state.cpu_hit);
         match classify(e, state.limiter.hit, &limits, &cpu_hit, self.max_wasm_stack) {
             RunError::MemoryLimit { limit, .. } => HandleError::MemoryLimit { limit },
@@ -436,6 +439,15 @@ impl Guest {
             }
             _ => tracing::error!("[{} {}] {}: {f}", self.name, self.id, f.status()),
         }
+    }
+}
+
+/// One instance's limits in the terms of a command's; the CPU budget stands for the timeout.
+fn instance_limits(l: &HttpLimits) -> Limits {
+    Limits {
+        memory: l.memory,
+        timeout: Some(l.cpu_time),
+        max_open: l.max_open,
     }
 }
 

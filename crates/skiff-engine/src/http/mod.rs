@@ -51,6 +51,14 @@ pub struct HttpLimits {
     pub queue_timeout: Duration,
     /// Largest request body, in bytes (413 beyond).
     pub max_body: u64,
+    /// Handles one instance may hold at once (files, sockets, streams, HTTP bodies): see
+    /// [`crate::Limits::max_open`].
+    pub max_open: usize,
+    /// Outbound HTTP requests one instance may have in flight at once; past it the guest's
+    /// request fails with `connection-limit-reached`.
+    pub max_outbound: u32,
+    /// Outbound HTTP requests all instances of the app may have in flight at once; same error.
+    pub max_app_outbound: u32,
 }
 
 impl HttpLimits {
@@ -66,6 +74,15 @@ impl HttpLimits {
     pub const DEFAULT_MAX_CONCURRENT: u32 = 100;
     pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
     pub const DEFAULT_MAX_BODY: u64 = 10 << 20;
+    pub const DEFAULT_MAX_OPEN: usize = crate::Limits::DEFAULT_MAX_OPEN;
+    /// Each outbound request in flight holds a connection (a host file descriptor) until the
+    /// upstream's response has arrived whole or the guest drops it. 16 covers a handler calling a dozen backends in
+    /// parallel (browsers keep 6 per host); the measured attack held 5,000 from one request.
+    pub const DEFAULT_MAX_OUTBOUND: u32 = 16;
+    /// 256: every one of the default 100 instances may have two or three requests in flight,
+    /// and 40 busy apps together still stay under 10,240 descriptors, about half of a
+    /// 20,000-descriptor node (the rest is the daemon's reserve: see skiff-daemon's `host`).
+    pub const DEFAULT_MAX_APP_OUTBOUND: u32 = 256;
 }
 
 impl Default for HttpLimits {
@@ -77,6 +94,9 @@ impl Default for HttpLimits {
             max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
             queue_timeout: Self::DEFAULT_QUEUE_TIMEOUT,
             max_body: Self::DEFAULT_MAX_BODY,
+            max_open: Self::DEFAULT_MAX_OPEN,
+            max_outbound: Self::DEFAULT_MAX_OUTBOUND,
+            max_app_outbound: Self::DEFAULT_MAX_APP_OUTBOUND,
         }
     }
 }
@@ -111,6 +131,8 @@ pub struct AppStats {
     pub body_too_large: AtomicU64,
     pub no_response: AtomicU64,
     pub outbound_denied: AtomicU64,
+    /// Outbound requests refused by `max_outbound` or `max_app_outbound`.
+    pub outbound_limited: AtomicU64,
 }
 
 impl AppStats {

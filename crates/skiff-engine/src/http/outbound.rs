@@ -12,6 +12,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One allowed destination pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +150,10 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
 #[derive(Debug, Clone, Default)]
 pub struct OutboundPolicy {
     pub rules: Vec<OutboundRule>,
+    /// A cap on outbound requests in flight shared with other apps (the daemon's node-wide
+    /// total: each request holds a host descriptor, and per-app caps do not bound the sum over
+    /// apps). `None`: only the per-request and per-app caps apply.
+    pub shared: Option<Arc<Semaphore>>,
 }
 
 impl OutboundPolicy {
@@ -157,12 +162,50 @@ impl OutboundPolicy {
     }
 }
 
-/// The `wasi:http` hooks of one request: enforce the allow-list, log what is refused.
+/// The `wasi:http` hooks of one request: enforce the allow-list and the caps on requests in
+/// flight, log what is refused.
 pub(crate) struct OutboundHooks {
     pub(crate) policy: Arc<OutboundPolicy>,
     pub(crate) app: Arc<str>,
     pub(crate) request_id: super::RequestId,
     pub(crate) stats: Arc<super::AppStats>,
+    /// `max_outbound` permits of this request, and `max_app_outbound` of its app.
+    pub(crate) request_permits: Arc<Semaphore>,
+    pub(crate) app_permits: Arc<Semaphore>,
+    pub(crate) limits: super::HttpLimits,
+}
+
+impl OutboundHooks {
+    /// A slot for one more request in flight, or why not. Never waits: a guest past its cap
+    /// gets an error at once, as it would from a full connection pool, instead of holding its
+    /// instance while it queues.
+    fn slot(&self) -> Result<Vec<OwnedSemaphorePermit>, String> {
+        let request = self
+            .request_permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                format!(
+                    "{} outbound requests of this request already in flight (--max-outbound)",
+                    self.limits.max_outbound
+                )
+            })?;
+        let app = self.app_permits.clone().try_acquire_owned().map_err(|_| {
+            format!(
+                "{} outbound requests of this app already in flight (--max-app-outbound)",
+                self.limits.max_app_outbound
+            )
+        })?;
+        let mut slot = vec![request, app];
+        if let Some(shared) = &self.policy.shared {
+            slot.push(shared.clone().try_acquire_owned().map_err(|_| {
+                "the node's cap on outbound requests in flight across all apps is reached \
+                 (the daemon sizes it from its open-file limit: raise ulimit -n)"
+                    .to_string()
+            })?);
+        }
+        Ok(slot)
+    }
 }
 
 impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
@@ -188,17 +231,34 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
         let port = uri
             .port_u16()
             .unwrap_or(if scheme == "http" { 80 } else { 443 });
-        if !self.policy.allows(&scheme, &host, port) {
-            self.stats
-                .outbound_denied
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(
-                "[{} {}] outbound request to {scheme}://{host}:{port} denied: not in the app's --allow-outbound list",
-                self.app,
-                self.request_id
-            );
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
+        use wasmtime_wasi_http::Error;
+        let slot = if !self.policy.allows(&scheme, &host, port) {
+            Err((
+                &self.stats.outbound_denied,
+                "denied: not in the app's --allow-outbound list".to_string(),
+                Error::HttpRequestDenied,
+            ))
+        } else {
+            self.slot().map_err(|why| {
+                (
+                    &self.stats.outbound_limited,
+                    format!("refused: {why}"),
+                    Error::ConnectionLimitReached,
+                )
+            })
+        };
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err((counter, why, error)) => {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    "[{} {}] outbound request to {scheme}://{host}:{port} {why}",
+                    self.app,
+                    self.request_id
+                );
+                return Box::new(async { Err(error) });
+            }
+        };
         tracing::debug!(
             "[{} {}] outbound request to {scheme}://{host}:{port}",
             self.app,
@@ -208,6 +268,13 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
         Box::new(async move {
             use http_body_util::BodyExt;
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            // In flight until the connection's driver ends: the whole response received from
+            // the upstream (or the guest dropped it), or the request's store dropped, which
+            // aborts the driver. Then the descriptor is closed and the slot is free.
+            let io = async move {
+                let _slot = slot;
+                io.await
+            };
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
