@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Connections that do nothing, against every listener that takes strangers' connections:
+# N silent TCP connections (half of them stopping mid-head) held open against
+#   1. `skiff serve` (its default --max-connections is 10,000),
+#   2. the daemon's HTTP data plane (one deployed app),
+#   3. the daemon's TCP API (256 connections per listener),
+# then a normal request to each is timed (and, for 3, `skiff ps` over the Unix socket and a
+# token holder over TCP), beside the same request with nothing held. Also: how many of the N
+# the server had closed (made room at the cap, or head timeout of 10 s), and the server's RSS
+# growth per held connection.
+#
+#   bench/silent-conns.sh            N=10000 (raises `ulimit -n`; the machine's hard limit is 20000)
+#   SMOKE=1 bench/silent-conns.sh    N=300, debug build, no waiting for the head timeout
+# Not a test: it prints numbers, it asserts nothing (but fails if a request fails).
+source "$(dirname "$0")/lib.sh"
+need_apt curl jq python3
+[ -x "$SKIFF" ] || build_skiff_release
+N="${N:-10000}"; HOLD_SECS=12
+[ "$SMOKE" = 1 ] && { N="${N_SMOKE:-300}"; HOLD_SECS=0; }
+# Every held connection is a descriptor for the holder and one for the server.
+ulimit -n "$(ulimit -Hn)"
+(( $(ulimit -n) > N + 500 )) || { echo "ulimit -n $(ulimit -n) is too low for N=$N" >&2; exit 1; }
+
+work=$(mktemp -d /var/tmp/skiff-bench-silent.XXXXXX)
+pids=()
+cleanup() {
+  exec 7>&- 2>/dev/null || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# "status seconds" of one request; extra curl args first, URL last.
+timed() { curl -s -o /dev/null -m 60 -w '%{http_code} %{time_total}' "$@" || true; }
+
+# Hold N connections to $1 (extra args to silent_conns.py after it) on fd 7; prints its JSON line.
+hold() {
+  rm -f "$work/in" && mkfifo "$work/in"
+  python3 "$BENCH_DIR/silent_conns.py" "$@" < "$work/in" > "$work/held" &
+  holder=$!; pids+=("$holder")
+  exec 7>"$work/in"
+  until [ -s "$work/held" ]; do sleep 0.1; done
+  head -1 "$work/held"
+}
+# Wait HOLD_SECS (past the head timeout), let the holder go, print how many the server closed.
+release() {
+  sleep "$HOLD_SECS"
+  exec 7>&-
+  wait "$holder" || true
+  tail -1 "$work/held"
+}
+
+rows=()
+row() { rows+=("| $1 | $2 | $3 | $4 |"); }
+
+# 1. skiff serve, default limits.
+"$SKIFF" serve --listen 127.0.0.1:0 "$ROOT/guests/wasm/http-hello.wasm" > "$work/serve.out" 2> "$work/serve.err" &
+spid=$!; pids+=("$spid")
+until grep -q "listening on" "$work/serve.out" 2>/dev/null; do sleep 0.05; done
+saddr=$(sed -n 's|^listening on http://||p' "$work/serve.out")
+base=$(timed "http://$saddr/"); rss0=$(rss_kib "$spid")
+echo "skiff serve: holding $N: $(hold "$saddr" "$N" --partial)"
+under=$(timed "http://$saddr/"); rss1=$(rss_kib "$spid")
+echo "skiff serve: $(release)"
+row "skiff serve, GET /" "$base" "$under" "$(( (rss1 - rss0) * 1024 / N )) B"
+
+# 2 and 3. The daemon: data plane and TCP API.
+export SKIFF_HOME="$work/home"
+"$SKIFF" daemon --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 > "$work/daemon.log" 2>&1 &
+dpid=$!; pids+=("$dpid")
+sock="$SKIFF_HOME/daemon/skiff.sock"
+for _ in $(seq 1000); do curl -fs --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.01; done
+http=$(cat "$SKIFF_HOME/daemon/http-addr"); api=$(cat "$SKIFF_HOME/daemon/api-addr")
+token=$(cat "$SKIFF_HOME/daemon/token")
+digest=$(curl -fsS --unix-socket "$sock" --data-binary "@$ROOT/guests/wasm/http-hello.wasm" http://d/v1/blobs | jq -r .digest)
+curl -fsS -o /dev/null --unix-socket "$sock" -H 'content-type: application/json' \
+  -d "{\"name\":\"hello\",\"spec\":{\"image\":\"$digest\",\"route\":\"/\"}}" http://d/v1/workloads
+until_200 "http://$http/"
+base=$(timed "http://$http/"); rss0=$(rss_kib "$dpid")
+echo "daemon data plane: holding $N: $(hold "$http" "$N" --partial)"
+under=$(timed "http://$http/"); rss1=$(rss_kib "$dpid")
+echo "daemon data plane: $(release)"
+row "daemon data plane, GET /" "$base" "$under" "$(( (rss1 - rss0) * 1024 / N )) B"
+
+ps_ms() { local t0; t0=$(now_us); "$SKIFF" ps >/dev/null && echo "ok $(( ($(now_us) - t0) / 1000 )) ms"; }
+auth=(-H "Authorization: Bearer $token")
+base_tcp=$(timed "${auth[@]}" "http://$api/v1/workloads"); base_ps=$(ps_ms)
+echo "daemon TCP API: holding $N: $(hold "$api" "$N" --partial)"
+under_tcp=$(timed "${auth[@]}" "http://$api/v1/workloads"); under_ps=$(ps_ms)
+under_stranger=$(timed "http://$api/v1/workloads")
+echo "daemon TCP API: $(release)"
+row "daemon TCP API, token holder" "$base_tcp" "$under_tcp" "-"
+row "daemon Unix socket, skiff ps" "$base_ps" "$under_ps" "-"
+row "daemon TCP API, no token (401 expected)" "-" "$under_stranger" "-"
+
+echo
+echo "| N=$N silent connections held | nothing held: status s | while held: status s | RSS per held conn |"
+echo "| --- | --- | --- | ---: |"
+printf '%s\n' "${rows[@]}"
