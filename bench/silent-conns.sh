@@ -10,13 +10,13 @@
 # growth per held connection.
 #
 #   bench/silent-conns.sh            N=10000 (raises `ulimit -n`; the machine's hard limit is 20000)
-#   SMOKE=1 bench/silent-conns.sh    N=300, debug build, no waiting for the head timeout
+#   SMOKE=1 bench/silent-conns.sh    N=300, debug build, no waiting for the head timeout (1 s)
 # Not a test: it prints numbers, it asserts nothing (but fails if a request fails).
 source "$(dirname "$0")/lib.sh"
 need_apt curl jq python3
 [ -x "$SKIFF" ] || build_skiff_release
 N="${N:-10000}"; HOLD_SECS=12
-[ "$SMOKE" = 1 ] && { N="${N_SMOKE:-300}"; HOLD_SECS=0; }
+[ "$SMOKE" = 1 ] && { N="${N_SMOKE:-300}"; HOLD_SECS=1; }
 # Every held connection is a descriptor for the holder and one for the server.
 ulimit -n "$(ulimit -Hn)"
 (( $(ulimit -n) > N + 500 )) || { echo "ulimit -n $(ulimit -n) is too low for N=$N" >&2; exit 1; }
@@ -33,21 +33,23 @@ rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # "status seconds" of one request; extra curl args first, URL last.
 timed() { curl -s -o /dev/null -m 60 -w '%{http_code} %{time_total}' "$@" || true; }
 
-# Hold N connections to $1 (extra args to silent_conns.py after it) on fd 7; prints its JSON line.
+# Hold N connections to $2 (extra args to silent_conns.py after it), the holder's stdin on fd 7;
+# prints "$1: holding N: <its JSON line>". Not in a subshell: fd 7 must stay open.
 hold() {
+  local what="$1"; shift
   rm -f "$work/in" && mkfifo "$work/in"
   python3 "$BENCH_DIR/silent_conns.py" "$@" < "$work/in" > "$work/held" &
   holder=$!; pids+=("$holder")
   exec 7>"$work/in"
   until [ -s "$work/held" ]; do sleep 0.1; done
-  head -1 "$work/held"
+  echo "$what: holding $N: $(head -1 "$work/held")"
 }
 # Wait HOLD_SECS (past the head timeout), let the holder go, print how many the server closed.
 release() {
   sleep "$HOLD_SECS"
   exec 7>&-
   wait "$holder" || true
-  tail -1 "$work/held"
+  echo "$1: $(tail -1 "$work/held")"
 }
 
 rows=()
@@ -59,9 +61,9 @@ spid=$!; pids+=("$spid")
 until grep -q "listening on" "$work/serve.out" 2>/dev/null; do sleep 0.05; done
 saddr=$(sed -n 's|^listening on http://||p' "$work/serve.out")
 base=$(timed "http://$saddr/"); rss0=$(rss_kib "$spid")
-echo "skiff serve: holding $N: $(hold "$saddr" "$N" --partial)"
+hold "skiff serve" "$saddr" "$N" --partial
 under=$(timed "http://$saddr/"); rss1=$(rss_kib "$spid")
-echo "skiff serve: $(release)"
+release "skiff serve"
 row "skiff serve, GET /" "$base" "$under" "$(( (rss1 - rss0) * 1024 / N )) B"
 
 # 2 and 3. The daemon: data plane and TCP API.
@@ -77,18 +79,18 @@ curl -fsS -o /dev/null --unix-socket "$sock" -H 'content-type: application/json'
   -d "{\"name\":\"hello\",\"spec\":{\"image\":\"$digest\",\"route\":\"/\"}}" http://d/v1/workloads
 until_200 "http://$http/"
 base=$(timed "http://$http/"); rss0=$(rss_kib "$dpid")
-echo "daemon data plane: holding $N: $(hold "$http" "$N" --partial)"
+hold "daemon data plane" "$http" "$N" --partial
 under=$(timed "http://$http/"); rss1=$(rss_kib "$dpid")
-echo "daemon data plane: $(release)"
+release "daemon data plane"
 row "daemon data plane, GET /" "$base" "$under" "$(( (rss1 - rss0) * 1024 / N )) B"
 
 ps_ms() { local t0; t0=$(now_us); "$SKIFF" ps >/dev/null && echo "ok $(( ($(now_us) - t0) / 1000 )) ms"; }
 auth=(-H "Authorization: Bearer $token")
 base_tcp=$(timed "${auth[@]}" "http://$api/v1/workloads"); base_ps=$(ps_ms)
-echo "daemon TCP API: holding $N: $(hold "$api" "$N" --partial)"
+hold "daemon TCP API" "$api" "$N" --partial
 under_tcp=$(timed "${auth[@]}" "http://$api/v1/workloads"); under_ps=$(ps_ms)
 under_stranger=$(timed "http://$api/v1/workloads")
-echo "daemon TCP API: $(release)"
+release "daemon TCP API"
 row "daemon TCP API, token holder" "$base_tcp" "$under_tcp" "-"
 row "daemon Unix socket, skiff ps" "$base_ps" "$under_ps" "-"
 row "daemon TCP API, no token (401 expected)" "-" "$under_stranger" "-"

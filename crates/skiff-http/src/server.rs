@@ -265,7 +265,9 @@ impl Conn {
             )
         });
         let conn = builder.serve_connection(TokioIo::new(io), service);
-        let draining = async move {
+        // Borrowed, not moved: the receiver must live until the connection ends, since `run`
+        // waits for every receiver to be dropped.
+        let draining = async {
             let _ = drain.wait_for(|d| *d).await;
         };
         match slot.drive(conn, |c| c.graceful_shutdown(), draining).await {
