@@ -311,3 +311,39 @@ fn out_of_file_descriptors_accept_backs_off_logs_once_and_recovers() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_client_that_stops_reading_its_response_is_dropped() {
+    let s = Served::start(&[
+        "--idle-timeout",
+        "1s",
+        "--max-body",
+        "64m",
+        "--admin-listen",
+        "127.0.0.1:0",
+        &g("http-hello.wasm"),
+    ]);
+    // A 24 MiB echo: more than the socket buffers hold (4 MiB to send, a few to receive, as
+    // the client never reads), and well inside the guest's 128 MiB.
+    let body = vec![b'x'; 24 << 20];
+    let mut c = connect(&s.addr);
+    write!(
+        c,
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    c.write_all(&body).expect("the server reads the whole body");
+    // Once the server has given up on it, reading finds less than the whole echo, then the end.
+    let end = Instant::now() + Duration::from_secs(60);
+    while metric(&s, "skiff_http_connections_open") > 0 {
+        assert!(Instant::now() < end, "the stalled connection is still open");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = read_until_closed(&mut c).expect("closed");
+    assert!(
+        got.len() < body.len(),
+        "the whole echo arrived: not a stall"
+    );
+    assert_eq!(s.get("/").status, 200);
+}

@@ -34,7 +34,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use skiff_api::ApiInfo;
 use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
-use skiff_http::{AcceptBackoff, ConnLimiter, ConnLimits, ConnSlot};
+use skiff_http::{AcceptBackoff, ConnLimiter, ConnLimits, ConnSlot, WriteStall};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -293,7 +293,10 @@ where
             // A backstop: the slot closes the connection first.
             .header_read_timeout(API_CONN_LIMITS.idle_timeout + API_CONN_LIMITS.head_timeout)
             .max_buf_size(API_MAX_HEAD)
-            .serve_connection(TokioIo::new(stream), svc);
+            .serve_connection(
+                TokioIo::new(WriteStall::new(stream, API_CONN_LIMITS.idle_timeout)),
+                svc,
+            );
         let _ = slot
             .drive(conn, |c| c.graceful_shutdown(), std::future::pending())
             .await;

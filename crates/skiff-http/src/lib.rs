@@ -15,6 +15,7 @@ mod pace;
 mod route;
 mod server;
 mod signal;
+mod stall;
 mod tls;
 
 pub use accept::AcceptBackoff;
@@ -27,6 +28,7 @@ pub use pace::{BodyTooSlow, RequestBody, RequestBodyError};
 pub use route::{Route, Router};
 pub use server::{Server, ShutdownReport};
 pub use signal::shutdown_signal;
+pub use stall::WriteStall;
 
 use skiff_engine::http::HttpApp;
 use std::net::SocketAddr;
@@ -62,6 +64,8 @@ pub struct ServerLimits {
     pub header_read_timeout: Duration,
     /// A connection with no request in progress (HTTP/1.1 keep-alive, HTTP/2 with no open
     /// stream) is closed after this long; on HTTP/1.1 it also bounds sending a later head.
+    /// A response write that makes no progress for this long (a client that stopped reading)
+    /// ends the connection too.
     pub idle_timeout: Duration,
     /// A request body may keep its reader waiting this long, plus one second for every
     /// `min_body_rate` bytes it has delivered; slower, it is cut and the request gets 408.

@@ -4,6 +4,7 @@ use crate::conn::{ConnLimiter, ConnLimits, ConnSlot, Ended};
 use crate::metrics::{self, AppMetrics, ConnMetrics};
 use crate::{
     AcceptBackoff, DynamicRoutes, RequestBody, Router, ServeError, ServerConfig, ServerLimits,
+    WriteStall,
 };
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -223,6 +224,7 @@ impl Conn {
     async fn serve(self, tcp: TcpStream, peer: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) {
         let shared = self.shared.clone();
         let _open = Open::new(&shared.conns);
+        let tcp = WriteStall::new(tcp, shared.limits.idle_timeout);
         let Some(acceptor) = tls else {
             return self.http(tcp, Scheme::Http).await;
         };
