@@ -37,7 +37,7 @@ timed() { curl -s -o /dev/null -m 60 -w '%{http_code} %{time_total}' "$@" || tru
 # prints "$1: holding N: <its JSON line>". Not in a subshell: fd 7 must stay open.
 hold() {
   local what="$1"; shift
-  rm -f "$work/in" && mkfifo "$work/in"
+  rm -f "$work/in" "$work/held" && mkfifo "$work/in"
   python3 "$BENCH_DIR/silent_conns.py" "$@" < "$work/in" > "$work/held" &
   holder=$!; pids+=("$holder")
   exec 7>"$work/in"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Open N TCP connections to HOST:PORT and send nothing (or, with --partial, half a request
-head) on them; print one JSON line when they are up, then hold them until stdin closes and
+head on every other one) on them; print one JSON line when they are up, then hold them until stdin closes and
 print how many the server had closed by then. Used by bench/silent-conns.sh."""
 import argparse
 import json
@@ -12,7 +12,8 @@ import time
 p = argparse.ArgumentParser()
 p.add_argument("addr", help="HOST:PORT")
 p.add_argument("n", type=int)
-p.add_argument("--partial", action="store_true", help="send half a request head on each")
+p.add_argument("--partial", action="store_true",
+               help="send half a request head on every other connection")
 a = p.parse_args()
 host, port = a.addr.rsplit(":", 1)
 target = (host, int(port))
@@ -33,7 +34,7 @@ while pending and time.monotonic() - t0 < 30:
         sel.unregister(s)
         pending -= 1
         if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
-            if a.partial:
+            if a.partial and len(connected) % 2:
                 try:
                     s.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
                 except OSError:
