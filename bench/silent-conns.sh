@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Connections that do nothing, against every listener that takes strangers' connections:
-# N silent TCP connections (half of them stopping mid-head) held open against
+# N silent TCP connections (for the TCP API, half of them stopping mid-head) held open against
 #   1. `skiff serve` (its default --max-connections is 10,000),
 #   2. the daemon's HTTP data plane (one deployed app),
 #   3. the daemon's TCP API (256 connections per listener),
-# then a normal request to each is timed (and, for 3, `skiff ps` over the Unix socket and a
+# then a normal request to each is timed right away and again 5 s later, once the server has
+# accepted every held connection (and, for 3, `skiff ps` over the Unix socket and a
 # token holder over TCP), beside the same request with nothing held. Also: how many of the N
 # the server had closed (made room at the cap, or head timeout of 10 s), and the server's RSS
 # growth per held connection.
@@ -15,7 +16,7 @@
 source "$(dirname "$0")/lib.sh"
 need_apt curl jq python3
 [ -x "$SKIFF" ] || build_skiff_release
-N="${N:-10000}"; HOLD_SECS=12
+N="${N:-10000}"; HOLD_SECS=20
 [ "$SMOKE" = 1 ] && { N="${N_SMOKE:-300}"; HOLD_SECS=1; }
 # Every held connection is a descriptor for the holder and one for the server.
 ulimit -n "$(ulimit -Hn)"
@@ -44,7 +45,7 @@ hold() {
   until [ -s "$work/held" ]; do sleep 0.1; done
   echo "$what: holding $N: $(head -1 "$work/held")"
 }
-# Wait HOLD_SECS (past the head timeout), let the holder go, print how many the server closed.
+# Wait HOLD_SECS more (past the head timeout), let the holder go, print how many the server closed.
 release() {
   sleep "$HOLD_SECS"
   exec 7>&-
@@ -53,7 +54,7 @@ release() {
 }
 
 rows=()
-row() { rows+=("| $1 | $2 | $3 | $4 |"); }
+row() { rows+=("| $1 | $2 | $3 | $4 | $5 |"); }
 
 # 1. skiff serve, default limits.
 "$SKIFF" serve --listen 127.0.0.1:0 "$ROOT/guests/wasm/http-hello.wasm" > "$work/serve.out" 2> "$work/serve.err" &
@@ -61,10 +62,10 @@ spid=$!; pids+=("$spid")
 until grep -q "listening on" "$work/serve.out" 2>/dev/null; do sleep 0.05; done
 saddr=$(sed -n 's|^listening on http://||p' "$work/serve.out")
 base=$(timed "http://$saddr/"); rss0=$(rss_kib "$spid")
-hold "skiff serve" "$saddr" "$N" --partial
-under=$(timed "http://$saddr/"); rss1=$(rss_kib "$spid")
+hold "skiff serve" "$saddr" "$N"
+under=$(timed "http://$saddr/"); sleep 5; later=$(timed "http://$saddr/"); rss1=$(rss_kib "$spid")
 release "skiff serve"
-row "skiff serve, GET /" "$base" "$under" "$(( (rss1 - rss0) * 1024 / N )) B"
+row "skiff serve, GET /" "$base" "$under" "$later" "$(( (rss1 - rss0) * 1024 / N )) B"
 
 # 2 and 3. The daemon: data plane and TCP API.
 export SKIFF_HOME="$work/home"
@@ -79,23 +80,25 @@ curl -fsS -o /dev/null --unix-socket "$sock" -H 'content-type: application/json'
   -d "{\"name\":\"hello\",\"spec\":{\"image\":\"$digest\",\"route\":\"/\"}}" http://d/v1/workloads
 until_200 "http://$http/"
 base=$(timed "http://$http/"); rss0=$(rss_kib "$dpid")
-hold "daemon data plane" "$http" "$N" --partial
-under=$(timed "http://$http/"); rss1=$(rss_kib "$dpid")
+hold "daemon data plane" "$http" "$N"
+under=$(timed "http://$http/"); sleep 5; later=$(timed "http://$http/"); rss1=$(rss_kib "$dpid")
 release "daemon data plane"
-row "daemon data plane, GET /" "$base" "$under" "$(( (rss1 - rss0) * 1024 / N )) B"
+row "daemon data plane, GET /" "$base" "$under" "$later" "$(( (rss1 - rss0) * 1024 / N )) B"
 
 ps_ms() { local t0; t0=$(now_us); "$SKIFF" ps >/dev/null && echo "ok $(( ($(now_us) - t0) / 1000 )) ms"; }
 auth=(-H "Authorization: Bearer $token")
 base_tcp=$(timed "${auth[@]}" "http://$api/v1/workloads"); base_ps=$(ps_ms)
 hold "daemon TCP API" "$api" "$N" --partial
 under_tcp=$(timed "${auth[@]}" "http://$api/v1/workloads"); under_ps=$(ps_ms)
-under_stranger=$(timed "http://$api/v1/workloads")
+sleep 5
+later_tcp=$(timed "${auth[@]}" "http://$api/v1/workloads"); later_ps=$(ps_ms)
+later_stranger=$(timed "http://$api/v1/workloads")
 release "daemon TCP API"
-row "daemon TCP API, token holder" "$base_tcp" "$under_tcp" "-"
-row "daemon Unix socket, skiff ps" "$base_ps" "$under_ps" "-"
-row "daemon TCP API, no token (401 expected)" "-" "$under_stranger" "-"
+row "daemon TCP API, token holder" "$base_tcp" "$under_tcp" "$later_tcp" "-"
+row "daemon Unix socket, skiff ps" "$base_ps" "$under_ps" "$later_ps" "-"
+row "daemon TCP API, no token (401 expected)" "-" "-" "$later_stranger" "-"
 
 echo
-echo "| N=$N silent connections held | nothing held: status s | while held: status s | RSS per held conn |"
-echo "| --- | --- | --- | ---: |"
+echo "| N=$N connections held | nothing held: status s | held, at once | held, 5 s later | RSS per held conn |"
+echo "| --- | --- | --- | --- | ---: |"
 printf '%s\n' "${rows[@]}"
