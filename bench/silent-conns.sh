@@ -30,6 +30,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Connections the kernel dropped because a listen queue was full (machine-wide counter): the
+# holder counts them as connected, but the server never saw them, so it cannot close them.
+overflows() { awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) k[i] = $i; h = 1 } else { for (i = 1; i <= NF; i++) if (k[i] == "ListenOverflows") print $i } }' /proc/net/netstat; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # "status seconds" of one request; extra curl args first, URL last.
 timed() { curl -s -o /dev/null -m 60 -w '%{http_code} %{time_total}' "$@" || true; }
@@ -40,7 +43,7 @@ hold() {
   local what="$1"; shift
   rm -f "$work/in" "$work/held" && mkfifo "$work/in"
   python3 "$BENCH_DIR/silent_conns.py" "$@" < "$work/in" > "$work/held" &
-  holder=$!; pids+=("$holder")
+  holder=$!; pids+=("$holder"); over0=$(overflows)
   exec 7>"$work/in"
   until [ -s "$work/held" ]; do sleep 0.1; done
   echo "$what: holding $N: $(head -1 "$work/held")"
@@ -50,7 +53,7 @@ release() {
   sleep "$HOLD_SECS"
   exec 7>&-
   wait "$holder" || true
-  echo "$1: $(tail -1 "$work/held")"
+  echo "$1: $(tail -1 "$work/held"), listen-queue overflows meanwhile: $(( $(overflows) - over0 ))"
 }
 
 rows=()

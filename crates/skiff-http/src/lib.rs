@@ -81,8 +81,9 @@ pub struct ServerLimits {
 }
 
 impl ServerLimits {
-    /// Each open connection costs a file descriptor and ~10 KiB (bench/silent-conns.sh); the
-    /// cap keeps the server inside a 20,000-descriptor rlimit with room for everything else.
+    /// Each open connection costs a file descriptor and ~9 KiB of RSS when silent (measured
+    /// by bench/silent-conns.sh with 10,000 held); the cap keeps the server inside a
+    /// 20,000-descriptor rlimit with room for everything else.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
     /// A real client sends its head within a round trip or two of connecting, TLS included;
     /// 10 s leaves room for a slow mobile link and keeps a flood of silent connections short.
