@@ -123,17 +123,15 @@ fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-#[test]
-fn an_idle_http2_connection_gets_goaway_and_is_closed() {
-    let s = Served::start(&["--idle-timeout", "1s", &g("http-hello.wasm")]);
-    let mut c = connect(&s.addr);
-    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
-    c.write_all(&h2_frame(0x4, 0, 0, &[])).unwrap(); // SETTINGS
-                                                     // GET / on stream 1, HPACK: :method GET, :scheme http, :path /, :authority "x".
-    let headers = [0x82, 0x86, 0x84, 0x01, 0x01, b'x'];
-    c.write_all(&h2_frame(0x1, 0x5, 1, &headers)).unwrap(); // END_STREAM | END_HEADERS
+/// Reads HTTP/2 frames until the server closes the connection (true) or `patience` is over
+/// (false), acknowledging SETTINGS and PING as a live client does; the kinds of the frames read.
+fn h2_frames_until_closed(c: &mut TcpStream, patience: Duration) -> (bool, Vec<u8>) {
+    let end = Instant::now() + patience;
     let mut frames = Vec::new();
     let closed = loop {
+        if Instant::now() > end {
+            break false;
+        }
         let mut head = [0u8; 9];
         match c.read_exact(&mut head) {
             Ok(()) => {}
@@ -153,8 +151,6 @@ fn an_idle_http2_connection_gets_goaway_and_is_closed() {
         if c.read_exact(&mut payload).is_err() {
             break true;
         }
-        // Acknowledge SETTINGS and PING, as a live client does: the connection is idle, not
-        // broken.
         if kind == 0x4 && flags & 1 == 0 {
             let _ = c.write_all(&h2_frame(0x4, 1, 0, &[]));
         }
@@ -163,6 +159,19 @@ fn an_idle_http2_connection_gets_goaway_and_is_closed() {
         }
         frames.push(kind);
     };
+    (closed, frames)
+}
+
+#[test]
+fn an_idle_http2_connection_gets_goaway_and_is_closed() {
+    let s = Served::start(&["--idle-timeout", "1s", &g("http-hello.wasm")]);
+    let mut c = connect(&s.addr);
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    c.write_all(&h2_frame(0x4, 0, 0, &[])).unwrap(); // SETTINGS
+                                                     // GET / on stream 1, HPACK: :method GET, :scheme http, :path /, :authority "x".
+    let headers = [0x82, 0x86, 0x84, 0x01, 0x01, b'x'];
+    c.write_all(&h2_frame(0x1, 0x5, 1, &headers)).unwrap(); // END_STREAM | END_HEADERS
+    let (closed, frames) = h2_frames_until_closed(&mut c, Duration::from_secs(60));
     assert!(closed, "the idle HTTP/2 connection stayed open: {frames:?}");
     assert!(frames.contains(&0x1), "no response HEADERS: {frames:?}");
     assert!(frames.contains(&0x7), "closed without GOAWAY: {frames:?}");
@@ -346,4 +355,116 @@ fn a_client_that_stops_reading_its_response_is_dropped() {
         "the whole echo arrived: not a stall"
     );
     assert_eq!(s.get("/").status, 200);
+}
+
+#[test]
+fn http2_clients_that_grant_no_window_are_dropped_and_others_served() {
+    let s = Served::start(&[
+        "--max-connections",
+        "2",
+        "--idle-timeout",
+        "2s",
+        "--header-timeout",
+        "2s",
+        "--admin-listen",
+        "127.0.0.1:0",
+        &g("http-hello.wasm"),
+    ]);
+    // As many as the cap: each asks for / with a flow-control window of 0, so not a byte of
+    // the body can be sent, and answers PINGs, so it looks alive. hyper writes nothing and waits
+    // for window: before the stall check, both held the server for good.
+    let stallers: Vec<_> = (0..2)
+        .map(|_| {
+            let addr = s.addr.clone();
+            std::thread::spawn(move || {
+                let mut c = connect(&addr);
+                c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+                // SETTINGS_INITIAL_WINDOW_SIZE (4) = 0.
+                c.write_all(&h2_frame(0x4, 0, 0, &[0, 4, 0, 0, 0, 0]))
+                    .unwrap();
+                let headers = [0x82, 0x86, 0x84, 0x01, 0x01, b'x'];
+                c.write_all(&h2_frame(0x1, 0x5, 1, &headers)).unwrap();
+                h2_frames_until_closed(&mut c, Duration::from_secs(40))
+            })
+        })
+        .collect();
+    for t in stallers {
+        let (closed, frames) = t.join().unwrap();
+        assert!(
+            closed,
+            "a client granting no window held its connection: {frames:?}"
+        );
+        assert!(frames.contains(&0x1), "no response HEADERS: {frames:?}");
+        assert!(
+            !frames.contains(&0x0),
+            "DATA sent without window: {frames:?}"
+        );
+    }
+    assert!(
+        metric(
+            &s,
+            "skiff_http_connections_closed_total{reason=\"stalled\"}"
+        ) >= 2
+    );
+    assert_eq!(s.get("/").status, 200, "{}", s.stderr());
+}
+
+/// One HTTP/1.1 response read from a keep-alive connection (its body has a Content-Length).
+fn read_response(c: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .expect("a Content-Length");
+            if body.len() >= len {
+                return text;
+            }
+        }
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => return text,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[test]
+fn a_keep_alive_client_outlasts_silent_connections_at_the_cap() {
+    let s = Served::start(&[
+        "--max-connections",
+        "2",
+        "--header-timeout",
+        "10m",
+        "--idle-timeout",
+        "10m",
+        &g("http-hello.wasm"),
+    ]);
+    let mut good = connect(&s.addr);
+    let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    good.write_all(get).unwrap();
+    let first = read_response(&mut good);
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Silent connections keep arriving; the good one, idle between requests, is older than
+    // all of them. Each newcomer makes room by closing the oldest silent one.
+    let mut silent: Vec<TcpStream> = (0..3).map(|_| connect(&s.addr)).collect();
+    for (i, c) in silent.iter_mut().take(2).enumerate() {
+        assert_eq!(
+            read_until_closed(c).as_deref(),
+            Some(&b""[..]),
+            "silent connection {i} was not the one closed"
+        );
+    }
+    good.write_all(get).unwrap();
+    let second = read_response(&mut good);
+    assert!(
+        second.starts_with("HTTP/1.1 200"),
+        "the keep-alive connection was closed for a silent one: {second:?}"
+    );
 }

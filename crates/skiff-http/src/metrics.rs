@@ -140,10 +140,12 @@ pub(crate) struct ConnMetrics {
     pub(crate) open: AtomicU64,
     pub(crate) accepted: AtomicU64,
     pub(crate) tls_failures: AtomicU64,
-    /// Closed by the server, by reason: no head in time, idle, evicted at the cap.
+    /// Closed by the server, by reason: no head in time, idle, evicted at the cap, a response
+    /// the client let stall.
     pub(crate) head_timeouts: AtomicU64,
     pub(crate) idle_closed: AtomicU64,
     pub(crate) evicted: AtomicU64,
+    pub(crate) stalled: AtomicU64,
 }
 
 impl ConnMetrics {
@@ -153,6 +155,7 @@ impl ConnMetrics {
             NoHead { evicted: true } | Idle { evicted: true } => &self.evicted,
             NoHead { evicted: false } => &self.head_timeouts,
             Idle { evicted: false } => &self.idle_closed,
+            Stalled => &self.stalled,
         };
         c.fetch_add(1, Relaxed);
     }
@@ -211,6 +214,7 @@ pub(crate) fn render(apps: &[AppMetrics], conns: &ConnMetrics) -> String {
         ("head-timeout", &conns.head_timeouts),
         ("idle", &conns.idle_closed),
         ("evicted", &conns.evicted),
+        ("stalled", &conns.stalled),
     ] {
         let _ = writeln!(
             o,

@@ -260,11 +260,11 @@ impl Conn {
         } = self;
         let requests = slot.requests();
         let svc_shared = shared.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let shared = svc_shared.clone();
-            requests.track(
-                async move { Ok::<_, Infallible>(serve_request(&shared, req, scheme).await) },
-            )
+            requests.track_http(req.version(), async move {
+                Ok::<_, Infallible>(serve_request(&shared, req, scheme).await)
+            })
         });
         let conn = builder.serve_connection(TokioIo::new(io), service);
         // Borrowed, not moved: the receiver must live until the connection ends, since `run`
