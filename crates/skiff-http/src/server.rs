@@ -149,8 +149,11 @@ impl Server {
                 r = listener.accept() => match r {
                     Ok(c) => c,
                     Err(e) => {
-                        backoff.failed(e).await;
-                        continue;
+                        // Up to 1 s: shutdown must not wait for it.
+                        tokio::select! {
+                            () = backoff.failed(e) => continue,
+                            () = &mut shutdown => break,
+                        }
                     }
                 },
                 () = &mut shutdown => break,
@@ -460,7 +463,11 @@ async fn admin_loop(listener: TcpListener, shared: Arc<Shared>, limits: ServerLi
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.idle_timeout + limits.header_read_timeout)
-                .serve_connection(TokioIo::new(tcp), service);
+                // A scraper that stops reading its answer is dropped, as on the main listener.
+                .serve_connection(
+                    TokioIo::new(WriteStall::new(tcp, limits.idle_timeout)),
+                    service,
+                );
             let _ = slot
                 .drive(conn, |c| c.graceful_shutdown(), std::future::pending())
                 .await;
