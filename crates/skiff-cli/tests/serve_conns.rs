@@ -1,8 +1,10 @@
 //! `skiff serve` against clients that hold connections without using them: silent ones (plain,
 //! after a TLS handshake, stuck in the HTTP/1-or-2 sniff), idle ones (HTTP/1.1 and HTTP/2),
-//! bodies trickled a byte at a time, and accept failing for want of file descriptors. Each test
-//! shows the attacker stopped and a normal client still served. Real binary, real sockets,
-//! curl and openssl; no timing assertions (waits are generous bounds).
+//! bodies trickled a byte at a time, responses never read or never granted HTTP/2 window,
+//! silent connections crowding out keep-alive ones at the cap, and accept failing for want of
+//! file descriptors. Each test shows the attacker stopped and a normal client still served.
+//! Real binary, real sockets, curl and openssl; no timing assertions (waits are generous
+//! bounds).
 
 mod common;
 use common::serve::{curl, Served};
@@ -467,4 +469,49 @@ fn a_keep_alive_client_outlasts_silent_connections_at_the_cap() {
         second.starts_with("HTTP/1.1 200"),
         "the keep-alive connection was closed for a silent one: {second:?}"
     );
+}
+
+#[test]
+fn while_an_evicted_http2_connection_is_closing_no_other_is_evicted() {
+    // The head timeout is how long an evicted HTTP/2 connection may take to close.
+    let s = Served::start(&[
+        "--max-connections",
+        "2",
+        "--header-timeout",
+        "5s",
+        "--idle-timeout",
+        "10m",
+        &g("http-hello.wasm"),
+    ]);
+    // Two HTTP/2 clients get an answer, then read nothing more: neither acknowledges the PING
+    // of a graceful close, so an evicted one stays closing until the head timeout.
+    let h2_get = |addr: &str| {
+        let mut c = connect(addr);
+        c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        c.write_all(&h2_frame(0x4, 0, 0, &[])).unwrap();
+        let headers = [0x82, 0x86, 0x84, 0x01, 0x01, b'x'];
+        c.write_all(&h2_frame(0x1, 0x5, 1, &headers)).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        c
+    };
+    let _first = h2_get(&s.addr);
+    let mut second = h2_get(&s.addr);
+    // A newcomer at the cap: the first (idle for longest) is evicted and lingers.
+    let mut newcomer = connect(&s.addr);
+    newcomer
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // Before, another idle connection was evicted every 100 ms meanwhile.
+    second
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let (_, frames) = h2_frames_until_closed(&mut second, Duration::from_secs(3));
+    assert!(frames.contains(&0x1), "no response HEADERS: {frames:?}");
+    assert!(
+        !frames.contains(&0x7),
+        "a second connection was evicted: {frames:?}"
+    );
+    // Once the first has ended, the newcomer is served.
+    let answer = read_response(&mut newcomer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
 }
