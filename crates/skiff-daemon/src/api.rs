@@ -54,6 +54,11 @@ pub async fn handle(
                 "www-authenticate",
                 hyper::header::HeaderValue::from_static("Bearer"),
             );
+            // A stranger gets one answer per connection, and its body is never read.
+            r.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
         }
         r
     }))

@@ -14,11 +14,10 @@
 
 use crate::programs::Programs;
 use arc_swap::ArcSwapOption;
-use hyper::body::Incoming;
 use skiff_api::{AppRuntime, HttpInfo};
 use skiff_engine::http::{HandleError, HttpApp, HttpAppConfig, RequestId, Scheme};
 use skiff_engine::Program;
-use skiff_http::{Backend, DynamicRoutes, Reply, Route};
+use skiff_http::{Backend, DynamicRoutes, Reply, RequestBody, Route};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
@@ -398,7 +397,7 @@ impl Drop for Busy {
 impl Backend for Deployed {
     fn handle(
         self: Arc<Self>,
-        req: http::Request<Incoming>,
+        req: http::Request<RequestBody>,
         id: RequestId,
         scheme: Scheme,
     ) -> Reply {

@@ -34,13 +34,15 @@ pub use mounts::MountPolicy;
 
 use error::io;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use skiff_api::ApiInfo;
 use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
+use skiff_http::{AcceptBackoff, ConnLimiter, ConnLimits, ConnSlot, WriteStall};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How to run the daemon.
 #[derive(Debug, Clone)]
@@ -243,13 +245,21 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                 ))
                 .unwrap_or_default()
         );
+        // Each listener has its own cap: strangers filling the TCP API cannot lock out the
+        // Unix socket.
         let unix_loop = {
             let d = d.clone();
             async move {
+                let limiter = ConnLimiter::new(API_CONN_LIMITS);
+                let mut backoff = AcceptBackoff::new("the API socket");
                 loop {
                     match unix.accept().await {
-                        Ok((s, _)) => serve(d.clone(), api::Access::Socket, s),
-                        Err(e) => tracing::warn!("accept on the API socket: {e}"),
+                        Ok((s, _)) => {
+                            backoff.succeeded();
+                            let slot = limiter.admit().await;
+                            serve(d.clone(), api::Access::Socket, s, slot)
+                        }
+                        Err(e) => backoff.failed(e).await,
                     }
                 }
             }
@@ -258,13 +268,17 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             let Some((l, token)) = tcp else {
                 return std::future::pending::<()>().await;
             };
+            let limiter = ConnLimiter::new(API_CONN_LIMITS);
+            let mut backoff = AcceptBackoff::new("the TCP API");
             loop {
                 match l.accept().await {
                     Ok((s, _)) => {
+                        backoff.succeeded();
+                        let slot = limiter.admit().await;
                         let _ = s.set_nodelay(true);
-                        serve(d.clone(), api::Access::Token(token.clone()), s)
+                        serve(d.clone(), api::Access::Token(token.clone()), s, slot)
                     }
-                    Err(e) => tracing::warn!("accept on the TCP API: {e}"),
+                    Err(e) => backoff.failed(e).await,
                 }
             }
         };
@@ -288,14 +302,37 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     Ok(())
 }
 
-fn serve<S>(d: Arc<daemon::Daemon>, access: api::Access, stream: S)
+/// Limits of each API listener. API clients are the CLI and scripts: a request a command, a
+/// few `logs -f` streams; 256 connections is far beyond that, and at the cap the oldest one
+/// doing nothing (a silent stranger first) makes room. A head is one write of a few hundred
+/// bytes: 10 s is plenty on any network.
+const API_CONN_LIMITS: ConnLimits = ConnLimits {
+    max: 256,
+    head_timeout: Duration::from_secs(10),
+    idle_timeout: Duration::from_secs(30),
+};
+/// The API's request heads are small; hyper's default buffer is 400 KiB.
+const API_MAX_HEAD: usize = 64 << 10;
+
+fn serve<S>(d: Arc<daemon::Daemon>, access: api::Access, stream: S, slot: ConnSlot)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
-        let svc = service_fn(move |req| api::handle(d.clone(), access.clone(), req));
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), svc)
+        let requests = slot.requests();
+        let svc =
+            service_fn(move |req| requests.track(api::handle(d.clone(), access.clone(), req)));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            // A backstop: the slot closes the connection first.
+            .header_read_timeout(API_CONN_LIMITS.idle_timeout + API_CONN_LIMITS.head_timeout)
+            .max_buf_size(API_MAX_HEAD)
+            .serve_connection(
+                TokioIo::new(WriteStall::new(stream, API_CONN_LIMITS.idle_timeout)),
+                svc,
+            );
+        let _ = slot
+            .drive(conn, |c| c.graceful_shutdown(), std::future::pending())
             .await;
     });
 }

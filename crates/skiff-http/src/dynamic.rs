@@ -6,10 +6,10 @@
 //! each; a redeployed app's old version keeps serving the requests that picked it and is
 //! dropped when the last one ends. That is what makes a redeploy lose nothing.
 
+use crate::RequestBody;
 use crate::Route;
 use crate::Router;
 use arc_swap::ArcSwap;
-use hyper::body::Incoming;
 use skiff_engine::http::{HandleError, RequestId, ResponseBody, Scheme};
 use std::future::Future;
 use std::pin::Pin;
@@ -23,7 +23,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Owned: the request keeps this version alive until it ends, whatever the table does.
     fn handle(
         self: Arc<Self>,
-        req: http::Request<Incoming>,
+        req: http::Request<RequestBody>,
         id: RequestId,
         scheme: Scheme,
     ) -> Reply;

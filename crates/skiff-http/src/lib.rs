@@ -7,18 +7,28 @@
 //! [`skiff_engine::http::HttpApp`]'s; this crate owns connections, routing, error pages,
 //! metrics and the admin endpoint.
 
+mod accept;
+mod conn;
 mod dynamic;
 mod metrics;
+mod pace;
 mod route;
 mod server;
 mod signal;
+mod stall;
 mod tls;
 
+pub use accept::AcceptBackoff;
+pub use conn::{
+    ConnLimiter, ConnLimits, ConnSlot, Ended, Expiry, InFlight, RequestCounter, Tracked,
+};
 pub use dynamic::{Backend, DynamicRoutes, Reply};
 pub use metrics::{write_engine_stats, Latency};
+pub use pace::{BodyTooSlow, RequestBody, RequestBodyError};
 pub use route::{Route, Router};
 pub use server::{Server, ShutdownReport};
 pub use signal::shutdown_signal;
+pub use stall::WriteStall;
 
 use skiff_engine::http::HttpApp;
 use std::net::SocketAddr;
@@ -39,14 +49,29 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// Limits on connections, on by default. See `Default` for the values.
+/// Limits on connections, on by default. Every peer is bounded: a connection that sends no
+/// complete request head, sits idle, or trickles its body is closed, and at the connection cap
+/// the oldest connection doing nothing makes room for a new one. See the constants for the
+/// values and why.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
-    /// Open client connections; at the limit, new ones wait in the kernel's accept queue.
+    /// Open client connections. At the cap, a new connection closes the oldest one with no
+    /// request in progress (still to send its first head, or idle between requests); when all
+    /// are busy, new ones wait in the kernel's accept queue.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers (and a TLS handshake), and the longest an
-    /// idle HTTP/1.1 keep-alive connection is kept: a slow client cannot hold a connection.
+    /// From accept to the first complete request head: the TLS handshake and the HTTP/1-or-2
+    /// sniff count. A connection past it is closed without an answer.
     pub header_read_timeout: Duration,
+    /// A connection with no request in progress (HTTP/1.1 keep-alive, HTTP/2 with no open
+    /// stream) is closed after this long; on HTTP/1.1 it also bounds sending a later head.
+    /// A response write that makes no progress for this long (a client that stopped reading)
+    /// ends the connection too.
+    pub idle_timeout: Duration,
+    /// A request body may keep its reader waiting this long, plus one second for every
+    /// `min_body_rate` bytes it has delivered; slower, it is cut and the request gets 408.
+    pub body_grace: Duration,
+    /// In bytes per second; 0 turns the body check off.
+    pub min_body_rate: u64,
     /// Largest request head (HTTP/1.1 buffer; HTTP/2 header list), in bytes; at least 8 KiB.
     pub max_header_bytes: usize,
     /// Concurrent HTTP/2 streams per connection.
@@ -56,12 +81,35 @@ pub struct ServerLimits {
 }
 
 impl ServerLimits {
+    /// Each open connection costs a file descriptor and ~9 KiB of RSS when silent (measured
+    /// by bench/silent-conns.sh with 10,000 held); the cap keeps the server inside a
+    /// 20,000-descriptor rlimit with room for everything else.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+    /// A real client sends its head within a round trip or two of connecting, TLS included;
+    /// 10 s leaves room for a slow mobile link and keeps a flood of silent connections short.
     pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Long enough for a browser's or a proxy's next request to reuse the connection (nginx
+    /// uses 75 s, Node.js 5 s); idle connections are cheap, and evicted first at the cap.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// A client may stall on its body for 5 s in all (a slow start, a 100-continue round
+    /// trip, a mobile hiccup)...
+    pub const DEFAULT_BODY_GRACE: Duration = Duration::from_secs(5);
+    /// ...plus 1 s per 4 KiB it delivers: 32 kbit/s, below any data link in use; a trickle of
+    /// a few bytes a second is cut within about 5 s instead of holding an instance for the
+    /// app's 60 s wall clock. (A 10 MiB body needs ~170 KiB/s to fit that wall clock anyway.)
+    pub const DEFAULT_MIN_BODY_RATE: u64 = 4 << 10;
     /// Node.js's default; nginx's is 8 KiB per line.
     pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 << 10;
     pub const DEFAULT_MAX_H2_STREAMS: u32 = 100;
     pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+    pub(crate) fn conn_limits(&self) -> ConnLimits {
+        ConnLimits {
+            max: self.max_connections,
+            head_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
 }
 
 impl Default for ServerLimits {
@@ -69,6 +117,9 @@ impl Default for ServerLimits {
         ServerLimits {
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            body_grace: Self::DEFAULT_BODY_GRACE,
+            min_body_rate: Self::DEFAULT_MIN_BODY_RATE,
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
             max_h2_streams: Self::DEFAULT_MAX_H2_STREAMS,
             grace: Self::DEFAULT_GRACE,

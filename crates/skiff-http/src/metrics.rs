@@ -111,7 +111,7 @@ pub fn write_engine_stats(o: &mut String, apps: &[(&str, &AppStats)]) {
 
 /// Counters of one app (or of requests no route matched).
 pub(crate) struct AppMetrics {
-    name: String,
+    pub(crate) name: String,
     statuses: Box<[AtomicU64]>,
     latency: Latency,
     engine: Option<Arc<AppStats>>,
@@ -141,6 +141,25 @@ pub(crate) struct ConnMetrics {
     pub(crate) open: AtomicU64,
     pub(crate) accepted: AtomicU64,
     pub(crate) tls_failures: AtomicU64,
+    /// Closed by the server, by reason: no head in time, idle, evicted at the cap, a response
+    /// the client let stall.
+    pub(crate) head_timeouts: AtomicU64,
+    pub(crate) idle_closed: AtomicU64,
+    pub(crate) evicted: AtomicU64,
+    pub(crate) stalled: AtomicU64,
+}
+
+impl ConnMetrics {
+    pub(crate) fn expired(&self, e: crate::Expiry) {
+        use crate::Expiry::*;
+        let c = match e {
+            NoHead { evicted: true } | Idle { evicted: true } => &self.evicted,
+            NoHead { evicted: false } => &self.head_timeouts,
+            Idle { evicted: false } => &self.idle_closed,
+            Stalled => &self.stalled,
+        };
+        c.fetch_add(1, Relaxed);
+    }
 }
 
 pub(crate) fn render(apps: &[AppMetrics], conns: &ConnMetrics) -> String {
@@ -188,5 +207,21 @@ pub(crate) fn render(apps: &[AppMetrics], conns: &ConnMetrics) -> String {
         "skiff_tls_handshake_failures_total {}",
         conns.tls_failures.load(Relaxed)
     );
+    o.push_str(
+        "# HELP skiff_http_connections_closed_total Connections the server closed, by reason.\n",
+    );
+    o.push_str("# TYPE skiff_http_connections_closed_total counter\n");
+    for (reason, c) in [
+        ("head-timeout", &conns.head_timeouts),
+        ("idle", &conns.idle_closed),
+        ("evicted", &conns.evicted),
+        ("stalled", &conns.stalled),
+    ] {
+        let _ = writeln!(
+            o,
+            "skiff_http_connections_closed_total{{reason=\"{reason}\"}} {}",
+            c.load(Relaxed)
+        );
+    }
     o
 }

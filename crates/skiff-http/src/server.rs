@@ -1,24 +1,30 @@
 //! Listeners, connections, the request service, the admin endpoint and graceful shutdown.
 
+use crate::conn::{ConnLimiter, ConnLimits, ConnSlot, Ended};
 use crate::metrics::{self, AppMetrics, ConnMetrics};
-use crate::{DynamicRoutes, Router, ServeError, ServerConfig, ServerLimits};
+use crate::{
+    AcceptBackoff, DynamicRoutes, RequestBody, Router, ServeError, ServerConfig, ServerLimits,
+    WriteStall,
+};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use skiff_engine::http::{BodyError, HandleError, HttpApp, RequestId, ResponseBody, Scheme};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Acquire, Relaxed},
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::watch;
 
 /// State shared by every connection. Read-only after start-up but for atomics.
 struct Shared {
@@ -30,6 +36,7 @@ struct Shared {
     conns: ConnMetrics,
     next_id: AtomicU64,
     draining: AtomicBool,
+    limits: ServerLimits,
 }
 
 /// A bound server, ready to [`Server::run`].
@@ -98,6 +105,7 @@ impl Server {
                 conns: ConnMetrics::default(),
                 next_id: AtomicU64::new(next_id),
                 draining: AtomicBool::new(false),
+                limits: config.limits,
             }),
             limits: config.limits,
         })
@@ -128,27 +136,31 @@ impl Server {
             limits,
         } = self;
         if let Some(admin) = admin {
-            tokio::spawn(admin_loop(admin, shared.clone()));
+            tokio::spawn(admin_loop(admin, shared.clone(), limits));
         }
         let builder = Arc::new(builder(&limits));
-        let graceful = GracefulShutdown::new();
-        let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let limiter = ConnLimiter::new(limits.conn_limits());
+        // Each connection holds a receiver: `send` asks them to close, `closed` waits for all.
+        let (drain, _) = watch::channel(false);
+        let mut backoff = AcceptBackoff::new(format!("the HTTP listener {}", self_addr(&listener)));
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-                () = &mut shutdown => break,
-            };
             let (tcp, peer) = tokio::select! {
                 r = listener.accept() => match r {
                     Ok(c) => c,
                     Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+                        // Up to 1 s: shutdown must not wait for it.
+                        tokio::select! {
+                            () = backoff.failed(e) => continue,
+                            () = &mut shutdown => break,
+                        }
                     }
                 },
+                () = &mut shutdown => break,
+            };
+            backoff.succeeded();
+            let slot = tokio::select! {
+                s = limiter.admit() => s,
                 () = &mut shutdown => break,
             };
             let _ = tcp.set_nodelay(true);
@@ -156,23 +168,21 @@ impl Server {
             let conn = Conn {
                 shared: shared.clone(),
                 builder: builder.clone(),
-                watcher: graceful.watcher(),
-                handshake_timeout: limits.header_read_timeout,
+                drain: drain.subscribe(),
+                slot,
             };
             let tls = tls.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                conn.serve(tcp, peer, tls).await;
-            });
+            tokio::spawn(conn.serve(tcp, peer, tls));
         }
         drop(listener);
         shared.draining.store(true, Relaxed);
-        let open = graceful.count();
+        let open = drain.receiver_count();
         tracing::info!(
             "shutting down: no new connections; waiting up to {:?} for {open} open connection(s)",
             limits.grace
         );
-        let cut = match tokio::time::timeout(limits.grace, graceful.shutdown()).await {
+        let _ = drain.send(true);
+        let cut = match tokio::time::timeout(limits.grace, drain.closed()).await {
             Ok(()) => 0,
             Err(_) => shared.conns.open.load(Relaxed) as usize,
         };
@@ -183,11 +193,18 @@ impl Server {
     }
 }
 
+fn self_addr(l: &TcpListener) -> String {
+    l.local_addr()
+        .map_or_else(|_| "?".into(), |a| a.to_string())
+}
+
 fn builder(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // A backstop only: the connection's slot closes it first (no head within the head
+        // timeout of accept, or idle for the idle timeout, a partial later head included).
+        .header_read_timeout(limits.idle_timeout + limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     b.http2()
@@ -202,28 +219,34 @@ fn builder(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
 struct Conn {
     shared: Arc<Shared>,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: Watcher,
-    handshake_timeout: Duration,
+    drain: watch::Receiver<bool>,
+    slot: ConnSlot,
 }
 
 impl Conn {
     async fn serve(self, tcp: TcpStream, peer: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) {
         let shared = self.shared.clone();
         let _open = Open::new(&shared.conns);
-        match tls {
-            None => self.http(tcp, Scheme::Http).await,
-            Some(acceptor) => {
-                match tokio::time::timeout(self.handshake_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => self.http(stream, Scheme::Https).await,
-                    Ok(Err(e)) => {
-                        shared.conns.tls_failures.fetch_add(1, Relaxed);
-                        tracing::debug!("TLS handshake with {peer} failed: {e}");
-                    }
-                    Err(_) => {
-                        shared.conns.tls_failures.fetch_add(1, Relaxed);
-                        tracing::debug!("TLS handshake with {peer} timed out");
-                    }
-                }
+        let tcp = WriteStall::new(tcp, shared.limits.idle_timeout);
+        let Some(acceptor) = tls else {
+            return self.http(tcp, Scheme::Http).await;
+        };
+        // The handshake counts against the head timeout, and may be evicted like a silent
+        // connection: it is one until its first request.
+        let handshake = tokio::select! {
+            r = acceptor.accept(tcp) => r,
+            e = self.slot.expired() => {
+                shared.conns.tls_failures.fetch_add(1, Relaxed);
+                shared.conns.expired(e);
+                tracing::debug!("TLS handshake with {peer} not done in time ({e:?})");
+                return;
+            }
+        };
+        match handshake {
+            Ok(stream) => self.http(stream, Scheme::Https).await,
+            Err(e) => {
+                shared.conns.tls_failures.fetch_add(1, Relaxed);
+                tracing::debug!("TLS handshake with {peer} failed: {e}");
             }
         }
     }
@@ -232,14 +255,30 @@ impl Conn {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let shared = self.shared.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let shared = shared.clone();
-            async move { Ok::<_, Infallible>(serve_request(&shared, req, scheme).await) }
+        let Conn {
+            shared,
+            builder,
+            mut drain,
+            slot,
+        } = self;
+        let requests = slot.requests();
+        let svc_shared = shared.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let shared = svc_shared.clone();
+            requests.track_http(req.version(), async move {
+                Ok::<_, Infallible>(serve_request(&shared, req, scheme).await)
+            })
         });
-        let conn = self.builder.serve_connection(TokioIo::new(io), service);
-        if let Err(e) = self.watcher.watch(conn).await {
-            tracing::debug!("connection ended: {e}");
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        // Borrowed, not moved: the receiver must live until the connection ends, since `run`
+        // waits for every receiver to be dropped.
+        let draining = async {
+            let _ = drain.wait_for(|d| *d).await;
+        };
+        match slot.drive(conn, |c| c.graceful_shutdown(), draining).await {
+            Ended::Closed(Ok(())) => {}
+            Ended::Closed(Err(e)) => tracing::debug!("connection ended: {e}"),
+            Ended::Expired(e) => shared.conns.expired(e),
         }
     }
 }
@@ -267,6 +306,16 @@ async fn serve_request(
 ) -> Response<ResponseBody> {
     let start = Instant::now();
     let id = RequestId(shared.next_id.fetch_add(1, Relaxed));
+    let too_slow = Arc::new(AtomicBool::new(false));
+    let h1 = req.version() < http::Version::HTTP_2;
+    let req = req.map(|b| {
+        RequestBody::new(
+            b,
+            shared.limits.body_grace,
+            shared.limits.min_body_rate,
+            too_slow.clone(),
+        )
+    });
     // HTTP/2 carries the host in the URI (:authority); HTTP/1.1 in the Host header.
     let host = req.uri().host().or_else(|| {
         req.headers()
@@ -308,6 +357,24 @@ async fn serve_request(
             (i, resp)
         }
     };
+    if too_slow.load(Acquire) {
+        // Whatever the guest made of a cut body, the client is told why.
+        tracing::warn!(
+            "[{} {id}] 408: the request body arrived at less than {} bytes/s",
+            shared.metrics[slot].name,
+            shared.limits.min_body_rate
+        );
+        resp = page(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body arrived too slowly",
+            id,
+        );
+        if h1 {
+            // The rest of the body is never read: the connection cannot carry another request.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -366,23 +433,43 @@ fn text_response(status: StatusCode, text: String) -> Response<ResponseBody> {
     resp
 }
 
+/// Connections to the admin address at once: a few scrapers and health checkers.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
+
 /// `/metrics` (Prometheus text) and `/healthz` on the admin address.
-async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn admin_loop(listener: TcpListener, shared: Arc<Shared>, limits: ServerLimits) {
+    let limiter = ConnLimiter::new(ConnLimits {
+        max: ADMIN_MAX_CONNECTIONS,
+        ..limits.conn_limits()
+    });
+    let mut backoff = AcceptBackoff::new(format!("the admin listener {}", self_addr(&listener)));
     loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                backoff.failed(e).await;
+                continue;
+            }
         };
+        backoff.succeeded();
+        let slot = limiter.admit().await;
         let shared = shared.clone();
         tokio::spawn(async move {
+            let requests = slot.requests();
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(admin_request(&shared, req.uri().path())) }
+                let resp = admin_request(&shared, req.uri().path());
+                requests.track(async move { Ok::<_, Infallible>(resp) })
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(tcp), service)
+                .header_read_timeout(limits.idle_timeout + limits.header_read_timeout)
+                // A scraper that stops reading its answer is dropped, as on the main listener.
+                .serve_connection(
+                    TokioIo::new(WriteStall::new(tcp, limits.idle_timeout)),
+                    service,
+                );
+            let _ = slot
+                .drive(conn, |c| c.graceful_shutdown(), std::future::pending())
                 .await;
         });
     }

@@ -107,13 +107,25 @@ pub struct ServeArgs {
     #[arg(long, value_name = "[APP::]N")]
     pub max_app_outbound: Vec<String>,
 
-    /// Open client connections at most
+    /// Open client connections at most; at the cap one doing nothing is closed (never sent a head first, else idle longest)
     #[arg(long, value_name = "N", default_value_t = ServerLimits::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 
-    /// Time a client has to send request headers (and finish TLS); also the keep-alive idle limit
+    /// Time from connecting to a complete first request head (TLS included); closed beyond
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
+
+    /// A connection with no request in progress is closed after this long
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Slowest request body, per second, after --body-grace of waiting on it; 408 below; 0: off
+    #[arg(long, value_name = "SIZE", default_value = "4k", value_parser = parse_size)]
+    pub min_body_rate: u64,
+
+    /// How long a request body may stall in all, besides what --min-body-rate earns it
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub body_grace: Duration,
 
     /// Largest request head (at least 8k); 431 beyond
     #[arg(long, value_name = "SIZE", default_value = "16k", value_parser = parse_size)]
@@ -470,6 +482,9 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
         limits: ServerLimits {
             max_connections: args.max_connections,
             header_read_timeout: args.header_timeout,
+            idle_timeout: args.idle_timeout,
+            body_grace: args.body_grace,
+            min_body_rate: args.min_body_rate,
             max_header_bytes: usize::try_from(args.max_header_size)
                 .context("--max-header-size is too large")?,
             max_h2_streams: ServerLimits::DEFAULT_MAX_H2_STREAMS,

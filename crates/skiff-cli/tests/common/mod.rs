@@ -135,3 +135,27 @@ impl std::fmt::Display for Done {
     }
 }
 pub mod daemon;
+
+/// A TCP connection to `addr` whose reads give up after `patience`.
+pub fn connect_tcp(addr: &str, patience: std::time::Duration) -> std::net::TcpStream {
+    let c = std::net::TcpStream::connect(addr).expect("connect");
+    c.set_read_timeout(Some(patience)).unwrap();
+    c
+}
+
+/// Everything read until the server closed the connection (EOF or reset); None if it was still
+/// open when a read timed out.
+pub fn read_until_closed(c: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    use std::io::{ErrorKind, Read};
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Some(got),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
