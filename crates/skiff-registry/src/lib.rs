@@ -13,6 +13,8 @@ pub mod compat;
 mod credentials;
 mod error;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 pub mod manifest;
 pub mod media;
