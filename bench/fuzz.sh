@@ -39,12 +39,16 @@ for t in "${targets[@]}"; do
   mkdir -p "$CORPUS/$t" "artifacts/$t" "$LOGS/$t"
   start=$(date +%s)
   # -jobs=1 makes libFuzzer write its output to fuzz-0.log in the working directory.
+  # TMPDIR: archive_load's store lives there for the whole process (never dropped), so the
+  # script removes it.
+  rm -rf "$LOGS/$t/tmp" && mkdir -p "$LOGS/$t/tmp"
   (cd "$LOGS/$t" && rm -f fuzz-0.log &&
-    nice -n 19 cargo "+$TOOLCHAIN" fuzz run --fuzz-dir "$ROOT/fuzz" "$t" "$CORPUS/$t" -- \
+    TMPDIR="$LOGS/$t/tmp" nice -n 19 cargo "+$TOOLCHAIN" fuzz run --fuzz-dir "$ROOT/fuzz" "$t" "$CORPUS/$t" -- \
       -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
       -jobs=1 -workers=1 -print_final_stats=1 -detect_leaks=0 \
       -artifact_prefix="$ROOT/fuzz/artifacts/$t/" >"$LOGS/$t/cargo.log" 2>&1) || true
   secs=$(($(date +%s) - start))
+  rm -rf "$LOGS/$t/tmp"
   log="$LOGS/$t/fuzz-0.log"
   stat() { awk -v k="stat::$1:" '$1 == k {print $2}' "$log" 2>/dev/null | tail -1; }
   crashes=$(find "artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)
