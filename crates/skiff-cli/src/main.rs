@@ -6,6 +6,7 @@
 mod cli;
 mod client;
 mod cmd;
+mod compose;
 mod exit;
 mod home;
 mod progress;

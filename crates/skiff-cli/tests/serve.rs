@@ -62,6 +62,11 @@ fn nothing_routed_is_404() {
         curl(&["-H", "Host: api.example.com", &s.url("/")]).status,
         200
     );
+    // A malformed Host matches no host either: fuzzing found that an unclosed `[` panicked the
+    // task serving the request, which dropped the connection without an answer.
+    let bad = curl(&["-H", "Host: [x", &s.url("/")]);
+    assert_eq!(bad.status, 404, "{}", s.stderr());
+    assert!(bad.body.contains("no app is routed"), "{}", bad.body);
 }
 
 #[test]

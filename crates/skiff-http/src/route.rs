@@ -279,7 +279,9 @@ fn longest<'a, T>(path: &str, lookup: impl Fn(&str) -> Option<&'a T>) -> Option<
 
 fn strip_port(h: &str) -> &str {
     if h.starts_with('[') {
-        return h.split(']').next().map(|s| &h[..s.len() + 1]).unwrap_or(h);
+        // `[::1]:8080` is `[::1]`. A `[` never closed is a bad Host header from the client: kept
+        // whole, it matches no route's host (found by fuzzing: it used to slice past the end).
+        return h.find(']').map_or(h, |i| &h[..=i]);
     }
     h.rsplit_once(':').map(|(h, _)| h).unwrap_or(h)
 }
@@ -389,5 +391,21 @@ mod tests {
             Some(2)
         );
         assert_eq!(before.get(&Route::parse("/shop").unwrap()), Some(&1));
+    }
+
+    /// Fuzz regression (target `route`): a Host header with an unclosed `[` made `pick` slice
+    /// past the end of it, panicking the task serving the request.
+    #[test]
+    fn a_host_with_an_unclosed_bracket_matches_no_host() {
+        let input = include_bytes!("../tests/fuzz-regressions/route-unclosed-bracket-host");
+        let text = std::str::from_utf8(input).unwrap();
+        let (spec, host) = text.split_once('\n').unwrap();
+        let mut r = Router::default();
+        r.add(Route::parse(spec).unwrap(), 1).unwrap();
+        r.add(Route::any(), 2).unwrap();
+        assert_eq!(r.pick(Some(host), "/v1").copied(), Some(2));
+        let r = router(&["[::1]/v1", "/"]);
+        assert_eq!(r.pick(Some("[::1]:8080"), "/v1").copied(), Some(0));
+        assert_eq!(r.pick(Some("[::1"), "/v1").copied(), Some(1));
     }
 }

@@ -78,6 +78,16 @@ impl Reference {
         } else {
             path.to_string()
         };
+        // The limit is on the full name, as Docker's: a short name under it could otherwise
+        // grow past it (`docker.io/library/` is 18 more), and its full form, which the store
+        // keeps and tables print, would no longer parse (found by fuzzing).
+        let full_len = registry.len() + 1 + path.len();
+        if full_len > NAME_MAX {
+            return Err(err(format!(
+                "the full name {registry}/{}... is {full_len} characters, more than {NAME_MAX}",
+                &path[..path.len().min(24)]
+            )));
+        }
         Ok(Reference {
             registry: registry.to_string(),
             path,
@@ -136,12 +146,26 @@ impl Reference {
     }
 }
 
-/// The short form of a full repository name.
+/// The short form of a full repository name: one that parses back to the same name (found by
+/// fuzzing: `docker.io/library/a/b` was shown as `a/b`, which is `docker.io/a/b`).
 pub fn familiar(repository: &str) -> String {
-    let short = repository
-        .strip_prefix("docker.io/")
-        .map(|p| p.strip_prefix(OFFICIAL_PREFIX).unwrap_or(p));
-    short.unwrap_or(repository).to_string()
+    let Some(path) = repository.strip_prefix("docker.io/") else {
+        return repository.to_string();
+    };
+    // `library/x` is `x`, but `library/a/b` stays whole, as in Docker.
+    if let Some(name) = path
+        .strip_prefix(OFFICIAL_PREFIX)
+        .filter(|n| !n.contains('/'))
+    {
+        return name.to_string();
+    }
+    // A first component that reads as a registry (`localhost/x`, `a.b/x`) keeps `docker.io/`.
+    match path.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => {
+            repository.to_string()
+        }
+        _ => path.to_string(),
+    }
 }
 
 impl fmt::Display for Reference {
@@ -319,6 +343,7 @@ mod tests {
 
     #[test]
     fn bad_references_say_why() {
+        let long = "a".repeat(240);
         for (input, why) in [
             ("Hello", "lowercase"),
             ("me/App:1", "lowercase"),
@@ -334,9 +359,41 @@ mod tests {
             ("a-", "must end"),
             ("localhost:abc/x", "port"),
             ("", "empty"),
+            (long.as_str(), "more than 255"),
         ] {
             let e = Reference::parse(input).unwrap_err().to_string();
             assert!(e.contains(why), "{input}: {e}");
+        }
+    }
+
+    /// Fuzz regression (target `reference`): a short name under 255 characters whose full form
+    /// (`docker.io/library/…`) is over it was accepted, and that full form then did not parse.
+    #[test]
+    fn the_length_limit_is_on_the_full_name() {
+        let input = include_bytes!("../tests/fuzz-regressions/reference-long-short-name");
+        let input = std::str::from_utf8(input).unwrap();
+        let e = Reference::parse(input).unwrap_err().to_string();
+        assert!(e.contains("full name docker.io/library/aaa"), "{e}");
+        assert!(e.contains("more than 255"), "{e}");
+        // 255 in full is still a name.
+        let fits = "a".repeat(255 - "docker.io/library/".len());
+        let r = Reference::parse(&fits).unwrap();
+        assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
+    }
+
+    #[test]
+    fn the_short_form_parses_back_to_the_same_name() {
+        for (input, short) in [
+            ("hello", "hello"),
+            ("library/a/b", "library/a/b"),
+            ("docker.io/a.b/c", "docker.io/a.b/c"),
+            ("docker.io/localhost/c:1", "docker.io/localhost/c:1"),
+            ("me/app", "me/app"),
+            ("localhost/app", "localhost/app"),
+        ] {
+            let r = Reference::parse(input).unwrap();
+            assert_eq!(r.familiar(), short);
+            assert_eq!(Reference::parse(short).unwrap(), r, "{input}");
         }
     }
 }

@@ -14,6 +14,8 @@ pub mod compat;
 mod credentials;
 mod error;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 pub mod manifest;
 pub mod media;

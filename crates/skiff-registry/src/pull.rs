@@ -291,7 +291,7 @@ fn mismatch(what: &str, expected: &str, actual: &str) -> RegistryError {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| {
         RegistryError::Manifest(format!(
             "the registry sent an {what} skiff cannot read: {e}"
@@ -299,7 +299,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     })
 }
 
-fn created(config: &[u8]) -> Option<String> {
+pub(crate) fn created(config: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(config).ok()?;
     v.get("created")?.as_str().map(str::to_string)
 }

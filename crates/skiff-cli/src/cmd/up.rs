@@ -3,12 +3,12 @@
 
 use crate::client::Client;
 use crate::cmd::detach::{parse_restart, upload};
+use crate::compose::{ComposeFile, Entry};
 use crate::home::Home;
 use crate::units::{parse_duration, parse_size};
 use anyhow::Context;
 use clap::Args;
 use hyper::Method;
-use serde::Deserialize;
 use skiff_api::{
     EnvVar, Limits, Mount, ProjectChanges, ProjectRequest, RestartPolicy, WorkloadSpec,
 };
@@ -38,36 +38,6 @@ pub struct DownArgs {
     /// Project name [default: the file's directory name]
     #[arg(short = 'p', long, value_name = "NAME")]
     pub project_name: Option<String>,
-}
-
-/// The file: `[workloads.NAME]` tables.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ComposeFile {
-    #[serde(default)]
-    workloads: BTreeMap<String, Entry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    /// A .wasm file, relative to the compose file, or an image in the store.
-    image: String,
-    #[serde(default)]
-    args: Vec<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    volumes: Vec<String>,
-    #[serde(default)]
-    network: bool,
-    memory: Option<String>,
-    timeout: Option<String>,
-    restart: Option<String>,
-    route: Option<String>,
-    /// HTTP apps: outbound HTTP the guest may make (`scheme://host[:port]` patterns).
-    #[serde(default)]
-    allow_outbound: Vec<String>,
 }
 
 fn project(file: &Path, explicit: Option<String>) -> anyhow::Result<String> {
@@ -118,8 +88,7 @@ pub fn up(home: &Home, client: &Client, args: UpArgs) -> anyhow::Result<u8> {
     })?;
     let text = String::from_utf8(bytes)
         .with_context(|| format!("{}: not UTF-8 text", args.file.display()))?;
-    let file: ComposeFile =
-        toml::from_str(&text).with_context(|| format!("{}", args.file.display()))?;
+    let file = ComposeFile::parse(&text).with_context(|| format!("{}", args.file.display()))?;
     let base = args.file.parent().unwrap_or(Path::new("."));
     let project = project(&args.file, args.project_name)?;
     let mut workloads = BTreeMap::new();
