@@ -55,9 +55,9 @@ pub struct TlsFiles {
 /// values and why.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
-    /// Open client connections. At the cap, a new connection closes the oldest one with no
-    /// request in progress (still to send its first head, or idle between requests); when all
-    /// are busy, new ones wait in the kernel's accept queue.
+    /// Open client connections. At the cap, a new connection closes one with no request in
+    /// progress: one still to send its first head (oldest first), else the one idle longest
+    /// between requests; when all are busy, new ones wait in the kernel's accept queue.
     pub max_connections: usize,
     /// From accept to the first complete request head: the TLS handshake and the HTTP/1-or-2
     /// sniff count. A connection past it is closed without an answer.

@@ -333,7 +333,9 @@ fn read_small(
             limit,
         });
     }
-    let mut buf = Vec::with_capacity(size as usize);
+    // The header's size is a claim: reserve at most 8 MiB up front (a small tar may declare
+    // entries up to the limit), and let the vector grow with what actually arrives.
+    let mut buf = Vec::with_capacity(size.min(8 << 20) as usize);
     entry
         .take(limit)
         .read_to_end(&mut buf)

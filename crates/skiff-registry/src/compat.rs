@@ -122,7 +122,9 @@ pub(crate) fn extract(
                     continue;
                 }
             }
-            let mut bytes = Vec::with_capacity(size as usize);
+            // The header's size is a claim: reserve at most 8 MiB up front, so a small layer
+            // that declares 512 MiB entries costs what it sends, not what it says.
+            let mut bytes = Vec::with_capacity(size.min(8 << 20) as usize);
             (&mut entry)
                 .take(MAX_WASM)
                 .read_to_end(&mut bytes)
