@@ -239,9 +239,18 @@ impl HttpApp {
                     .call_handle(&mut store, request, out)
                     .await
             };
+            // Only `stop()` ends the guest. The app itself may be dropped while this response
+            // still streams (a redeploy swaps in a new version and the old one goes once no
+            // caller holds it): `wait_for` then fails, and that must not cut the body. It did:
+            // wrk saw one broken connection per few redeploys under load.
+            let stop = async {
+                if stopped.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             let ended = tokio::select! {
                 r = tokio::time::timeout(deadline, run) => Some(r),
-                _ = stopped.wait_for(|s| *s) => None,
+                () = stop => None,
             };
             let failure = match ended {
                 None => Some(HandleError::Stopped),
