@@ -501,18 +501,7 @@ fn a_narrower_allow_mount_holds_for_workloads_accepted_before_it() {
         std::fs::write(dir.join("in.txt"), text).unwrap();
     }
     let mut d = Daemon::start(&[]);
-    let hello = guest("hello.wasm");
-    let mount = |dir: &Path| format!("{}:/data:ro", dir.display());
-    d.run(&[
-        "run",
-        "-d",
-        "--name",
-        "ok",
-        "-v",
-        &mount(&allowed),
-        hello.to_str().unwrap(),
-    ])
-    .code(0);
+    run_hello_reading(&d, "ok", &allowed, &[]);
     d.wait_status("ok", "exited");
     let image = d.inspect("ok")["spec"]["image"]
         .as_str()
@@ -534,16 +523,7 @@ fn a_narrower_allow_mount_holds_for_workloads_accepted_before_it() {
     assert!(d.log_lines("old").is_empty(), "the refused workload ran");
     assert_ne!(d.inspect("old")["state"]["status"], "running");
     // Everyone else is still served: a mount inside runs as before.
-    d.run(&[
-        "run",
-        "-d",
-        "--name",
-        "new",
-        "-v",
-        &mount(&allowed),
-        hello.to_str().unwrap(),
-    ])
-    .code(0);
+    run_hello_reading(&d, "new", &allowed, &[]);
     d.wait_status("new", "exited");
     assert!(d
         .log_lines("new")
@@ -565,19 +545,7 @@ fn allow_mount_is_checked_again_before_every_restart() {
         std::fs::write(dir.join("in.txt"), text).unwrap();
     }
     let d = Daemon::start(&["--allow-mount", allowed.to_str().unwrap()]);
-    let hello = guest("hello.wasm");
-    d.run(&[
-        "run",
-        "-d",
-        "--name",
-        "again",
-        "--restart",
-        "always",
-        "-v",
-        &format!("{}:/data:ro", sub.display()),
-        hello.to_str().unwrap(),
-    ])
-    .code(0);
+    run_hello_reading(&d, "again", &sub, &["--restart", "always"]);
     d.wait_log("again", "the file read once", |l| {
         l.iter().any(|l| l == "read: from the host")
     });
@@ -611,19 +579,7 @@ fn allow_mount_retries_a_mount_missing_at_daemon_start() {
     std::fs::write(sub.join("in.txt"), "from the host\n").unwrap();
     let flags = ["--allow-mount", allowed.to_str().unwrap()];
     let mut d = Daemon::start(&flags);
-    let hello = guest("hello.wasm");
-    d.run(&[
-        "run",
-        "-d",
-        "--name",
-        "boot",
-        "--restart",
-        "always",
-        "-v",
-        &format!("{}:/data:ro", sub.display()),
-        hello.to_str().unwrap(),
-    ])
-    .code(0);
+    run_hello_reading(&d, "boot", &sub, &["--restart", "always"]);
     d.wait_log("boot", "a first run", |l| {
         l.iter().any(|l| l == "read: from the host")
     });
@@ -639,4 +595,15 @@ fn allow_mount_retries_a_mount_missing_at_daemon_start() {
     d.wait_log("boot", "a run after the mount came back", |l| {
         l.len() > before && l.iter().skip(before).any(|l| l == "read: from the host")
     });
+}
+
+/// `skiff run -d --name NAME [EXTRA…] -v DIR:/data:ro hello.wasm`: hello prints what it reads
+/// from /data/in.txt, so the log shows which directory was mounted.
+fn run_hello_reading(d: &Daemon, name: &str, dir: &Path, extra: &[&str]) {
+    let hello = guest("hello.wasm");
+    let mount = format!("{}:/data:ro", dir.display());
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend(["-v", &mount, hello.to_str().unwrap()]);
+    d.run(&args).code(0);
 }
