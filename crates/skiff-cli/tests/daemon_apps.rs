@@ -186,6 +186,37 @@ fn redeploy_under_load_drops_nothing_and_apps_survive_kill9() {
     d.run(&["ps"]).code(0).stdout_has("api").stdout_has(" /");
 }
 
+/// The daemon never changes what it was told on its own: restarted without `--http-listen`, it
+/// used to mark every app exited and desired-stopped, and the listener's return did not bring
+/// them back. Now it refuses to start, naming the apps, and with the listener they all answer.
+#[test]
+fn apps_stay_deployed_when_the_daemon_restarts_without_its_data_plane() {
+    let mut d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
+    for (name, route) in [("api", "/api"), ("shop", "/shop")] {
+        d.run(&[
+            "deploy",
+            "--name",
+            name,
+            "--route",
+            route,
+            &g("http-hello.wasm"),
+        ])
+        .code(0);
+    }
+    d.kill9();
+    d.skiff
+        .run(&["daemon"])
+        .code(125)
+        .stderr_has("api, shop")
+        .stderr_has("--http-listen");
+    d.restart_with(&["--http-listen", "127.0.0.1:0"]);
+    for (name, path) in [("api", "/api/"), ("shop", "/shop/")] {
+        d.wait_status(name, "running");
+        assert_eq!(get(&d, "x", path).status, 200, "{name}");
+        assert_eq!(d.inspect(name)["desired"], "running", "{name}");
+    }
+}
+
 /// An upstream for the guests' outbound requests. `/x` is answered at once; `/hold` only once
 /// the test sends on the returned `release` (never, if it drops it): each arriving `/hold`
 /// request is announced on `held` first.

@@ -56,6 +56,8 @@ pub enum StateError {
 pub enum DaemonError {
     #[error("HTTP data plane: {0}")]
     Http(String),
+    #[error("HTTP apps are deployed on this node ({0}) and need the HTTP data plane: start the daemon with --http-listen ADDR (as before), or stop or remove them first")]
+    NoDataPlane(String),
     #[error("another skiff daemon is already running with home {0}; stop it first, or give this one another --home")]
     AlreadyRunning(String),
     #[error("{what}: {source}")]

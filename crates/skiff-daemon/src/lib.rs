@@ -108,6 +108,9 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         ));
     }
     let db = db::Db::open(&dir.join("state.redb"))?;
+    if config.http_listen.is_none() {
+        refuse_apps_without_a_data_plane(&db)?;
+    }
     let blobs = blobs::Blobs::open(&dir)?;
     // On-demand allocation, not `skiff serve`'s pool: a pool has a fixed number of slots and
     // no queue, and the daemon's instances are unbounded (every long-running task holds one for
@@ -351,4 +354,25 @@ fn load_or_create_token(home: &Path) -> Result<String, DaemonError> {
     util::write_private(&path, format!("{t}\n").as_bytes())
         .map_err(io(format!("cannot write {}", path.display())))?;
     Ok(t)
+}
+
+/// Apps the operator wants running need the data plane. Started without `--http-listen`, a
+/// daemon used to mark each of them exited and desired-stopped: a restart with a missing flag
+/// silently undid every deploy, and adding the flag back did not bring them back. The daemon
+/// never changes what it was told on its own, so it refuses to start instead, naming the apps.
+fn refuse_apps_without_a_data_plane(db: &db::Db) -> Result<(), DaemonError> {
+    let mut apps: Vec<String> = db
+        .load_all()?
+        .into_iter()
+        .filter(|w| {
+            w.kind == skiff_api::WorkloadKind::App && w.desired == skiff_api::Desired::Running
+        })
+        .map(|w| w.name)
+        .collect();
+    apps.sort();
+    if apps.is_empty() {
+        Ok(())
+    } else {
+        Err(DaemonError::NoDataPlane(apps.join(", ")))
+    }
 }
