@@ -10,6 +10,7 @@
 //! | 127 | the file or image was not found (locally, or in the registry when pulling) |
 //! | 134 | the guest trapped (128 + SIGABRT), stack overflow included |
 //! | 137 | the guest hit its `--memory` limit (128 + SIGKILL, as Docker's OOM kill) |
+//! | 141 | skiff's stdout was closed by its reader (`skiff images \| head -1`; 128 + SIGPIPE) |
 
 use skiff_engine::{LoadError, RunError};
 
@@ -21,6 +22,7 @@ pub const CANNOT_RUN: u8 = 126;
 pub const NOT_FOUND: u8 = 127;
 pub const TRAP: u8 = 134;
 pub const MEMORY_LIMIT: u8 = 137;
+pub const STDOUT_CLOSED: u8 = 141;
 
 /// A file or image that does not exist.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ mod client;
 mod cmd;
 mod compose;
 mod exit;
+mod hints;
 mod home;
 mod progress;
 mod remote;
@@ -18,6 +19,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    end_quietly_when_stdout_closes();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version are not errors; a bad flag is skiff's failure (125), as in Docker.
@@ -49,6 +51,24 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `skiff images | head -1`: the reader goes away, and the next line skiff prints fails with
+/// EPIPE. Rust ignores SIGPIPE (so that servers see EPIPE on a closed socket instead of dying), and
+/// `println!` turns the failed write into a panic: exit 101 and a backtrace. Here that one panic
+/// ends skiff as a closed pipe ends `ls` or `docker`: quietly, exit 141 (128 + SIGPIPE). SIGPIPE is
+/// not restored instead because the daemon, `serve` and the CLI's own socket to the daemon rely on
+/// EPIPE being an error, not a signal. Any other panic keeps the default report.
+fn end_quietly_when_stdout_closes() {
+    const EPIPE: &str = "(os error 32)";
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.payload_as_str().unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains(EPIPE) {
+            std::process::exit(exit::STDOUT_CLOSED.into());
+        }
+        default(info)
+    }));
 }
 
 fn init_logging(level: cli::LogLevel) {

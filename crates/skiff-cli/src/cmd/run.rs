@@ -106,10 +106,7 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
     // The file comes first after the flags; a leading `-` there is a flag clap did not know.
     let first = &args.command[0];
     if first.starts_with('-') && !args.target().exists() {
-        anyhow::bail!(
-            "unknown flag {first}: skiff's flags go before the file, the guest's after it \
-             (see skiff run --help)"
-        );
+        anyhow::bail!(crate::hints::unknown_run_flag(first));
     }
     pull_if_missing(home, &args.command[0], args.pull)?;
     let workload = resolve(home, &args.command[0])?;

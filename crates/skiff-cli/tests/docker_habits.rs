@@ -1,0 +1,81 @@
+//! Docker habits at the terminal. A closed stdout ends skiff quietly: `skiff images | head -1`
+//! must not panic (exit 101 with "failed printing to stdout" and, under RUST_BACKTRACE, a backtrace).
+//!
+//! Each verb writes into a pipe whose reader is already gone, so its first write fails with EPIPE
+//! every time (a reader that closes "soon" would race the writer and often see nothing).
+
+mod common;
+use common::daemon::Daemon;
+use common::project::Project;
+use std::process::Stdio;
+
+/// Runs `skiff ARGS` with stdout closed at the far end; returns (status, stderr).
+fn into_closed_pipe(cmd: &mut std::process::Command) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = cmd
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("skiff runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_listing_verb_ends_quietly_when_its_reader_is_gone() {
+    let d = Daemon::start(&[]);
+    let s = &d.skiff;
+    let p = Project::new("hello", "hello.wasm", "version = \"1.0\"\n");
+    s.run(&["build", p.arg()]).code(0);
+    // A workload, so that `ps` has a row to print.
+    s.run(&["run", "-d", "--name", "job", "hello:1.0"]).code(0);
+
+    let verbs: &[&[&str]] = &[
+        &["images"],
+        &["images", "-q"],
+        &["images", "--format", "json"],
+        &["ps", "-a"],
+        &["ps", "-a", "-q"],
+        &["ps", "-a", "--format", "json"],
+        &["inspect", "hello:1.0"],
+        &["system", "info"],
+        &["--help"],
+    ];
+    for args in verbs {
+        let (code, stderr) = into_closed_pipe(s.cmd().args(*args));
+        // 141 (128 + SIGPIPE) as `ls | head` gives; clap's own --help output ends 0.
+        assert!(
+            matches!(code, Some(0 | 141)),
+            "skiff {args:?} into a closed pipe: exit {code:?}, want 0 or 141; stderr:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "skiff {args:?} into a closed pipe printed:\n{stderr}"
+        );
+    }
+}
+
+/// A Docker flag `run` lacks is named with what to use instead; a typo gets "did you mean". Both
+/// are skiff's failure (125), and neither blames the flag's position: it is before the file.
+#[test]
+fn unknown_run_flags_get_advice_not_a_wrong_hint() {
+    let s = common::Skiff::new();
+    let hello = common::guest("hello.wasm");
+    let hello = hello.to_str().unwrap();
+    for (flag, advice) in [
+        ("--rm", "nothing to remove"),
+        ("-it", "no terminal"),
+        ("-p", "skiff serve"),
+        ("--memroy", "did you mean --memory?"),
+    ] {
+        s.run(&["run", flag, hello])
+            .code(125)
+            .stderr_has(&format!("unknown flag {flag}"))
+            .stderr_has(advice)
+            .stderr_lacks("before the file");
+    }
+}
