@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// Every verb's help lists these apart from its own flags.
+const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "skiff",
@@ -30,11 +33,11 @@ skiff run localhost:5000/hello:1.0              pulled first if missing"
 pub struct Cli {
     /// Where skiff keeps its store and compile cache [default: $XDG_DATA_HOME/skiff or
     /// ~/.local/share/skiff]
-    #[arg(long, global = true, env = "SKIFF_HOME", value_name = "DIR")]
+    #[arg(long, global = true, env = "SKIFF_HOME", value_name = "DIR", help_heading = GLOBAL)]
     pub home: Option<PathBuf>,
 
     /// How much skiff itself logs to stderr [default: warn; info for serve]
-    #[arg(long, global = true, value_enum, env = "SKIFF_LOG")]
+    #[arg(long, global = true, value_enum, env = "SKIFF_LOG", help_heading = GLOBAL)]
     pub log_level: Option<LogLevel>,
 
     /// The daemon to talk to: unix:///path/to/skiff.sock or tcp://HOST:PORT (the TCP token is
@@ -44,7 +47,8 @@ pub struct Cli {
         long,
         global = true,
         env = "SKIFF_HOST",
-        value_name = "URL"
+        value_name = "URL",
+        help_heading = GLOBAL
     )]
     pub host: Option<String>,
 
@@ -83,8 +87,8 @@ pub enum Command {
     Logs(crate::cmd::logs::LogsArgs),
     Stop(crate::cmd::lifecycle::StopArgs),
     Start(crate::cmd::lifecycle::StartArgs),
-    /// Stop, then start workloads
-    Restart(crate::cmd::lifecycle::StopArgs),
+    Restart(crate::cmd::lifecycle::RestartArgs),
+    Kill(crate::cmd::lifecycle::KillArgs),
     Wait(crate::cmd::lifecycle::WaitArgs),
     Rm(crate::cmd::lifecycle::RmArgs),
     Up(crate::cmd::up::UpArgs),
@@ -94,4 +98,7 @@ pub enum Command {
     System(crate::cmd::system::SystemCommand),
     Pull(crate::cmd::pull::PullArgs),
     Push(crate::cmd::push::PushArgs),
+    Version(crate::cmd::version::VersionArgs),
+    Completion(crate::cmd::completion::CompletionArgs),
+    Man(crate::cmd::completion::ManArgs),
 }

@@ -65,6 +65,19 @@ pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<Strin
     Ok(out)
 }
 
+/// Writes a whole generated document (a completion script, a man page) to stdout. A reader that
+/// went away ends skiff as `println!`'s would (see `main`): quietly, exit 141.
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::exit(crate::exit::STDOUT_CLOSED.into())
+        }
+        r => Ok(r?),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

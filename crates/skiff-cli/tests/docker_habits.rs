@@ -79,3 +79,73 @@ fn unknown_run_flags_get_advice_not_a_wrong_hint() {
             .stderr_lacks("before the file");
     }
 }
+
+/// Docker's verbs a user reaches for: `version` (with or without a daemon), `kill`, `restart`
+/// with its own help, completions and man pages generated from the parser, global flags apart.
+#[test]
+fn version_kill_restart_completion_and_man() {
+    let s = common::Skiff::new();
+    // No daemon: the client's versions, and a line saying so; not an error.
+    s.run(&["version"])
+        .code(0)
+        .stdout_has("Wasmtime:    48.")
+        .stdout_has("0.2.12")
+        .stdout_has("Daemon:      not reachable");
+    let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&d.skiff.run(&["version", "--format", "json"]).code(0).stdout)
+            .unwrap();
+    assert_eq!(v["daemon"]["version"], v["client"]["version"], "{v}");
+
+    // kill: no grace. A task looping forever is stopped now.
+    let spin = common::guest("loop.wasm");
+    d.run(&["run", "-d", "--name", "nap", spin.to_str().unwrap()])
+        .code(0);
+    d.wait_status("nap", "running");
+    d.run(&["kill", "nap"]).code(0).stdout_has("nap");
+    assert_eq!(d.inspect("nap")["state"]["status"], "stopped");
+    assert_eq!(d.inspect("nap")["desired"], "stopped");
+    d.run(&["kill", "nobody"]).code(1).stderr_has("nobody");
+
+    s.run(&["restart", "--help"])
+        .code(0)
+        .stdout_has("skiff restart job")
+        .stdout_lacks("skiff stop");
+    // Global flags are listed apart from the verb's own.
+    let help = s.run(&["run", "--help"]).code(0).stdout.clone();
+    let (own, global) = help
+        .split_once("Global options:")
+        .expect("a Global options heading");
+    assert!(
+        own.contains("--memory") && !own.contains("--log-level"),
+        "{help}"
+    );
+    assert!(
+        global.contains("--log-level") && global.contains("--home"),
+        "{help}"
+    );
+
+    for (shell, marker) in [
+        ("bash", "_skiff()"),
+        ("zsh", "#compdef skiff"),
+        ("fish", "complete -c skiff"),
+    ] {
+        s.run(&["completion", shell])
+            .code(0)
+            .stdout_has(marker)
+            .stdout_has("deploy");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    s.run(&["man", "--dir", dir.path().to_str().unwrap()])
+        .code(0);
+    let run_page = std::fs::read_to_string(dir.path().join("skiff-run.1")).unwrap();
+    assert!(
+        run_page.contains(".TH skiff-run 1") && run_page.contains("memory"),
+        "{run_page}"
+    );
+    assert!(dir.path().join("skiff.1").is_file());
+    for args in [&["completion", "bash"][..], &["man"]] {
+        let (code, stderr) = into_closed_pipe(s.cmd().args(args));
+        assert_eq!(code, Some(141), "skiff {args:?}: {stderr}");
+    }
+}

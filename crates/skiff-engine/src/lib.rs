@@ -33,3 +33,7 @@ pub use skiff_wasm::{Kind, WasmInfo};
 
 /// The wasmtime version this build embeds, for `skiff version` and cache keys.
 pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// The WASI versions this build runs: preview 1 modules, and components importing any 0.2 release
+/// up to the one wasmtime-wasi 48 implements (a component linker accepts older 0.2.x imports).
+pub const WASI_VERSIONS: &[&str] = &["preview1", "0.2.0 to 0.2.12"];

@@ -1,4 +1,4 @@
-//! `skiff stop | start | restart | wait | rm | inspect` of daemon workloads.
+//! `skiff stop | kill | start | restart | wait | rm` of daemon workloads.
 
 use crate::client::Client;
 use crate::term::for_terminal;
@@ -11,9 +11,36 @@ use hyper::Method;
     after_help = "Tasks stop at once (WASI has no signals a guest could catch); apps get -t\nseconds to finish the requests they are serving.\n\nExamples:\n  skiff stop job\n  skiff stop -t 30 api"
 )]
 pub struct StopArgs {
+    #[command(flatten)]
+    pub graceful: Graceful,
+}
+
+/// What `stop` and `restart` both take.
+#[derive(Debug, Args)]
+pub struct Graceful {
     /// Seconds to wait for in-flight requests (apps)
     #[arg(short = 't', long = "time", value_name = "SECS", default_value_t = 10)]
     pub time: u64,
+    #[arg(required = true, value_name = "WORKLOAD")]
+    pub workloads: Vec<String>,
+}
+
+/// Stop, then start workloads again
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A task starts a new run; an app keeps its route and serves again once started.\n\nExamples:\n  skiff restart job\n  skiff restart -t 30 api     give in-flight requests 30 s first"
+)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub graceful: Graceful,
+}
+
+/// Kill workloads at once: no grace for in-flight requests
+#[derive(Debug, Args)]
+#[command(
+    after_help = "WASI guests have no signal handlers, so there is no signal to choose (Docker's -s): kill is\nstop with no grace. A task ends now; an app's route goes and its in-flight requests are\ncut (503, or a body cut short). Like stop, it stays stopped across daemon restarts.\n\nExamples:\n  skiff kill job\n  skiff kill api worker"
+)]
+pub struct KillArgs {
     #[arg(required = true, value_name = "WORKLOAD")]
     pub workloads: Vec<String>,
 }
@@ -70,37 +97,35 @@ fn each(names: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyh
     Ok(failed.unwrap_or(0))
 }
 
-pub fn stop(client: &Client, args: StopArgs) -> anyhow::Result<u8> {
-    each(&args.workloads, |n| {
+/// `POST /v1/workloads/NAME/ACTION` for each name, as [`each`] reports.
+fn post_each(client: &Client, names: &[String], action: &str) -> anyhow::Result<u8> {
+    each(names, |n| {
         client.call::<()>(
             Method::POST,
-            &format!("/v1/workloads/{n}/stop?t={}", args.time),
+            &format!("/v1/workloads/{n}/{action}"),
             None::<&()>,
         )?;
         Ok(())
     })
+}
+
+pub fn stop(client: &Client, args: StopArgs) -> anyhow::Result<u8> {
+    let g = args.graceful;
+    post_each(client, &g.workloads, &format!("stop?t={}", g.time))
 }
 
 pub fn start(client: &Client, args: StartArgs) -> anyhow::Result<u8> {
-    each(&args.workloads, |n| {
-        client.call::<()>(
-            Method::POST,
-            &format!("/v1/workloads/{n}/start"),
-            None::<&()>,
-        )?;
-        Ok(())
-    })
+    post_each(client, &args.workloads, "start")
 }
 
-pub fn restart(client: &Client, args: StopArgs) -> anyhow::Result<u8> {
-    each(&args.workloads, |n| {
-        client.call::<()>(
-            Method::POST,
-            &format!("/v1/workloads/{n}/restart?t={}", args.time),
-            None::<&()>,
-        )?;
-        Ok(())
-    })
+/// Stop with no grace: WASI has no signal a guest could catch, so this is Docker's SIGKILL.
+pub fn kill(client: &Client, args: KillArgs) -> anyhow::Result<u8> {
+    post_each(client, &args.workloads, "stop?t=0")
+}
+
+pub fn restart(client: &Client, args: RestartArgs) -> anyhow::Result<u8> {
+    let g = args.graceful;
+    post_each(client, &g.workloads, &format!("restart?t={}", g.time))
 }
 
 pub fn wait(client: &Client, args: WaitArgs) -> anyhow::Result<u8> {

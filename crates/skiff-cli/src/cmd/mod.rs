@@ -1,6 +1,7 @@
 //! One module per verb.
 
 pub mod build;
+pub mod completion;
 pub mod daemon;
 pub mod deploy;
 pub mod detach;
@@ -22,6 +23,7 @@ pub mod source;
 pub mod system;
 pub mod tag;
 pub mod up;
+pub mod version;
 
 use crate::cli::{Cli, Command};
 
@@ -49,6 +51,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Stop(args) => lifecycle::stop(&client()?, args),
         Command::Start(args) => lifecycle::start(&client()?, args),
         Command::Restart(args) => lifecycle::restart(&client()?, args),
+        Command::Kill(args) => lifecycle::kill(&client()?, args),
         Command::Rm(args) => lifecycle::rm(&client()?, args),
         Command::Wait(args) => lifecycle::wait(&client()?, args),
         Command::Up(args) => up::up(&home, &client()?, args),
@@ -66,5 +69,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Logout(args) => login::logout(args),
         Command::Pull(args) => pull::pull(&home, args),
         Command::Push(args) => push::push(&home, args),
+        Command::Version(args) => version::version(client(), args),
+        Command::Completion(args) => completion::completion(args),
+        Command::Man(args) => completion::man(args),
     }
 }
