@@ -34,21 +34,21 @@ pub fn registry(
 }
 
 /// When a registry transfer counts as stalled: the library's default (no data for 30 s, or
-/// under 64 KiB in a minute), or `SKIFF_REGISTRY_STALL_TIMEOUT=SECS`: no data for SECS, or
-/// under the same rate judged over SECS (for slow links, or tests that cannot wait a minute).
+/// under 64 KiB in a minute), or `SKIFF_REGISTRY_STALL_TIMEOUT=DURATION`: no data for that
+/// long, or under the same rate judged over it (for slow links, or tests that cannot wait a minute).
 pub fn stall_rule() -> anyhow::Result<StallRule> {
     const VAR: &str = "SKIFF_REGISTRY_STALL_TIMEOUT";
     let Some(v) = std::env::var_os(VAR) else {
         return Ok(StallRule::default());
     };
-    let secs = v
+    let limit = v
         .to_str()
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86400.0)
+        .and_then(|s| crate::units::parse_duration(s).ok())
+        .filter(|d| d.as_secs() <= 86400)
         .with_context(|| {
-            format!("{VAR}={v:?}: expected a number of seconds, more than 0 and at most 86400")
+            format!("{VAR}={v:?}: expected a duration (30s, 500ms, 2m; a bare number is seconds), at most a day")
         })?;
-    Ok(StallRule::over(std::time::Duration::from_secs_f64(secs)))
+    Ok(StallRule::over(limit))
 }
 
 /// Where per-registry certificates are looked for (`DIR/HOST[:PORT]/ca.crt`, `client.cert`,

@@ -277,6 +277,30 @@ fn a_pull_cut_mid_blob_continues_into_the_store_and_runs() {
         .stdout_has("hello from skiff");
 }
 
+/// A registry that accepts connections and never answers: `skiff pull` says so at each retry
+/// (it used to print "Pulling from" and then nothing for minutes), then fails naming the host.
+#[test]
+fn a_pull_from_a_silent_registry_announces_each_retry() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let s = Skiff::new();
+    s.run_env(
+        "SKIFF_REGISTRY_STALL_TIMEOUT",
+        "500ms",
+        &["pull", &format!("{addr}/team/silent:1")],
+    )
+    .code(125)
+    .stderr_has("retrying in")
+    .stderr_has("(attempt 2 of ")
+    .stderr_has(&format!("registry {addr} sent no answer"));
+}
+
 /// A registry that trickles the layer a byte a second: `skiff pull` gives up (after its
 /// retries) with a message naming the registry and the blob, instead of hanging.
 /// `SKIFF_REGISTRY_STALL_TIMEOUT` puts the stall rule on a 1 s clock so this ends in seconds.

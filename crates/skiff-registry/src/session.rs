@@ -443,7 +443,12 @@ impl Session {
         for attempt in 1..=attempts {
             if attempt > 1 {
                 let wait = self.config.backoff * 2u32.saturating_pow(attempt - 2);
-                tracing::info!("{}: {last}; retrying in {wait:?}", req.what);
+                // A warning, so that the CLI says it: a registry that never answers used to
+                // leave `skiff pull` silent for minutes of retries.
+                tracing::warn!(
+                    "{}: {last}; retrying in {wait:?} (attempt {attempt} of {attempts})",
+                    req.what
+                );
                 tokio::time::sleep(wait).await;
             }
             let once = || {
