@@ -157,3 +157,39 @@ fn credential_helpers_are_used_as_docker_uses_them() {
     common::Done::from(out).code(0);
     assert_eq!(std::fs::read(&store).unwrap().len(), 0);
 }
+
+/// `skiff login HOST` on a terminal asks for the user name, then the password without echoing
+/// it, as `docker login` does; without a terminal it says what to give instead of hanging.
+#[test]
+fn login_on_a_terminal_prompts_and_never_echoes_the_password() {
+    use expectrl::Expect;
+    let registry = AuthRegistry::start();
+    let skiff = Skiff::new();
+    let docker = tempfile::tempdir().unwrap();
+    // Not `skiff.cmd()`: it sets stdin to /dev/null, and the terminal must be stdin here.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skiff"));
+    cmd.env_clear()
+        .env("SKIFF_HOME", skiff.home.path())
+        .env("DOCKER_CONFIG", docker.path())
+        .args(["login", &registry.addr]);
+    let mut term = expectrl::Session::spawn(cmd).expect("a pseudo-terminal");
+    term.set_expect_timeout(Some(Duration::from_secs(60)));
+    term.expect("Username: ").unwrap();
+    term.send_line("me").unwrap();
+    term.expect("Password: ").unwrap();
+    term.send_line("s3cret").unwrap();
+    let after = term.expect("Login Succeeded").unwrap();
+    assert!(
+        !String::from_utf8_lossy(after.before()).contains("s3cret"),
+        "the password was echoed"
+    );
+    let config = std::fs::read_to_string(docker.path().join("config.json")).unwrap();
+    assert!(config.contains("bWU6czNjcmV0"), "{config}");
+
+    // No terminal (stdin is /dev/null in Skiff::cmd): no prompt, advice instead.
+    skiff
+        .run(&["login", &registry.addr])
+        .code(125)
+        .stderr_has("no terminal to ask on")
+        .stderr_has("--password-stdin");
+}

@@ -9,6 +9,7 @@ use std::io::Read;
 /// Log in to a registry; the credentials go where Docker keeps them
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
+skiff login registry.example.com                    asks for the user name and password\n  \
 echo \"$TOKEN\" | skiff login registry.example.com -u me --password-stdin\n  \
 skiff login localhost:5000 -u me -p secret          (the password shows in your shell history)\n\n\
 Credentials are stored in $DOCKER_CONFIG/config.json (default ~/.docker/config.json, mode 0600),\n\
@@ -18,8 +19,9 @@ pub struct LoginArgs {
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
 
+    /// The user name [default: asked on the terminal]
     #[arg(short = 'u', long, value_name = "USER")]
-    pub username: String,
+    pub username: Option<String>,
 
     /// The password or token (prefer --password-stdin)
     #[arg(
@@ -57,7 +59,32 @@ fn server(s: Option<String>) -> String {
 }
 
 pub fn login(args: LoginArgs) -> anyhow::Result<u8> {
+    use std::io::IsTerminal;
     let server = server(args.server);
+    // As Docker: what is not given is asked on the terminal, the password without echo. With no
+    // terminal (a script, CI) nothing is asked: a prompt there would hang or read the wrong input.
+    let terminal = std::io::stdin().is_terminal();
+    let no_terminal = |what: &str| {
+        anyhow::anyhow!(
+            "no {what} given and no terminal to ask on: give -u USER and --password-stdin \
+             (e.g. echo \"$TOKEN\" | skiff login {server} -u me --password-stdin)"
+        )
+    };
+    let username = match args.username {
+        Some(u) => u,
+        None if terminal && !args.password_stdin => {
+            eprint!("Username: ");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the user name")?;
+            line.trim().to_string()
+        }
+        None => return Err(no_terminal("user name")),
+    };
+    if username.is_empty() {
+        anyhow::bail!("the user name is empty");
+    }
     let secret = match (args.password, args.password_stdin) {
         (Some(p), _) => {
             eprintln!(
@@ -72,14 +99,15 @@ pub fn login(args: LoginArgs) -> anyhow::Result<u8> {
                 .context("reading the password from stdin")?;
             s.trim_end_matches(['\n', '\r']).to_string()
         }
-        (None, false) => {
-            anyhow::bail!("give the password with --password-stdin (or -p); skiff does not prompt")
+        (None, false) if terminal => {
+            rpassword::prompt_password("Password: ").context("reading the password")?
         }
+        (None, false) => return Err(no_terminal("password")),
     };
     if secret.is_empty() {
         anyhow::bail!("the password is empty");
     }
-    let creds = Credentials::password(args.username, secret);
+    let creds = Credentials::password(username, secret);
     let registry = Registry::new(RegistryConfig {
         insecure_registries: args.registries.insecure,
         certs_dirs: crate::remote::certs_dirs(),
