@@ -4,6 +4,7 @@ pub mod build;
 pub mod daemon;
 pub mod deploy;
 pub mod detach;
+pub mod flags;
 pub mod image;
 pub mod images;
 pub mod inspect;
