@@ -44,10 +44,11 @@ pub use skiff_spec::{EnvVar, GuestSpec, Limits, Mount};
 
 /// Everything needed to run a workload: what, with which grants, under which limits.
 /// Two specs that compare equal describe the same deployment (`skiff up` relies on it).
-///
-/// The guest's part is `skiff_spec::GuestSpec`, the description every verb and the shim share;
-/// its fields sit at this level in JSON (as before it was shared, so records stored by earlier
-/// daemons load unchanged). Unknown fields are still an error: see the `Deserialize` below.
+/// The guest's fields (args to allow_outbound) are those `skiff run`, `serve` and the shim use.
+//
+// The guest's part is `skiff_spec::GuestSpec`, flattened: its fields sit at this level in JSON,
+// as before it was shared, so records stored by earlier daemons load unchanged. Unknown fields
+// are still an error: see the `Deserialize` below.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct WorkloadSpec {
