@@ -186,3 +186,46 @@ fn the_same_image_and_flags_give_the_same_guest_under_every_verb() {
         assert_eq!(spec, app_view(), "{verb}");
     }
 }
+
+/// `skiff serve IMAGE` takes the image's route and env; an explicit `@ROUTE` wins over the
+/// route, and `-e` over the env.
+#[test]
+fn serve_applies_an_images_route_and_env_unless_given() {
+    let skiff = common::Skiff::new();
+    let web = Project::new(
+        "web",
+        "http-hello-p2.wasm",
+        &format!("{IMAGE_DEFAULTS}[http]\nroute = \"/env\"\n"),
+    );
+    skiff.run(&["build", web.arg()]).code(0);
+    let served = Served::start_in(skiff.home.path(), &["web:1"]);
+    let r = served.get("/env");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "NAME=fromimage\n"),
+        "{r:?}"
+    );
+    assert_eq!(served.get("/other").status, 404);
+    drop(served);
+    let served = Served::start_in(skiff.home.path(), &["-e", "NAME=given", "web:1@/"]);
+    let r = served.get("/env");
+    assert_eq!((r.status, r.body.as_str()), (200, "NAME=given\n"), "{r:?}");
+    assert_eq!(served.get("/other").status, 200);
+}
+
+/// A task has no requests: the HTTP limits are refused for it, not ignored.
+#[test]
+fn http_limits_on_a_task_are_refused() {
+    let d = Daemon::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(common::guest("hello.wasm"), dir.path().join("hello.wasm")).unwrap();
+    let compose = dir.path().join("skiff-compose.toml");
+    std::fs::write(
+        &compose,
+        "[workloads.t]\nimage = \"hello.wasm\"\ncpu_time = \"1s\"\n",
+    )
+    .unwrap();
+    d.run(&["up", "-f", compose.to_str().unwrap(), "-p", "p"])
+        .code(1)
+        .stderr_has("limits.cpu_time_ms is for HTTP apps only");
+}

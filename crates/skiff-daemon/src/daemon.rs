@@ -315,6 +315,20 @@ impl Daemon {
                     "this is a {kind}: outbound HTTP grants are only for HTTP apps (a task reaches the network with --net)"
                 )));
             }
+            let l = &spec.guest.limits;
+            let http_only = [
+                ("cpu_time_ms", l.cpu_time_ms.is_some()),
+                ("max_concurrent", l.max_concurrent.is_some()),
+                ("queue_timeout_ms", l.queue_timeout_ms.is_some()),
+                ("max_body_bytes", l.max_body_bytes.is_some()),
+                ("max_outbound", l.max_outbound.is_some()),
+                ("max_app_outbound", l.max_app_outbound.is_some()),
+            ];
+            if let Some((name, _)) = http_only.iter().find(|(_, set)| *set) {
+                return Err(ApiError::BadRequest(format!(
+                    "this is a {kind}: limits.{name} is for HTTP apps only (a task has memory_bytes, timeout_ms and max_open)"
+                )));
+            }
             Ok(WorkloadKind::Task)
         } else if kind == skiff_engine::Kind::HttpHandler {
             if self.apps.is_none() {

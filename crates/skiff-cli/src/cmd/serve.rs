@@ -32,6 +32,20 @@ skiff serve --allow-outbound 'https://*.example.com' --memory 64m --timeout 5s a
 skiff serve -e api::TOKEN=x --memory shop::32m api=api.wasm@/api shop=shop.wasm@/\n  \
 skiff serve --tls-cert cert.pem --tls-key key.pem --admin-listen 127.0.0.1:9090 app.wasm"
 )]
+// The shared flags take an `APP::` scope here: say so where each is listed.
+#[command(mut_arg("volumes", |a| a.value_name("[APP::]HOST:GUEST[:ro]")))]
+#[command(mut_arg("env", |a| a.value_name("[APP::]K=V")))]
+#[command(mut_arg("env_file", |a| a.value_name("[APP::]FILE")))]
+#[command(mut_arg("memory", |a| a.value_name("[APP::]SIZE")))]
+#[command(mut_arg("max_open", |a| a.value_name("[APP::]N")))]
+#[command(mut_arg("timeout", |a| a.value_name("[APP::]DURATION")))]
+#[command(mut_arg("allow_outbound", |a| a.value_name("[APP::]PATTERN")))]
+#[command(mut_arg("cpu_time", |a| a.value_name("[APP::]DURATION")))]
+#[command(mut_arg("max_concurrent", |a| a.value_name("[APP::]N")))]
+#[command(mut_arg("queue_timeout", |a| a.value_name("[APP::]DURATION")))]
+#[command(mut_arg("max_body", |a| a.value_name("[APP::]SIZE")))]
+#[command(mut_arg("max_outbound", |a| a.value_name("[APP::]N")))]
+#[command(mut_arg("max_app_outbound", |a| a.value_name("[APP::]N")))]
 pub struct ServeArgs {
     /// Address to serve on (port 0 picks a free port; the bound address is printed)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
