@@ -205,10 +205,15 @@ fn argv0(w: &Workload) -> &str {
 
 /// What a workload's guest is granted, from its spec; its output goes to its log.
 fn sandbox_of(w: &Workload, log: Option<&Arc<LogWriter>>) -> Sandbox {
+    to_log(Sandbox::from_spec(&w.spec.guest, argv0(w)), log)
+}
+
+/// `sandbox` with its stdout and stderr sent to the workload's log, if it has one.
+fn to_log(sandbox: Sandbox, log: Option<&Arc<LogWriter>>) -> Sandbox {
     Sandbox {
         stdout: log.map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stdout))),
         stderr: log.map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stderr))),
-        ..Sandbox::from_spec(&w.spec.guest, argv0(w))
+        ..sandbox
     }
 }
 
@@ -221,7 +226,7 @@ pub fn app_config(d: &Daemon, w: &Workload) -> Result<HttpAppConfig, String> {
         Some(d.host.outbound.clone()),
     )?;
     config.limits.max_open = max_open(w);
-    config.sandbox = sandbox_of(w, d.log_of(&w.id).as_ref());
+    config.sandbox = to_log(config.sandbox, d.log_of(&w.id).as_ref());
     Ok(config)
 }
 
