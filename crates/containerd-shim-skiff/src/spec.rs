@@ -203,8 +203,9 @@ pub fn plan(spec: &Spec, rootfs: &Path) -> Result<Plan, String> {
         );
     };
     let wasm = resolve_in_rootfs(rootfs, &process.cwd, arg0)?;
-    // containerd has already put the image's env under the container's; a repeated name keeps
-    // its first place and its last value, as everywhere else (`skiff_spec::resolve`).
+    // containerd has already put the image's env under the container's; should a spec still
+    // repeat a name, it keeps its first place and its last value, as everywhere else
+    // (`skiff_spec::resolve`).
     let env = process
         .env
         .iter()

@@ -220,10 +220,11 @@ fn a_containers_own_annotations_come_before_the_pods() {
     assert!(!bare.guest.network);
 }
 
-/// The shim's row of the table in crates/skiff-cli/tests/guest_spec.rs: containerd hands over
-/// the image's env followed by the container's (as `ctr run --env` and the CRI plugin do), the
-/// entrypoint and the image's args; the plan's guest is the very spec `skiff run`, `serve`, the
-/// daemon and `up` resolve from the same image and flags.
+/// The shim's row of the table in crates/skiff-cli/tests/guest_spec.rs: the image's env, then
+/// the container's (containerd's own `WithEnv` already replaces a name in place; a spec written
+/// by another tool may still repeat one), the entrypoint and the image's args. The plan's guest
+/// is the very spec `skiff run`, `serve`, the daemon and `up` resolve from the same image and
+/// flags.
 #[test]
 fn an_oci_spec_gives_the_same_guest_as_the_cli_verbs() {
     let root = rootfs_with_wasm();
