@@ -34,8 +34,7 @@ pub struct DeployArgs {
 
 pub fn deploy(home: &Home, client: &Client, args: DeployArgs) -> anyhow::Result<u8> {
     let (image, source) = upload(client, home, &args.target)?;
-    let app = args.name.as_deref().unwrap_or(&source.argv0);
-    let scope = Scope { app, names: &[app] };
+    let scope = Scope::ONE;
     let mut grants = args.guest.grants(scope)?;
     args.http.apply(scope, &mut grants)?;
     grants.route = args.route.clone();

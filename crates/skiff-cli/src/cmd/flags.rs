@@ -5,7 +5,7 @@
 //!
 //! `serve` runs several apps: a value prefixed with `APP::` applies to that app only; one
 //! without applies to every app (for limits: the default that `APP::` values override). The
-//! other verbs have one app, so the same parser serves them with one name.
+//! other verbs have one app ([`Scope::ONE`]): the same parser takes their values as given.
 
 use crate::units::{parse_duration, parse_max_open, parse_size};
 use clap::Args;
@@ -87,7 +87,17 @@ pub struct HttpFlags {
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     pub app: &'a str,
+    /// Every app of the command line; empty: one app, and values are taken as given (`APP::`
+    /// is not a scope there, so `-e A::B=1` sets `A::B`, as before `serve` shared the flags).
     pub names: &'a [&'a str],
+}
+
+impl Scope<'_> {
+    /// The one app of `run`, `deploy` or a compose entry.
+    pub const ONE: Scope<'static> = Scope {
+        app: "",
+        names: &[],
+    };
 }
 
 impl GuestFlags {
@@ -156,6 +166,9 @@ pub fn valid_name(n: &str) -> bool {
 
 /// `APP::VALUE` → (Some(APP), VALUE); anything else applies to every app.
 fn scoped<'a>(s: &'a str, scope: Scope, flag: &str) -> anyhow::Result<(Option<&'a str>, &'a str)> {
+    if scope.names.is_empty() {
+        return Ok((None, s));
+    }
     if let Some((app, v)) = s.split_once("::") {
         if valid_name(app) {
             if !scope.names.contains(&app) {
@@ -294,5 +307,12 @@ mod tests {
         assert_eq!(shop.limits.memory_bytes, Some(32 << 20));
         assert_eq!(shop.env_value("B"), Some("2"));
         assert_eq!(shop.env_value("C"), None);
+        // One app: `APP::` is part of the value.
+        let one = GuestFlags {
+            env: strings(&["shop::B=2"]),
+            ..GuestFlags::default()
+        };
+        let one = one.grants(Scope::ONE).unwrap();
+        assert_eq!(one.env_value("shop::B"), Some("2"));
     }
 }

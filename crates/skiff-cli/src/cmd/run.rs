@@ -124,8 +124,7 @@ fn watchdog(timeout: Duration) {
 /// The guest `skiff run` describes: the image's defaults under the flags' grants, and the
 /// arguments after the file (given any, they replace the image's default args).
 pub(crate) fn guest_spec(args: &RunArgs, workload: &Workload) -> anyhow::Result<GuestSpec> {
-    let app = workload.argv0.as_str();
-    let mut grants = args.guest.grants(Scope { app, names: &[app] })?;
+    let mut grants = args.guest.grants(Scope::ONE)?;
     grants.args = args.guest_args().to_vec();
     grants.stdin = args.interactive;
     Ok(skiff_spec::resolve(&workload.defaults(), grants))

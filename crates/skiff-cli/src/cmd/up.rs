@@ -164,8 +164,7 @@ fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<
         max_outbound: one(&e.max_outbound),
         max_app_outbound: one(&e.max_app_outbound),
     };
-    let app = source.argv0.as_str();
-    let scope = Scope { app, names: &[app] };
+    let scope = Scope::ONE;
     let mut grants = flags.grants(scope)?;
     http.apply(scope, &mut grants)?;
     grants.args = e.args.clone();
