@@ -31,8 +31,11 @@ pub struct Entry {
     pub volumes: Vec<String>,
     #[serde(default)]
     pub network: bool,
+    #[serde(default, deserialize_with = "number_or_text")]
     pub memory: Option<String>,
+    #[serde(default, deserialize_with = "number_or_text")]
     pub max_open: Option<String>,
+    #[serde(default, deserialize_with = "number_or_text")]
     pub timeout: Option<String>,
     pub restart: Option<String>,
     pub route: Option<String>,
@@ -40,11 +43,17 @@ pub struct Entry {
     #[serde(default)]
     pub allow_outbound: Vec<String>,
     /// HTTP apps: `skiff serve`'s limits of the same names (with `_` for `-`).
+    #[serde(default, deserialize_with = "number_or_text")]
     pub cpu_time: Option<String>,
+    #[serde(default, deserialize_with = "number_or_text")]
     pub max_concurrent: Option<String>,
+    #[serde(default, deserialize_with = "number_or_text")]
     pub queue_timeout: Option<String>,
+    #[serde(default, deserialize_with = "number_or_text")]
     pub max_body: Option<String>,
+    #[serde(default, deserialize_with = "number_or_text")]
     pub max_outbound: Option<String>,
+    #[serde(default, deserialize_with = "number_or_text")]
     pub max_app_outbound: Option<String>,
 }
 
@@ -70,6 +79,20 @@ fn in_file_order<'de, D: serde::Deserializer<'de>>(
         }
     }
     d.deserialize_map(Pairs)
+}
+
+/// A limit as the flag takes it: `"64m"`, `"30s"`, or a bare number (`max_concurrent = 20`).
+fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Text(String),
+        Number(u64),
+    }
+    Ok(Option::<Value>::deserialize(d)?.map(|v| match v {
+        Value::Text(s) => s,
+        Value::Number(n) => n.to_string(),
+    }))
 }
 
 impl ComposeFile {

@@ -135,7 +135,7 @@ fn the_same_image_and_flags_give_the_same_guest_under_every_verb() {
          volumes = [\"/tmp:/data:ro\"]\nmemory = \"64m\"\ntimeout = \"5s\"\n\
          [workloads.app]\nimage = \"web:1\"\nenv_file = [\"guest.env\"]\n\
          env = { B = \"flag\", NAME = \"flag-wins\", NEW = \"1\" }\n\
-         memory = \"64m\"\ntimeout = \"5s\"\ncpu_time = \"250ms\"\nmax_concurrent = \"7\"\n",
+         memory = \"64m\"\ntimeout = \"5s\"\ncpu_time = \"250ms\"\nmax_concurrent = 7\n",
     )
     .unwrap();
     d.run(&["up", "-f", compose.to_str().unwrap(), "-p", "views"])
