@@ -7,11 +7,8 @@
 //! here; a wasi:http component is served (`http.rs`).
 
 use crate::spec::Plan;
-use skiff_engine::{
-    Engine, EngineConfig, Exit, Limits, LoadError, Mount, Program, RunError, Sandbox,
-};
+use skiff_engine::{Engine, EngineConfig, Exit, Limits, LoadError, Program, RunError, Sandbox};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The hidden first argument that selects the guest runner.
 pub const GUEST_ARG: &str = "__skiff-guest";
@@ -75,13 +72,9 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
         ..EngineConfig::default()
     })
     .map_err(|e| (SKIFF_FAILED, e.to_string()))?;
-    let program = load(&engine, &bytes, &plan.args[0])?;
-    let sandbox = sandbox(&plan);
-    let limits = Limits {
-        memory: plan.memory,
-        timeout: plan.timeout_ms.map(Duration::from_millis),
-        ..Limits::default()
-    };
+    let program = load(&engine, &bytes, &plan.argv0)?;
+    let sandbox = Sandbox::from_spec(&plan.guest, &plan.argv0);
+    let limits = Limits::from(&plan.guest.limits);
     match engine.run_command(&program, &sandbox, &limits) {
         Ok(Exit::Code(code)) => Ok(code),
         Err(e) => {
@@ -122,27 +115,6 @@ pub fn load(engine: &Engine, bytes: &[u8], arg0: &str) -> Result<Program, (i32, 
         };
         (code, format!("{arg0}: {e}"))
     })
-}
-
-/// What the plan grants the guest. Its stdout and stderr are the process's own: containerd's
-/// FIFOs.
-pub fn sandbox(plan: &Plan) -> Sandbox {
-    Sandbox {
-        args: plan.args.clone(),
-        env: plan.env.clone(),
-        mounts: plan
-            .mounts
-            .iter()
-            .map(|m| Mount {
-                host: m.host.clone(),
-                guest: m.guest.clone(),
-                read_only: m.read_only,
-            })
-            .collect(),
-        stdin: plan.stdin,
-        network: plan.network,
-        ..Sandbox::default()
-    }
 }
 
 /// The pod sandbox container: holds the pod's place (as Kubernetes' pause image does) until

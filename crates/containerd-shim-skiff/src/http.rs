@@ -3,11 +3,9 @@
 //! namespace (see `process::spawn`). Limits are `skiff serve`'s defaults, but for memory (the
 //! container's limit, per instance) and the request timeout (annotation `dev.skiff.timeout`).
 
-use crate::guest::{cache_dir, exit_code, load, sandbox, SKIFF_FAILED};
+use crate::guest::{cache_dir, exit_code, load, SKIFF_FAILED};
 use crate::spec::{HttpPlan, Plan};
-use skiff_engine::http::{
-    HttpApp, HttpAppConfig, HttpLimits, OutboundPolicy, OutboundRule, GUEST_STDOUT_TARGET,
-};
+use skiff_engine::http::{HttpApp, HttpAppConfig, GUEST_STDOUT_TARGET};
 use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
 use skiff_http::{AppConfig, Route, Server, ServerConfig, ServerLimits};
 use std::io::{self, Write as _};
@@ -17,14 +15,9 @@ use tracing_subscriber::fmt::writer::{EitherWriter, MakeWriter};
 /// Serve until SIGTERM (or SIGINT), then drain in-flight requests and exit 0.
 pub fn serve(plan: &Plan, http: &HttpPlan, bytes: &[u8]) -> Result<i32, (i32, String)> {
     init_logging();
-    let limits = HttpLimits {
-        memory: plan.memory,
-        timeout: plan
-            .timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(HttpLimits::DEFAULT_TIMEOUT),
-        ..HttpLimits::default()
-    };
+    let config = HttpAppConfig::from_spec(&http.name, &plan.argv0, &plan.guest, None)
+        .map_err(|e| (SKIFF_FAILED, e))?;
+    let limits = config.limits;
     let engine = Engine::new(&EngineConfig {
         cache_dir: cache_dir(),
         allocator: AllocatorChoice::Pooling {
@@ -34,25 +27,10 @@ pub fn serve(plan: &Plan, http: &HttpPlan, bytes: &[u8]) -> Result<i32, (i32, St
         ..EngineConfig::default()
     })
     .map_err(|e| (SKIFF_FAILED, e.to_string()))?;
-    let program = load(&engine, bytes, &plan.args[0])?;
-    let rules = http
-        .allow
-        .iter()
-        .map(|p| OutboundRule::parse(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (SKIFF_FAILED, e))?;
-    let config = HttpAppConfig {
-        name: http.name.clone(),
-        // The guest's output becomes log lines tagged with the request (see `init_logging`).
-        sandbox: sandbox(plan),
-        limits,
-        outbound: OutboundPolicy {
-            rules,
-            shared: None,
-        },
-    };
+    let program = load(&engine, bytes, &plan.argv0)?;
+    // The guest's output becomes log lines tagged with the request (see `init_logging`).
     let app = HttpApp::new(&engine, &program, config)
-        .map_err(|e| (exit_code(&e), format!("{}: {e}", plan.args[0])))?;
+        .map_err(|e| (exit_code(&e), format!("{}: {e}", plan.argv0)))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -150,14 +150,14 @@ impl TaskService {
                 "a WebAssembly guest has no terminal: run it without a TTY (no `-t`)".into(),
             );
         }
-        let mut plan = spec::plan(spec, rootfs, skiff_engine::Limits::DEFAULT_MEMORY)?;
+        let mut plan = spec::plan(spec, rootfs)?;
         for s in &plan.skipped {
             info!("{}: mount {s} is not given to the guest", req.id);
         }
-        match check_kind(&plan.wasm, &plan.args[0])? {
+        match check_kind(&plan.wasm, &plan.argv0)? {
             skiff_wasm::Kind::HttpHandler => {
                 let Some(http) = &mut plan.http else {
-                    return Err(no_port(&plan.args[0]));
+                    return Err(no_port(&plan.argv0));
                 };
                 http.name = req.id.clone();
                 if spec.network_namespace() == NetNs::New {
@@ -179,7 +179,7 @@ impl TaskService {
         let path = bundle.join("skiff-plan.json");
         let json = serde_json::to_vec(&plan).map_err(|e| e.to_string())?;
         std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok((Work::Guest(path), plan.stdin))
+        Ok((Work::Guest(path), plan.guest.stdin))
     }
 
     /// Reap the process in the background and tell containerd when it ends.

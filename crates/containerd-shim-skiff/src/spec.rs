@@ -6,6 +6,7 @@
 //! Only the fields skiff uses are parsed, so a newer runtime-spec field never breaks a run.
 
 use serde::{Deserialize, Serialize};
+use skiff_spec::{EnvVar, GuestSpec, ImageDefaults, Limits, Mount};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
@@ -162,18 +163,15 @@ pub enum NetNs {
 pub struct Plan {
     /// The `.wasm` on the host (inside the mounted rootfs).
     pub wasm: PathBuf,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub mounts: Vec<PlanMount>,
-    pub network: bool,
-    pub stdin: bool,
-    pub memory: u64,
-    /// A command's wall-clock limit; a wasi:http component's, per request.
-    pub timeout_ms: Option<u64>,
+    /// argv\[0\]: the entrypoint as the image names it.
+    pub argv0: String,
+    /// What the guest is given and its limits: the description `skiff run`, `serve` and the
+    /// daemon use, turned into a sandbox by the same engine function.
+    pub guest: GuestSpec,
     /// Mounts the spec asked for that a guest cannot have (files, tmpfs), for the log.
     pub skipped: Vec<String>,
     /// Serve the guest over HTTP (a wasi:http component): set from the annotations, and kept
-    /// by the shim only when the binary is one.
+    /// by the shim only when the binary is one. Its allow-list is `guest.allow_outbound`.
     pub http: Option<HttpPlan>,
 }
 
@@ -183,19 +181,10 @@ pub struct HttpPlan {
     /// Names the app in its log lines: the container's id (set by the shim).
     pub name: String,
     pub listen: SocketAddr,
-    /// Outbound allow-list patterns, already checked.
-    pub allow: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanMount {
-    pub host: PathBuf,
-    pub guest: String,
-    pub read_only: bool,
 }
 
 /// Turn a spec into a plan. `rootfs` must already be mounted (the `.wasm` is looked up in it).
-pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, String> {
+pub fn plan(spec: &Spec, rootfs: &Path) -> Result<Plan, String> {
     let process = spec
         .process
         .as_ref()
@@ -214,11 +203,14 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
         );
     };
     let wasm = resolve_in_rootfs(rootfs, &process.cwd, arg0)?;
+    // containerd has already put the image's env under the container's; should a spec still
+    // repeat a name, it keeps its first place and its last value, as everywhere else
+    // (`skiff_spec::resolve`).
     let env = process
         .env
         .iter()
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| EnvVar::new(k, v))
         .collect();
 
     let annotation = |key: &str| spec.annotation(key);
@@ -236,7 +228,7 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
     let mut skipped = Vec::new();
     match annotation(ANNOTATION_ROOTFS) {
         None | Some("none") => {}
-        Some("ro") => mounts.push(PlanMount {
+        Some("ro") => mounts.push(Mount {
             host: rootfs.to_path_buf(),
             guest: "/".into(),
             read_only: true,
@@ -272,7 +264,7 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
             }
             Err(e) => return Err(format!("mount {source} -> {guest}: {e}")),
         }
-        mounts.push(PlanMount {
+        mounts.push(Mount {
             host: PathBuf::from(source),
             guest: guest.clone(),
             read_only: m.options.iter().any(|o| o == "ro"),
@@ -286,8 +278,7 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
         .and_then(|r| r.memory.as_ref())
         .and_then(|m| m.limit)
         .filter(|&l| l > 0)
-        .map(|l| l as u64)
-        .unwrap_or(default_memory);
+        .map(|l| l as u64);
     let timeout_ms = annotation(ANNOTATION_TIMEOUT)
         .map(|v| {
             parse_duration(v).map_err(|e| format!("annotation {ANNOTATION_TIMEOUT}={v:?}: {e}"))
@@ -295,24 +286,33 @@ pub fn plan(spec: &Spec, rootfs: &Path, default_memory: u64) -> Result<Plan, Str
         .transpose()?
         .map(|d| d.as_millis() as u64);
 
-    let http = http_plan(spec)?;
-
-    Ok(Plan {
-        wasm,
-        args: process.args.clone(),
+    let (http, allow_outbound) = http_plan(spec)?;
+    let grants = GuestSpec {
+        args: process.args[1..].to_vec(),
         env,
         mounts,
         network: flag(ANNOTATION_NET)?,
         stdin: flag(ANNOTATION_STDIN)?,
-        memory,
-        timeout_ms,
+        limits: Limits {
+            memory_bytes: memory,
+            timeout_ms,
+            ..Limits::default()
+        },
+        route: None,
+        allow_outbound,
+    };
+    Ok(Plan {
+        wasm,
+        argv0: arg0.clone(),
+        guest: skiff_spec::resolve(&ImageDefaults::default(), grants),
         skipped,
         http,
     })
 }
 
-/// The HTTP annotations: `None` when neither a port nor an address is given.
-fn http_plan(spec: &Spec) -> Result<Option<HttpPlan>, String> {
+/// The HTTP annotations: `None` when neither a port nor an address is given; and the outbound
+/// allow-list.
+fn http_plan(spec: &Spec) -> Result<(Option<HttpPlan>, Vec<String>), String> {
     let get = |key: &str| spec.annotation(key);
     let allow = match get(ANNOTATION_HTTP_ALLOW) {
         None => Vec::new(),
@@ -328,7 +328,7 @@ fn http_plan(spec: &Spec) -> Result<Option<HttpPlan>, String> {
             .collect::<Result<_, _>>()?,
     };
     let listen = match (get(ANNOTATION_HTTP_PORT), get(ANNOTATION_HTTP_LISTEN)) {
-        (None, None) => return Ok(None),
+        (None, None) => return Ok((None, allow)),
         (Some(_), Some(_)) => {
             return Err(format!(
                 "annotations {ANNOTATION_HTTP_PORT} and {ANNOTATION_HTTP_LISTEN} are both set: \
@@ -354,11 +354,13 @@ fn http_plan(spec: &Spec) -> Result<Option<HttpPlan>, String> {
             }
         },
     };
-    Ok(Some(HttpPlan {
-        name: "app".into(),
-        listen,
+    Ok((
+        Some(HttpPlan {
+            name: "app".into(),
+            listen,
+        }),
         allow,
-    }))
+    ))
 }
 
 /// The host path of `arg0` inside `rootfs`. Symlinks are followed, but the result must stay in

@@ -1,4 +1,5 @@
 use super::*;
+use skiff_spec::EnvVar;
 use std::fs;
 
 fn spec(json: serde_json::Value) -> Spec {
@@ -27,24 +28,33 @@ fn grants_only_env_and_directory_binds() {
         ],
         "linux": {"resources": {"memory": {"limit": 16777216}}},
     }));
-    let p = plan(&s, root.path(), 128 << 20).unwrap();
-    assert_eq!(p.args, ["/app.wasm", "x"]);
+    let p = plan(&s, root.path()).unwrap();
     assert_eq!(
-        p.env,
-        [("A".into(), "1".into()), ("B".into(), "2=3".into())]
+        (p.argv0.as_str(), &p.guest.args[..]),
+        ("/app.wasm", &["x".to_string()][..])
     );
-    assert_eq!(p.mounts.len(), 2);
     assert_eq!(
-        (p.mounts[0].guest.as_str(), p.mounts[0].read_only),
+        p.guest.env,
+        [EnvVar::new("A", "1"), EnvVar::new("B", "2=3")]
+    );
+    assert_eq!(p.guest.mounts.len(), 2);
+    assert_eq!(
+        (
+            p.guest.mounts[0].guest.as_str(),
+            p.guest.mounts[0].read_only
+        ),
         ("/data", true)
     );
     assert_eq!(
-        (p.mounts[1].guest.as_str(), p.mounts[1].read_only),
+        (
+            p.guest.mounts[1].guest.as_str(),
+            p.guest.mounts[1].read_only
+        ),
         ("/rw", false)
     );
     assert_eq!(p.skipped.len(), 1);
-    assert_eq!(p.memory, 16 << 20);
-    assert!(!p.network && !p.stdin && p.timeout_ms.is_none());
+    assert_eq!(p.guest.limits.memory_bytes, Some(16 << 20));
+    assert!(!p.guest.network && !p.guest.stdin && p.guest.limits.timeout_ms.is_none());
     assert_eq!(p.wasm, root.path().canonicalize().unwrap().join("app.wasm"));
 }
 
@@ -56,12 +66,15 @@ fn annotations_grant_network_stdin_rootfs_and_timeout() {
         "annotations": {"dev.skiff.net": "true", "dev.skiff.stdin": "true",
                         "dev.skiff.rootfs": "ro", "dev.skiff.timeout": "1500ms"},
     }));
-    let p = plan(&s, root.path(), 7).unwrap();
-    assert!(p.network && p.stdin);
-    assert_eq!(p.timeout_ms, Some(1500));
-    assert_eq!(p.memory, 7);
+    let p = plan(&s, root.path()).unwrap();
+    assert!(p.guest.network && p.guest.stdin);
+    assert_eq!(p.guest.limits.timeout_ms, Some(1500));
+    assert_eq!(p.guest.limits.memory_bytes, None, "the engine's default");
     assert_eq!(
-        (p.mounts[0].guest.as_str(), p.mounts[0].read_only),
+        (
+            p.guest.mounts[0].guest.as_str(),
+            p.guest.mounts[0].read_only
+        ),
         ("/", true)
     );
 
@@ -72,7 +85,7 @@ fn annotations_grant_network_stdin_rootfs_and_timeout() {
     ] {
         let s =
             spec(serde_json::json!({"process": {"args": ["/app.wasm"]}, "annotations": {k: v}}));
-        let e = plan(&s, root.path(), 1).unwrap_err();
+        let e = plan(&s, root.path()).unwrap_err();
         assert!(e.contains(k) && e.contains(want), "{e}");
     }
 }
@@ -90,9 +103,9 @@ fn the_program_must_be_in_the_image() {
     // `..` cannot climb out either: it is dropped before the lookup.
     assert!(resolve_in_rootfs(root.path(), "/", "/../../app.wasm").is_ok());
     let s = spec(serde_json::json!({"process": {"args": []}}));
-    assert!(plan(&s, root.path(), 1).unwrap_err().contains("no command"));
+    assert!(plan(&s, root.path()).unwrap_err().contains("no command"));
     let s = spec(serde_json::json!({"process": {"args": ["/app.wasm"], "terminal": true}}));
-    assert!(plan(&s, root.path(), 1).unwrap_err().contains("terminal"));
+    assert!(plan(&s, root.path()).unwrap_err().contains("terminal"));
 }
 
 #[test]
@@ -121,26 +134,20 @@ fn http_annotations_give_the_address_and_outbound_allow_list() {
                 serde_json::json!({"process": {"args": ["/app.wasm"]}, "annotations": annotations}),
             ),
             root.path(),
-            1,
         )
     };
     assert_eq!(with(serde_json::json!({})).unwrap().http, None);
-    let h = with(serde_json::json!({"dev.skiff.http.port": "8080"}))
-        .unwrap()
-        .http
-        .unwrap();
-    assert_eq!(h.listen, "0.0.0.0:8080".parse().unwrap());
-    assert!(h.allow.is_empty());
-    let h = with(serde_json::json!({
+    let p = with(serde_json::json!({"dev.skiff.http.port": "8080"})).unwrap();
+    assert_eq!(p.http.unwrap().listen, "0.0.0.0:8080".parse().unwrap());
+    assert!(p.guest.allow_outbound.is_empty());
+    let p = with(serde_json::json!({
         "dev.skiff.http.listen": "[::]:9000",
         "dev.skiff.http.allow": "https://api.example.com, http://*.internal:8080",
     }))
-    .unwrap()
-    .http
     .unwrap();
-    assert_eq!(h.listen, "[::]:9000".parse().unwrap());
+    assert_eq!(p.http.unwrap().listen, "[::]:9000".parse().unwrap());
     assert_eq!(
-        h.allow,
+        p.guest.allow_outbound,
         ["https://api.example.com", "http://*.internal:8080"]
     );
 
@@ -189,28 +196,51 @@ fn a_containers_own_annotations_come_before_the_pods() {
                 serde_json::json!({"process": {"args": ["/app.wasm"]}, "annotations": annotations}),
             ),
             root.path(),
-            1,
         )
         .unwrap()
     };
     let api = plan_of("api");
     assert_eq!(api.http.unwrap().listen, "0.0.0.0:8081".parse().unwrap());
-    assert!(api.network);
+    assert!(api.guest.network);
     assert_eq!(
-        api.timeout_ms,
+        api.guest.limits.timeout_ms,
         Some(5000),
         "the pod's, where the container has none"
     );
     let web = plan_of("web");
     assert_eq!(web.http.unwrap().listen, "0.0.0.0:8080".parse().unwrap());
-    assert!(!web.network);
+    assert!(!web.guest.network);
     // Outside Kubernetes (no container name) a `/NAME` key is nobody's.
     let bare = plan(
         &spec(serde_json::json!({"process": {"args": ["/app.wasm"]}, "annotations": pod})),
         root.path(),
-        1,
     )
     .unwrap();
     assert_eq!(bare.http.unwrap().listen, "0.0.0.0:8080".parse().unwrap());
-    assert!(!bare.network);
+    assert!(!bare.guest.network);
+}
+
+/// The shim's row of the table in crates/skiff-cli/tests/guest_spec.rs: the image's env, then
+/// the container's (containerd's own `WithEnv` already replaces a name in place; a spec written
+/// by another tool may still repeat one), the entrypoint and the image's args. The plan's guest
+/// is the very spec `skiff run`, `serve`, the daemon and `up` resolve from the same image and
+/// flags.
+#[test]
+fn an_oci_spec_gives_the_same_guest_as_the_cli_verbs() {
+    let root = rootfs_with_wasm();
+    let s = spec(serde_json::json!({
+        "process": {
+            "args": ["/app.wasm", "from-image"],
+            "env": ["A=img", "NAME=fromimage", "Z=img",
+                    "A=file", "NAME=file", "B=flag", "NAME=flag-wins", "NEW=1"],
+            "cwd": "/",
+        },
+        "mounts": [{"destination": "/data", "type": "bind", "source": "/tmp", "options": ["rbind", "ro"]}],
+        "linux": {"resources": {"memory": {"limit": 67108864}}},
+        "annotations": {"dev.skiff.timeout": "5s"},
+    }));
+    let p = plan(&s, root.path()).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(include_str!("../../skiff-cli/tests/data/guest-view.json")).unwrap();
+    assert_eq!(serde_json::to_value(&p.guest).unwrap(), want);
 }

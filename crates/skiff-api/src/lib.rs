@@ -40,75 +40,66 @@ pub enum RestartPolicy {
     Always,
 }
 
-/// An environment variable given to the guest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EnvVar {
-    pub name: String,
-    pub value: String,
-}
-
-/// A host directory preopened in the guest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Mount {
-    /// An absolute path on the daemon's host.
-    pub host: String,
-    /// An absolute path inside the guest, such as `/data`.
-    pub guest: String,
-    #[serde(default)]
-    pub read_only: bool,
-}
-
-/// Per-instance limits. Absent fields take the engine's defaults (128 MiB, no timeout, 1024
-/// handles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Limits {
-    /// Memory per instance, in bytes: every linear memory plus every table (8 bytes per
-    /// element), together.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_bytes: Option<u64>,
-    /// Wall-clock limit of one run, in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
-    /// Open files, sockets and other handles an instance may hold at once (default 1024).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_open: Option<u32>,
-}
+pub use skiff_spec::{EnvVar, GuestSpec, Limits, Mount};
 
 /// Everything needed to run a workload: what, with which grants, under which limits.
 /// Two specs that compare equal describe the same deployment (`skiff up` relies on it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// The guest's fields (args to allow_outbound) are those `skiff run`, `serve` and the shim use.
+//
+// The guest's part is `skiff_spec::GuestSpec`, flattened: its fields sit at this level in JSON,
+// as before it was shared, so records stored by earlier daemons load unchanged. Unknown fields
+// are still an error: see the `Deserialize` below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct WorkloadSpec {
     /// What to run: `sha256:<64 hex>` of a blob uploaded with `POST /v1/blobs`.
     pub image: String,
     /// How the user named the image (a file name), shown by `ps`. Defaults to `image`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_name: Option<String>,
-    /// Arguments after argv\[0\] (tasks only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub args: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env: Vec<EnvVar>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mounts: Vec<Mount>,
-    /// TCP/UDP sockets to any address, and name lookup.
-    #[serde(default)]
-    pub network: bool,
-    #[serde(default)]
-    pub limits: Limits,
+    /// Args (tasks only), env, mounts, network, limits; route and allow_outbound (apps only).
+    /// `stdin` is refused: a workload of the daemon has no terminal.
+    #[serde(flatten)]
+    pub guest: GuestSpec,
     /// Tasks only; apps are always kept running.
     #[serde(default)]
     pub restart: RestartPolicy,
-    /// Apps only: `host/path-prefix` on the node's HTTP listener, e.g. `api.example.com/`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub route: Option<String>,
-    /// Apps only: where the guest may send HTTP requests, as `scheme://host[:port]` patterns
-    /// (`*` wildcards as in `skiff serve --allow-outbound`). Empty: nowhere.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow_outbound: Vec<String>,
+}
+
+/// `WorkloadSpec` as read, with whatever else the JSON held.
+#[derive(Deserialize)]
+struct WorkloadSpecWire {
+    image: String,
+    #[serde(default)]
+    image_name: Option<String>,
+    #[serde(default)]
+    restart: RestartPolicy,
+    #[serde(flatten)]
+    guest: GuestSpec,
+    /// Serde's `deny_unknown_fields` does not work beside `flatten`: the guest's fields are
+    /// taken first, so what is left here is unknown.
+    #[serde(flatten)]
+    unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+impl<'de> Deserialize<'de> for WorkloadSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const OWN: &[&str] = &["image", "image_name", "restart"];
+        let w = WorkloadSpecWire::deserialize(d)?;
+        if let Some(name) = w.unknown.keys().next() {
+            let expected: Vec<&str> = OWN.iter().chain(GuestSpec::FIELDS).copied().collect();
+            return Err(serde::de::Error::custom(format!(
+                "unknown field `{name}`, expected one of {}",
+                expected.join(", ")
+            )));
+        }
+        Ok(WorkloadSpec {
+            image: w.image,
+            image_name: w.image_name,
+            guest: w.guest,
+            restart: w.restart,
+        })
+    }
 }
 
 /// `POST /v1/workloads`.
@@ -366,4 +357,45 @@ pub struct LogSettings {
 pub struct ErrorBody {
     /// What went wrong and what to do about it.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as the daemon stored it before the guest's part was shared: it must still load.
+    #[test]
+    fn a_spec_stored_by_an_earlier_daemon_loads() {
+        let old = r#"{"image":"sha256:ab","image_name":"job.wasm","args":["x"],
+            "env":[{"name":"B","value":"1"},{"name":"A","value":"2"}],
+            "mounts":[{"host":"/srv","guest":"/data","read_only":true}],"network":false,
+            "limits":{"memory_bytes":1048576,"timeout_ms":5000},"restart":{"name":"always"},
+            "route":"/api","allow_outbound":["https://example.com"]}"#;
+        let s: WorkloadSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(s.guest.args, ["x"]);
+        assert_eq!(s.guest.env, [EnvVar::new("B", "1"), EnvVar::new("A", "2")]);
+        assert_eq!(s.guest.mounts[0].guest, "/data");
+        assert_eq!(s.guest.limits.timeout_ms, Some(5000));
+        assert_eq!(s.guest.route.as_deref(), Some("/api"));
+        assert_eq!(s.restart, RestartPolicy::Always);
+        // And it is written back in the same shape.
+        let again: serde_json::Value = serde_json::to_value(&s).unwrap();
+        let old: serde_json::Value = serde_json::from_str(old).unwrap();
+        assert_eq!(again, old);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        for json in [
+            r#"{"image":"sha256:ab","nmae":"x"}"#,
+            r#"{"image":"sha256:ab","limits":{"memroy_bytes":1}}"#,
+            r#"{"image":"sha256:ab","env":[{"name":"A","value":"1","x":1}]}"#,
+        ] {
+            let e = serde_json::from_str::<WorkloadSpec>(json).unwrap_err();
+            assert!(e.to_string().contains("unknown field"), "{json}: {e}");
+        }
+        let e = serde_json::from_str::<CreateRequest>(r#"{"spec":{"image":"i","bogus":1}}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown field `bogus`"), "{e}");
+    }
 }

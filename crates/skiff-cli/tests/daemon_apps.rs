@@ -19,10 +19,7 @@ fn g(name: &str) -> String {
 }
 
 fn http_addr(d: &Daemon) -> String {
-    std::fs::read_to_string(d.skiff.home.path().join("daemon/http-addr"))
-        .unwrap()
-        .trim()
-        .to_string()
+    d.http_addr()
 }
 
 fn get(d: &Daemon, host: &str, path: &str) -> Reply {

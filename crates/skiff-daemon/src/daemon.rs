@@ -251,14 +251,16 @@ impl Daemon {
     /// Every mount absolute, and allowed by `--allow-mount` (403 when not). Made when a spec
     /// is accepted, when it is started, and before every run (see the supervisor).
     pub(crate) fn check_mounts(&self, spec: &WorkloadSpec) -> Result<(), ApiError> {
-        for m in &spec.mounts {
-            if !m.host.starts_with('/') || !m.guest.starts_with('/') {
+        for m in &spec.guest.mounts {
+            let host = m.host.to_str().unwrap_or_default();
+            if !host.starts_with('/') || !m.guest.starts_with('/') {
                 return Err(ApiError::BadRequest(format!(
                     "mount {}:{}: both paths must be absolute",
-                    m.host, m.guest
+                    m.host.display(),
+                    m.guest
                 )));
             }
-            self.mounts.check(&m.host).map_err(|e| match e {
+            self.mounts.check(host).map_err(|e| match e {
                 crate::mounts::MountRefused::Outside(m) => ApiError::Forbidden(m),
                 crate::mounts::MountRefused::Invalid(m) => ApiError::BadRequest(m),
             })?;
@@ -282,7 +284,12 @@ impl Daemon {
             )));
         }
         self.check_mounts(spec)?;
-        if let Some(n) = spec.limits.max_open {
+        if spec.guest.stdin {
+            return Err(ApiError::BadRequest(
+                "stdin: a workload of the daemon has no terminal to read from".into(),
+            ));
+        }
+        if let Some(n) = spec.guest.limits.max_open {
             // The engine would raise it to its minimum, so refuse rather than charge one number
             // and enforce another (the CLI's --max-open says the same).
             if (n as usize) < skiff_engine::MIN_MAX_OPEN {
@@ -298,14 +305,28 @@ impl Daemon {
             .await
             .map_err(ApiError::BadRequest)?;
         if kind.is_command() {
-            if spec.route.is_some() {
+            if spec.guest.route.is_some() {
                 return Err(ApiError::BadRequest(format!(
                     "this is a {kind}, which runs to completion: a route is only for HTTP apps"
                 )));
             }
-            if !spec.allow_outbound.is_empty() {
+            if !spec.guest.allow_outbound.is_empty() {
                 return Err(ApiError::BadRequest(format!(
                     "this is a {kind}: outbound HTTP grants are only for HTTP apps (a task reaches the network with --net)"
+                )));
+            }
+            let l = &spec.guest.limits;
+            let http_only = [
+                ("cpu_time_ms", l.cpu_time_ms.is_some()),
+                ("max_concurrent", l.max_concurrent.is_some()),
+                ("queue_timeout_ms", l.queue_timeout_ms.is_some()),
+                ("max_body_bytes", l.max_body_bytes.is_some()),
+                ("max_outbound", l.max_outbound.is_some()),
+                ("max_app_outbound", l.max_app_outbound.is_some()),
+            ];
+            if let Some((name, _)) = http_only.iter().find(|(_, set)| *set) {
+                return Err(ApiError::BadRequest(format!(
+                    "this is a {kind}: limits.{name} is for HTTP apps only (a task has memory_bytes, timeout_ms and max_open)"
                 )));
             }
             Ok(WorkloadKind::Task)
@@ -317,7 +338,7 @@ impl Daemon {
                         .into(),
                 ));
             }
-            let Some(route) = &spec.route else {
+            let Some(route) = &spec.guest.route else {
                 return Err(ApiError::BadRequest(
                     "this is an HTTP handler: give it a route (skiff deploy --route HOST/PATH-PREFIX)"
                         .into(),
@@ -325,7 +346,7 @@ impl Daemon {
             };
             skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
             app_grants(spec).map_err(ApiError::BadRequest)?;
-            for rule in &spec.allow_outbound {
+            for rule in &spec.guest.allow_outbound {
                 OutboundRule::parse(rule)
                     .map_err(|e| ApiError::BadRequest(format!("allow_outbound {rule:?}: {e}")))?;
             }
@@ -367,7 +388,7 @@ impl Daemon {
             if let (true, Some((id, WorkloadKind::App))) = (req.replace, &existing) {
                 return self.redeploy(id, req.spec).await;
             }
-            let route = req.spec.route.as_deref().unwrap_or("/");
+            let route = req.spec.guest.route.as_deref().unwrap_or("/");
             let route = skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
             if let Some(apps) = &self.apps {
                 apps.check_route(None, &route).map_err(ApiError::Conflict)?;
@@ -442,7 +463,7 @@ impl Daemon {
         id: &str,
         spec: WorkloadSpec,
     ) -> Result<Workload, ApiError> {
-        let route = skiff_http::Route::parse(spec.route.as_deref().unwrap_or("/"))
+        let route = skiff_http::Route::parse(spec.guest.route.as_deref().unwrap_or("/"))
             .map_err(ApiError::BadRequest)?;
         let apps = self
             .apps
@@ -460,7 +481,7 @@ impl Daemon {
             let w = self
                 .get(id)
                 .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
-            let config = crate::supervisor::app_config(self, &w);
+            let config = crate::supervisor::app_config(self, &w).map_err(ApiError::BadRequest)?;
             let preload = apps.is_loaded(id);
             apps.deploy(id, &spec.image, route, config, preload)
                 .await
@@ -678,24 +699,21 @@ fn generated_name(spec: &WorkloadSpec, id_part: &str) -> String {
 /// with a directory or sockets that is 100 × 1,024 host descriptors per app at the defaults,
 /// more than the whole budget tasks share (7,952 on a 20,000 limit, see `crate::host`), so no
 /// charge to that budget could admit it; and raw sockets would bypass the allow-list and the
-/// outbound caps. `skiff deploy` never asks for either.
+/// outbound caps. `skiff deploy -v`/`--net` ask for them and get this answer.
 pub fn app_grants(spec: &WorkloadSpec) -> Result<(), String> {
-    let what = match (spec.mounts.is_empty(), spec.network) {
+    let what = match (spec.guest.mounts.is_empty(), spec.guest.network) {
         (true, false) => return Ok(()),
         (false, false) => "a directory (mounts)",
         (true, true) => "the network (network: true)",
         (false, true) => "a directory (mounts) or the network (network: true)",
     };
+    let limits = skiff_engine::http::HttpLimits::from(&spec.guest.limits);
     Err(format!(
         "an HTTP app cannot be granted {what}: each of its up to {} concurrent instances could \
          hold {} host descriptors, more than the daemon can give; reach other services with \
          allow_outbound, or run the work that needs files or sockets as a task (skiff run -d)",
-        skiff_engine::http::HttpLimits::DEFAULT_MAX_CONCURRENT,
-        skiff_engine::effective_max_open(
-            spec.limits
-                .max_open
-                .map_or(skiff_engine::Limits::DEFAULT_MAX_OPEN, |n| n as usize)
-        ),
+        limits.max_concurrent,
+        skiff_engine::effective_max_open(limits.max_open),
     ))
 }
 

@@ -5,8 +5,8 @@
 use crate::daemon::Daemon;
 use crate::logs::LogWriter;
 use skiff_api::{Desired, RestartPolicy, Status, Stream, Workload, WorkloadKind};
-use skiff_engine::http::{HttpAppConfig, HttpLimits, OutboundPolicy, OutboundRule};
-use skiff_engine::{Exit, Limits, Mount, Output, RunError, Sandbox};
+use skiff_engine::http::HttpAppConfig;
+use skiff_engine::{Exit, Limits, Output, RunError, Sandbox};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -102,9 +102,8 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         let log = d.log_of(&id);
         let sandbox = sandbox_of(&w, log.as_ref());
         let limits = Limits {
-            memory: w.spec.limits.memory_bytes.unwrap_or(Limits::DEFAULT_MEMORY),
-            timeout: w.spec.limits.timeout_ms.map(Duration::from_millis),
             max_open: max_open(&w),
+            ..Limits::from(&w.spec.guest.limits)
         };
         d.mark_running(&id).await;
         let started = Instant::now();
@@ -157,12 +156,7 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
 /// (the engine raises a cap below its minimum; charging the raw number would let `max_open: 0`
 /// hold 16 descriptors for free).
 fn max_open(w: &Workload) -> usize {
-    skiff_engine::effective_max_open(
-        w.spec
-            .limits
-            .max_open
-            .map_or(Limits::DEFAULT_MAX_OPEN, |n| n as usize),
-    )
+    skiff_engine::effective_max_open(Limits::from(&w.spec.guest.limits).max_open)
 }
 
 /// One run of a task, on the daemon's task runtime (see `crate::host`: lower-priority threads,
@@ -176,7 +170,7 @@ async fn run_task(
     sandbox: Sandbox,
     limits: Limits,
 ) -> Result<Exit, RunError> {
-    let reserved = if w.spec.mounts.is_empty() && !w.spec.network {
+    let reserved = if w.spec.guest.mounts.is_empty() && !w.spec.guest.network {
         None
     } else {
         let n = u32::try_from(limits.max_open).unwrap_or(u32::MAX);
@@ -204,65 +198,36 @@ async fn run_task(
     }
 }
 
+/// argv\[0\] of a workload's guest: the name the user gave its image.
+fn argv0(w: &Workload) -> &str {
+    w.spec.image_name.as_deref().unwrap_or(&w.spec.image)
+}
+
 /// What a workload's guest is granted, from its spec; its output goes to its log.
 fn sandbox_of(w: &Workload, log: Option<&Arc<LogWriter>>) -> Sandbox {
+    to_log(Sandbox::from_spec(&w.spec.guest, argv0(w)), log)
+}
+
+/// `sandbox` with its stdout and stderr sent to the workload's log, if it has one.
+fn to_log(sandbox: Sandbox, log: Option<&Arc<LogWriter>>) -> Sandbox {
     Sandbox {
-        args: std::iter::once(
-            w.spec
-                .image_name
-                .clone()
-                .unwrap_or_else(|| w.spec.image.clone()),
-        )
-        .chain(w.spec.args.iter().cloned())
-        .collect(),
-        env: w
-            .spec
-            .env
-            .iter()
-            .map(|e| (e.name.clone(), e.value.clone()))
-            .collect(),
-        mounts: w
-            .spec
-            .mounts
-            .iter()
-            .map(|m| Mount {
-                host: m.host.clone().into(),
-                guest: m.guest.clone(),
-                read_only: m.read_only,
-            })
-            .collect(),
-        stdin: false,
-        network: w.spec.network,
         stdout: log.map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stdout))),
         stderr: log.map_or(Output::Inherit, |l| Output::Sink(l.sink(Stream::Stderr))),
+        ..sandbox
     }
 }
 
 /// An app's grants and limits for the data plane.
-pub fn app_config(d: &Daemon, w: &Workload) -> HttpAppConfig {
-    let mut limits = HttpLimits::default();
-    if let Some(m) = w.spec.limits.memory_bytes {
-        limits.memory = m;
-    }
-    if let Some(t) = w.spec.limits.timeout_ms {
-        limits.timeout = Duration::from_millis(t);
-    }
-    limits.max_open = max_open(w);
-    HttpAppConfig {
-        name: w.name.clone(),
-        sandbox: sandbox_of(w, d.log_of(&w.id).as_ref()),
-        limits,
-        outbound: OutboundPolicy {
-            // Checked when the spec was accepted.
-            rules: w
-                .spec
-                .allow_outbound
-                .iter()
-                .filter_map(|r| OutboundRule::parse(r).ok())
-                .collect(),
-            shared: Some(d.host.outbound.clone()),
-        },
-    }
+pub fn app_config(d: &Daemon, w: &Workload) -> Result<HttpAppConfig, String> {
+    let mut config = HttpAppConfig::from_spec(
+        &w.name,
+        argv0(w),
+        &w.spec.guest,
+        Some(d.host.outbound.clone()),
+    )?;
+    config.limits.max_open = max_open(w);
+    config.sandbox = to_log(config.sandbox, d.log_of(&w.id).as_ref());
+    Ok(config)
 }
 
 /// How long a stopped app's in-flight requests may take to finish when no grace is given.
@@ -286,16 +251,16 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
     // A record accepted by a daemon that did not refuse these grants yet, and `--allow-mount`
     // as before every run of a task (the mounts are opened at deploy).
     let route = crate::daemon::app_grants(&w.spec)
-        .and_then(|()| skiff_http::Route::parse(w.spec.route.as_deref().unwrap_or("/")))
+        .and_then(|()| skiff_http::Route::parse(w.spec.guest.route.as_deref().unwrap_or("/")))
         .and_then(|route| match d.check_mounts(&w.spec) {
             Ok(()) => Ok(route),
             Err(e) => Err(format!("not started: {e}")),
         });
     let deployed = match route {
-        Ok(route) => {
-            let config = app_config(&d, &w);
-            apps.deploy(&id, &w.spec.image, route, config, false).await
-        }
+        Ok(route) => match app_config(&d, &w) {
+            Ok(config) => apps.deploy(&id, &w.spec.image, route, config, false).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     if let Err(e) = deployed {

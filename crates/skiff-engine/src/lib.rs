@@ -3,7 +3,9 @@
 //! One [`Engine`] per process, configured once from an [`EngineConfig`]. [`Engine::load`] turns
 //! bytes into a [`Program`] (kind detected from the binary, code from the on-disk compile cache
 //! when it can be). [`Engine::run_command`] runs a command program inside a [`Sandbox`] (what
-//! the guest is granted; nothing by default) under [`Limits`] (on by default).
+//! the guest is granted; nothing by default) under [`Limits`] (on by default). Both come from
+//! a [`GuestSpec`] (`Sandbox::from_spec`, `Limits::from`), which is where every entry point
+//! describes a guest; the engine's defaults for what a spec leaves out are applied here only.
 //!
 //! wasmtime's API changes monthly; keeping it behind this crate's small surface means an upgrade
 //! touches one crate.
@@ -18,6 +20,7 @@ pub mod http;
 mod limits;
 mod output;
 mod sandbox;
+mod spec;
 mod task;
 
 pub use cache::CacheOutcome;
@@ -28,7 +31,8 @@ pub use error::{LoadError, RunError};
 pub use handles::{effective_max_open, invalid_max_open, MIN_MAX_OPEN};
 pub use limits::Limits;
 pub use output::{Output, OutputSink};
-pub use sandbox::{Mount, Sandbox};
+pub use sandbox::Sandbox;
+pub use skiff_spec::{GuestSpec, Mount};
 pub use skiff_wasm::{Kind, WasmInfo};
 
 /// The wasmtime version this build embeds, for `skiff version` and cache keys.

@@ -3,7 +3,7 @@
 
 use crate::error::RunError;
 use crate::output::{Output, SinkStream};
-use std::path::PathBuf;
+use skiff_spec::Mount;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// Grants for one guest. Build it field by field; `Default` grants nothing.
@@ -13,7 +13,7 @@ pub struct Sandbox {
     pub args: Vec<String>,
     /// Environment variables, in order; the guest sees exactly these.
     pub env: Vec<(String, String)>,
-    /// Host directories visible to the guest.
+    /// Host directories visible to the guest (`-v HOST:GUEST[:ro]`).
     pub mounts: Vec<Mount>,
     /// Let the guest read the host's stdin (`-i`).
     pub stdin: bool,
@@ -23,56 +23,6 @@ pub struct Sandbox {
     pub stdout: Output,
     /// Where the guest's stderr goes; the host's own by default.
     pub stderr: Output,
-}
-
-/// A host directory preopened in the guest (`-v HOST:GUEST[:ro]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
-    pub host: PathBuf,
-    /// An absolute path inside the guest, such as `/data`.
-    pub guest: String,
-    pub read_only: bool,
-}
-
-impl Mount {
-    /// Parse Docker's `HOST:GUEST[:ro|:rw]`.
-    pub fn parse(spec: &str) -> Result<Mount, String> {
-        let mut parts: Vec<&str> = spec.split(':').collect();
-        let read_only = match parts.last() {
-            Some(&"ro") if parts.len() == 3 => {
-                parts.pop();
-                true
-            }
-            Some(&"rw") if parts.len() == 3 => {
-                parts.pop();
-                false
-            }
-            _ => false,
-        };
-        let [host, guest] = parts[..] else {
-            return Err(format!(
-                "invalid volume {spec:?}: expected HOST:GUEST or HOST:GUEST:ro, e.g. -v ./data:/data:ro"
-            ));
-        };
-        if host.is_empty() {
-            return Err(format!("invalid volume {spec:?}: the host path is empty"));
-        }
-        if !guest.starts_with('/') {
-            return Err(format!(
-                "invalid volume {spec:?}: the guest path {guest:?} must be absolute, e.g. /data"
-            ));
-        }
-        if guest.split('/').any(|c| c == "..") {
-            return Err(format!(
-                "invalid volume {spec:?}: the guest path may not contain `..`"
-            ));
-        }
-        Ok(Mount {
-            host: PathBuf::from(host),
-            guest: guest.to_string(),
-            read_only,
-        })
-    }
 }
 
 impl Sandbox {
@@ -130,24 +80,5 @@ impl Sandbox {
             })?;
         }
         Ok(b)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn volume_specs() {
-        let m = Mount::parse("./data:/data:ro").unwrap();
-        assert_eq!(m.host, PathBuf::from("./data"));
-        assert_eq!(m.guest, "/data");
-        assert!(m.read_only);
-        assert!(!Mount::parse("/a:/b").unwrap().read_only);
-        assert!(!Mount::parse("/a:/b:rw").unwrap().read_only);
-        assert!(Mount::parse("/a").unwrap_err().contains("HOST:GUEST"));
-        assert!(Mount::parse("/a:b").unwrap_err().contains("absolute"));
-        assert!(Mount::parse("/a:/b/../c").unwrap_err().contains(".."));
-        assert!(Mount::parse("/a:/b:xx").is_err());
     }
 }

@@ -1,14 +1,14 @@
 //! `skiff run -d` and `skiff deploy`: hand a workload to the daemon.
 
 use crate::client::Client;
+use crate::cmd::flags::absolute_mounts;
 use crate::cmd::run::RunArgs;
 use crate::cmd::source::{resolve, Workload as Source};
 use crate::home::Home;
 use anyhow::Context;
 use hyper::Method;
-use skiff_api::{
-    BlobInfo, CreateRequest, EnvVar, Limits, Mount, RestartPolicy, Workload, WorkloadSpec,
-};
+use skiff_api::{BlobInfo, CreateRequest, RestartPolicy, Workload, WorkloadSpec};
+use std::path::Path;
 
 /// Docker's `--restart` values: `no`, `on-failure[:N]`, `always` (`unless-stopped` is `always`
 /// here: a stopped workload stays stopped across daemon restarts anyway).
@@ -72,50 +72,16 @@ pub fn spec_from_run(
     if args.stack != skiff_engine::EngineConfig::DEFAULT_STACK as u64 {
         anyhow::bail!("--stack cannot be used with -d: the daemon's engine has one stack limit for every workload (512k)");
     }
-    let sandbox = crate::cmd::run::sandbox(args, workload)?;
-    let mounts = sandbox
-        .mounts
-        .iter()
-        .map(|m| {
-            // The daemon does not share our working directory: send absolute paths.
-            let host = std::fs::canonicalize(&m.host).with_context(|| {
-                format!(
-                    "volume {}:{}: cannot use host path {}",
-                    m.host.display(),
-                    m.guest,
-                    m.host.display()
-                )
-            })?;
-            Ok(Mount {
-                host: host.display().to_string(),
-                guest: m.guest.clone(),
-                read_only: m.read_only,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut guest = crate::cmd::run::guest_spec(args, workload)?;
+    absolute_mounts(&mut guest, Path::new("."))?;
     Ok(WorkloadSpec {
         image: image.digest.clone(),
         image_name: Some(image_name(workload)),
-        // The image's default args apply when none are given; argv[0] is the daemon's.
-        args: sandbox.args[1..].to_vec(),
-        env: sandbox
-            .env
-            .into_iter()
-            .map(|(name, value)| EnvVar { name, value })
-            .collect(),
-        mounts,
-        network: args.net,
-        limits: Limits {
-            memory_bytes: Some(args.memory),
-            timeout_ms: args.timeout.map(|t| t.as_millis() as u64),
-            max_open: Some(args.max_open),
-        },
+        guest,
         restart: match &args.restart {
             Some(r) => parse_restart(r).map_err(anyhow::Error::msg)?,
             None => RestartPolicy::No,
         },
-        route: None,
-        allow_outbound: vec![],
     })
 }
 

@@ -81,7 +81,7 @@ pub fn ps(client: &Client, args: PsArgs) -> anyhow::Result<u8> {
                 .and_then(parse_rfc3339)
                 .map(|t| format!("{} ago", ago(now, t)))
                 .unwrap_or_else(|| "-".into()),
-            w.spec.route.clone().unwrap_or_else(|| "-".into()),
+            w.spec.guest.route.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
     print_table(&rows);

@@ -1,13 +1,15 @@
 //! `skiff run`: run a WASI command to completion, sandboxed and limited.
 
+use crate::cmd::flags::{GuestFlags, Scope};
 use crate::cmd::source::{pull_if_missing, resolve, PullPolicy, Workload};
 use crate::exit;
 use crate::home::Home;
-use crate::units::{parse_duration, parse_max_open, parse_size};
+use crate::units::parse_size;
 use anyhow::Context;
 use clap::Args;
-use skiff_engine::{AllocatorChoice, Engine, EngineConfig, Exit, Limits, Mount, Sandbox};
-use std::path::{Path, PathBuf};
+use skiff_engine::{AllocatorChoice, Engine, EngineConfig, Exit, Limits, Sandbox};
+use skiff_spec::GuestSpec;
+use std::path::Path;
 use std::time::Duration;
 
 /// Run a WASI command (a p1 module or a p2 component); nothing is granted unless asked
@@ -23,39 +25,12 @@ echo hi | skiff run -i cat.wasm                    stdin is closed unless -i\n\n
 Exit status: the guest's own; 124 timeout, 125 skiff failed, 126 cannot run this binary,\n\
 127 not found, 134 the guest trapped, 137 memory limit.")]
 pub struct RunArgs {
-    /// Mount a host directory: HOST:GUEST[:ro] (GUEST is absolute)
-    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
-    pub volumes: Vec<String>,
-
-    /// Set an environment variable: K=V, or K to pass the host's value
-    #[arg(short = 'e', long = "env", value_name = "K=V")]
-    pub env: Vec<String>,
-
-    /// Read environment variables from a file of K=V lines (# comments allowed)
-    #[arg(long, value_name = "FILE")]
-    pub env_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub guest: GuestFlags,
 
     /// Give the guest the host's stdin
     #[arg(short = 'i', long)]
     pub interactive: bool,
-
-    /// Allow TCP/UDP sockets to any address, and name lookup
-    #[arg(long)]
-    pub net: bool,
-
-    /// Memory limit: every linear memory plus every table (8 bytes per element) of the guest,
-    /// together (e.g. 64m, 1g)
-    #[arg(long, value_name = "SIZE", default_value = "128m", value_parser = parse_size)]
-    pub memory: u64,
-
-    /// Open files, sockets and other handles the guest may hold at once; past it the guest is
-    /// stopped (exit 134)
-    #[arg(long, value_name = "N", default_value = "1024", value_parser = parse_max_open)]
-    pub max_open: u32,
-
-    /// Wall-clock limit (e.g. 500ms, 5s, 2m); none by default
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
 
     /// Wasm stack limit (e.g. 512k, 1m)
     #[arg(long, value_name = "SIZE", default_value = "512k", value_parser = parse_size)]
@@ -110,12 +85,10 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
     }
     pull_if_missing(home, &args.command[0], args.pull)?;
     let workload = resolve(home, &args.command[0])?;
-    let sandbox = sandbox(&args, &workload)?;
-    let limits = Limits {
-        memory: args.memory,
-        timeout: args.timeout,
-        max_open: args.max_open as usize,
-    };
+    let spec = guest_spec(&args, &workload)?;
+    tracing::debug!("guest: {}", serde_json::to_string(&spec)?);
+    let sandbox = Sandbox::from_spec(&spec, workload.argv0.clone());
+    let limits = Limits::from(&spec.limits);
     let bytes = workload.bytes;
     let engine = Engine::new(&EngineConfig {
         cache_dir: (!args.no_cache).then(|| home.compile_cache()),
@@ -145,79 +118,11 @@ fn watchdog(timeout: Duration) {
     });
 }
 
-pub(crate) fn sandbox(args: &RunArgs, workload: &Workload) -> anyhow::Result<Sandbox> {
-    let defaults = workload.image.as_ref().map(|i| &i.image.defaults);
-    // The image's env defaults first (Docker's ENV), then --env-file, then -e: a later value
-    // for the same name replaces an earlier one.
-    let mut env: Vec<(String, String)> = defaults
-        .map(|d| d.env.clone().into_iter().collect())
-        .unwrap_or_default();
-    let mut set = |k: String, v: String| match env.iter_mut().find(|(n, _)| *n == k) {
-        Some(slot) => slot.1 = v,
-        None => env.push((k, v)),
-    };
-    for file in &args.env_file {
-        for (k, v) in read_env_file(file)? {
-            set(k, v);
-        }
-    }
-    for spec in &args.env {
-        if let Some((k, v)) = parse_env(spec)? {
-            set(k, v);
-        }
-    }
-    // Args given on the command line replace the image's default args (Docker's CMD).
-    let guest_args: Vec<String> = match (args.guest_args(), defaults.and_then(|d| d.args.as_ref()))
-    {
-        ([], Some(default)) => default.clone(),
-        (given, _) => given.to_vec(),
-    };
-    let mounts = args
-        .volumes
-        .iter()
-        .map(|v| Mount::parse(v).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Sandbox {
-        args: std::iter::once(workload.argv0.clone())
-            .chain(guest_args)
-            .collect(),
-        env,
-        mounts,
-        stdin: args.interactive,
-        network: args.net,
-        ..Sandbox::default()
-    })
-}
-
-/// `K=V`, or `K` alone to pass the host's value (skipped when the host has none, as Docker does).
-pub(crate) fn parse_env(spec: &str) -> anyhow::Result<Option<(String, String)>> {
-    let (k, v) = match spec.split_once('=') {
-        Some((k, v)) => (k.to_string(), v.to_string()),
-        None => match std::env::var(spec) {
-            Ok(v) => (spec.to_string(), v),
-            Err(_) => {
-                tracing::debug!("-e {spec}: the host has no {spec}; not set");
-                return Ok(None);
-            }
-        },
-    };
-    if k.is_empty() || k.contains('\0') {
-        anyhow::bail!("invalid environment variable {spec:?}: expected K=V with a non-empty K");
-    }
-    Ok(Some((k, v)))
-}
-
-pub(crate) fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--env-file {}: cannot read it", path.display()))?;
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i, l.trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|(i, l)| {
-            parse_env(l)
-                .with_context(|| format!("--env-file {} line {}", path.display(), i + 1))
-                .transpose()
-        })
-        .collect()
+/// The guest `skiff run` describes: the image's defaults under the flags' grants, and the
+/// arguments after the file (given any, they replace the image's default args).
+pub(crate) fn guest_spec(args: &RunArgs, workload: &Workload) -> anyhow::Result<GuestSpec> {
+    let mut grants = args.guest.grants(Scope::ONE)?;
+    grants.args = args.guest_args().to_vec();
+    grants.stdin = args.interactive;
+    Ok(skiff_spec::resolve(&workload.defaults(), grants))
 }

@@ -1,14 +1,16 @@
 //! `skiff serve`: serve wasi:http components on one listener, routed by Host and path prefix.
 
-use crate::cmd::run::{parse_env, read_env_file};
-use crate::cmd::source::{pull_if_missing, resolve, PullPolicy};
+use crate::cmd::flags::{valid_name, GuestFlags, HttpFlags, Scope};
+use crate::cmd::source::{pull_if_missing, resolve, PullPolicy, Workload};
 use crate::home::Home;
-use crate::units::{parse_duration, parse_max_open, parse_size};
+use crate::units::{parse_duration, parse_size};
 use anyhow::Context;
 use clap::Args;
-use skiff_engine::http::{HttpApp, HttpAppConfig, HttpLimits, OutboundPolicy, OutboundRule};
-use skiff_engine::{AllocatorChoice, Engine, EngineConfig, Mount, Sandbox};
+use skiff_engine::http::{HttpApp, HttpAppConfig};
+use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
 use skiff_http::{AppConfig, Route, Server, ServerConfig, ServerLimits, TlsFiles};
+use skiff_spec::GuestSpec;
+use std::collections::hash_map::{Entry, HashMap};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,20 @@ skiff serve --allow-outbound 'https://*.example.com' --memory 64m --timeout 5s a
 skiff serve -e api::TOKEN=x --memory shop::32m api=api.wasm@/api shop=shop.wasm@/\n  \
 skiff serve --tls-cert cert.pem --tls-key key.pem --admin-listen 127.0.0.1:9090 app.wasm"
 )]
+// The shared flags take an `APP::` scope here: say so where each is listed.
+#[command(mut_arg("volumes", |a| a.value_name("[APP::]HOST:GUEST[:ro]")))]
+#[command(mut_arg("env", |a| a.value_name("[APP::]K=V")))]
+#[command(mut_arg("env_file", |a| a.value_name("[APP::]FILE")))]
+#[command(mut_arg("memory", |a| a.value_name("[APP::]SIZE")))]
+#[command(mut_arg("max_open", |a| a.value_name("[APP::]N")))]
+#[command(mut_arg("timeout", |a| a.value_name("[APP::]DURATION")))]
+#[command(mut_arg("allow_outbound", |a| a.value_name("[APP::]PATTERN")))]
+#[command(mut_arg("cpu_time", |a| a.value_name("[APP::]DURATION")))]
+#[command(mut_arg("max_concurrent", |a| a.value_name("[APP::]N")))]
+#[command(mut_arg("queue_timeout", |a| a.value_name("[APP::]DURATION")))]
+#[command(mut_arg("max_body", |a| a.value_name("[APP::]SIZE")))]
+#[command(mut_arg("max_outbound", |a| a.value_name("[APP::]N")))]
+#[command(mut_arg("max_app_outbound", |a| a.value_name("[APP::]N")))]
 pub struct ServeArgs {
     /// Address to serve on (port 0 picks a free port; the bound address is printed)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
@@ -47,65 +63,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Set a guest environment variable: [APP::]K=V, or [APP::]K to pass the host's value
-    #[arg(short = 'e', long = "env", value_name = "[APP::]K=V")]
-    pub env: Vec<String>,
+    #[command(flatten)]
+    pub guest: GuestFlags,
 
-    /// Read guest environment variables from a file of K=V lines
-    #[arg(long, value_name = "[APP::]FILE")]
-    pub env_file: Vec<String>,
-
-    /// Mount a host directory: [APP::]HOST:GUEST[:ro]
-    #[arg(short = 'v', long = "volume", value_name = "[APP::]HOST:GUEST[:ro]")]
-    pub volumes: Vec<String>,
-
-    /// Allow outbound HTTP to scheme://host[:port] (wildcards: *.example.com, *, :*); none by default
-    #[arg(long, value_name = "[APP::]PATTERN")]
-    pub allow_outbound: Vec<String>,
-
-    /// Allow TCP/UDP sockets and name lookup to every app
-    #[arg(long)]
-    pub net: bool,
-
-    /// Memory per instance: every linear memory plus every table (8 bytes per element),
-    /// together [default: 128m]
-    #[arg(long, value_name = "[APP::]SIZE")]
-    pub memory: Vec<String>,
-
-    /// Time a request may spend executing wasm; 504 beyond [default: 500ms]
-    #[arg(long, value_name = "[APP::]DURATION")]
-    pub cpu_time: Vec<String>,
-
-    /// Wall-clock time per request, from arrival to the guest's end; 504 beyond [default: 60s]
-    #[arg(long, value_name = "[APP::]DURATION")]
-    pub timeout: Vec<String>,
-
-    /// Instances of an app alive at once; more requests wait, then get 503 [default: 100]
-    #[arg(long, value_name = "[APP::]N")]
-    pub max_concurrent: Vec<String>,
-
-    /// How long a request waits for a free instance before 503 [default: 1s]
-    #[arg(long, value_name = "[APP::]DURATION")]
-    pub queue_timeout: Vec<String>,
-
-    /// Largest request body; 413 beyond [default: 10m]
-    #[arg(long, value_name = "[APP::]SIZE")]
-    pub max_body: Vec<String>,
-
-    /// Open files, sockets and other handles per instance; past it the request fails (500)
-    /// [default: 1024]
-    #[arg(long, value_name = "[APP::]N")]
-    pub max_open: Vec<String>,
-
-    /// Outbound HTTP requests one request may have in flight; past it the guest gets
-    /// connection-limit-reached [default: 16]
-    #[arg(long, value_name = "[APP::]N")]
-    pub max_outbound: Vec<String>,
-
-    /// Outbound HTTP requests all of an app's instances may have in flight together; past it
-    /// the guest gets connection-limit-reached [default: 256]
-    #[arg(long, value_name = "[APP::]N")]
-    pub max_app_outbound: Vec<String>,
+    #[command(flatten)]
+    pub http: HttpFlags,
 
     /// Open client connections at most; at the cap one doing nothing is closed (never sent a head first, else idle longest)
     #[arg(long, value_name = "N", default_value_t = ServerLimits::DEFAULT_MAX_CONNECTIONS)]
@@ -157,7 +119,8 @@ pub struct ServeArgs {
 struct AppSpec {
     name: String,
     source: String,
-    route: Route,
+    /// Given after `@`; else the image's, else every request.
+    route: Option<Route>,
 }
 
 impl AppSpec {
@@ -170,9 +133,9 @@ impl AppSpec {
         };
         let (source, route) = match rest.rsplit_once('@') {
             Some((src, r)) if r.contains('/') => {
-                (src, Route::parse(r).map_err(anyhow::Error::msg)?)
+                (src, Some(Route::parse(r).map_err(anyhow::Error::msg)?))
             }
-            _ => (rest, Route::any()),
+            _ => (rest, None),
         };
         if source.is_empty() {
             anyhow::bail!(
@@ -223,185 +186,22 @@ fn default_name(source: &str) -> String {
         .unwrap_or_default()
 }
 
-fn valid_name(n: &str) -> bool {
-    n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// `APP::VALUE` → (Some(APP), VALUE); anything else applies to every app.
-fn scoped<'a>(s: &'a str, names: &[&str], flag: &str) -> anyhow::Result<(Option<String>, &'a str)> {
-    if let Some((app, v)) = s.split_once("::") {
-        if valid_name(app) {
-            if !names.contains(&app) {
-                anyhow::bail!(
-                    "{flag} {s}: there is no app named {app:?} (apps: {})",
-                    names.join(", ")
-                );
-            }
-            return Ok((Some(app.to_string()), v));
-        }
-    }
-    Ok((None, s))
-}
-
-/// Values of a repeatable flag that apply to `app`, in order.
-fn values_for<'a>(
-    vals: &'a [String],
-    app: &str,
+/// The guest `app` is: the image's defaults under the flags for it (an explicit `@ROUTE` wins
+/// over the image's route).
+fn guest_spec(
+    args: &ServeArgs,
+    app: &AppSpec,
     names: &[&str],
-    flag: &str,
-) -> anyhow::Result<Vec<&'a str>> {
-    let mut out = Vec::new();
-    for v in vals {
-        let (scope, v) = scoped(v, names, flag)?;
-        if scope.as_deref().is_none_or(|s| s == app) {
-            out.push(v);
-        }
-    }
-    Ok(out)
-}
-
-/// A limit: the app's own value if given, else the last global one, else the default.
-fn limit<T>(
-    vals: &[String],
-    app: &str,
-    names: &[&str],
-    flag: &str,
-    default: T,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> anyhow::Result<T> {
-    let mut global = None;
-    let mut own = None;
-    for v in vals {
-        let (scope, raw) = scoped(v, names, flag)?;
-        let parsed = parse(raw).map_err(|e| anyhow::anyhow!("{flag} {v}: {e}"))?;
-        match scope {
-            None => global = Some(parsed),
-            Some(s) if s == app => own = Some(parsed),
-            Some(_) => {}
-        }
-    }
-    Ok(own.or(global).unwrap_or(default))
-}
-
-fn parse_count(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!(
-            "invalid count {s:?}: expected a whole number above 0"
-        )),
-    }
-}
-
-fn app_config(args: &ServeArgs, spec: &AppSpec, names: &[&str]) -> anyhow::Result<HttpAppConfig> {
-    let app = spec.name.as_str();
-    let limits = HttpLimits {
-        memory: limit(
-            &args.memory,
-            app,
-            names,
-            "--memory",
-            HttpLimits::DEFAULT_MEMORY,
-            parse_size,
-        )?,
-        cpu_time: limit(
-            &args.cpu_time,
-            app,
-            names,
-            "--cpu-time",
-            HttpLimits::DEFAULT_CPU_TIME,
-            parse_duration,
-        )?,
-        timeout: limit(
-            &args.timeout,
-            app,
-            names,
-            "--timeout",
-            HttpLimits::DEFAULT_TIMEOUT,
-            parse_duration,
-        )?,
-        max_concurrent: limit(
-            &args.max_concurrent,
-            app,
-            names,
-            "--max-concurrent",
-            HttpLimits::DEFAULT_MAX_CONCURRENT,
-            parse_count,
-        )?,
-        queue_timeout: limit(
-            &args.queue_timeout,
-            app,
-            names,
-            "--queue-timeout",
-            HttpLimits::DEFAULT_QUEUE_TIMEOUT,
-            parse_duration,
-        )?,
-        max_body: limit(
-            &args.max_body,
-            app,
-            names,
-            "--max-body",
-            HttpLimits::DEFAULT_MAX_BODY,
-            parse_size,
-        )?,
-        max_open: limit(
-            &args.max_open,
-            app,
-            names,
-            "--max-open",
-            HttpLimits::DEFAULT_MAX_OPEN as u32,
-            parse_max_open,
-        )? as usize,
-        max_outbound: limit(
-            &args.max_outbound,
-            app,
-            names,
-            "--max-outbound",
-            HttpLimits::DEFAULT_MAX_OUTBOUND,
-            parse_count,
-        )?,
-        max_app_outbound: limit(
-            &args.max_app_outbound,
-            app,
-            names,
-            "--max-app-outbound",
-            HttpLimits::DEFAULT_MAX_APP_OUTBOUND,
-            parse_count,
-        )?,
+    workload: &Workload,
+) -> anyhow::Result<GuestSpec> {
+    let scope = Scope {
+        app: &app.name,
+        names,
     };
-    let mut env = Vec::new();
-    for file in values_for(&args.env_file, app, names, "--env-file")? {
-        env.extend(read_env_file(Path::new(file))?);
-    }
-    for spec in values_for(&args.env, app, names, "-e")? {
-        env.extend(parse_env(spec)?);
-    }
-    let mounts = values_for(&args.volumes, app, names, "-v")?
-        .into_iter()
-        .map(|v| Mount::parse(v).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let rules = values_for(&args.allow_outbound, app, names, "--allow-outbound")?
-        .into_iter()
-        .map(|p| OutboundRule::parse(p).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(HttpAppConfig {
-        name: spec.name.clone(),
-        sandbox: Sandbox {
-            args: vec![spec.name.clone()],
-            env,
-            mounts,
-            stdin: false,
-            network: args.net,
-            // Each request's output goes to the log, tagged with the app and request id.
-            ..Sandbox::default()
-        },
-        limits,
-        outbound: OutboundPolicy {
-            rules,
-            shared: None,
-        },
-    })
+    let mut grants = args.guest.grants(scope)?;
+    args.http.apply(scope, &mut grants)?;
+    grants.route = app.route.as_ref().map(Route::to_string);
+    Ok(skiff_spec::resolve(&workload.defaults(), grants))
 }
 
 pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
@@ -419,10 +219,30 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    let configs = specs
-        .iter()
-        .map(|s| app_config(&args, s, &names))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Each source once: apps of one file share its bytes (and below, its program).
+    let mut workloads: HashMap<&str, Workload> = HashMap::new();
+    for spec in &specs {
+        if !workloads.contains_key(spec.source.as_str()) {
+            pull_if_missing(home, &spec.source, args.pull)?;
+            workloads.insert(&spec.source, resolve(home, &spec.source)?);
+        }
+    }
+    let mut routes = Vec::new();
+    let mut configs = Vec::new();
+    for spec in &specs {
+        let guest = guest_spec(&args, spec, &names, &workloads[spec.source.as_str()])?;
+        tracing::debug!("app {}: {}", spec.name, serde_json::to_string(&guest)?);
+        let route = match &guest.route {
+            Some(r) => Route::parse(r)
+                .map_err(|e| anyhow::anyhow!("{}: the image's route: {e}", spec.source))?,
+            None => Route::any(),
+        };
+        configs.push(
+            HttpAppConfig::from_spec(&spec.name, &spec.name, &guest, None)
+                .map_err(anyhow::Error::msg)?,
+        );
+        routes.push(route);
+    }
     if args.max_header_size < 8192 {
         anyhow::bail!("--max-header-size must be at least 8k");
     }
@@ -450,22 +270,22 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
     let mut apps = Vec::new();
     // Apps of one file share one program: its compiled code and its resolved imports are
     // loaded once, not once per app (a thousand routes to one binary hold one copy).
-    let mut programs = std::collections::HashMap::new();
-    for (spec, config) in specs.iter().zip(configs) {
+    let mut programs = HashMap::new();
+    for ((spec, config), route) in specs.iter().zip(configs).zip(&routes) {
         let program = match programs.entry(spec.source.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                pull_if_missing(home, &spec.source, args.pull)?;
-                let bytes = resolve(home, &spec.source)?.bytes;
-                e.insert(engine.load(&bytes).with_context(|| spec.source.clone())?)
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let bytes = &workloads[spec.source.as_str()].bytes;
+                e.insert(engine.load(bytes).with_context(|| spec.source.clone())?)
             }
         };
         let app = HttpApp::new(&engine, program, config).with_context(|| spec.source.clone())?;
         apps.push(AppConfig {
             app,
-            routes: vec![spec.route.clone()],
+            routes: vec![route.clone()],
         });
     }
+    drop(workloads);
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
             cert: cert.clone(),
@@ -501,8 +321,8 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
         let server = Server::bind(config).await?;
         let scheme = if server.is_tls() { "https" } else { "http" };
         let mut out = std::io::stdout().lock();
-        for spec in &specs {
-            writeln!(out, "app {} {} -> {}", spec.name, spec.route, spec.source)?;
+        for (spec, route) in specs.iter().zip(&routes) {
+            writeln!(out, "app {} {} -> {}", spec.name, route, spec.source)?;
         }
         if let Some(a) = server.admin_addr() {
             writeln!(out, "admin on http://{a}")?;
@@ -528,13 +348,13 @@ mod tests {
     fn app_specs() {
         let a = AppSpec::parse("api=api.wasm@api.example.com/").unwrap();
         assert_eq!((a.name.as_str(), a.source.as_str()), ("api", "api.wasm"));
-        assert_eq!(a.route.to_string(), "api.example.com/");
+        assert_eq!(a.route.unwrap().to_string(), "api.example.com/");
         let b = AppSpec::parse("./dir/http-hello.wasm").unwrap();
         assert_eq!(b.name, "http-hello");
-        assert_eq!(b.route, Route::any());
+        assert_eq!(b.route, None);
         let c = AppSpec::parse("shop.wasm@/shop").unwrap();
         assert_eq!(
-            (c.name.as_str(), c.route.to_string().as_str()),
+            (c.name.as_str(), c.route.unwrap().to_string().as_str()),
             ("shop", "/shop")
         );
         // A digest reference keeps its @sha256:, and may still take a route.
@@ -542,7 +362,7 @@ mod tests {
         assert_eq!(d.source, "reg/app@sha256:abcd");
         let e = AppSpec::parse("x=reg/app@sha256:abcd@/x").unwrap();
         assert_eq!(
-            (e.source.as_str(), e.route.to_string().as_str()),
+            (e.source.as_str(), e.route.unwrap().to_string().as_str()),
             ("reg/app@sha256:abcd", "/x")
         );
         assert!(AppSpec::parse("x=@/x").is_err());
@@ -555,34 +375,5 @@ mod tests {
         let digest = format!("shop@sha256:{}", "ab".repeat(32));
         assert_eq!(AppSpec::parse(&digest).unwrap().name, "shop");
         assert!(AppSpec::parse("a.wasm@nohost").is_ok_and(|s| s.source == "a.wasm@nohost"));
-    }
-
-    #[test]
-    fn scoped_values() {
-        let names = ["api", "shop"];
-        let vals = vec!["64m".to_string(), "shop::32m".to_string()];
-        assert_eq!(
-            limit(&vals, "api", &names, "--memory", 1, parse_size).unwrap(),
-            64 << 20
-        );
-        assert_eq!(
-            limit(&vals, "shop", &names, "--memory", 1, parse_size).unwrap(),
-            32 << 20
-        );
-        assert_eq!(
-            limit(&[], "shop", &names, "--memory", 7, parse_size).unwrap(),
-            7
-        );
-        let bad = vec!["nope::1m".to_string()];
-        assert!(limit(&bad, "api", &names, "--memory", 1, parse_size)
-            .unwrap_err()
-            .to_string()
-            .contains("no app named"));
-        // An IPv6 outbound pattern is not mistaken for a scope.
-        let v = vec!["http://[::1]:80".to_string()];
-        assert_eq!(
-            values_for(&v, "api", &names, "--allow-outbound").unwrap(),
-            vec!["http://[::1]:80"]
-        );
     }
 }

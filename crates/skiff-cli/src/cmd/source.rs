@@ -18,6 +18,25 @@ pub struct Workload {
     pub image: Option<ImageSource>,
 }
 
+impl Workload {
+    /// What the image asks for by default (none for a bare .wasm), for `skiff_spec::resolve`.
+    pub fn defaults(&self) -> skiff_spec::ImageDefaults {
+        let Some(i) = &self.image else {
+            return skiff_spec::ImageDefaults::default();
+        };
+        let d = &i.image.defaults;
+        skiff_spec::ImageDefaults {
+            args: d.args.clone(),
+            env: d
+                .env
+                .iter()
+                .map(|(k, v)| skiff_spec::EnvVar::new(k, v))
+                .collect(),
+            route: d.route.clone(),
+        }
+    }
+}
+
 pub struct ImageSource {
     pub reference: Option<Reference>,
     pub image: Image,

@@ -3,15 +3,13 @@
 
 use crate::client::Client;
 use crate::cmd::detach::{parse_restart, upload};
+use crate::cmd::flags::{absolute_mounts, GuestFlags, HttpFlags, Scope};
 use crate::compose::{ComposeFile, Entry};
 use crate::home::Home;
-use crate::units::{parse_duration, parse_size};
 use anyhow::Context;
 use clap::Args;
 use hyper::Method;
-use skiff_api::{
-    EnvVar, Limits, Mount, ProjectChanges, ProjectRequest, RestartPolicy, WorkloadSpec,
-};
+use skiff_api::{ProjectChanges, ProjectRequest, RestartPolicy, WorkloadSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -142,69 +140,44 @@ fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<
         e.image.clone()
     };
     let (image, source) = upload(client, home, &target)?;
-    let defaults = source.image.as_ref().map(|i| &i.image.defaults);
-    // The image's env defaults, overridden by the entry's; its args unless the entry has some.
-    let mut env: BTreeMap<String, String> = defaults
-        .map(|d| d.env.clone().into_iter().collect())
-        .unwrap_or_default();
-    env.extend(e.env.clone());
-    let args = match (&e.args[..], defaults.and_then(|d| d.args.clone())) {
-        ([], Some(a)) => a,
-        (given, _) => given.to_vec(),
+    // The entry's keys are the verbs' flags: one parser, one meaning.
+    let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+    let flags = GuestFlags {
+        volumes: e.volumes.clone(),
+        env: e.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        env_file: e
+            .env_file
+            .iter()
+            .map(|f| base.join(f).display().to_string())
+            .collect(),
+        net: e.network,
+        memory: one(&e.memory),
+        max_open: one(&e.max_open),
+        timeout: one(&e.timeout),
     };
-    let route = e
-        .route
-        .clone()
-        .or_else(|| defaults.and_then(|d| d.route.clone()));
-    let mounts = e
-        .volumes
-        .iter()
-        .map(|v| {
-            let m = skiff_engine::Mount::parse(v).map_err(anyhow::Error::msg)?;
-            let host = std::fs::canonicalize(base.join(&m.host)).with_context(|| {
-                format!("volume {v}: cannot use host path {}", m.host.display())
-            })?;
-            Ok(Mount {
-                host: host.display().to_string(),
-                guest: m.guest,
-                read_only: m.read_only,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let http = HttpFlags {
+        allow_outbound: e.allow_outbound.clone(),
+        cpu_time: one(&e.cpu_time),
+        max_concurrent: one(&e.max_concurrent),
+        queue_timeout: one(&e.queue_timeout),
+        max_body: one(&e.max_body),
+        max_outbound: one(&e.max_outbound),
+        max_app_outbound: one(&e.max_app_outbound),
+    };
+    let scope = Scope::ONE;
+    let mut grants = flags.grants(scope)?;
+    http.apply(scope, &mut grants)?;
+    grants.args = e.args.clone();
+    grants.route = e.route.clone();
+    let mut guest = skiff_spec::resolve(&source.defaults(), grants);
+    absolute_mounts(&mut guest, base)?;
     Ok(WorkloadSpec {
         image: image.digest,
         image_name: Some(crate::cmd::detach::image_name(&source)),
-        args,
-        env: env
-            .iter()
-            .map(|(k, v)| EnvVar {
-                name: k.clone(),
-                value: v.clone(),
-            })
-            .collect(),
-        mounts,
-        network: e.network,
-        limits: Limits {
-            memory_bytes: e
-                .memory
-                .as_deref()
-                .map(parse_size)
-                .transpose()
-                .map_err(anyhow::Error::msg)?,
-            timeout_ms: e
-                .timeout
-                .as_deref()
-                .map(parse_duration)
-                .transpose()
-                .map_err(anyhow::Error::msg)?
-                .map(|t| t.as_millis() as u64),
-            ..Limits::default()
-        },
+        guest,
         restart: match &e.restart {
             Some(r) => parse_restart(r).map_err(anyhow::Error::msg)?,
             None => RestartPolicy::No,
         },
-        route,
-        allow_outbound: e.allow_outbound.clone(),
     })
 }

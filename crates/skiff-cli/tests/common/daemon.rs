@@ -45,6 +45,14 @@ impl Daemon {
         d
     }
 
+    /// The data plane's address (`--http-listen`, port 0 resolved), as the daemon wrote it.
+    pub fn http_addr(&self) -> String {
+        std::fs::read_to_string(self.skiff.home.path().join("daemon/http-addr"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.skiff.home.path().join("daemon/skiff.sock")
     }
