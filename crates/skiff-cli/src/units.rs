@@ -3,14 +3,18 @@
 use std::time::Duration;
 
 /// Docker's size syntax: a number with an optional b/k/m/g suffix (binary units), also
-/// accepting `KiB`/`MiB`/`GiB` and `KB`/`MB`/`GB` spelled out.
+/// accepting `KiB`/`MiB`/`GiB` and `KB`/`MB`/`GB` spelled out, and decimals (`1.5g`).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
+    let n: f64 = num
         .parse()
-        .map_err(|_| format!("invalid size {s:?}: expected e.g. 64m, 512k, 1g or 1048576"))?;
+        .ok()
+        .filter(|n: &f64| n.is_finite())
+        .ok_or_else(|| format!("invalid size {s:?}: expected e.g. 64m, 1.5g, 512k or 1048576"))?;
     let mult: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -22,13 +26,57 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ))
         }
     };
-    let bytes = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("invalid size {s:?}: too large"))?;
-    if bytes == 0 {
+    let bytes = (n * mult as f64).round();
+    if bytes >= u64::MAX as f64 {
+        return Err(format!("invalid size {s:?}: too large"));
+    }
+    if bytes < 1.0 {
         return Err(format!("invalid size {s:?}: must be greater than zero"));
     }
+    Ok(bytes as u64)
+}
+
+/// A memory limit (`--memory`, compose's `memory`): a size, where a bare number under 1 MiB is
+/// refused. Docker reads `-m 64` as 64 bytes too, and no guest runs in that: the user meant
+/// megabytes, and a guest killed at start (exit 137) would not tell them so.
+pub fn parse_memory(s: &str) -> Result<u64, String> {
+    let bytes = parse_size(s)?;
+    let bare = s.trim().chars().all(|c| c.is_ascii_digit() || c == '.');
+    if bare && bytes < 1 << 20 {
+        let t = s.trim();
+        return Err(format!(
+            "memory {t:?} is {bytes} bytes, too little for any guest: did you mean {t}m? (units: k, m, g)"
+        ));
+    }
     Ok(bytes)
+}
+
+/// A listening address as people type it: `IP:PORT`, `[::1]:PORT`, `localhost:PORT`, `:PORT`
+/// (every interface, as Go servers and Docker's `-p PORT:…` read it) or `PORT` alone (loopback,
+/// skiff's safe default). Other host names are refused: which address a name resolves to is not
+/// something a listener should leave to DNS.
+pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let t = s.trim();
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("invalid address {s:?}: {p:?} is not a port (0 to 65535)"))
+    };
+    if let Some(p) = t.strip_prefix(':') {
+        return Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port(p)?)));
+    }
+    if let Some(p) = t.strip_prefix("localhost:") {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port(p)?)));
+    }
+    if t.chars().all(|c| c.is_ascii_digit()) && !t.is_empty() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port(t)?)));
+    }
+    Err(format!(
+        "invalid address {s:?}: expected IP:PORT, [IPv6]:PORT, localhost:PORT, :PORT (every interface) or PORT (loopback)"
+    ))
 }
 
 /// `--max-open`: a count of handles, at least the engine's minimum (a guest needs a few
@@ -82,6 +130,35 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("12q").unwrap_err().contains("unit"));
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_size("1.5g"), Ok(3 << 29));
+        assert_eq!(parse_size("0.5k"), Ok(512));
+        assert!(parse_size("1e400").is_err());
+        assert!(parse_size("99999999999g")
+            .unwrap_err()
+            .contains("too large"));
+    }
+
+    #[test]
+    fn memory_wants_a_unit_below_a_mebibyte() {
+        assert_eq!(parse_memory("64m"), Ok(64 << 20));
+        assert_eq!(parse_memory("1.5g"), Ok(3 << 29));
+        assert_eq!(parse_memory("512k"), Ok(512 << 10));
+        assert_eq!(parse_memory("1048576"), Ok(1 << 20));
+        assert!(parse_memory("64")
+            .unwrap_err()
+            .contains("did you mean 64m?"));
+    }
+
+    #[test]
+    fn listen_addresses_as_typed() {
+        let a = |s: &str| parse_listen(s).map(|a| a.to_string());
+        assert_eq!(a("127.0.0.1:8099").as_deref(), Ok("127.0.0.1:8099"));
+        assert_eq!(a("[::1]:8099").as_deref(), Ok("[::1]:8099"));
+        assert_eq!(a("localhost:8099").as_deref(), Ok("127.0.0.1:8099"));
+        assert_eq!(a(":8099").as_deref(), Ok("0.0.0.0:8099"));
+        assert_eq!(a("8099").as_deref(), Ok("127.0.0.1:8099"));
+        assert!(a("example.com:80").unwrap_err().contains("localhost:PORT"));
+        assert!(a(":99999").unwrap_err().contains("not a port"));
     }
 
     #[test]

@@ -149,3 +149,43 @@ fn version_kill_restart_completion_and_man() {
         assert_eq!(code, Some(141), "skiff {args:?}: {stderr}");
     }
 }
+
+/// Inputs as people type them: sizes with decimals, a bare memory number refused with the
+/// likely meaning, listen addresses without an IP, a route without its `/`, a compose.yaml.
+#[test]
+fn inputs_as_people_type_them() {
+    let s = common::Skiff::new();
+    let hello = common::guest("hello.wasm");
+    let hello = hello.to_str().unwrap();
+    s.run(&["run", "--memory", "64", hello])
+        .code(125)
+        .stderr_has("did you mean 64m?");
+    s.run(&["run", "--memory", "1.5g", hello])
+        .code(0)
+        .stdout_has("hello from skiff");
+
+    // A short name whose only local tag is not :latest: said before any registry is asked.
+    let p = Project::new("hello", "hello.wasm", "version = \"1.0\"\n");
+    s.run(&["build", p.arg()]).code(0);
+    s.run_env("SKIFF_REGISTRY_STALL_TIMEOUT", "1s", &["run", "hello"])
+        .stderr_has("Unable to find image 'hello' locally")
+        .stderr_has("note: the local store has hello:1.0");
+
+    let d = Daemon::start(&["--http-listen", "localhost:0"]);
+    let addr = std::fs::read_to_string(d.skiff.home.path().join("daemon/http-addr")).unwrap();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+
+    let http = common::guest("http-hello.wasm");
+    s.run(&["serve", &format!("{}@shop", http.display())])
+        .code(125)
+        .stderr_has("did you mean /shop")
+        .stderr_has("or shop/");
+
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("compose.yaml");
+    std::fs::write(&yaml, "services:\n  web:\n    image: nginx\n").unwrap();
+    d.run(&["up", "-f", yaml.to_str().unwrap()])
+        .code(125)
+        .stderr_has("Docker Compose (YAML)")
+        .stderr_has("[workloads.NAME]");
+}

@@ -56,8 +56,10 @@ impl Route {
     /// Parse `[HOST]/PREFIX`.
     pub fn parse(s: &str) -> Result<Route, String> {
         let Some(slash) = s.find('/') else {
+            // `shop` is a path to most people and a host to the grammar: ask, naming both.
             return Err(format!(
-                "invalid route {s:?}: expected [HOST]/PREFIX, e.g. /shop, api.example.com/ or *.example.com/v1"
+                "invalid route {s:?}: a route is [HOST]/PREFIX: did you mean /{s} (the path \
+                 prefix on any host) or {s}/ (every path on host {s})?"
             ));
         };
         let (host, path) = s.split_at(slash);
@@ -332,6 +334,11 @@ mod tests {
         assert!(Route::parse("example.com")
             .unwrap_err()
             .contains("[HOST]/PREFIX"));
+        let shop = Route::parse("shop").unwrap_err();
+        assert!(
+            shop.contains("did you mean /shop") && shop.contains("or shop/"),
+            "{shop}"
+        );
         assert!(Route::parse("ex ample.com/").is_err());
         assert!(Route::parse("/a?b").is_err());
         let mut r = Router::default();

@@ -20,11 +20,11 @@ also after kill -9.")]
 pub struct DaemonArgs {
     /// Also serve the API on TCP at ADDR (e.g. 127.0.0.1:7070); every request then needs
     /// `Authorization: Bearer <token>`
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::units::parse_listen)]
     pub api_listen: Option<SocketAddr>,
 
     /// Serve HTTP apps (skiff deploy, compose entries with a route) on ADDR, e.g. 0.0.0.0:8080
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::units::parse_listen)]
     pub http_listen: Option<SocketAddr>,
 
     /// Memory for apps' compiled code; beyond it the least recently used apps are unloaded

@@ -7,7 +7,7 @@
 //! without applies to every app (for limits: the default that `APP::` values override). The
 //! other verbs have one app ([`Scope::ONE`]): the same parser takes their values as given.
 
-use crate::units::{parse_duration, parse_max_open, parse_size};
+use crate::units::{parse_duration, parse_max_open, parse_memory, parse_size};
 use clap::Args;
 use skiff_spec::{millis, parse_env, read_env_file, GuestSpec, Mount};
 use std::path::Path;
@@ -121,7 +121,7 @@ impl GuestFlags {
             .collect::<anyhow::Result<_>>()?;
         spec.network = self.net;
         let l = &mut spec.limits;
-        l.memory_bytes = limit(&self.memory, scope, "--memory", parse_size)?;
+        l.memory_bytes = limit(&self.memory, scope, "--memory", parse_memory)?;
         l.max_open = limit(&self.max_open, scope, "--max-open", parse_max_open)?;
         l.timeout_ms = limit(&self.timeout, scope, "--timeout", parse_duration)?.map(millis);
         Ok(spec)

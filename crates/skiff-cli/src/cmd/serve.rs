@@ -48,11 +48,11 @@ skiff serve --tls-cert cert.pem --tls-key key.pem --admin-listen 127.0.0.1:9090 
 #[command(mut_arg("max_app_outbound", |a| a.value_name("[APP::]N")))]
 pub struct ServeArgs {
     /// Address to serve on (port 0 picks a free port; the bound address is printed)
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = crate::units::parse_listen)]
     pub listen: SocketAddr,
 
     /// Address for /metrics (Prometheus) and /healthz; off unless given
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::units::parse_listen)]
     pub admin_listen: Option<SocketAddr>,
 
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
@@ -133,6 +133,11 @@ impl AppSpec {
         };
         let (source, route) = match rest.rsplit_once('@') {
             Some((src, r)) if r.contains('/') => {
+                (src, Some(Route::parse(r).map_err(anyhow::Error::msg)?))
+            }
+            // `app.wasm@shop`: a route without its `/` after a file that exists (an image's
+            // `@sha256:…` digest is not a route); Route::parse says what was likely meant.
+            Some((src, r)) if !r.starts_with("sha256:") && std::path::Path::new(src).is_file() => {
                 (src, Some(Route::parse(r).map_err(anyhow::Error::msg)?))
             }
             _ => (rest, None),

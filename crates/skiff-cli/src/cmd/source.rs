@@ -154,6 +154,24 @@ pub fn pull_if_missing(home: &Home, target: &str, policy: PullPolicy) -> anyhow:
             "Unable to find image '{}' locally",
             reference.familiar()
         );
+        // `skiff run hello` with only hello:1.0 here: say so before asking a registry, which
+        // would otherwise answer with a "not found" about a host the user never named.
+        if reference.tag().is_none() {
+            let repository = reference.repository();
+            let local: Vec<String> = store
+                .tags()?
+                .into_iter()
+                .filter(|t| t.repository == repository)
+                .map(|t| format!("{}:{}", reference.familiar_repository(), t.tag))
+                .collect();
+            if !local.is_empty() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: the local store has {}; name the tag to use it (no tag means :latest)",
+                    local.join(", ")
+                );
+            }
+        }
     }
     // Loopback registries need no flag; others over plain HTTP are named in the environment.
     let insecure = std::env::var("SKIFF_INSECURE_REGISTRIES")

@@ -86,7 +86,25 @@ pub fn up(home: &Home, client: &Client, args: UpArgs) -> anyhow::Result<u8> {
     })?;
     let text = String::from_utf8(bytes)
         .with_context(|| format!("{}: not UTF-8 text", args.file.display()))?;
-    let file = ComposeFile::parse(&text).with_context(|| format!("{}", args.file.display()))?;
+    let file = ComposeFile::parse(&text).map_err(|e| {
+        // Docker users hand over their compose.yaml first: say what skiff reads instead of
+        // showing TOML's complaint about YAML.
+        let yaml = args
+            .file
+            .extension()
+            .is_some_and(|x| x == "yaml" || x == "yml")
+            || text.lines().any(|l| l.trim_end() == "services:");
+        if yaml {
+            anyhow::anyhow!(
+                "{} looks like a Docker Compose (YAML) file; skiff up reads a TOML file of \
+                 [workloads.NAME] tables (image, args, env, volumes, route, memory…), \
+                 skiff-compose.toml by default: see docs/daemon.md (\"skiff up\")",
+                args.file.display()
+            )
+        } else {
+            anyhow::Error::new(e).context(args.file.display().to_string())
+        }
+    })?;
     let base = args.file.parent().unwrap_or(Path::new("."));
     let project = project(&args.file, args.project_name)?;
     let mut workloads = BTreeMap::new();
