@@ -32,7 +32,7 @@ pub struct NotFound(pub String);
 /// A daemon verb whose failure is skiff's own (125), daemon or not: `run -d`, as Docker's `run`.
 /// Printed as the error it wraps.
 #[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
+#[error("{}", crate::term::chain(.0.as_ref()))]
 pub struct SkiffFailed(pub anyhow::Error);
 
 /// A file that exists but is not something skiff can run.
@@ -91,6 +91,19 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
     if chain().any(|c| c.is::<crate::client::NoDaemon>()) {
         return Some(crate::client::NoDaemon::HINT.into());
     }
+    let in_use = |c: &(dyn std::error::Error + 'static)| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
+            // The daemon's errors carry their io::Error as text: EADDRINUSE is 98 on Linux.
+            || c.to_string().contains("(os error 98)")
+    };
+    if chain().any(in_use) {
+        return Some(
+            "another process is listening on that address: stop it, or choose another \
+             (port 0 picks a free one; ss -ltnp shows who has it)"
+                .into(),
+        );
+    }
     let run = chain().find_map(|c| c.downcast_ref::<RunError>())?;
     match run {
         RunError::Trap { backtrace, .. } if !backtrace.is_empty() => {
@@ -111,6 +124,12 @@ mod tests {
 
     #[test]
     fn every_error_has_its_code() {
+        let in_use = std::io::Error::new(std::io::ErrorKind::AddrInUse, "in use");
+        assert!(
+            hint_for(&anyhow::Error::new(in_use).context("cannot listen"))
+                .unwrap()
+                .contains("port 0 picks a free one")
+        );
         let cases: Vec<(anyhow::Error, u8)> = vec![
             (NotFound("x".into()).into(), NOT_FOUND),
             (CannotRun("x".into()).into(), CANNOT_RUN),

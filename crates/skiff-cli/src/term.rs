@@ -78,8 +78,40 @@ pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
+/// An error and its causes on one line, each said once. Many library errors print their
+/// source in their own message too (`cannot listen on ADDR: Address already in use`, whose
+/// source is that same `Address already in use`), and anyhow's `{:#}` then repeats it; a cause
+/// already said is left out.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        let msg = e.to_string();
+        if !msg.is_empty() && !out.contains(&msg) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&msg);
+        }
+        cause = e.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cause_already_said_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let err = anyhow::Error::new(io)
+            .context("cannot listen on 127.0.0.1:80: Address already in use")
+            .context("serve");
+        assert_eq!(
+            super::chain(err.as_ref()),
+            "serve: cannot listen on 127.0.0.1:80: Address already in use"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -189,3 +189,33 @@ fn inputs_as_people_type_them() {
         .stderr_has("Docker Compose (YAML)")
         .stderr_has("[workloads.NAME]");
 }
+
+/// Errors print once: one cause chain, no cause repeated, one hint; binary input never echoed.
+#[test]
+fn errors_print_once_with_one_hint() {
+    let s = common::Skiff::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let http = common::guest("http-hello.wasm");
+    let out = s.run(&["serve", "--listen", &addr, http.to_str().unwrap()]);
+    out.code(125).stderr_has("port 0 picks a free one");
+    assert_eq!(
+        out.stderr.matches("Address already in use").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.tar");
+    let bytes: Vec<u8> = (0..2048u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&garbage, &bytes).unwrap();
+    let out = s.run(&["load", "-i", garbage.to_str().unwrap()]);
+    out.code(125).stderr_has("cannot load");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.chars().all(|c| c == '\n' || !c.is_control()),
+        "control bytes echoed: {:?}",
+        out.stderr
+    );
+}

@@ -88,7 +88,7 @@ fn each(names: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyh
                 eprintln!(
                     "skiff: {}: {}",
                     for_terminal(n),
-                    for_terminal(&format!("{e:#}"))
+                    for_terminal(&crate::term::chain(e.as_ref()))
                 );
                 failed = Some(1);
             }
@@ -149,7 +149,7 @@ pub fn wait(client: &Client, args: WaitArgs) -> anyhow::Result<u8> {
                 eprintln!(
                     "skiff: {}: {}",
                     for_terminal(n),
-                    for_terminal(&format!("{e:#}"))
+                    for_terminal(&crate::term::chain(e.as_ref()))
                 );
                 failed = 1;
             }

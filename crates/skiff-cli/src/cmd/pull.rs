@@ -148,6 +148,9 @@ fn precompile(home: &Home, store: &skiff_image::Store, image: &Image) {
     })();
     match result {
         Ok(()) => tracing::debug!("compiled {} into the compile cache", image.layer().digest),
-        Err(e) => tracing::warn!("the image was pulled but could not be compiled: {e:#}"),
+        Err(e) => tracing::warn!(
+            "the image was pulled but could not be compiled: {}",
+            crate::term::chain(e.as_ref())
+        ),
     }
 }

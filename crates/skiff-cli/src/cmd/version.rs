@@ -79,7 +79,7 @@ pub fn version(client: anyhow::Result<Client>, args: VersionArgs) -> anyhow::Res
         }
         (None, Err(e)) => println!(
             "Daemon:      not reachable ({})",
-            crate::term::for_terminal(&format!("{e:#}"))
+            crate::term::for_terminal(&crate::term::chain(e.as_ref()))
         ),
         (None, Ok(_)) => unreachable!("a daemon that answered is reported"),
     }
