@@ -102,3 +102,120 @@ pub enum Command {
     Completion(crate::cmd::completion::CompletionArgs),
     Man(crate::cmd::completion::ManArgs),
 }
+
+#[cfg(test)]
+mod tests {
+    //! The help is part of the interface: every verb shows examples, every argument says what it
+    //! is, and every example parses with the very parser it documents.
+    use super::Cli;
+    use clap::{CommandFactory, Parser};
+
+    /// Every verb, nested ones (`image prune`, `system info`) included, with its path.
+    fn verbs() -> Vec<(String, clap::Command)> {
+        fn walk(prefix: &str, cmd: &clap::Command, out: &mut Vec<(String, clap::Command)>) {
+            for sub in cmd.get_subcommands() {
+                let path = format!("{prefix} {}", sub.get_name()).trim().to_string();
+                if sub.has_subcommands() {
+                    walk(&path, sub, out);
+                } else {
+                    out.push((path, sub.clone()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk("", &Cli::command(), &mut out);
+        out
+    }
+
+    /// The `skiff …` commands of a help text: each line's commands (split at `;`, `|`, `&&`),
+    /// without the description that follows after a run of spaces, nor a trailing `&`.
+    fn examples(text: &str) -> Vec<String> {
+        text.lines()
+            .flat_map(|l| l.split(['|', ';']).flat_map(|p| p.split("&&")))
+            .map(|p| p.trim())
+            .filter(|p| p.starts_with("skiff "))
+            .map(|p| {
+                let cmd = p.split("  ").next().unwrap_or(p);
+                // A redirection ends the command: `skiff completion bash > FILE`, `2>/dev/null`.
+                let cmd: Vec<&str> = cmd
+                    .split_whitespace()
+                    .take_while(|w| !w.contains(['>', '<']) && *w != "&")
+                    .collect();
+                cmd.join(" ")
+            })
+            .filter(|c| !c.contains("$("))
+            .collect()
+    }
+
+    /// Shell words: whitespace-separated, single and double quotes kept together.
+    fn words(cmd: &str) -> Vec<String> {
+        let (mut out, mut cur, mut quote, mut any) = (Vec::new(), String::new(), None, false);
+        for c in cmd.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => (quote, any) = (Some(c), true),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if any {
+                        out.push(std::mem::take(&mut cur));
+                        any = false;
+                    }
+                }
+                (_, c) => {
+                    cur.push(c);
+                    any = true;
+                }
+            }
+        }
+        if any {
+            out.push(cur);
+        }
+        out
+    }
+
+    #[test]
+    fn every_verb_has_examples_that_parse() {
+        let (mut checked, mut problems) = (0, Vec::new());
+        for (path, cmd) in verbs() {
+            let help = cmd
+                .get_after_help()
+                .or(cmd.get_after_long_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let found = examples(&help);
+            if found.is_empty() {
+                problems.push(format!("skiff {path}: no examples in its help"));
+            }
+            for example in found {
+                if let Err(e) = Cli::try_parse_from(words(&example)) {
+                    if !matches!(e.kind(), clap::error::ErrorKind::DisplayHelp) {
+                        problems.push(format!("skiff {path}: `{example}` does not parse: {e}"));
+                    }
+                }
+                // An example for another verb is fine (`skiff run -d … ; skiff wait job`).
+                checked += 1;
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(checked > 40, "only {checked} examples found");
+    }
+
+    #[test]
+    fn every_argument_says_what_it_is() {
+        let mut problems = Vec::new();
+        for (path, cmd) in verbs() {
+            for arg in cmd.get_arguments() {
+                if arg.is_hide_set() || arg.get_id() == "help" || arg.get_id() == "version" {
+                    continue;
+                }
+                let help = arg
+                    .get_help()
+                    .or(arg.get_long_help())
+                    .map(|h| h.to_string());
+                if !help.is_some_and(|h| !h.trim().is_empty()) {
+                    problems.push(format!("skiff {path}: {} has no description", arg.get_id()));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}

@@ -21,6 +21,7 @@ pub struct Graceful {
     /// Seconds to wait for in-flight requests (apps)
     #[arg(short = 't', long = "time", value_name = "SECS", default_value_t = 10)]
     pub time: u64,
+    /// Workloads, by name or ID (a unique prefix of it)
     #[arg(required = true, value_name = "WORKLOAD")]
     pub workloads: Vec<String>,
 }
@@ -41,13 +42,18 @@ pub struct RestartArgs {
     after_help = "WASI guests have no signal handlers, so there is no signal to choose (Docker's -s): kill is\nstop with no grace. A task ends now; an app's route goes and its in-flight requests are\ncut (503, or a body cut short). Like stop, it stays stopped across daemon restarts.\n\nExamples:\n  skiff kill job\n  skiff kill api worker"
 )]
 pub struct KillArgs {
+    /// Workloads, by name or ID (a unique prefix of it)
     #[arg(required = true, value_name = "WORKLOAD")]
     pub workloads: Vec<String>,
 }
 
 /// Start stopped workloads again
 #[derive(Debug, Args)]
+#[command(
+    after_help = "A task starts a new run; an app's route is served again.\n\nExamples:\n  skiff start job\n  skiff start api worker"
+)]
 pub struct StartArgs {
+    /// Workloads, by name or ID (a unique prefix of it)
     #[arg(required = true, value_name = "WORKLOAD")]
     pub workloads: Vec<String>,
 }
@@ -60,6 +66,7 @@ pub struct StartArgs {
     after_help = "Examples:\n  skiff run -d --name job batch.wasm\n  skiff wait job            prints 0 once job has exited successfully"
 )]
 pub struct WaitArgs {
+    /// Workloads, by name or ID (a unique prefix of it)
     #[arg(required = true, value_name = "WORKLOAD")]
     pub workloads: Vec<String>,
 }
@@ -71,6 +78,7 @@ pub struct RmArgs {
     /// Stop a running workload before removing it
     #[arg(short, long)]
     pub force: bool,
+    /// Workloads, by name or ID (a unique prefix of it)
     #[arg(required = true, value_name = "WORKLOAD")]
     pub workloads: Vec<String>,
 }

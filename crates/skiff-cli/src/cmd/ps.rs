@@ -26,6 +26,7 @@ pub struct PsArgs {
     #[arg(long)]
     pub no_trunc: bool,
 
+    /// Output format
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }

@@ -18,6 +18,7 @@ pub struct RmiArgs {
     #[arg(short, long)]
     pub force: bool,
 
+    /// Images to remove: NAME[:TAG], a digest, or an ID
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
 }

@@ -18,6 +18,7 @@ pub struct SaveArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Images to put in the archive: NAME[:TAG], a digest, or an ID
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
 }

@@ -33,6 +33,7 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
+    /// Output format
     #[arg(long, value_enum, default_value = "table")]
     pub format: crate::cmd::inspect::Format,
 }

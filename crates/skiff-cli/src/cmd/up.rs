@@ -29,6 +29,9 @@ pub struct UpArgs {
 
 /// Stop and remove every workload of a project
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  skiff down                        the project of ./skiff-compose.toml\n  skiff down -p shop                a project by name"
+)]
 pub struct DownArgs {
     /// The compose file (only its directory is used, to name the project)
     #[arg(short, long, value_name = "FILE", default_value = "skiff-compose.toml")]
