@@ -211,7 +211,7 @@ mod tests {
                     .get_help()
                     .or(arg.get_long_help())
                     .map(|h| h.to_string());
-                if !help.is_some_and(|h| !h.trim().is_empty()) {
+                if help.is_none_or(|h| h.trim().is_empty()) {
                     problems.push(format!("skiff {path}: {} has no description", arg.get_id()));
                 }
             }
