@@ -12,6 +12,7 @@ mod hints;
 mod home;
 mod progress;
 mod remote;
+mod table;
 mod term;
 mod units;
 

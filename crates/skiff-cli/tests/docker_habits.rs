@@ -34,6 +34,17 @@ fn every_listing_verb_ends_quietly_when_its_reader_is_gone() {
     // A workload, so that `ps` has a row to print.
     s.run(&["run", "-d", "--name", "job", "hello:1.0"]).code(0);
 
+    // Docker's --format templates, on the same columns as the table.
+    s.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .code(0)
+        .stdout_has("hello:1.0\n");
+    let names = s.run(&["ps", "-a", "--format", "table {{.Names}}\\t{{.Kind}}"]);
+    names.code(0);
+    assert_eq!(names.stdout, "NAME\tKIND\njob\ttask\n");
+    s.run(&["ps", "--format", "{{.Ports}}"])
+        .code(125)
+        .stderr_has("no field .Ports; the fields are .Id, .Name");
+
     let verbs: &[&[&str]] = &[
         &["images"],
         &["images", "-q"],

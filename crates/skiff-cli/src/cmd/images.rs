@@ -1,7 +1,7 @@
 //! `skiff images`: the tagged images in the local store.
 
-use crate::cmd::inspect::Format;
 use crate::home::Home;
+use crate::table::{parse_list_format, ListFormat};
 use crate::term::{for_terminal, json};
 use clap::Args;
 use serde::Serialize;
@@ -15,7 +15,8 @@ use skiff_image::Image;
 skiff images\n  \
 skiff images --digests\n  \
 skiff images --format json | jq '.[].repository'\n  \
-skiff images -q                       digests only")]
+skiff images -q                       digests only\n  \
+skiff images --format '{{.Repository}}:{{.Tag}}'")]
 pub struct ImagesArgs {
     /// Show full digests
     #[arg(long)]
@@ -29,9 +30,9 @@ pub struct ImagesArgs {
     #[arg(value_name = "REPOSITORY")]
     pub repository: Option<String>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    /// Output format: table, json, or a template such as '{{.Repository}}:{{.Tag}}'
+    #[arg(long, default_value = "table", value_parser = parse_list_format)]
+    pub format: ListFormat,
 }
 
 #[derive(Serialize)]
@@ -74,9 +75,9 @@ pub fn images(home: &Home, args: ImagesArgs) -> anyhow::Result<u8> {
             ),
         }
     }
-    match args.format {
-        Format::Json => println!("{}", json(&rows)?),
-        Format::Table if args.quiet => {
+    match &args.format {
+        ListFormat::Json => println!("{}", json(&rows)?),
+        ListFormat::Table if args.quiet => {
             let mut seen = std::collections::BTreeSet::new();
             for r in &rows {
                 if seen.insert(&r.digest) {
@@ -84,7 +85,7 @@ pub fn images(home: &Home, args: ImagesArgs) -> anyhow::Result<u8> {
                 }
             }
         }
-        Format::Table => print_table(&rows, args.digests),
+        format => crate::table::print(format, &table(&rows, args.digests))?,
     }
     Ok(0)
 }
@@ -97,46 +98,24 @@ fn shown_digest(d: &str, full: bool) -> String {
     }
 }
 
-fn print_table(rows: &[Row], full: bool) {
+/// The header, then one row per image, as the table shows them.
+fn table(rows: &[Row], full: bool) -> Vec<Vec<String>> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let table: Vec<[String; 5]> = rows
-        .iter()
-        .map(|r| {
-            // Repository and tag passed the store's name rules; `created` is the image's word.
-            [
-                for_terminal(&r.repository).into_owned(),
-                for_terminal(&r.tag).into_owned(),
+    let header = ["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"].map(String::from);
+    std::iter::once(header.to_vec())
+        .chain(rows.iter().map(|r| {
+            vec![
+                r.repository.clone(),
+                r.tag.clone(),
                 shown_digest(&r.digest, full),
                 human_size(r.size),
-                for_terminal(&created(&r.created, now)).into_owned(),
+                created(&r.created, now),
             ]
-        })
-        .collect();
-    let header = ["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"];
-    let mut widths = header.map(str::len);
-    for row in &table {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: [&str; 5]| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i == 4 {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}   "));
-            }
-        }
-        println!("{}", s.trim_end());
-    };
-    line(header);
-    for row in &table {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
-    }
+        }))
+        .collect()
 }
 
 /// Reproducible builds without SOURCE_DATE_EPOCH stamp the epoch; showing "56 years ago" for

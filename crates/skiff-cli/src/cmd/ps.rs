@@ -1,8 +1,8 @@
 //! `skiff ps`: the daemon's workloads, as a table or JSON.
 
 use crate::client::Client;
-use crate::cmd::inspect::Format;
-use crate::term::{for_terminal, json};
+use crate::table::{parse_list_format, ListFormat};
+use crate::term::json;
 use clap::Args;
 use hyper::Method;
 use skiff_api::{Status, Workload, WorkloadKind};
@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// List workloads (running ones; -a for all)
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  skiff ps\n  skiff ps -a\n  skiff ps -a --format json | jq '.[].name'"
+    after_help = "Examples:\n  skiff ps\n  skiff ps -a\n  skiff ps -a --format json | jq '.[].name'\n  skiff ps --format '{{.Name}}\\t{{.Status}}'      Docker's template fields: the columns' names"
 )]
 pub struct PsArgs {
     /// Show every workload, not only running ones
@@ -26,9 +26,9 @@ pub struct PsArgs {
     #[arg(long)]
     pub no_trunc: bool,
 
-    /// Output format
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    /// Output format: table, json, or a template such as '{{.Name}}\t{{.Status}}'
+    #[arg(long, default_value = "table", value_parser = parse_list_format)]
+    pub format: ListFormat,
 }
 
 pub fn ps(client: &Client, args: PsArgs) -> anyhow::Result<u8> {
@@ -39,7 +39,7 @@ pub fn ps(client: &Client, args: PsArgs) -> anyhow::Result<u8> {
     };
     let (_, list) = client.call::<Vec<Workload>>(Method::GET, path, None::<&()>)?;
     let list = list.unwrap_or_default();
-    if let Format::Json = args.format {
+    if let ListFormat::Json = args.format {
         println!("{}", json(&list)?);
         return Ok(0);
     }
@@ -85,7 +85,7 @@ pub fn ps(client: &Client, args: PsArgs) -> anyhow::Result<u8> {
             w.spec.guest.route.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
-    print_table(&rows);
+    crate::table::print(&args.format, &rows)?;
     Ok(0)
 }
 
@@ -108,26 +108,6 @@ pub fn status(w: &Workload, now: SystemTime) -> String {
         Status::Restarting => format!("Restarting{code} {} ago", since(&w.state.finished_at)),
         Status::Exited => format!("Exited{code} {} ago", since(&w.state.finished_at)),
         Status::Stopped => format!("Stopped {} ago", since(&w.state.finished_at)),
-    }
-}
-
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.first().map_or(0, Vec::len);
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| for_terminal(c).into_owned()).collect())
-        .collect();
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        // Cells were escaped (names and images come from API clients) before being measured.
-        println!("{}", line.join("   ").trim_end());
     }
 }
 
