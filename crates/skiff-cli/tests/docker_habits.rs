@@ -34,6 +34,33 @@ fn every_listing_verb_ends_quietly_when_its_reader_is_gone() {
     // A workload, so that `ps` has a row to print.
     s.run(&["run", "-d", "--name", "job", "hello:1.0"]).code(0);
 
+    // logs --since/--until: a time window, with --tail counted inside it.
+    d.wait_status("job", "exited");
+    let all = s.run(&["logs", "job"]).code(0).stdout.clone();
+    assert!(all.lines().count() >= 2, "{all}");
+    s.run(&["logs", "--since", "1h", "job"])
+        .code(0)
+        .stdout_has("hello from skiff");
+    assert_eq!(s.run(&["logs", "--until", "1h", "job"]).code(0).stdout, "");
+    let last = all.lines().last().unwrap();
+    assert_eq!(
+        s.run(&[
+            "logs",
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--tail",
+            "1",
+            "job"
+        ])
+        .code(0)
+        .stdout
+        .trim_end(),
+        last
+    );
+    s.run(&["logs", "--since", "yesterday", "job"])
+        .code(125)
+        .stderr_has("an age such as 10m");
+
     // Docker's --format templates, on the same columns as the table.
     s.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .code(0)
