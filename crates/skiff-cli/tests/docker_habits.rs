@@ -32,7 +32,11 @@ fn every_listing_verb_ends_quietly_when_its_reader_is_gone() {
     let p = Project::new("hello", "hello.wasm", "version = \"1.0\"\n");
     s.run(&["build", p.arg()]).code(0);
     // A workload, so that `ps` has a row to print.
-    s.run(&["run", "-d", "--name", "job", "hello:1.0"]).code(0);
+    let job_id = s
+        .run(&["run", "-d", "--name", "job", "hello:1.0"])
+        .code(0)
+        .stdout
+        .clone();
 
     // logs --since/--until: a time window, with --tail counted inside it.
     d.wait_status("job", "exited");
@@ -60,6 +64,29 @@ fn every_listing_verb_ends_quietly_when_its_reader_is_gone() {
     s.run(&["logs", "--since", "yesterday", "job"])
         .code(125)
         .stderr_has("an age such as 10m");
+
+    // ps --filter, as Docker: a status filter shows that status without -a.
+    s.run(&["ps", "--filter", "status=exited", "-q"])
+        .code(0)
+        .stdout_has(&job_id[..12]);
+    s.run(&["ps", "-a", "--filter", "kind=app", "-q"])
+        .code(0)
+        .stdout_lacks(&job_id[..12]);
+    s.run(&[
+        "ps",
+        "-a",
+        "-f",
+        "name=jo",
+        "-f",
+        "kind=task",
+        "--format",
+        "{{.Name}}",
+    ])
+    .code(0)
+    .stdout_has("job\n");
+    s.run(&["ps", "--filter", "colour=red"])
+        .code(125)
+        .stderr_has("filter by name, id");
 
     // Docker's --format templates, on the same columns as the table.
     s.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])

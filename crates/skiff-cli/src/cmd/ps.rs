@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// List workloads (running ones; -a for all)
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  skiff ps\n  skiff ps -a\n  skiff ps -a --format json | jq '.[].name'\n  skiff ps --format '{{.Name}}\\t{{.Status}}'      Docker's template fields: the columns' names"
+    after_help = "Examples:\n  skiff ps\n  skiff ps -a\n  skiff ps -a --format json | jq '.[].name'\n  skiff ps -a --filter status=exited --filter kind=task\n  skiff ps --format '{{.Name}}\\t{{.Status}}'      Docker's template fields: the columns' names"
 )]
 pub struct PsArgs {
     /// Show every workload, not only running ones
@@ -26,19 +26,28 @@ pub struct PsArgs {
     #[arg(long)]
     pub no_trunc: bool,
 
+    /// Only workloads matching KEY=VALUE, repeatable (all must match): name (a part of it),
+    /// id (a prefix), image (a part of it), kind (task, app), status (created, running,
+    /// restarting, exited, stopped)
+    #[arg(short, long = "filter", value_name = "KEY=VALUE", value_parser = parse_filter)]
+    pub filter: Vec<Filter>,
+
     /// Output format: table, json, or a template such as '{{.Name}}\t{{.Status}}'
     #[arg(long, default_value = "table", value_parser = parse_list_format)]
     pub format: ListFormat,
 }
 
 pub fn ps(client: &Client, args: PsArgs) -> anyhow::Result<u8> {
-    let path = if args.all {
+    // As Docker: asking for a status shows it, -a or not (`ps --filter status=exited`).
+    let by_status = args.filter.iter().any(|f| matches!(f, Filter::Status(_)));
+    let path = if args.all || by_status {
         "/v1/workloads?all=true"
     } else {
         "/v1/workloads"
     };
     let (_, list) = client.call::<Vec<Workload>>(Method::GET, path, None::<&()>)?;
-    let list = list.unwrap_or_default();
+    let mut list = list.unwrap_or_default();
+    list.retain(|w| args.filter.iter().all(|f| f.matches(w)));
     if let ListFormat::Json = args.format {
         println!("{}", json(&list)?);
         return Ok(0);
@@ -154,5 +163,59 @@ mod tests {
         assert_eq!(t, UNIX_EPOCH + Duration::new(1_709_251_199, 5));
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(UNIX_EPOCH));
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}
+
+/// One `--filter KEY=VALUE`.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    Name(String),
+    Id(String),
+    Image(String),
+    Kind(WorkloadKind),
+    Status(Status),
+}
+
+fn parse_filter(s: &str) -> Result<Filter, String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("invalid filter {s:?}: expected KEY=VALUE, e.g. status=running"))?;
+    let json = |v: &str| serde_json::Value::String(v.to_ascii_lowercase());
+    Ok(match k {
+        "name" => Filter::Name(v.into()),
+        "id" => Filter::Id(v.into()),
+        "image" | "ancestor" => Filter::Image(v.into()),
+        "kind" => Filter::Kind(
+            serde_json::from_value(json(v))
+                .map_err(|_| format!("invalid filter {s:?}: kind is task or app"))?,
+        ),
+        "status" => Filter::Status(serde_json::from_value(json(v)).map_err(|_| {
+            format!(
+                "invalid filter {s:?}: status is created, running, restarting, exited or stopped"
+            )
+        })?),
+        _ => {
+            return Err(format!(
+                "invalid filter {s:?}: filter by name, id, image, kind or status"
+            ))
+        }
+    })
+}
+
+impl Filter {
+    fn matches(&self, w: &Workload) -> bool {
+        match self {
+            Filter::Name(n) => w.name.contains(n.as_str()),
+            Filter::Id(p) => w.id.starts_with(p.as_str()),
+            Filter::Image(i) => {
+                w.spec.image.contains(i.as_str())
+                    || w.spec
+                        .image_name
+                        .as_deref()
+                        .is_some_and(|n| n.contains(i.as_str()))
+            }
+            Filter::Kind(k) => w.kind == *k,
+            Filter::Status(s) => w.state.status == *s,
+        }
     }
 }
