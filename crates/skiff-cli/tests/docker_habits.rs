@@ -284,3 +284,40 @@ fn errors_print_once_with_one_hint() {
         out.stderr
     );
 }
+
+/// `system df` says what skiff keeps and what no name needs; `system prune` takes that back and
+/// removes stopped workloads, as Docker's do, asking first unless -f.
+#[test]
+fn system_df_and_prune() {
+    let d = Daemon::start(&[]);
+    let s = &d.skiff;
+    let p = Project::new("hello", "hello.wasm", "version = \"1.0\"\n");
+    s.run(&["build", p.arg()]).code(0);
+    // The same name built again from another binary: the first image's blobs are unreachable.
+    let p2 = Project::new("hello", "hello-p2.wasm", "version = \"1.0\"\n");
+    s.run(&["build", p2.arg()]).code(0);
+    d.run(&["run", "-d", "--name", "done", "hello:1.0"]).code(0);
+    d.wait_status("done", "exited");
+
+    let df: serde_json::Value =
+        serde_json::from_str(&s.run(&["system", "df", "--format", "json"]).code(0).stdout).unwrap();
+    assert_eq!(df[0]["type"], "Images");
+    assert_eq!(df[0]["total"], 1);
+    assert!(df[0]["reclaimable_bytes"].as_u64().unwrap() > 0, "{df}");
+    s.run(&["system", "df"])
+        .code(0)
+        .stdout_has("TYPE")
+        .stdout_has("Compiled code");
+
+    s.run(&["system", "prune"]).code(125).stderr_has("add -f");
+    s.run(&["system", "prune", "-f"])
+        .code(0)
+        .stdout_has("Deleted workloads:\ndone\n")
+        .stdout_has("Total reclaimed space");
+    let df: serde_json::Value =
+        serde_json::from_str(&s.run(&["system", "df", "--format", "json"]).code(0).stdout).unwrap();
+    assert_eq!(df[0]["reclaimable_bytes"], 0, "{df}");
+    assert_eq!(df[1]["reclaimable_bytes"], 0, "{df}");
+    s.run(&["ps", "-a"]).code(0).stdout_lacks("done");
+    s.run(&["run", "hello:1.0"]).code(0);
+}

@@ -142,11 +142,17 @@ impl Store {
     /// `<aa>/<wasm-hex>-<settings>.cwasm` (see skiff-engine's cache). This also drops code
     /// compiled for `skiff run FILE` of files outside the store: it is recompiled on next use.
     fn prune_compile_cache(&self, live: &BTreeSet<Digest>) -> Result<(usize, u64)> {
-        let root = self.compile_cache_dir();
-        let Ok(shards) = fs::read_dir(&root) else {
-            return Ok((0, 0));
+        let walk = self.walk_compile_cache(live, true);
+        Ok((walk.dead, walk.dead_bytes))
+    }
+
+    /// Every compile cache entry: those `live` keeps, and those a prune removes (removed now
+    /// with `remove`).
+    fn walk_compile_cache(&self, live: &BTreeSet<Digest>, remove: bool) -> CacheWalk {
+        let mut walk = CacheWalk::default();
+        let Ok(shards) = fs::read_dir(self.compile_cache_dir()) else {
+            return walk;
         };
-        let (mut n, mut bytes) = (0, 0);
         for shard in shards.flatten() {
             if shard.file_name() == crate::COMPILE_CACHE_TMP {
                 continue; // writes in flight, or leftovers: `leftovers` handles them
@@ -156,18 +162,63 @@ impl Store {
             };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if !should_remove_cache_entry(&name, &entry.path(), live) {
-                    continue;
-                }
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                if fs::remove_file(entry.path()).is_ok() {
-                    n += 1;
-                    bytes += size;
+                if !should_remove_cache_entry(&name, &entry.path(), live) {
+                    walk.kept += 1;
+                    walk.kept_bytes += size;
+                } else if !remove || fs::remove_file(entry.path()).is_ok() {
+                    walk.dead += 1;
+                    walk.dead_bytes += size;
                 }
             }
         }
-        Ok((n, bytes))
+        walk
     }
+
+    /// What the store holds and what a prune would free (`skiff system df`). Reads only.
+    pub fn usage(&self) -> Result<Usage> {
+        let tags = self.tags()?;
+        let images = tags.len();
+        let live = self.reach(tags.into_iter().map(|t| t.digest)).live;
+        let mut u = Usage {
+            images,
+            ..Usage::default()
+        };
+        for (name, path) in self.blob_names()? {
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            u.blobs += 1;
+            u.blob_bytes += size;
+            if !Digest::from_hex(&name).is_ok_and(|d| live.contains(&d)) {
+                u.reclaimable_blob_bytes += size;
+            }
+        }
+        let walk = self.walk_compile_cache(&live, false);
+        u.cache_entries = walk.kept + walk.dead;
+        u.cache_bytes = walk.kept_bytes + walk.dead_bytes;
+        u.reclaimable_cache_bytes = walk.dead_bytes;
+        Ok(u)
+    }
+}
+
+#[derive(Default)]
+struct CacheWalk {
+    kept: usize,
+    kept_bytes: u64,
+    dead: usize,
+    dead_bytes: u64,
+}
+
+/// The store's disk use, and how much of it no tag needs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Usage {
+    /// Tags.
+    pub images: usize,
+    pub blobs: usize,
+    pub blob_bytes: u64,
+    pub reclaimable_blob_bytes: u64,
+    pub cache_entries: usize,
+    pub cache_bytes: u64,
+    pub reclaimable_cache_bytes: u64,
 }
 
 fn should_remove_cache_entry(name: &str, path: &Path, live: &BTreeSet<Digest>) -> bool {
@@ -218,6 +269,10 @@ mod tests {
         }
         std::fs::write(s.tmp_dir().join(".blob-leftover"), b"x").unwrap();
 
+        let u = s.usage().unwrap();
+        assert_eq!((u.images, u.blobs, u.cache_entries), (1, 4, 2));
+        assert_eq!(u.reclaimable_blob_bytes, b"orphan".len() as u64);
+        assert_eq!(u.reclaimable_cache_bytes, b"code".len() as u64);
         let report = s.prune().unwrap();
         assert_eq!(report.blobs, vec![orphan.clone()]);
         assert_eq!(report.cache_entries, 1);

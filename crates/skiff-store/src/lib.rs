@@ -39,7 +39,7 @@ mod writer;
 
 pub use check::{CheckReport, Problem};
 pub use digest::{Digest, DigestError};
-pub use gc::PruneReport;
+pub use gc::{PruneReport, Usage};
 pub use refs::{manifest_children, MANIFEST_MAX};
 pub use staging::Staging;
 pub use tags::TagEntry;

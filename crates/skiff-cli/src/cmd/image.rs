@@ -28,24 +28,28 @@ pub fn image(home: &Home, cmd: ImageCommand) -> anyhow::Result<u8> {
         ImageCommand::Ls(args) => crate::cmd::images::images(home, args),
         ImageCommand::Rm(args) => crate::cmd::rmi::rmi(home, args),
         ImageCommand::Prune(_) => {
-            let store = home.store()?;
-            let r = store.prune()?;
-            for d in &r.blobs {
-                println!("Deleted: {d}");
-            }
-            println!(
-                "Removed {} blobs ({}), {} compiled entries ({}), {} leftovers of interrupted writes",
-                r.blobs.len(),
-                human_size(r.blob_bytes),
-                r.cache_entries,
-                human_size(r.cache_bytes),
-                r.temp_entries
-            );
-            println!(
-                "Total reclaimed space: {}",
-                human_size(r.blob_bytes + r.cache_bytes)
-            );
+            let report = home.store()?.prune()?;
+            print_prune_report(&report);
             Ok(0)
         }
     }
+}
+
+/// What a store prune took back (`image prune`, `system prune`).
+pub fn print_prune_report(r: &skiff_store::PruneReport) {
+    for d in &r.blobs {
+        println!("Deleted: {d}");
+    }
+    println!(
+        "Removed {} blobs ({}), {} compiled entries ({}), {} leftovers of interrupted writes",
+        r.blobs.len(),
+        human_size(r.blob_bytes),
+        r.cache_entries,
+        human_size(r.cache_bytes),
+        r.temp_entries
+    );
+    println!(
+        "Total reclaimed space: {}",
+        human_size(r.blob_bytes + r.cache_bytes)
+    );
 }

@@ -5,6 +5,7 @@ pub mod completion;
 pub mod daemon;
 pub mod deploy;
 pub mod detach;
+pub mod disk;
 pub mod flags;
 pub mod image;
 pub mod images;

@@ -1,4 +1,5 @@
-//! `skiff system …`: the node as a whole — the local store (`check`) and the daemon (`info`).
+//! `skiff system …`: the node as a whole — the local store (`check`, `df`, `prune`) and the
+//! daemon (`info`).
 
 use crate::client::Client;
 use crate::home::Home;
@@ -22,6 +23,17 @@ Exit status: 0 nothing wrong (or all repaired), 1 problems found.")]
 skiff system info\n  \
 skiff system info --format json | jq .http")]
     Info(InfoArgs),
+    /// Disk used by images and compiled code, and how much of it no image name needs
+    #[command(after_help = "Examples:\n  \
+skiff system df\n  \
+skiff system df --format json | jq '.[].reclaimable_bytes'")]
+    Df(crate::cmd::disk::DfArgs),
+    /// Remove stopped workloads, blobs no image name reaches, their compiled code and leftovers
+    #[command(after_help = "Examples:\n  \
+skiff system prune        asks first (on a terminal)\n  \
+skiff system prune -f\n\n\
+Running workloads, tagged images and their compiled code stay.")]
+    Prune(crate::cmd::disk::PruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +59,8 @@ pub fn system(
     match cmd {
         SystemCommand::Check(args) => check(home, args),
         SystemCommand::Info(args) => info(&client()?, args),
+        SystemCommand::Df(args) => crate::cmd::disk::df(home, args),
+        SystemCommand::Prune(args) => crate::cmd::disk::prune(home, client, args),
     }
 }
 
