@@ -2,7 +2,7 @@
 //! one plain line per blob otherwise (logs, CI), nothing with `-q`.
 
 use crate::cmd::images::human_size;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use skiff_registry::{BlobOutcome, Direction, Progress};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -101,12 +101,17 @@ impl Progress for Reporter {
         }
         let bar = self.bars.as_ref().map(|m| {
             let bar = m.add(ProgressBar::new(size));
+            // Sizes as every other size skiff prints (human_size: Docker's kB/MB); no rate
+            // while moving (a push's is the socket's, not the registry's: it is given at the
+            // end); the bar takes what the terminal has left, so a narrow one does not wrap.
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix}: [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{prefix}: [{wide_bar}] {sizes} {msg}")
+                    .expect("a valid template")
+                    .with_key("sizes", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let total = s.len().map(human_size).unwrap_or_default();
+                        let _ = write!(w, "{}/{total}", human_size(s.pos()));
+                    })
+                    .progress_chars("=> "),
             );
             bar.set_prefix(short(digest).to_string());
             bar
@@ -129,6 +134,13 @@ impl Progress for Reporter {
     fn advance(&self, digest: &str, n: u64) {
         if let Some(Blob { bar: Some(bar), .. }) = self.blobs().get(digest) {
             bar.inc(n);
+            // On a push, "sent" is "handed to the socket": the kernel buffers megabytes, and
+            // the registry stores the blob before it answers. A full bar says so instead of
+            // looking stuck at 100% (the final line's speed is from the registry's answer).
+            if self.direction == Direction::Up && bar.length().is_some_and(|l| bar.position() >= l)
+            {
+                bar.set_message("sent, storing");
+            }
         }
     }
 
@@ -155,7 +167,12 @@ impl Progress for Reporter {
             (BlobOutcome::Mounted, _) => "Mounted from another repository".to_string(),
         };
         match blob.and_then(|b| b.bar) {
-            Some(bar) => bar.finish_with_message(text),
+            Some(bar) => {
+                // The finished line keeps only what it says, and stays on screen (push and
+                // pull alike).
+                bar.set_style(ProgressStyle::with_template("{prefix}: {msg}").expect("valid"));
+                bar.finish_with_message(text)
+            }
             None => self.say(&format!("{}: {text}", short(digest))),
         }
     }

@@ -347,3 +347,93 @@ fn a_pull_from_a_trickling_registry_fails_naming_it() {
     s.run(&["images", "--format", "json"])
         .stdout_lacks("team/slow");
 }
+
+/// Push and pull on a 60-column terminal (a real pseudo-terminal, so the bars are drawn): no line
+/// is wider than the terminal, sizes use one unit style (kB/MB, as every other size skiff
+/// prints), and each blob's final line is there.
+#[test]
+fn progress_fits_a_narrow_terminal_in_one_unit_style() {
+    use expectrl::Expect;
+    let registry = TestRegistry::start();
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/narrow");
+    let on_terminal = |home: &std::path::Path, args: &[&str], done: &str| -> String {
+        // Not `s.cmd()`: its stdin is /dev/null; here the terminal is every stream.
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
+        cmd.env_clear()
+            .env("SKIFF_HOME", home)
+            .env("TERM", "xterm")
+            .args(args);
+        let mut term = expectrl::Session::spawn(cmd).expect("a pseudo-terminal");
+        term.get_process_mut().set_window_size(60, 24).unwrap();
+        term.set_expect_timeout(Some(std::time::Duration::from_secs(60)));
+        let all = term.expect(expectrl::Eof).unwrap();
+        let text = String::from_utf8_lossy(all.as_bytes()).into_owned();
+        assert!(text.contains(done), "{text}");
+        text
+    };
+    let pushed = on_terminal(s.home.path(), &["push", &reference], "Pushed");
+    let fresh = Skiff::new();
+    let pulled = on_terminal(fresh.home.path(), &["pull", &reference], "Pull complete");
+    for (what, out) in [("push", &pushed), ("pull", &pulled)] {
+        let visible = strip_ansi(out);
+        // The blobs' bar rows (`0123456789ab: …`), cut where the next row starts: a row that
+        // fills the terminal exactly is followed by the next without a line break.
+        let starts: Vec<usize> = visible
+            .char_indices()
+            .map(|(i, _)| i)
+            .filter(|&i| {
+                visible.get(i..i + 14).is_some_and(|w| {
+                    w.ends_with(": ") && w[..12].chars().all(|c| c.is_ascii_hexdigit())
+                }) && (i == 0 || !visible[..i].ends_with(|c: char| c.is_ascii_hexdigit()))
+            })
+            .collect();
+        let bars = starts.iter().map(|&i| {
+            let rest = &visible[i..];
+            let end = starts
+                .iter()
+                .find(|&&j| j > i)
+                .map_or(rest.len(), |&j| j - i);
+            let row = rest[..end].split('\n').next().unwrap_or("");
+            // A finished row is padded with spaces to the terminal's width; what follows the
+            // padding (outside the bar's brackets) is the next line's.
+            let from = row.find(']').map_or(14, |b| b + 1);
+            match row[from..].find("  ") {
+                Some(pad) => &row[..from + pad],
+                None => row,
+            }
+        });
+        for line in bars {
+            assert!(
+                line.trim_end().chars().count() <= 60,
+                "{what}: a line wider than the terminal: {line:?}\n{visible}"
+            );
+        }
+        assert!(
+            !visible.contains("KiB") && !visible.contains("MiB"),
+            "{what}: binary units beside decimal ones:\n{visible}"
+        );
+    }
+}
+
+/// The text a terminal shows, each escape sequence (`ESC [ … letter`: cursor moves, line
+/// clears) replaced by a line break, so that rows drawn in place come out as lines.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            out.push('\n');
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
