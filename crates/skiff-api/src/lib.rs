@@ -64,6 +64,10 @@ pub struct WorkloadSpec {
     /// Tasks only; apps are always kept running.
     #[serde(default)]
     pub restart: RestartPolicy,
+    /// Tasks only (Docker's `--rm`): the workload and its logs are removed once it has ended
+    /// (or been stopped). Not with a restart policy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_remove: bool,
 }
 
 /// `WorkloadSpec` as read, with whatever else the JSON held.
@@ -74,6 +78,8 @@ struct WorkloadSpecWire {
     image_name: Option<String>,
     #[serde(default)]
     restart: RestartPolicy,
+    #[serde(default)]
+    auto_remove: bool,
     #[serde(flatten)]
     guest: GuestSpec,
     /// Serde's `deny_unknown_fields` does not work beside `flatten`: the guest's fields are
@@ -84,7 +90,7 @@ struct WorkloadSpecWire {
 
 impl<'de> Deserialize<'de> for WorkloadSpec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        const OWN: &[&str] = &["image", "image_name", "restart"];
+        const OWN: &[&str] = &["image", "image_name", "restart", "auto_remove"];
         let w = WorkloadSpecWire::deserialize(d)?;
         if let Some(name) = w.unknown.keys().next() {
             let expected: Vec<&str> = OWN.iter().chain(GuestSpec::FIELDS).copied().collect();
@@ -98,6 +104,7 @@ impl<'de> Deserialize<'de> for WorkloadSpec {
             image_name: w.image_name,
             guest: w.guest,
             restart: w.restart,
+            auto_remove: w.auto_remove,
         })
     }
 }

@@ -10,10 +10,6 @@ use clap::CommandFactory;
 /// Docker `run` flags skiff's `run` does not take, and what to do instead.
 const DOCKER_RUN: &[(&[&str], &str)] = &[
     (
-        &["--rm"],
-        "a foreground `skiff run` keeps nothing once it ends, so there is nothing to remove: leave it out",
-    ),
-    (
         &["-p", "--publish", "-P", "--publish-all", "--expose"],
         "a command guest listens on no port; serve a wasi:http component with `skiff serve --listen ADDR` or `skiff deploy`",
     ),
@@ -102,7 +98,6 @@ mod tests {
     #[test]
     fn docker_flags_say_what_to_use_instead() {
         for (flag, advice) in [
-            ("--rm", "nothing to remove"),
             ("-p", "skiff serve"),
             ("--publish=8080:80", "skiff serve"),
             ("-it", "no terminal"),

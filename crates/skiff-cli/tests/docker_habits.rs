@@ -132,7 +132,6 @@ fn unknown_run_flags_get_advice_not_a_wrong_hint() {
     let hello = common::guest("hello.wasm");
     let hello = hello.to_str().unwrap();
     for (flag, advice) in [
-        ("--rm", "nothing to remove"),
         ("-it", "no terminal"),
         ("-p", "skiff serve"),
         ("--memroy", "did you mean --memory?"),
@@ -320,4 +319,42 @@ fn system_df_and_prune() {
     assert_eq!(df[1]["reclaimable_bytes"], 0, "{df}");
     s.run(&["ps", "-a"]).code(0).stdout_lacks("done");
     s.run(&["run", "hello:1.0"]).code(0);
+}
+
+/// `--rm`, as Docker: with -d the workload and its logs go once it ends; in the foreground it
+/// changes nothing (a foreground run keeps nothing); never with a restart policy.
+#[test]
+fn run_rm_removes_the_ended_workload() {
+    let d = Daemon::start(&[]);
+    let hello = common::guest("hello.wasm");
+    let hello = hello.to_str().unwrap();
+    d.run(&["run", "--rm", hello, "x"])
+        .code(0)
+        .stdout_has("hello from skiff");
+    let id = d
+        .run(&["run", "-d", "--rm", "--name", "gone", hello])
+        .code(0)
+        .stdout
+        .clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !d.run(&["ps", "-a", "-q", "--no-trunc"]).stdout.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--rm left the workload"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    d.run(&["logs", "gone"])
+        .code(1)
+        .stderr_has("no such workload");
+    assert!(!d
+        .skiff
+        .home
+        .path()
+        .join("daemon/logs")
+        .join(id.trim())
+        .exists());
+    d.run(&["run", "-d", "--rm", "--restart", "always", hello])
+        .code(125)
+        .stderr_has("--restart");
 }

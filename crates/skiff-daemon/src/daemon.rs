@@ -172,6 +172,12 @@ impl Daemon {
                     self.db.put(&w).await?;
                 }
             }
+            if w.spec.auto_remove && w.desired == Desired::Stopped {
+                // `--rm`, ended while no daemon was there to remove it.
+                self.db.delete(&w.id).await?;
+                crate::logs::remove(&self.logs_dir.join(&w.id), self.log_config.max_files);
+                continue;
+            }
             let id = w.id.clone();
             let run = w.desired == Desired::Running;
             self.table().insert(id.clone(), self.new_entry(w));
@@ -329,6 +335,13 @@ impl Daemon {
                     "this is a {kind}: limits.{name} is for HTTP apps only (a task has memory_bytes, timeout_ms and max_open)"
                 )));
             }
+            if spec.auto_remove && spec.restart != skiff_api::RestartPolicy::No {
+                return Err(ApiError::BadRequest(
+                    "auto_remove (--rm) and a restart policy conflict: a workload removed when it \
+                     ends cannot be restarted (as Docker's --rm and --restart)"
+                        .into(),
+                ));
+            }
             Ok(WorkloadKind::Task)
         } else if kind == skiff_engine::Kind::HttpHandler {
             if self.apps.is_none() {
@@ -354,6 +367,11 @@ impl Daemon {
             if spec.restart != skiff_api::RestartPolicy::No {
                 return Err(ApiError::BadRequest(
                     "a restart policy is for tasks: an app serves until stopped, and a failed request does not stop it".into(),
+                ));
+            }
+            if spec.auto_remove {
+                return Err(ApiError::BadRequest(
+                    "auto_remove (--rm) is for tasks: an app serves until stopped; remove it with skiff rm".into(),
                 ));
             }
             Ok(WorkloadKind::App)
@@ -508,8 +526,17 @@ impl Daemon {
         let d = self.clone();
         let id = id.to_string();
         tokio::spawn(async move {
-            supervisor::supervise(d, id, stop_rx).await;
+            supervisor::supervise(d.clone(), id.clone(), stop_rx).await;
             let _ = done_tx.send(true);
+            // `--rm`: gone once ended or stopped (but not while a start races this end).
+            let ended = d
+                .get(&id)
+                .is_some_and(|w| w.spec.auto_remove && w.desired == Desired::Stopped);
+            if ended && !d.is_running(&id) {
+                if let Err(e) = d.remove(&id, false).await {
+                    tracing::warn!("workload {id}: --rm: cannot remove it: {e}");
+                }
+            }
         });
     }
 

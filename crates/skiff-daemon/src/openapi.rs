@@ -1,6 +1,6 @@
 //! The OpenAPI 3.0 document of the API, generated from the `skiff-api` types (schemas) and the
 //! table of routes below. Served at `GET /openapi.json`; committed as `docs/api/openapi.json`
-//! (a test fails when the two differ: `SKIFF_BLESS=1 cargo test -p skiff-daemon openapi`
+//! (a test fails when the two differ: `SKIFF_BLESS=1 cargo test --workspace openapi`
 //! rewrites the committed one).
 
 use schemars::generate::SchemaSettings;
@@ -157,7 +157,7 @@ mod tests {
         let on_disk = std::fs::read_to_string(&committed).unwrap_or_default();
         assert!(
             on_disk == doc,
-            "docs/api/openapi.json is stale: run SKIFF_BLESS=1 cargo test -p skiff-daemon openapi"
+            "docs/api/openapi.json is stale: run SKIFF_BLESS=1 cargo test --workspace openapi"
         );
         let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
         assert!(v["components"]["schemas"]["Workload"].is_object());

@@ -53,6 +53,7 @@ pub fn deploy(home: &Home, client: &Client, args: DeployArgs) -> anyhow::Result<
             image_name: Some(crate::cmd::detach::image_name(&source)),
             guest,
             restart: RestartPolicy::No,
+            auto_remove: false,
         },
         start: true,
         // deploy means "make it so": a new version of an existing app replaces it in place.

@@ -82,6 +82,7 @@ pub fn spec_from_run(
             Some(r) => parse_restart(r).map_err(anyhow::Error::msg)?,
             None => RestartPolicy::No,
         },
+        auto_remove: args.rm,
     })
 }
 

@@ -51,6 +51,11 @@ pub struct RunArgs {
     /// Restart policy (with -d): no, on-failure[:N], always
     #[arg(long, value_name = "POLICY", requires = "detach")]
     pub restart: Option<String>,
+
+    /// Remove the workload and its logs once it ends (with -d; a foreground run keeps nothing
+    /// anyway, so there it changes nothing)
+    #[arg(long, conflicts_with = "restart")]
+    pub rm: bool,
     /// Pull the image before running: missing (if not in the store), always, never
     #[arg(long, value_enum, default_value = "missing", value_name = "WHEN")]
     pub pull: PullPolicy,

@@ -200,5 +200,6 @@ fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<
             Some(r) => parse_restart(r).map_err(anyhow::Error::msg)?,
             None => RestartPolicy::No,
         },
+        auto_remove: false,
     })
 }
