@@ -128,7 +128,7 @@ pub fn pull_image(home: &Home, spec: &str, opts: PullOptions) -> anyhow::Result<
         pulled.bytes_moved
     ));
     if opts.compile {
-        precompile(home, &store, &image);
+        precompile(home, &store, &image, opts.stream);
     }
     Ok(reference)
 }
@@ -136,14 +136,21 @@ pub fn pull_image(home: &Home, spec: &str, opts: PullOptions) -> anyhow::Result<
 /// Compile the image's Wasm into the compile cache with the engine settings `skiff run` uses by
 /// default, so the first run is a cache hit. A failure here is not the pull's: the image is
 /// stored, and `run` will report the same problem in context.
-fn precompile(home: &Home, store: &skiff_image::Store, image: &Image) {
+fn precompile(
+    home: &Home,
+    store: &skiff_image::Store,
+    image: &Image,
+    stream: crate::progress::Stream,
+) {
     let result = (|| -> anyhow::Result<()> {
         let bytes = store.read_blob(&image.layer().digest, store.max_blob_size())?;
         let engine = Engine::new(&EngineConfig {
             cache_dir: Some(home.compile_cache()),
             ..EngineConfig::default()
         })?;
-        engine.load(&bytes)?;
+        let what = format!("{}", image.layer().digest);
+        let what = crate::progress::short(&what);
+        crate::progress::compiling(stream, what, bytes.len() as u64, || engine.load(&bytes))?;
         Ok(())
     })();
     match result {
