@@ -1,13 +1,14 @@
-//! The guest runner for a wasi:http component: `skiff serve`'s server (skiff-http) with one app
-//! and every path routed to it, in the container's process, and so in the pod's network
-//! namespace (see `process::spawn`). Limits are `skiff serve`'s defaults, but for memory (the
-//! container's limit, per instance) and the request timeout (annotation `dev.skiff.timeout`).
+//! The guest runner for a wasi:http component: `skiff serve`'s set-up and server (skiff-http's
+//! `engine_for`, `AppSet` and `serve_until_signal`) with one app and every path routed to it, in
+//! the container's process, and so in the pod's network namespace (see `process::spawn`).
+//! Limits are `skiff serve`'s defaults, but for memory (the container's limit, per instance)
+//! and the request timeout (annotation `dev.skiff.timeout`).
 
 use crate::guest::{cache_dir, exit_code, load, SKIFF_FAILED};
 use crate::spec::{HttpPlan, Plan};
-use skiff_engine::http::{HttpApp, HttpAppConfig, GUEST_STDOUT_TARGET};
-use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
-use skiff_http::{AppConfig, Route, Server, ServerConfig, ServerLimits};
+use skiff_engine::http::{HttpAppConfig, GUEST_STDOUT_TARGET};
+use skiff_engine::EngineConfig;
+use skiff_http::{AddError, AppSet, Route, ServeError, ServerLimits};
 use std::io::{self, Write as _};
 use std::time::Duration;
 use tracing_subscriber::fmt::writer::{EitherWriter, MakeWriter};
@@ -15,65 +16,43 @@ use tracing_subscriber::fmt::writer::{EitherWriter, MakeWriter};
 /// Serve until SIGTERM (or SIGINT), then drain in-flight requests and exit 0.
 pub fn serve(plan: &Plan, http: &HttpPlan, bytes: &[u8]) -> Result<i32, (i32, String)> {
     init_logging();
+    // The guest's output becomes log lines tagged with the request (see `init_logging`).
     let config = HttpAppConfig::from_spec(&http.name, &plan.argv0, &plan.guest, None)
         .map_err(|e| (SKIFF_FAILED, e))?;
-    let limits = config.limits;
-    let engine = Engine::new(&EngineConfig {
-        cache_dir: cache_dir(),
-        allocator: AllocatorChoice::Pooling {
-            max_instances: limits.max_concurrent,
-            max_memory: limits.memory,
-        },
-        ..EngineConfig::default()
+    let configs = [config];
+    let engine = skiff_http::engine_for(&configs, cache_dir(), EngineConfig::DEFAULT_STACK)
+        .map_err(|e| (SKIFF_FAILED, e.to_string()))?;
+    let [config] = configs;
+    let arg0 = &plan.argv0;
+    let mut apps = AppSet::new(&engine);
+    apps.add(
+        arg0,
+        |engine| load(engine, bytes, arg0),
+        config,
+        Route::any(),
+    )
+    .map_err(|e| match e {
+        AddError::Load(e) => e,
+        AddError::App(e) => (exit_code(&e), format!("{arg0}: {e}")),
+        AddError::Route(e) => (SKIFF_FAILED, e),
+    })?;
+    let config = apps.into_config(http.listen, ServerLimits::default());
+    skiff_http::serve_until_signal(config, |server| {
+        let mut out = io::stdout().lock();
+        writeln!(out, "listening on http://{}", server.local_addr())?;
+        out.flush()
     })
-    .map_err(|e| (SKIFF_FAILED, e.to_string()))?;
-    let program = load(&engine, bytes, &plan.argv0)?;
-    // The guest's output becomes log lines tagged with the request (see `init_logging`).
-    let app = HttpApp::new(&engine, &program, config)
-        .map_err(|e| (exit_code(&e), format!("{}: {e}", plan.argv0)))?;
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("skiff-serve")
-        .build()
-        .map_err(|e| (SKIFF_FAILED, format!("cannot start the async runtime: {e}")))?;
-    let result = runtime.block_on(async {
-        let server = Server::bind(ServerConfig {
-            listen: http.listen,
-            admin_listen: None,
-            tls: None,
-            apps: vec![AppConfig {
-                app,
-                routes: vec![Route::any()],
-            }],
-            dynamic: None,
-            limits: ServerLimits::default(),
-        })
-        .await
-        .map_err(|e| {
-            (
-                SKIFF_FAILED,
-                format!(
-                    "{e}. Choose another port (annotation {})",
-                    crate::spec::ANNOTATION_HTTP_PORT
-                ),
-            )
-        })?;
-        {
-            let mut out = io::stdout().lock();
-            let _ = writeln!(out, "listening on http://{}", server.local_addr());
-            let _ = out.flush();
-        }
-        let report = server.run(skiff_http::shutdown_signal()).await;
-        tracing::info!(
-            "stopped ({} connection(s) cut at the end of the grace period)",
-            report.cut
-        );
-        Ok(0)
-    });
-    // A guest still running past the grace period is not waited for.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    result
+    .map_err(|e| match e {
+        ServeError::Bind { .. } => (
+            SKIFF_FAILED,
+            format!(
+                "{e}. Choose another port (annotation {})",
+                crate::spec::ANNOTATION_HTTP_PORT
+            ),
+        ),
+        e => (SKIFF_FAILED, e.to_string()),
+    })?;
+    Ok(0)
 }
 
 /// Log lines go to containerd's FIFOs: what the guest writes to stdout to the container's

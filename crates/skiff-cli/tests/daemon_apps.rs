@@ -6,7 +6,8 @@ mod common;
 
 use common::daemon::{Daemon, PATIENCE};
 use common::guest;
-use common::serve::{curl, Reply};
+use common::serve::{curl, Reply, Served};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -462,6 +463,85 @@ impl Load {
         assert!(
             !report.contains("Socket errors"),
             "{change} broke connections:\n{report}"
+        );
+    }
+}
+
+/// Family name → (type, the label names its samples carry).
+fn families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let mut out: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for l in text.lines() {
+        if let Some(t) = l.strip_prefix("# TYPE ") {
+            let (name, kind) = t.split_once(' ').unwrap();
+            out.insert(name.into(), (kind.into(), BTreeSet::new()));
+        } else if !l.starts_with('#') && !l.is_empty() {
+            let (name, rest) = l.split_once(['{', ' ']).unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| out.contains_key(*f)))
+                .unwrap_or(name);
+            let labels = out
+                .get_mut(family)
+                .unwrap_or_else(|| panic!("{l:?} has no # TYPE before it in\n{text}"));
+            if l.contains('{') {
+                let inside = rest.split_once('}').unwrap().0;
+                for kv in inside.split(',') {
+                    labels.1.insert(kv.split_once('=').unwrap().0.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One metrics model: every family `skiff serve`'s admin endpoint has, the daemon's `/metrics`
+/// has too, with the same type and label names; and the same requests count the same.
+#[test]
+fn metrics_are_named_and_labelled_alike_under_serve_and_the_daemon() {
+    let s = Served::start(&[
+        "--admin-listen",
+        "127.0.0.1:0",
+        &format!("web={}", g("http-hello.wasm")),
+    ]);
+    let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
+    d.run(&[
+        "deploy",
+        "--name",
+        "web",
+        "--route",
+        "web.test/",
+        &g("http-hello.wasm"),
+    ])
+    .code(0);
+    for (path, status) in [("/", 200), ("/trap", 500)] {
+        assert_eq!(s.get(path).status, status);
+        assert_eq!(get(&d, "web.test", path).status, status);
+    }
+    let served = s.metrics();
+    let (status, daemon) = d.api("GET", "/metrics", None);
+    assert_eq!(status, 200, "{daemon}");
+    let (serve_families, daemon_families) = (families(&served), families(&daemon));
+    assert!(serve_families.len() >= 10, "{served}");
+    for (name, kind_labels) in &serve_families {
+        assert_eq!(
+            daemon_families.get(name),
+            Some(kind_labels),
+            "{name} differs\nserve:\n{served}\ndaemon:\n{daemon}"
+        );
+    }
+    for line in [
+        "skiff_http_requests_total{app=\"web\",class=\"2xx\"} 1",
+        "skiff_http_requests_total{app=\"web\",class=\"5xx\"} 1",
+        "skiff_http_request_duration_seconds_count{app=\"web\"} 2",
+        "skiff_guest_traps_total{app=\"web\"} 1",
+    ] {
+        assert!(
+            served.lines().any(|l| l == line),
+            "serve: no {line:?} in\n{served}"
+        );
+        assert!(
+            daemon.lines().any(|l| l == line),
+            "daemon: no {line:?} in\n{daemon}"
         );
     }
 }

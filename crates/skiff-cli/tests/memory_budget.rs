@@ -92,7 +92,8 @@ fn daemon_apps_over_their_budget_answer_500_and_are_counted() {
         &g("http-hello.wasm"),
     ])
     .code(0);
-    // The daemon allocates on demand: nothing but the budget bounds the table.
+    // The daemon's apps are on the pooling allocator too: the guest is stopped by the budget,
+    // as under `skiff serve`, not answered -1 at the pool's table size.
     for _ in 0..2 {
         let r = get(addr, "hog.test", "/");
         assert_eq!(r.status, 500, "{r:?}\n{}", d.stderr());

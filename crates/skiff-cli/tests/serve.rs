@@ -273,8 +273,8 @@ fn admin_metrics_and_health() {
     s.get("/trap");
     let m = s.metrics();
     for line in [
-        "skiff_http_requests_total{app=\"web\",status=\"200\"} 1",
-        "skiff_http_requests_total{app=\"web\",status=\"500\"} 1",
+        "skiff_http_requests_total{app=\"web\",class=\"2xx\"} 1",
+        "skiff_http_requests_total{app=\"web\",class=\"5xx\"} 1",
         "skiff_guest_traps_total{app=\"web\"} 1",
         "skiff_http_request_duration_seconds_count{app=\"web\"} 2",
     ] {

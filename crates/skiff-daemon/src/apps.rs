@@ -1,5 +1,5 @@
-//! HTTP apps: the daemon's side of the shared data plane (`skiff-http`'s server with a
-//! [`DynamicRoutes`] table).
+//! HTTP apps: the daemon's side of the shared data plane (`skiff-http`'s server and its
+//! [`Routes`] table, the one `skiff serve` and the shim fill too).
 //!
 //! **Scale to zero.** A deployed app is a route and a recipe ([`Deployed`]): no compiled code,
 //! no instance. Its first request gets the code (shared with the other loaded apps of the same
@@ -17,7 +17,7 @@ use arc_swap::ArcSwapOption;
 use skiff_api::{AppRuntime, HttpInfo};
 use skiff_engine::http::{HandleError, HttpApp, HttpAppConfig, RequestId, Scheme};
 use skiff_engine::Program;
-use skiff_http::{Backend, DynamicRoutes, Reply, RequestBody, Route};
+use skiff_http::{Backend, Reply, RequestBody, RequestMetrics, Route, Routes, ServerMetrics};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
@@ -29,7 +29,10 @@ pub const APP_OVERHEAD: u64 = 16 << 10;
 
 /// The data plane's apps.
 pub struct Apps {
-    routes: Arc<DynamicRoutes>,
+    routes: Arc<Routes>,
+    /// The data plane's own counters (connections, unrouted requests), for `/metrics`.
+    pub server_metrics: Arc<ServerMetrics>,
+    /// On the apps' pooling engine (tasks have their own).
     programs: Arc<Programs>,
     pub listen: String,
     budget: u64,
@@ -51,8 +54,8 @@ struct Counters {
     requests: AtomicU64,
     in_flight: AtomicU64,
     version: AtomicU64,
-    /// Answered requests by status class, and their latency.
-    http: crate::metrics::RequestMetrics,
+    /// Answered requests by status class, and their latency: counted by the server.
+    http: RequestMetrics,
     /// The engine's counters (traps, limits, outbound denials), kept across loads.
     engine: Arc<skiff_engine::http::AppStats>,
 }
@@ -82,7 +85,7 @@ impl AppCounters {
     pub fn engine(&self) -> &skiff_engine::http::AppStats {
         &self.counters.engine
     }
-    pub fn http(&self) -> &crate::metrics::RequestMetrics {
+    pub fn http(&self) -> &RequestMetrics {
         &self.counters.http
     }
 }
@@ -130,13 +133,15 @@ fn weight<'a>(apps: impl IntoIterator<Item = &'a Arc<Deployed>>) -> (u64, u64) {
 
 impl Apps {
     pub fn new(
-        routes: Arc<DynamicRoutes>,
+        routes: Arc<Routes>,
+        server_metrics: Arc<ServerMetrics>,
         programs: Arc<Programs>,
         listen: String,
         budget: u64,
     ) -> Arc<Apps> {
         Arc::new(Apps {
             routes,
+            server_metrics,
             programs,
             listen,
             budget,
@@ -256,6 +261,23 @@ impl Apps {
             in_flight: c.in_flight.load(Relaxed),
             version: c.version.load(Relaxed),
         })
+    }
+
+    /// The apps' engine: pooling, unless the pool could not be reserved.
+    pub fn engine(&self) -> &Arc<skiff_engine::Engine> {
+        self.programs.engine()
+    }
+
+    /// Compile `digest` for the apps' engine once (its kind was learnt on the tasks' engine), so
+    /// the compile cache holds its code for this engine too and an app's first request only
+    /// deserializes it. Later deploys of the binary find its kind known and load nothing.
+    pub async fn prepare(&self, digest: &str) -> Result<(), String> {
+        self.programs.kind(digest).await.map(drop)
+    }
+
+    /// Programs of the apps' engine in memory now.
+    pub fn loaded_programs(&self) -> usize {
+        self.programs.count()
     }
 
     pub fn info(&self) -> HttpInfo {
@@ -407,20 +429,21 @@ impl Backend for Deployed {
         if let Some(apps) = self.apps.upgrade() {
             self.last_used.store(apps.now_ms(), Relaxed);
         }
-        let started = Instant::now();
         Box::pin(async move {
             let _busy = busy;
-            let result = match self.get().await {
+            match self.get().await {
                 Ok(loaded) => loaded.app.handle(req, id, scheme).await,
                 Err(e) => Err(e),
-            };
-            let status = match &result {
-                Ok(r) => r.status().as_u16(),
-                Err(e) => e.status(),
-            };
-            self.counters.http.record(status, started.elapsed());
-            result
+            }
         })
+    }
+
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn requests(&self) -> &RequestMetrics {
+        &self.counters.http
     }
 }
 

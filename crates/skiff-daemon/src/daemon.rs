@@ -250,8 +250,9 @@ impl Daemon {
         self.programs.get(digest).await
     }
 
+    /// Programs in memory, on both engines (tasks' and apps').
     pub fn loaded_programs(&self) -> usize {
-        self.programs.count()
+        self.programs.count() + self.apps.as_ref().map_or(0, |a| a.loaded_programs())
     }
 
     /// Every mount absolute, and allowed by `--allow-mount` (403 when not). Made when a spec
@@ -358,6 +359,11 @@ impl Daemon {
                 ));
             };
             skiff_http::Route::parse(route).map_err(ApiError::BadRequest)?;
+            if let Some(apps) = &self.apps {
+                apps.prepare(&spec.image)
+                    .await
+                    .map_err(ApiError::BadRequest)?;
+            }
             app_grants(spec).map_err(ApiError::BadRequest)?;
             for rule in &spec.guest.allow_outbound {
                 OutboundRule::parse(rule)

@@ -21,6 +21,18 @@
 //! they can hold is outbound HTTP connections, capped per request (16), per app (256) and, so
 //! that many apps together cannot take the reserve, across all apps by [`FdBudget::outbound`].
 //!
+//! **Instances.** HTTP apps run on an engine of their own with a pool of [`APP_POOL_SLOTS`]
+//! instance slots shared by every app; a request takes a slot for as long as its instance
+//! lives and waits for one when all are busy (up to its app's queue timeout, then 503). Tasks
+//! keep on-demand allocation on the other engine, so no task can take an app's slot or fail
+//! for want of one. The pool costs address space, not memory: each slot reserves wasmtime's
+//! 4 GiB static-memory window whatever its limit, so [`APP_POOL_MAX_MEMORY`] refuses no limit
+//! a wasm32 guest can reach. What stays resident is the warm slots' kept pages (up to 100
+//! slots × ~1.1 MiB, see skiff-engine's `build`) beside the code `--app-cache-size` weighs.
+//! Slots hold no descriptors of their own (a program's memory image is one per binary), so
+//! the descriptor budget below is unchanged: an app's instances reach descriptors only
+//! through outbound requests, which [`MAX_OUTBOUND`] caps.
+//!
 //! **CPU.** Long-running tasks run on a runtime of their own whose threads have the lowest
 //! priority (nice [`TASK_NICE`]), so a task that loops cannot take the CPU the data plane and
 //! the API need: when both want a core, the kernel gives the task thread 1.5% of it (CFS
@@ -37,6 +49,14 @@ pub const RESERVE: u64 = 1024;
 /// Outbound HTTP requests in flight across all apps, at most: four apps at their own cap.
 /// Never more than half of what the reserve and the data plane leave, so tasks keep the rest.
 pub const MAX_OUTBOUND: u64 = 1024;
+
+/// Instances all HTTP apps may run at once: ten apps at the default `max_concurrent` of 100.
+/// A busy node's apps share them; an app alone is bounded by its own `max_concurrent` first.
+pub const APP_POOL_SLOTS: u32 = 1000;
+
+/// Each slot's largest linear memory: all of wasm32's 4 GiB, which the slot reserves anyway
+/// (wasmtime's default memory reservation), so an app's own `--memory` is the only bound.
+pub const APP_POOL_MAX_MEMORY: u64 = 4 << 30;
 
 /// The nice value of task threads: CFS weight 15, against 1024 for the daemon's own threads.
 pub const TASK_NICE: i32 = 19;

@@ -27,7 +27,8 @@ pub fn info(d: &Daemon) -> SystemInfo {
         home: d.info.home.display().to_string(),
         api: d.info.api.clone(),
         engine: EngineInfo {
-            pooling: d.engine.is_pooling(),
+            // The apps' engine: the one a pool matters for (tasks always allocate on demand).
+            pooling: d.apps.as_ref().is_some_and(|a| a.engine().is_pooling()),
             settings_id: d.engine.settings_id().map(str::to_string),
             max_wasm_stack_bytes: skiff_engine::EngineConfig::DEFAULT_STACK as u64,
             epoch_tick_ms: 10,

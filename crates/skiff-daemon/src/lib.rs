@@ -112,17 +112,41 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         refuse_apps_without_a_data_plane(&db)?;
     }
     let blobs = blobs::Blobs::open(&dir)?;
-    // On-demand allocation, not `skiff serve`'s pool: a pool has a fixed number of slots and
-    // no queue, and the daemon's instances are unbounded (every long-running task holds one for
-    // its whole life, every request in flight one more). Past the pool's count they would fail.
-    // The cost is measured: one app serves ~1/3 of `skiff serve`'s requests per second
-    // (bench/daemon.sh, scenario 4). A pool for HTTP apps only, behind a queue, is the fix.
+    // Two engines. Tasks allocate on demand: a long-running task holds its instance for its
+    // whole life, so tasks in a pool of fixed size would fail to start past its count. HTTP
+    // apps get a pool of their own (`host::APP_POOL_SLOTS`), where each request's instance is
+    // a warm slot, and a request that finds every slot busy waits for one (within its app's
+    // queue timeout) rather than failing. On demand, one app served 0.30× what `skiff serve`
+    // does with the same binary (bench/daemon.sh, scenario 4; docs/benchmarks.md). A program is
+    // compiled for one engine, so each engine has its own `Programs`.
+    let cache_dir = Some(config.home.join("cache").join("compiled"));
     let engine = Engine::new(&EngineConfig {
-        cache_dir: Some(config.home.join("cache").join("compiled")),
+        cache_dir: cache_dir.clone(),
         allocator: AllocatorChoice::OnDemand,
         max_wasm_stack: EngineConfig::DEFAULT_STACK,
     })
     .map_err(|e| DaemonError::Engine(e.to_string()))?;
+    let app_engine = match config.http_listen {
+        None => None,
+        Some(_) => {
+            let e = Engine::new(&EngineConfig {
+                cache_dir,
+                allocator: AllocatorChoice::Pooling {
+                    max_instances: host::APP_POOL_SLOTS,
+                    max_memory: host::APP_POOL_MAX_MEMORY,
+                },
+                max_wasm_stack: EngineConfig::DEFAULT_STACK,
+            })
+            .map_err(|e| DaemonError::Engine(e.to_string()))?;
+            if !e.is_pooling() {
+                eprintln!(
+                    "skiff daemon: warning: the pooling allocator is unavailable here (a low \
+                     ulimit -v?); HTTP apps allocate each instance on demand (slower)"
+                );
+            }
+            Some(Arc::new(e))
+        }
+    };
     let worker_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads)
@@ -186,16 +210,18 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         let engine = Arc::new(engine);
         let programs = Arc::new(programs::Programs::new(engine.clone(), blobs.clone()));
         let mut http_addr = None;
-        let apps = match config.http_listen {
-            None => None,
-            Some(listen) => {
-                let routes = Arc::new(skiff_http::DynamicRoutes::default());
+        // The data plane drains on the daemon's own shutdown (below), not on a signal of its own.
+        let (stop_serving, serving_stopped) = tokio::sync::watch::channel(false);
+        let mut data_plane = None;
+        let apps = match (config.http_listen, app_engine) {
+            (Some(listen), Some(app_engine)) => {
+                let routes = Arc::new(skiff_http::Routes::default());
                 let server = skiff_http::Server::bind(skiff_http::ServerConfig {
                     listen,
                     admin_listen: None,
                     tls: None,
+                    routes: routes.clone(),
                     apps: Vec::new(),
-                    dynamic: Some(routes.clone()),
                     limits: skiff_http::ServerLimits::default(),
                 })
                 .await
@@ -204,14 +230,20 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                 std::fs::write(http_addr_path(&config.home), format!("{bound}\n"))
                     .map_err(io("cannot write http-addr"))?;
                 http_addr = Some(bound);
-                tokio::spawn(server.run(std::future::pending::<()>()));
+                let metrics = server.metrics();
+                let mut stopped = serving_stopped.clone();
+                data_plane = Some(tokio::spawn(server.run(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })));
                 Some(apps::Apps::new(
                     routes,
-                    programs.clone(),
+                    metrics,
+                    Arc::new(programs::Programs::new(app_engine, blobs.clone())),
                     bound.to_string(),
                     config.app_cache_size,
                 ))
             }
+            _ => None,
         };
         logs::migrate_directories(&dir.join("logs"));
         let d = Arc::new(daemon::Daemon::new(
@@ -297,6 +329,11 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         // after a crash.
         let _ = std::fs::remove_file(&socket);
         eprintln!("skiff daemon: shutting down");
+        // Requests in flight finish (up to the data plane's grace), as under `skiff serve`.
+        let _ = stop_serving.send(true);
+        if let Some(server) = data_plane {
+            let _ = server.await;
+        }
         Ok::<(), DaemonError>(())
     })?;
     rt.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -1,30 +1,13 @@
-//! `GET /metrics`: the node in Prometheus text, with every HTTP app's own series (the data
-//! plane's server counts daemon apps together; the daemon knows them apart). Recording a request
-//! is a few relaxed atomic adds on the app's own counters: no lock on the hot path.
+//! `GET /metrics`: the node in Prometheus text: its workloads, its apps' own families (the
+//! `skiff_app_*` ones: loads, evictions, versions), and then every family `skiff serve` has,
+//! with the same names and labels, rendered by the same code (`skiff_http::ServerMetrics`).
+//! The data plane's server counts each request once, on its app's counters (per name, so they
+//! survive redeploys): a few relaxed atomic adds, no lock on the hot path.
 
 use crate::daemon::Daemon;
 use skiff_api::Status;
+use skiff_http::AppSeries;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
-
-const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-/// One app's answered requests, by status class, and how long they took. Classes rather than
-/// codes: 5 counters per app instead of 600, for a node with thousands of apps.
-#[derive(Default)]
-pub struct RequestMetrics {
-    classes: [AtomicU64; 5],
-    latency: skiff_http::Latency,
-}
-
-impl RequestMetrics {
-    pub fn record(&self, status: u16, elapsed: Duration) {
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.classes[class].fetch_add(1, Relaxed);
-        self.latency.record(elapsed);
-    }
-}
 
 fn family(o: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -123,36 +106,14 @@ pub fn render(d: &Daemon) -> String {
             let _ = writeln!(o, "{name}{{app=\"{app}\"}} {}", get(c));
         }
     }
-    let engine: Vec<(&str, &skiff_engine::http::AppStats)> = per_app
+    let series: Vec<AppSeries<'_>> = per_app
         .iter()
-        .map(|(app, c)| (app.as_str(), c.engine()))
+        .map(|(app, c)| AppSeries {
+            name: app,
+            requests: c.http(),
+            engine: Some(c.engine()),
+        })
         .collect();
-    skiff_http::write_engine_stats(&mut o, &engine);
-    family(
-        &mut o,
-        "skiff_http_requests_total",
-        "counter",
-        "Requests answered for the app, by status class.",
-    );
-    for (app, c) in &per_app {
-        for (class, n) in CLASSES.iter().zip(&c.http().classes) {
-            let n = n.load(Relaxed);
-            if n > 0 {
-                let _ = writeln!(
-                    o,
-                    "skiff_http_requests_total{{app=\"{app}\",class=\"{class}\"}} {n}"
-                );
-            }
-        }
-    }
-    family(
-        &mut o,
-        "skiff_http_request_duration_seconds",
-        "histogram",
-        "Time to the response head, by app.",
-    );
-    for (app, c) in &per_app {
-        c.http().latency.write(&mut o, app);
-    }
+    apps.server_metrics.render(&mut o, &series);
     o
 }

@@ -55,6 +55,12 @@ pub struct Engine {
     cache: Option<CompileCache>,
     pub(crate) max_wasm_stack: usize,
     pooling: bool,
+    /// One permit per pool slot (`None` without a pool): an HTTP request takes one before it
+    /// instantiates and gives it back after its store is dropped, so a full pool makes requests
+    /// wait for a slot (within their app's queue timeout) instead of failing to instantiate.
+    /// The daemon serves any number of apps from one pool of fixed size, so the sum of their
+    /// `max_concurrent` can exceed it; `skiff serve` sizes its pool to that sum.
+    pub(crate) slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// The epoch ticker, started by the first async task or HTTP app (see `epoch.rs`).
     pub(crate) ticker: std::sync::Once,
 }
@@ -92,21 +98,27 @@ impl Program {
 
 impl Engine {
     pub fn new(config: &EngineConfig) -> Result<Engine, LoadError> {
-        let (inner, pooling) = match config.allocator {
-            AllocatorChoice::OnDemand => (build(config, None)?, false),
+        let (inner, slots) = match config.allocator {
+            AllocatorChoice::OnDemand => (build(config, None)?, None),
             AllocatorChoice::Pooling {
                 max_instances,
                 max_memory,
             } => match build(config, Some((max_instances, max_memory))) {
-                Ok(e) => (e, true),
+                Ok(e) => (
+                    e,
+                    Some(std::sync::Arc::new(tokio::sync::Semaphore::new(
+                        max_instances as usize,
+                    ))),
+                ),
                 Err(e) => {
                     tracing::debug!(
                         "pooling allocator unavailable ({e}); using on-demand allocation"
                     );
-                    (build(config, None)?, false)
+                    (build(config, None)?, None)
                 }
             },
         };
+        let pooling = slots.is_some();
         let cache = config.cache_dir.as_ref().map(|dir| {
             // The compatibility hash covers the wasmtime version, every setting that changes
             // code, and the host CPU features Cranelift targets.
@@ -121,6 +133,7 @@ impl Engine {
             cache,
             max_wasm_stack: config.max_wasm_stack,
             pooling,
+            slots,
             ticker: std::sync::Once::new(),
         })
     }

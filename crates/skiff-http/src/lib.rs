@@ -1,45 +1,44 @@
 //! skiff's HTTP data plane: one listener serving many wasi:http apps.
 //!
-//! [`Server::bind`] takes a [`ServerConfig`] (apps with their routes, listeners, TLS, connection
-//! limits) and binds every socket, so the caller can print the real addresses before serving;
-//! [`Server::run`] serves until the shutdown future resolves, then drains in-flight requests
-//! for the grace period. Per-request work (instances, guest limits) is
+//! One serving core for `skiff serve`, the containerd shim and the daemon. Each fills a
+//! [`Routes`] table (the first two once, through [`AppSet`]; the daemon at every deploy), and
+//! [`Server::bind`] takes it with the listeners, TLS and connection limits ([`ServerConfig`]),
+//! binding every socket so the caller can print the real addresses before serving;
+//! [`Server::run`] serves until the shutdown future resolves (SIGINT/SIGTERM for the first two:
+//! [`serve_until_signal`]; the daemon's own shutdown), then drains in-flight requests for the
+//! grace period. Per-request work (instances, guest limits) is
 //! [`skiff_engine::http::HttpApp`]'s; this crate owns connections, routing, error pages,
-//! metrics and the admin endpoint.
+//! metrics ([`ServerMetrics`], one renderer for every embedding) and the admin endpoint.
 
 mod accept;
+mod apps;
 mod conn;
-mod dynamic;
 mod metrics;
 mod pace;
 mod route;
+mod routes;
 mod server;
 mod signal;
 mod stall;
 mod tls;
 
 pub use accept::AcceptBackoff;
+pub use apps::{engine_for, pool_for, serve_until_signal, AddError, AppSet, ServedApp};
 pub use conn::{
     ConnLimiter, ConnLimits, ConnSlot, Ended, Expiry, InFlight, RequestCounter, Tracked,
 };
-pub use dynamic::{Backend, DynamicRoutes, Reply};
-pub use metrics::{write_engine_stats, Latency};
+pub use metrics::{AppSeries, RequestMetrics, ServerMetrics};
 pub use pace::{BodyTooSlow, RequestBody, RequestBodyError};
 pub use route::{Route, Router};
+pub use routes::{Backend, Reply, Routes, Table};
 pub use server::{Server, ShutdownReport};
 pub use signal::shutdown_signal;
 pub use stall::WriteStall;
 
-use skiff_engine::http::HttpApp;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
-
-/// One app and the routes that lead to it.
-pub struct AppConfig {
-    pub app: HttpApp,
-    pub routes: Vec<Route>,
-}
 
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -132,10 +131,11 @@ pub struct ServerConfig {
     /// Metrics and health, on a separate address; none by default.
     pub admin_listen: Option<SocketAddr>,
     pub tls: Option<TlsFiles>,
-    pub apps: Vec<AppConfig>,
-    /// Routes that change while serving (the daemon's apps), consulted after `apps`' routes;
-    /// with these, `apps` may be empty.
-    pub dynamic: Option<std::sync::Arc<DynamicRoutes>>,
+    /// Where requests go; the caller may change it while serving (the daemon does).
+    pub routes: Arc<Routes>,
+    /// The apps whose series the admin endpoint's `/metrics` lists (`skiff serve`'s; the daemon
+    /// lists its own through [`Server::metrics`]).
+    pub apps: Vec<Arc<ServedApp>>,
     pub limits: ServerLimits,
 }
 
@@ -150,7 +150,5 @@ pub enum ServeError {
     #[error("{0}")]
     Tls(String),
     #[error("{0}")]
-    Route(String),
-    #[error("no app to serve: give at least one .wasm file")]
-    NoApps,
+    Io(String),
 }

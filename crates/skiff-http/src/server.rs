@@ -1,9 +1,9 @@
 //! Listeners, connections, the request service, the admin endpoint and graceful shutdown.
 
 use crate::conn::{ConnLimiter, ConnLimits, ConnSlot, Ended};
-use crate::metrics::{self, AppMetrics, ConnMetrics};
+use crate::metrics::{AppSeries, ConnMetrics, ServerMetrics};
 use crate::{
-    AcceptBackoff, DynamicRoutes, RequestBody, Router, ServeError, ServerConfig, ServerLimits,
+    AcceptBackoff, RequestBody, Routes, ServeError, ServedApp, ServerConfig, ServerLimits,
     WriteStall,
 };
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use skiff_engine::http::{BodyError, HandleError, HttpApp, RequestId, ResponseBody, Scheme};
+use skiff_engine::http::{BodyError, HandleError, RequestId, ResponseBody, Scheme};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,12 +28,10 @@ use tokio::sync::watch;
 
 /// State shared by every connection. Read-only after start-up but for atomics.
 struct Shared {
-    router: Router,
-    apps: Vec<HttpApp>,
-    dynamic: Option<Arc<DynamicRoutes>>,
-    /// One per app, then one for requests no route matched.
-    metrics: Vec<AppMetrics>,
-    conns: ConnMetrics,
+    routes: Arc<Routes>,
+    /// Listed on the admin endpoint.
+    apps: Vec<Arc<ServedApp>>,
+    metrics: Arc<ServerMetrics>,
     next_id: AtomicU64,
     draining: AtomicBool,
     limits: ServerLimits,
@@ -58,26 +56,10 @@ pub struct ShutdownReport {
 impl Server {
     /// Check the configuration and bind every socket. Must run inside a tokio runtime.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServeError> {
-        if config.apps.is_empty() && config.dynamic.is_none() {
-            return Err(ServeError::NoApps);
-        }
         let tls = match &config.tls {
             Some(t) => Some(crate::tls::acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
             None => None,
         };
-        let mut router = Router::default();
-        let mut apps = Vec::new();
-        let mut metrics = Vec::new();
-        for (i, a) in config.apps.into_iter().enumerate() {
-            for r in a.routes {
-                router
-                    .add(r, i)
-                    .map_err(|e| ServeError::Route(format!("app {}: {e}", a.app.name())))?;
-            }
-            metrics.push(AppMetrics::new(a.app.name(), Some(a.app.stats().clone())));
-            apps.push(a.app);
-        }
-        metrics.push(AppMetrics::new("-", None));
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -98,11 +80,9 @@ impl Server {
             admin,
             tls,
             shared: Arc::new(Shared {
-                router,
-                apps,
-                dynamic: config.dynamic,
-                metrics,
-                conns: ConnMetrics::default(),
+                routes: config.routes,
+                apps: config.apps,
+                metrics: Arc::default(),
                 next_id: AtomicU64::new(next_id),
                 draining: AtomicBool::new(false),
                 limits: config.limits,
@@ -123,6 +103,12 @@ impl Server {
 
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The server's own counters (connections, requests no route matched), for an embedding
+    /// that renders `/metrics` itself (the daemon).
+    pub fn metrics(&self) -> Arc<ServerMetrics> {
+        self.shared.metrics.clone()
     }
 
     /// Serve until `shutdown` resolves; then stop accepting, let in-flight requests finish for
@@ -164,7 +150,7 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = tcp.set_nodelay(true);
-            shared.conns.accepted.fetch_add(1, Relaxed);
+            shared.metrics.conns.accepted.fetch_add(1, Relaxed);
             let conn = Conn {
                 shared: shared.clone(),
                 builder: builder.clone(),
@@ -184,7 +170,7 @@ impl Server {
         let _ = drain.send(true);
         let cut = match tokio::time::timeout(limits.grace, drain.closed()).await {
             Ok(()) => 0,
-            Err(_) => shared.conns.open.load(Relaxed) as usize,
+            Err(_) => shared.metrics.conns.open.load(Relaxed) as usize,
         };
         if cut > 0 {
             tracing::warn!("grace period over: closing {cut} connection(s) still busy");
@@ -226,7 +212,7 @@ struct Conn {
 impl Conn {
     async fn serve(self, tcp: TcpStream, peer: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) {
         let shared = self.shared.clone();
-        let _open = Open::new(&shared.conns);
+        let _open = Open::new(&shared.metrics.conns);
         let tcp = WriteStall::new(tcp, shared.limits.idle_timeout);
         let Some(acceptor) = tls else {
             return self.http(tcp, Scheme::Http).await;
@@ -236,8 +222,8 @@ impl Conn {
         let handshake = tokio::select! {
             r = acceptor.accept(tcp) => r,
             e = self.slot.expired() => {
-                shared.conns.tls_failures.fetch_add(1, Relaxed);
-                shared.conns.expired(e);
+                shared.metrics.conns.tls_failures.fetch_add(1, Relaxed);
+                shared.metrics.conns.expired(e);
                 tracing::debug!("TLS handshake with {peer} not done in time ({e:?})");
                 return;
             }
@@ -245,7 +231,7 @@ impl Conn {
         match handshake {
             Ok(stream) => self.http(stream, Scheme::Https).await,
             Err(e) => {
-                shared.conns.tls_failures.fetch_add(1, Relaxed);
+                shared.metrics.conns.tls_failures.fetch_add(1, Relaxed);
                 tracing::debug!("TLS handshake with {peer} failed: {e}");
             }
         }
@@ -278,7 +264,7 @@ impl Conn {
         match slot.drive(conn, |c| c.graceful_shutdown(), draining).await {
             Ended::Closed(Ok(())) => {}
             Ended::Closed(Err(e)) => tracing::debug!("connection ended: {e}"),
-            Ended::Expired(e) => shared.conns.expired(e),
+            Ended::Expired(e) => shared.metrics.conns.expired(e),
         }
     }
 }
@@ -322,46 +308,26 @@ async fn serve_request(
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
     });
-    let picked = shared.router.pick(host, req.uri().path()).copied();
-    let dynamic = match (picked, &shared.dynamic) {
-        (None, Some(d)) => d.pick(host, req.uri().path()),
-        _ => None,
-    };
-    let (slot, mut resp) = match picked {
-        // Apps of the dynamic table count under "-" in the metrics; the daemon keeps their own
-        // counters.
-        None if dynamic.is_some() => {
-            let app = dynamic.expect("checked");
-            let resp = match app.handle(req, id, scheme).await {
-                Ok(r) => r,
-                Err(e) => error_response(&e, id),
-            };
-            (shared.apps.len(), resp)
-        }
+    let app = shared.routes.pick(host, req.uri().path());
+    let mut resp = match &app {
         None => {
             tracing::debug!("[- {id}] 404: no route for {:?} {}", host, req.uri().path());
-            (
-                shared.apps.len(),
-                page(
-                    StatusCode::NOT_FOUND,
-                    "no app is routed for this host and path",
-                    id,
-                ),
+            page(
+                StatusCode::NOT_FOUND,
+                "no app is routed for this host and path",
+                id,
             )
         }
-        Some(i) => {
-            let resp = match shared.apps[i].handle(req, id, scheme).await {
-                Ok(r) => r,
-                Err(e) => error_response(&e, id),
-            };
-            (i, resp)
-        }
+        Some(app) => match app.clone().handle(req, id, scheme).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e, id),
+        },
     };
     if too_slow.load(Acquire) {
         // Whatever the guest made of a cut body, the client is told why.
         tracing::warn!(
             "[{} {id}] 408: the request body arrived at less than {} bytes/s",
-            shared.metrics[slot].name,
+            app.as_deref().map_or("-", |a| a.name()),
             shared.limits.min_body_rate
         );
         resp = page(
@@ -378,7 +344,11 @@ async fn serve_request(
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    shared.metrics[slot].record(resp.status().as_u16(), start.elapsed());
+    // Counted here only, once per request, with the status the client got.
+    let counters = app
+        .as_deref()
+        .map_or(&shared.metrics.unrouted, |a| a.requests());
+    counters.record(resp.status().as_u16(), start.elapsed());
     resp
 }
 
@@ -390,6 +360,7 @@ fn error_response(e: &HandleError, id: RequestId) -> Response<ResponseBody> {
         HandleError::Overloaded { .. } => {
             "the app is at its concurrency limit; retry shortly".to_string()
         }
+        HandleError::PoolFull { .. } => "the server is at its instance limit; retry shortly".into(),
         HandleError::BodyTooLarge { .. } | HandleError::BadRequest(_) => e.to_string(),
         HandleError::CpuLimit(_) | HandleError::Timeout(_) => {
             "the app did not answer in time".into()
@@ -403,7 +374,7 @@ fn error_response(e: &HandleError, id: RequestId) -> Response<ResponseBody> {
         | HandleError::Instantiate(_) => "the app failed".into(),
     };
     let mut resp = page(status, &what, id);
-    if let HandleError::Overloaded { .. } = e {
+    if let HandleError::Overloaded { .. } | HandleError::PoolFull { .. } = e {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
@@ -478,10 +449,18 @@ async fn admin_loop(listener: TcpListener, shared: Arc<Shared>, limits: ServerLi
 fn admin_request(shared: &Shared, path: &str) -> Response<ResponseBody> {
     match path {
         "/metrics" => {
-            let mut r = text_response(
-                StatusCode::OK,
-                metrics::render(&shared.metrics, &shared.conns),
-            );
+            let apps: Vec<AppSeries<'_>> = shared
+                .apps
+                .iter()
+                .map(|a| AppSeries {
+                    name: a.app().name(),
+                    requests: crate::Backend::requests(a.as_ref()),
+                    engine: Some(a.app().stats()),
+                })
+                .collect();
+            let mut o = String::with_capacity(4096);
+            shared.metrics.render(&mut o, &apps);
+            let mut r = text_response(StatusCode::OK, o);
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

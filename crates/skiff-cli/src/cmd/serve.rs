@@ -6,11 +6,11 @@ use crate::home::Home;
 use crate::units::{parse_duration, parse_size};
 use anyhow::Context;
 use clap::Args;
-use skiff_engine::http::{HttpApp, HttpAppConfig};
-use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
-use skiff_http::{AppConfig, Route, Server, ServerConfig, ServerLimits, TlsFiles};
+use skiff_engine::http::HttpAppConfig;
+use skiff_engine::Engine;
+use skiff_http::{AddError, AppSet, Route, ServerLimits, TlsFiles};
 use skiff_spec::GuestSpec;
-use std::collections::hash_map::{Entry, HashMap};
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -252,59 +252,32 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
         anyhow::bail!("--max-header-size must be at least 8k");
     }
 
-    // One pool for every app: each app's concurrency, at the largest memory limit.
-    let max_instances: u32 = configs
-        .iter()
-        .map(|c| c.limits.max_concurrent)
-        .fold(0u32, |a, b| a.saturating_add(b));
-    let max_memory = configs.iter().map(|c| c.limits.memory).max().unwrap_or(0);
-    let engine = Engine::new(&EngineConfig {
-        cache_dir: (!args.no_cache).then(|| home.compile_cache()),
-        allocator: AllocatorChoice::Pooling {
-            max_instances,
-            max_memory,
-        },
-        max_wasm_stack: usize::try_from(args.stack).context("--stack is too large")?,
-    })?;
-    if !engine.is_pooling() {
-        tracing::warn!(
-            "the pooling allocator is unavailable here; instances use mmap per request (slower)"
-        );
-    }
-
-    let mut apps = Vec::new();
-    // Apps of one file share one program: its compiled code and its resolved imports are
-    // loaded once, not once per app (a thousand routes to one binary hold one copy).
-    let mut programs = HashMap::new();
+    let engine = skiff_http::engine_for(
+        &configs,
+        (!args.no_cache).then(|| home.compile_cache()),
+        usize::try_from(args.stack).context("--stack is too large")?,
+    )?;
+    let mut apps = AppSet::new(&engine);
     for ((spec, config), route) in specs.iter().zip(configs).zip(&routes) {
-        let program = match programs.entry(spec.source.clone()) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                let bytes = &workloads[spec.source.as_str()].bytes;
-                e.insert(engine.load(bytes).with_context(|| spec.source.clone())?)
-            }
+        // Apps of one file share one program (AppSet loads each source once).
+        let load = |engine: &Engine| -> anyhow::Result<_> {
+            let bytes = &workloads[spec.source.as_str()].bytes;
+            let stderr = crate::progress::Stream::Stderr;
+            crate::progress::compiling(stderr, &spec.source, bytes.len() as u64, || {
+                engine.load(bytes)
+            })
+            .with_context(|| spec.source.clone())
         };
-        let app = HttpApp::new(&engine, program, config).with_context(|| spec.source.clone())?;
-        apps.push(AppConfig {
-            app,
-            routes: vec![route.clone()],
-        });
+        apps.add(&spec.source, load, config, route.clone())
+            .map_err(|e| match e {
+                AddError::Load(e) => e,
+                AddError::App(e) => anyhow::Error::new(e).context(spec.source.clone()),
+                AddError::Route(e) => anyhow::Error::msg(e),
+            })?;
     }
-    drop(workloads);
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        _ => None,
-    };
-    let config = ServerConfig {
-        listen: args.listen,
-        admin_listen: args.admin_listen,
-        tls,
-        apps,
-        dynamic: None,
-        limits: ServerLimits {
+    let mut config = apps.into_config(
+        args.listen,
+        ServerLimits {
             max_connections: args.max_connections,
             header_read_timeout: args.header_timeout,
             idle_timeout: args.idle_timeout,
@@ -315,15 +288,16 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
             max_h2_streams: ServerLimits::DEFAULT_MAX_H2_STREAMS,
             grace: args.grace,
         },
+    );
+    config.admin_listen = args.admin_listen;
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
     };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("skiff-serve")
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let server = Server::bind(config).await?;
+    skiff_http::serve_until_signal(config, |server| {
         let scheme = if server.is_tls() { "https" } else { "http" };
         let mut out = std::io::stdout().lock();
         for (spec, route) in specs.iter().zip(&routes) {
@@ -334,15 +308,9 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
         }
         // Last, so that a reader waiting for this line knows everything is up.
         writeln!(out, "listening on {scheme}://{}", server.local_addr())?;
-        out.flush()?;
-        drop(out);
-        let report = server.run(skiff_http::shutdown_signal()).await;
-        tracing::info!(
-            "stopped ({} connection(s) cut at the end of the grace period)",
-            report.cut
-        );
-        Ok(0)
-    })
+        out.flush()
+    })?;
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
@@ -70,6 +70,8 @@ pub struct HttpApp {
     limits: HttpLimits,
     outbound: Arc<OutboundPolicy>,
     permits: Arc<Semaphore>,
+    /// The engine's pool slots, shared by every app of the engine (see `Engine::slots`).
+    slots: Option<Arc<Semaphore>>,
     /// Outbound requests in flight across the app's instances (`max_app_outbound`).
     outbound_permits: Arc<Semaphore>,
     stats: Arc<AppStats>,
@@ -123,6 +125,7 @@ impl HttpApp {
             limits: config.limits,
             outbound: Arc::new(config.outbound),
             permits: Arc::new(Semaphore::new(max as usize)),
+            slots: engine.slots.clone(),
             outbound_permits: Arc::new(Semaphore::new(config.limits.max_app_outbound as usize)),
             stats: Arc::new(AppStats::default()),
             stopped: tokio::sync::watch::Sender::new(false),
@@ -189,7 +192,7 @@ impl HttpApp {
         if declared.is_some_and(|n| n > self.limits.max_body) {
             return Err(self.fail(id, self.body_too_large()));
         }
-        let permit = self.permit(id).await?;
+        let permits = self.permits(id, started).await?;
         let mut stopped = self.stopped.subscribe();
         if *stopped.borrow() {
             return Err(HandleError::Stopped);
@@ -227,8 +230,7 @@ impl HttpApp {
         // The deadline counts from the request's arrival, queueing included.
         let deadline = self.limits.timeout.saturating_sub(started.elapsed());
         let task = tokio::spawn(async move {
-            let _permit: OwnedSemaphorePermit = permit;
-            let _live = Live::new(&guest.stats);
+            let live = Live::new(&guest.stats);
             let run = async {
                 let proxy = pre
                     .instantiate_async(&mut store)
@@ -261,6 +263,11 @@ impl HttpApp {
             if let Some(f) = &failure {
                 guest.record(f);
             }
+            // The instance goes back to the pool with its store, and only then its slot's
+            // permit: the other way round, a request could take the permit and find no slot.
+            drop(store);
+            drop(live);
+            drop(permits);
             failure
         });
 
@@ -302,25 +309,38 @@ impl HttpApp {
         e
     }
 
-    /// An instance slot: at once if one is free, else after waiting up to the queue timeout.
-    async fn permit(&self, id: RequestId) -> Result<OwnedSemaphorePermit, HandleError> {
-        if let Ok(p) = self.permits.clone().try_acquire_owned() {
-            return Ok(p);
-        }
+    /// A place under the app's concurrency limit, then a slot of the engine's pool: each at
+    /// once if free (a CAS, no lock), else waited for; both waits together end at the queue
+    /// timeout, counted from the request's arrival.
+    async fn permits(&self, id: RequestId, arrived: Instant) -> Result<Permits, HandleError> {
         let wait = self.limits.queue_timeout;
-        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(p)) => Ok(p),
-            _ => {
+        let app = match acquire(&self.permits, wait, arrived).await {
+            Some(p) => p,
+            None => {
                 AppStats::bump(&self.stats.overloaded);
-                Err(self.fail(
+                return Err(self.fail(
                     id,
                     HandleError::Overloaded {
                         max_concurrent: self.limits.max_concurrent,
                         waited: wait,
                     },
-                ))
+                ));
             }
-        }
+        };
+        let slot = match &self.slots {
+            None => None,
+            Some(slots) => match acquire(slots, wait, arrived).await {
+                Some(p) => Some(p),
+                None => {
+                    AppStats::bump(&self.stats.pool_full);
+                    return Err(self.fail(id, HandleError::PoolFull { waited: wait }));
+                }
+            },
+        };
+        Ok(Permits {
+            _app: app,
+            _slot: slot,
+        })
     }
 
     fn store(&self, id: RequestId) -> Store<RequestState> {
@@ -390,6 +410,28 @@ impl HttpApp {
         });
         store.set_epoch_deadline(1);
         store
+    }
+}
+
+/// What a running request holds: its place under the app's limit and its pool slot.
+struct Permits {
+    _app: OwnedSemaphorePermit,
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+/// A permit of `s`: at once if one is free, else waited for until `wait` after `arrived`.
+async fn acquire(
+    s: &Arc<Semaphore>,
+    wait: Duration,
+    arrived: Instant,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(p) = s.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    let left = wait.saturating_sub(arrived.elapsed());
+    match tokio::time::timeout(left, s.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Some(p),
+        _ => None,
     }
 }
 

@@ -128,6 +128,8 @@ pub struct AppStats {
     pub cpu_limit: AtomicU64,
     pub timeouts: AtomicU64,
     pub overloaded: AtomicU64,
+    /// Requests that found no free slot in the engine's instance pool within the queue timeout.
+    pub pool_full: AtomicU64,
     pub body_too_large: AtomicU64,
     pub no_response: AtomicU64,
     pub outbound_denied: AtomicU64,
@@ -149,6 +151,8 @@ pub enum HandleError {
         max_concurrent: u32,
         waited: Duration,
     },
+    #[error("too many requests: every slot of the instance pool was busy for {waited:?}")]
+    PoolFull { waited: Duration },
     #[error("request body larger than the limit of {}", crate::error::bytes(*limit))]
     BodyTooLarge { limit: u64 },
     #[error("bad request: {0}")]
@@ -178,7 +182,7 @@ impl HandleError {
     /// The HTTP status this failure is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            HandleError::Overloaded { .. } => 503,
+            HandleError::Overloaded { .. } | HandleError::PoolFull { .. } => 503,
             HandleError::BodyTooLarge { .. } => 413,
             HandleError::BadRequest(_) => 400,
             HandleError::Trap { .. }
