@@ -10,7 +10,6 @@ use skiff_engine::http::{HttpAppConfig, GUEST_STDOUT_TARGET};
 use skiff_engine::EngineConfig;
 use skiff_http::{AddError, AppSet, Route, ServeError, ServerLimits};
 use std::io::{self, Write as _};
-use std::time::Duration;
 use tracing_subscriber::fmt::writer::{EitherWriter, MakeWriter};
 
 /// Serve until SIGTERM (or SIGINT), then drain in-flight requests and exit 0.
