@@ -12,6 +12,7 @@
 
 use crate::annotations::{CONTAINERD_IMAGE_NAME, OCI_REF_NAME};
 use crate::image::{Image, ImageError};
+use crate::media;
 use crate::model::*;
 use crate::reference::Reference;
 use skiff_store::{Digest, Store, StoreError, MANIFEST_MAX};
@@ -64,7 +65,7 @@ pub struct SaveItem {
 pub fn save(store: &Store, items: &[SaveItem], out: &mut dyn Write) -> Result<(), ArchiveError> {
     let mut index = Index {
         schema_version: 2,
-        media_type: Some(INDEX_MEDIA_TYPE.into()),
+        media_type: Some(media::OCI_INDEX.into()),
         manifests: Vec::new(),
         annotations: Annotations::new(),
     };
@@ -75,10 +76,12 @@ pub fn save(store: &Store, items: &[SaveItem], out: &mut dyn Write) -> Result<()
         blobs.insert(image.manifest.config.digest.clone());
         blobs.insert(image.layer().digest.clone());
         let descriptor = |annotations| Descriptor {
-            media_type: MANIFEST_MEDIA_TYPE.into(),
-            digest: image.digest.clone(),
-            size: image.manifest_size,
             annotations,
+            ..Descriptor::new(
+                media::OCI_MANIFEST,
+                image.digest.clone(),
+                image.manifest_size,
+            )
         };
         if item.names.is_empty() {
             index.manifests.push(descriptor(Annotations::new()));
