@@ -3,7 +3,7 @@
 //! namespace (see `process::spawn`). Limits are `skiff serve`'s defaults, but for memory (the
 //! container's limit, per instance) and the request timeout (annotation `dev.skiff.timeout`).
 
-use crate::guest::{cache_dir, exit_code, load, SKIFF_FAILED};
+use crate::guest::{cache_dir, failure, load, SKIFF_FAILED};
 use crate::spec::{HttpPlan, Plan};
 use skiff_engine::http::{HttpApp, HttpAppConfig, GUEST_STDOUT_TARGET};
 use skiff_engine::{AllocatorChoice, Engine, EngineConfig};
@@ -29,8 +29,12 @@ pub fn serve(plan: &Plan, http: &HttpPlan, bytes: &[u8]) -> Result<i32, (i32, St
     .map_err(|e| (SKIFF_FAILED, e.to_string()))?;
     let program = load(&engine, bytes, &plan.argv0)?;
     // The guest's output becomes log lines tagged with the request (see `init_logging`).
-    let app = HttpApp::new(&engine, &program, config)
-        .map_err(|e| (exit_code(&e), format!("{}: {e}", plan.argv0)))?;
+    let app = HttpApp::new(&engine, &program, config).map_err(|e| {
+        (
+            e.exit_code().into(),
+            format!("{}: {}", plan.argv0, failure(&e)),
+        )
+    })?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

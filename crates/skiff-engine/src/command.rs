@@ -207,6 +207,9 @@ pub(crate) fn classify(
             Ok(Instantiation(inner)) => inner,
             Err(e) => e,
         };
+        if crate::handles::hit(&e) {
+            return RunError::HandleLimit(crate::handles::effective_max_open(limits.max_open));
+        }
         let backtrace = e
             .downcast_ref::<wasmtime::WasmBacktrace>()
             .map(|bt| {
@@ -224,7 +227,6 @@ pub(crate) fn classify(
             })
             .unwrap_or_default();
         let message = match trap {
-            _ if crate::handles::hit(&e) => crate::handles::message(limits.max_open),
             Some(t) => t.to_string(),
             None => format!("{:#}", e.root_cause()),
         };

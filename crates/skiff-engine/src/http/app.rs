@@ -410,7 +410,7 @@ impl Guest {
             RunError::MemoryLimit { limit, .. } => HandleError::MemoryLimit { limit },
             RunError::Timeout(_) => HandleError::CpuLimit(self.limits.cpu_time),
             RunError::Trap { message, backtrace } => HandleError::Trap { message, backtrace },
-            e @ RunError::StackOverflow(_) => HandleError::Trap {
+            e @ (RunError::StackOverflow(_) | RunError::HandleLimit(_)) => HandleError::Trap {
                 message: e.to_string(),
                 backtrace: Vec::new(),
             },
