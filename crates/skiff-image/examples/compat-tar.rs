@@ -36,7 +36,11 @@ fn main() {
         eprintln!("compat-tar: {e}");
         std::process::exit(1)
     });
-    if let Err(e) = std::fs::write(&args[2], image.layout_tar()) {
+    let tar = image.layout_tar().unwrap_or_else(|e| {
+        eprintln!("compat-tar: {e}");
+        std::process::exit(1)
+    });
+    if let Err(e) = std::fs::write(&args[2], tar) {
         eprintln!("compat-tar: cannot write {}: {e}", args[2]);
         std::process::exit(1);
     }

@@ -19,13 +19,13 @@
 //!     ..Default::default()
 //! })
 //! .unwrap();
-//! std::fs::write("hello.tar", image.layout_tar()).unwrap(); // ctr images import hello.tar
+//! std::fs::write("hello.tar", image.layout_tar().unwrap()).unwrap(); // ctr images import hello.tar
 //! ```
 //!
 //! Everything is deterministic: the same inputs give the same digests (timestamps are the Unix
 //! epoch unless `created` is given), so re-importing an unchanged image is a no-op.
 
-use crate::annotations::{CONTAINERD_IMAGE_NAME, OCI_REF_NAME};
+use crate::archive::{append_blob, file_header, name_annotations, write_layout_head, ArchiveError};
 use crate::media;
 use crate::model::{to_canonical_json, Annotations, Descriptor, Index, Manifest, Platform};
 use crate::reference::Reference;
@@ -91,6 +91,8 @@ pub enum CompatError {
     BadPlatform,
     #[error("environment entry {0:?} must be K=V with a non-empty K")]
     BadEnv(String),
+    #[error("cannot write the layer's tar: {0}")]
+    Tar(#[from] std::io::Error),
 }
 
 /// One content-addressed blob.
@@ -138,7 +140,7 @@ impl CompatImage {
             .created
             .clone()
             .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
-        let layer = Blob::new(LAYER_MEDIA_TYPE, layer_tar(&c.file_name, &c.wasm));
+        let layer = Blob::new(LAYER_MEDIA_TYPE, layer_tar(&c.file_name, &c.wasm)?);
         let entrypoint = format!("/{}", c.file_name);
         let mut image_config = json!({"Entrypoint": [entrypoint]});
         if !c.args.is_empty() {
@@ -181,46 +183,34 @@ impl CompatImage {
 
     /// `index.json` of the image layout: one manifest, platform `wasi/wasm`, named.
     pub fn index_json(&self) -> Vec<u8> {
-        let mut desc = self.manifest.descriptor();
-        desc.platform = Some(self.platform.clone());
-        desc.annotations
-            .insert(CONTAINERD_IMAGE_NAME.into(), self.name.clone());
-        if let Some(tag) = tag_of(&self.name) {
-            desc.annotations.insert(OCI_REF_NAME.into(), tag);
-        }
-        to_canonical_json(&Index {
+        to_canonical_json(&self.index())
+    }
+
+    fn index(&self) -> Index {
+        let desc = Descriptor {
+            platform: Some(self.platform.clone()),
+            annotations: name_annotations(&self.name, tag_of(&self.name).as_deref()),
+            ..self.manifest.descriptor()
+        };
+        Index {
             schema_version: 2,
             media_type: Some(media::OCI_INDEX.into()),
             manifests: vec![desc],
             annotations: Annotations::new(),
-        })
+        }
     }
 
     /// The whole OCI image layout as a tar (`oci-layout`, `index.json`, `blobs/sha256/*`).
-    pub fn layout_tar(&self) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for dir in ["blobs/", "blobs/sha256/"] {
-            append(&mut b, dir, &[], tar::EntryType::Directory, 0o755);
-        }
-        append(
-            &mut b,
-            "oci-layout",
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-            tar::EntryType::Regular,
-            0o644,
-        );
-        append(
-            &mut b,
-            "index.json",
-            &self.index_json(),
-            tar::EntryType::Regular,
-            0o644,
-        );
+    pub fn layout_tar(&self) -> Result<Vec<u8>, ArchiveError> {
+        let mut b = write_layout_head(Vec::new(), &self.index())?;
         for blob in [&self.manifest, &self.config, &self.layer] {
-            let path = format!("blobs/sha256/{}", blob.digest.hex());
-            append(&mut b, &path, &blob.bytes, tar::EntryType::Regular, 0o644);
+            let size = blob.bytes.len() as u64;
+            append_blob(&mut b, &blob.digest, size, &blob.bytes[..])?;
         }
-        b.into_inner().expect("writing a tar to a Vec cannot fail")
+        b.into_inner().map_err(|source| ArchiveError::Io {
+            context: "cannot write the compat layout".into(),
+            source,
+        })
     }
 }
 
@@ -259,23 +249,13 @@ fn tag_of(name: &str) -> Option<String> {
     Reference::parse(name).ok()?.tag().map(str::to_string)
 }
 
-fn layer_tar(file_name: &str, wasm: &[u8]) -> Vec<u8> {
+fn layer_tar(file_name: &str, wasm: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
+    let mut h = file_header(wasm.len() as u64);
     // Executable like Docker's own compat images; the shim does not care, other tools might.
-    append(&mut b, file_name, wasm, tar::EntryType::Regular, 0o755);
-    b.into_inner().expect("writing a tar to a Vec cannot fail")
-}
-
-fn append(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], kind: tar::EntryType, mode: u32) {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(kind);
-    h.set_size(data.len() as u64);
-    h.set_mode(mode);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    b.append_data(&mut h, path, data)
-        .expect("writing a tar to a Vec cannot fail");
+    h.set_mode(0o755);
+    b.append_data(&mut h, file_name, wasm)?;
+    b.into_inner()
 }
 
 fn to_bytes(v: &Value) -> Vec<u8> {

@@ -117,7 +117,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             .dir
             .path()
             .join(format!("{}.tar", image.manifest.digest));
-        std::fs::write(&tar, image.layout_tar()).unwrap();
+        std::fs::write(&tar, image.layout_tar().unwrap()).unwrap();
         let out = self.ctr(&[
             "images",
             "import",
