@@ -161,7 +161,7 @@ pub fn image_bytes(
         path: wasm_path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let layer_digest = Digest::of(&wasm);
+    let layer_digest = info.digest.clone();
     let created = format_rfc3339(created);
     let is_component = matches!(
         info.kind,
