@@ -78,10 +78,8 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
         Ok(Exit::Code(code)) => Ok(code),
         Err(e) => {
             let mut message = failure(&e);
-            if let RunError::Trap { backtrace, .. } = &e {
-                for (i, frame) in backtrace.iter().enumerate() {
-                    message.push_str(&format!("\n  {i:>2}: {frame}"));
-                }
+            for (i, frame) in e.backtrace().iter().enumerate() {
+                message.push_str(&format!("\n  {i:>2}: {frame}"));
             }
             Err((e.exit_code().into(), message))
         }

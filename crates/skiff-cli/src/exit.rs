@@ -119,17 +119,17 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
                 .into(),
         );
     }
-    let run = chain().find_map(|c| c.downcast_ref::<RunError>())?;
-    match run {
-        RunError::Trap { backtrace, .. } if !backtrace.is_empty() => {
-            let mut out = String::from("wasm backtrace:");
-            for (i, frame) in backtrace.iter().enumerate() {
-                out.push_str(&format!("\n  {i:>2}: {}", crate::term::for_terminal(frame)));
-            }
-            Some(out)
-        }
-        _ => None,
+    let backtrace = chain()
+        .find_map(|c| c.downcast_ref::<RunError>())?
+        .backtrace();
+    if backtrace.is_empty() {
+        return None;
     }
+    let mut out = String::from("wasm backtrace:");
+    for (i, frame) in backtrace.iter().enumerate() {
+        out.push_str(&format!("\n  {i:>2}: {}", crate::term::for_terminal(frame)));
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -159,7 +159,14 @@ mod tests {
                 MEMORY_LIMIT,
             ),
             (RunError::StackOverflow(1).into(), TRAP),
-            (RunError::HandleLimit(16).into(), TRAP),
+            (
+                RunError::HandleLimit {
+                    max: 16,
+                    backtrace: vec![],
+                }
+                .into(),
+                TRAP,
+            ),
             (
                 RunError::Trap {
                     message: "x".into(),

@@ -207,9 +207,6 @@ pub(crate) fn classify(
             Ok(Instantiation(inner)) => inner,
             Err(e) => e,
         };
-        if crate::handles::hit(&e) {
-            return RunError::HandleLimit(crate::handles::effective_max_open(limits.max_open));
-        }
         let backtrace = e
             .downcast_ref::<wasmtime::WasmBacktrace>()
             .map(|bt| {
@@ -226,6 +223,10 @@ pub(crate) fn classify(
                     .collect()
             })
             .unwrap_or_default();
+        if crate::handles::hit(&e) {
+            let max = crate::handles::effective_max_open(limits.max_open);
+            return RunError::HandleLimit { max, backtrace };
+        }
         let message = match trap {
             Some(t) => t.to_string(),
             None => format!("{:#}", e.root_cause()),

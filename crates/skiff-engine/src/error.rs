@@ -102,12 +102,13 @@ pub enum RunError {
     /// The guest's call stack outgrew the wasm stack limit.
     #[error("stack limit: the guest exhausted its {} wasm stack; deep or unbounded recursion", bytes(*.0))]
     StackOverflow(u64),
-    /// The guest tried to hold more handles than its cap (see `handles.rs`).
+    /// The guest tried to hold more handles than its cap (see `handles.rs`); wasmtime-wasi
+    /// stops it with a trap, so it has a backtrace too.
     #[error(
-        "open-handle limit: the guest tried to hold more than {0} open files, sockets and other \
-         handles at once"
+        "open-handle limit: the guest tried to hold more than {max} open files, sockets and \
+         other handles at once"
     )]
-    HandleLimit(usize),
+    HandleLimit { max: usize, backtrace: Vec<String> },
 }
 
 impl RunError {
@@ -116,7 +117,7 @@ impl RunError {
         match self {
             RunError::WrongKind { .. } | RunError::Instantiate(_) => exit::CANNOT_RUN,
             RunError::Grant(_) => exit::SKIFF_FAILED,
-            RunError::Trap { .. } | RunError::StackOverflow(_) | RunError::HandleLimit(_) => {
+            RunError::Trap { .. } | RunError::StackOverflow(_) | RunError::HandleLimit { .. } => {
                 exit::TRAP
             }
             RunError::Timeout(_) => exit::TIMEOUT,
@@ -136,8 +137,16 @@ impl RunError {
             RunError::Timeout(_) => Some(LimitKind::Timeout),
             RunError::MemoryLimit { .. } => Some(LimitKind::Memory),
             RunError::StackOverflow(_) => Some(LimitKind::Stack),
-            RunError::HandleLimit(_) => Some(LimitKind::OpenHandles),
+            RunError::HandleLimit { .. } => Some(LimitKind::OpenHandles),
             _ => None,
+        }
+    }
+
+    /// The wasm backtrace of a guest that trapped, innermost frame first; empty otherwise.
+    pub fn backtrace(&self) -> &[String] {
+        match self {
+            RunError::Trap { backtrace, .. } | RunError::HandleLimit { backtrace, .. } => backtrace,
+            _ => &[],
         }
     }
 }
@@ -202,7 +211,14 @@ mod tests {
             (RunError::Instantiate("x".into()), 126, true),
             (trap, 134, false),
             (RunError::StackOverflow(1), 134, false),
-            (RunError::HandleLimit(16), 134, false),
+            (
+                RunError::HandleLimit {
+                    max: 16,
+                    backtrace: vec![],
+                },
+                134,
+                false,
+            ),
             (
                 RunError::MemoryLimit {
                     limit: 1,

@@ -410,9 +410,13 @@ impl Guest {
             RunError::MemoryLimit { limit, .. } => HandleError::MemoryLimit { limit },
             RunError::Timeout(_) => HandleError::CpuLimit(self.limits.cpu_time),
             RunError::Trap { message, backtrace } => HandleError::Trap { message, backtrace },
-            e @ (RunError::StackOverflow(_) | RunError::HandleLimit(_)) => HandleError::Trap {
+            e @ RunError::StackOverflow(_) => HandleError::Trap {
                 message: e.to_string(),
                 backtrace: Vec::new(),
+            },
+            e @ RunError::HandleLimit { .. } => HandleError::Trap {
+                message: e.to_string(),
+                backtrace: e.backtrace().to_vec(),
             },
             RunError::Instantiate(m) => HandleError::Instantiate(m),
             e => HandleError::Instantiate(e.to_string()),
