@@ -4,7 +4,7 @@
 //! then `BODY \0 SPIN_CONFIG`.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use skiff_registry::media;
+use skiff_image::media;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {

@@ -7,7 +7,9 @@
 //! here; a wasi:http component is served (`http.rs`).
 
 use crate::spec::Plan;
-use skiff_engine::{Engine, EngineConfig, Exit, Limits, LoadError, Program, RunError, Sandbox};
+use skiff_engine::{
+    exit, Engine, EngineConfig, Exit, LimitKind, Limits, Program, RunError, Sandbox,
+};
 use std::path::{Path, PathBuf};
 
 /// The hidden first argument that selects the guest runner.
@@ -15,13 +17,10 @@ pub const GUEST_ARG: &str = "__skiff-guest";
 /// The hidden first argument that selects the pod-sandbox placeholder.
 pub const PAUSE_ARG: &str = "__skiff-pause";
 
-// The exit codes of `skiff run` (crates/skiff-cli/src/exit.rs), so that a container's status
-// means the same as the CLI's.
-pub const SKIFF_FAILED: i32 = 125;
-pub const CANNOT_RUN: i32 = 126;
-const TIMEOUT: i32 = 124;
-const TRAP: i32 = 134;
-const MEMORY_LIMIT: i32 = 137;
+// The exit codes of `skiff run` (`skiff_engine::exit`), so that a container's status means the
+// same as the CLI's.
+pub const SKIFF_FAILED: i32 = exit::SKIFF_FAILED as i32;
+pub const CANNOT_RUN: i32 = exit::CANNOT_RUN as i32;
 
 /// Where compiled code is cached: `$SKIFF_HOME/cache/compiled`, the layout `skiff run` uses, so
 /// a node that runs both shares one cache. `SKIFF_HOME` comes from containerd's environment;
@@ -78,43 +77,30 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
     match engine.run_command(&program, &sandbox, &limits) {
         Ok(Exit::Code(code)) => Ok(code),
         Err(e) => {
-            let code = exit_code(&e);
-            // The engine's messages name `skiff run` flags; here the limits come from the spec.
-            let mut message = e
-                .to_string()
-                .replace("(--memory)", "(the container's memory limit)")
-                .replace("(--timeout)", "(annotation dev.skiff.timeout)")
-                .replace(" (--stack)", "");
-            if let RunError::Trap { backtrace, .. } = &e {
-                for (i, frame) in backtrace.iter().enumerate() {
-                    message.push_str(&format!("\n  {i:>2}: {frame}"));
-                }
+            let mut message = failure(&e);
+            for (i, frame) in e.backtrace().iter().enumerate() {
+                message.push_str(&format!("\n  {i:>2}: {frame}"));
             }
-            Err((code, message))
+            Err((e.exit_code().into(), message))
         }
     }
 }
 
-/// The exit status for a guest that could not run, or was stopped.
-pub fn exit_code(e: &RunError) -> i32 {
-    match e {
-        RunError::WrongKind { .. } | RunError::Instantiate(_) => CANNOT_RUN,
-        RunError::Grant(_) => SKIFF_FAILED,
-        RunError::Trap { .. } | RunError::StackOverflow(_) => TRAP,
-        RunError::Timeout(_) => TIMEOUT,
-        RunError::MemoryLimit { .. } => MEMORY_LIMIT,
+/// Why the guest failed, with how a limit that stopped it is set in a container (the CLI
+/// names its flags instead).
+pub fn failure(e: &RunError) -> String {
+    match e.limit() {
+        Some(LimitKind::Memory) => format!("{e} (the container's memory limit)"),
+        Some(LimitKind::Timeout) => format!("{e} (annotation dev.skiff.timeout)"),
+        Some(LimitKind::Stack | LimitKind::OpenHandles) | None => e.to_string(),
     }
 }
 
 /// Compile (or fetch from the cache) the guest's code; errors carry the exit status.
 pub fn load(engine: &Engine, bytes: &[u8], arg0: &str) -> Result<Program, (i32, String)> {
-    engine.load(bytes).map_err(|e| {
-        let code = match e {
-            LoadError::NotWasm(_) | LoadError::Invalid(_) => CANNOT_RUN,
-            LoadError::Engine(_) | LoadError::Cache { .. } => SKIFF_FAILED,
-        };
-        (code, format!("{arg0}: {e}"))
-    })
+    engine
+        .load(bytes)
+        .map_err(|e| (e.exit_code().into(), format!("{arg0}: {e}")))
 }
 
 /// The pod sandbox container: holds the pod's place (as Kubernetes' pause image does) until

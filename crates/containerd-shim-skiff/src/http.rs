@@ -4,7 +4,7 @@
 //! Limits are `skiff serve`'s defaults, but for memory (the container's limit, per instance)
 //! and the request timeout (annotation `dev.skiff.timeout`).
 
-use crate::guest::{cache_dir, exit_code, load, SKIFF_FAILED};
+use crate::guest::{cache_dir, failure, load, SKIFF_FAILED};
 use crate::spec::{HttpPlan, Plan};
 use skiff_engine::http::{HttpAppConfig, GUEST_STDOUT_TARGET};
 use skiff_engine::EngineConfig;
@@ -32,7 +32,7 @@ pub fn serve(plan: &Plan, http: &HttpPlan, bytes: &[u8]) -> Result<i32, (i32, St
     )
     .map_err(|e| match e {
         AddError::Load(e) => e,
-        AddError::App(e) => (exit_code(&e), format!("{arg0}: {e}")),
+        AddError::App(e) => (e.exit_code().into(), format!("{arg0}: {}", failure(&e))),
         AddError::Route(e) => (SKIFF_FAILED, e),
     })?;
     let config = apps.into_config(http.listen, ServerLimits::default());

@@ -86,7 +86,7 @@ fn main() {
             Some(plan) => guest::main(Path::new(&plan)),
             None => {
                 eprintln!("skiff: {} needs the path of a run plan", guest::GUEST_ARG);
-                std::process::exit(125)
+                std::process::exit(guest::SKIFF_FAILED)
             }
         },
         Some(guest::PAUSE_ARG) => guest::pause(),

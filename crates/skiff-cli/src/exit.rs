@@ -1,4 +1,6 @@
-//! The one place where errors become exit codes. Docker's codes where they apply:
+//! The one place where errors become exit codes. A guest's ending maps to its code next to its
+//! type (`skiff_engine::RunError::exit_code`, shared with the daemon and the shim); this file
+//! adds the CLI's own errors. Docker's codes where they apply:
 //!
 //! | code | meaning |
 //! |------|---------|
@@ -12,16 +14,13 @@
 //! | 137 | the guest hit its `--memory` limit (128 + SIGKILL, as Docker's OOM kill) |
 //! | 141 | skiff's stdout was closed by its reader (`skiff images \| head -1`; 128 + SIGPIPE) |
 
-use skiff_engine::{LoadError, RunError};
+use skiff_engine::{LimitKind, LoadError, RunError};
+
+pub use skiff_engine::exit::{CANNOT_RUN, NOT_FOUND, SKIFF_FAILED, TIMEOUT};
 
 /// A daemon verb failed (`ps`, `stop`, …), or no daemon answered.
 pub const DAEMON_ERROR: u8 = 1;
-pub const TIMEOUT: u8 = 124;
-pub const SKIFF_FAILED: u8 = 125;
-pub const CANNOT_RUN: u8 = 126;
-pub const NOT_FOUND: u8 = 127;
-pub const TRAP: u8 = 134;
-pub const MEMORY_LIMIT: u8 = 137;
+/// skiff's stdout was closed by its reader (128 + SIGPIPE).
 pub const STDOUT_CLOSED: u8 = 141;
 
 /// A file or image that does not exist.
@@ -62,22 +61,38 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             return NOT_FOUND;
         }
         if let Some(e) = cause.downcast_ref::<RunError>() {
-            return match e {
-                RunError::WrongKind { .. } | RunError::Instantiate(_) => CANNOT_RUN,
-                RunError::Grant(_) => SKIFF_FAILED,
-                RunError::Trap { .. } | RunError::StackOverflow(_) => TRAP,
-                RunError::Timeout(_) => TIMEOUT,
-                RunError::MemoryLimit { .. } => MEMORY_LIMIT,
-            };
+            return e.exit_code();
         }
         if let Some(e) = cause.downcast_ref::<LoadError>() {
-            return match e {
-                LoadError::NotWasm(_) | LoadError::Invalid(_) => CANNOT_RUN,
-                LoadError::Engine(_) | LoadError::Cache { .. } => SKIFF_FAILED,
-            };
+            return e.exit_code();
         }
     }
     SKIFF_FAILED
+}
+
+/// The error as printed: its causes on one line, each said once (`term::chain`), with the flag
+/// that sets a limit named after the engine's message about it ("past the limit of 16 MiB
+/// (--memory)").
+pub fn message_for(err: &anyhow::Error) -> String {
+    crate::term::chain_with(err.as_ref(), |cause| {
+        match cause.downcast_ref::<RunError>() {
+            Some(e) => match e.limit() {
+                Some(limit) => format!("{e} ({})", flag_for(limit)),
+                None => e.to_string(),
+            },
+            None => cause.to_string(),
+        }
+    })
+}
+
+/// The `skiff run` flag that sets each limit.
+fn flag_for(limit: LimitKind) -> &'static str {
+    match limit {
+        LimitKind::Memory => "--memory",
+        LimitKind::Timeout => "--timeout",
+        LimitKind::Stack => "--stack",
+        LimitKind::OpenHandles => "--max-open",
+    }
 }
 
 /// Lines printed after the error: what to do when no daemon answered; the wasm backtrace of a
@@ -104,17 +119,17 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
                 .into(),
         );
     }
-    let run = chain().find_map(|c| c.downcast_ref::<RunError>())?;
-    match run {
-        RunError::Trap { backtrace, .. } if !backtrace.is_empty() => {
-            let mut out = String::from("wasm backtrace:");
-            for (i, frame) in backtrace.iter().enumerate() {
-                out.push_str(&format!("\n  {i:>2}: {}", crate::term::for_terminal(frame)));
-            }
-            Some(out)
-        }
-        _ => None,
+    let backtrace = chain()
+        .find_map(|c| c.downcast_ref::<RunError>())?
+        .backtrace();
+    if backtrace.is_empty() {
+        return None;
     }
+    let mut out = String::from("wasm backtrace:");
+    for (i, frame) in backtrace.iter().enumerate() {
+        out.push_str(&format!("\n  {i:>2}: {}", crate::term::for_terminal(frame)));
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -124,6 +139,7 @@ mod tests {
 
     #[test]
     fn every_error_has_its_code() {
+        use skiff_engine::exit::{MEMORY_LIMIT, TRAP};
         let in_use = std::io::Error::new(std::io::ErrorKind::AddrInUse, "in use");
         assert!(
             hint_for(&anyhow::Error::new(in_use).context("cannot listen"))
@@ -144,6 +160,14 @@ mod tests {
             ),
             (RunError::StackOverflow(1).into(), TRAP),
             (
+                RunError::HandleLimit {
+                    max: 16,
+                    backtrace: vec![],
+                }
+                .into(),
+                TRAP,
+            ),
+            (
                 RunError::Trap {
                     message: "x".into(),
                     backtrace: vec![],
@@ -162,5 +186,24 @@ mod tests {
         // Context added on top does not change the code.
         let wrapped = anyhow::Error::from(NotFound("x".into())).context("while running");
         assert_eq!(code_for(&wrapped), NOT_FOUND);
+    }
+
+    #[test]
+    fn limits_are_named_by_their_flag() {
+        let e = anyhow::Error::from(RunError::MemoryLimit {
+            limit: 2 << 20,
+            wanted: 3 << 20,
+        })
+        .context("hog.wasm");
+        let shown = message_for(&e);
+        assert!(shown.starts_with("hog.wasm: memory limit: "), "{shown}");
+        assert!(
+            shown.ends_with("past the limit of 2 MiB (--memory)"),
+            "{shown}"
+        );
+        let e = anyhow::Error::from(RunError::Timeout(Duration::from_millis(300)));
+        assert!(message_for(&e).ends_with("300ms (--timeout)"));
+        let e = anyhow::anyhow!("plain").context("outer");
+        assert_eq!(message_for(&e), crate::term::chain(e.as_ref()));
     }
 }

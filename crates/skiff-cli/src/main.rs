@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             let code = exit::code_for(&err);
             // Errors quote what they were given (an image's words, a daemon's answer): one
             // line, escaped. The hint is skiff's own lines, escaped where it quotes.
-            eprintln!("skiff: {}", term::for_terminal(&term::chain(err.as_ref())));
+            eprintln!("skiff: {}", term::for_terminal(&exit::message_for(&err)));
             if let Some(hint) = exit::hint_for(&err) {
                 eprintln!("{hint}");
             }

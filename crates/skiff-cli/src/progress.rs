@@ -4,6 +4,7 @@
 use crate::cmd::images::human_size;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use skiff_registry::{BlobOutcome, Direction, Progress};
+use skiff_store::Digest;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -39,7 +40,7 @@ pub struct Reporter {
     stream: Stream,
     quiet: bool,
     bars: Option<MultiProgress>,
-    blobs: Mutex<HashMap<String, Blob>>,
+    blobs: Mutex<HashMap<Digest, Blob>>,
 }
 
 struct Blob {
@@ -78,15 +79,9 @@ impl Reporter {
         }
     }
 
-    fn blobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Blob>> {
+    fn blobs(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Blob>> {
         self.blobs.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// `sha256:0123456789abcdef…` as Docker shows a layer: 12 hex digits.
-pub fn short(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    &hex[..hex.len().min(12)]
 }
 
 fn speed(bytes: u64, since: Instant) -> String {
@@ -95,7 +90,7 @@ fn speed(bytes: u64, since: Instant) -> String {
 }
 
 impl Progress for Reporter {
-    fn start(&self, digest: &str, size: u64, _direction: Direction) {
+    fn start(&self, digest: &Digest, size: u64, _direction: Direction) {
         if self.quiet {
             return;
         }
@@ -113,12 +108,12 @@ impl Progress for Reporter {
                     })
                     .progress_chars("=> "),
             );
-            bar.set_prefix(short(digest).to_string());
+            bar.set_prefix(digest.short().to_string());
             bar
         });
         // A retry starts the blob again from 0.
         if let Some(old) = self.blobs().insert(
-            digest.to_string(),
+            digest.clone(),
             Blob {
                 bar,
                 started: Instant::now(),
@@ -131,7 +126,7 @@ impl Progress for Reporter {
         }
     }
 
-    fn advance(&self, digest: &str, n: u64) {
+    fn advance(&self, digest: &Digest, n: u64) {
         if let Some(Blob { bar: Some(bar), .. }) = self.blobs().get(digest) {
             bar.inc(n);
             // On a push, "sent" is "handed to the socket": the kernel buffers megabytes, and
@@ -144,7 +139,7 @@ impl Progress for Reporter {
         }
     }
 
-    fn done(&self, digest: &str, outcome: BlobOutcome) {
+    fn done(&self, digest: &Digest, outcome: BlobOutcome) {
         if self.quiet {
             return;
         }
@@ -173,13 +168,13 @@ impl Progress for Reporter {
                 bar.set_style(ProgressStyle::with_template("{prefix}: {msg}").expect("valid"));
                 bar.finish_with_message(text)
             }
-            None => self.say(&format!("{}: {text}", short(digest))),
+            None => self.say(&format!("{}: {text}", digest.short())),
         }
     }
 
-    fn retry(&self, digest: &str, attempt: u32, reason: &str) {
+    fn retry(&self, digest: &Digest, attempt: u32, reason: &str) {
         // Shown even with -q: a slow transfer should say why.
-        let text = format!("{}: retrying (attempt {attempt}): {reason}", short(digest));
+        let text = format!("{}: retrying (attempt {attempt}): {reason}", digest.short());
         match &self.bars {
             Some(m) => {
                 let _ = m.println(text);

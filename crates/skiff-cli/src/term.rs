@@ -83,10 +83,18 @@ pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
 /// source is that same `Address already in use`), and anyhow's `{:#}` then repeats it; a cause
 /// already said is left out.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    chain_with(err, |e| e.to_string())
+}
+
+/// [`chain`], each cause shown by `show` (the CLI's exit.rs adds the flag that sets a limit).
+pub fn chain_with(
+    err: &(dyn std::error::Error + 'static),
+    show: impl Fn(&(dyn std::error::Error + 'static)) -> String,
+) -> String {
     let mut out = String::new();
     let mut cause = Some(err);
     while let Some(e) = cause {
-        let msg = e.to_string();
+        let msg = show(e);
         if !msg.is_empty() && !out.contains(&msg) {
             if !out.is_empty() {
                 out.push_str(": ");

@@ -316,7 +316,7 @@ fn a_pull_from_a_trickling_registry_fails_naming_it() {
         "layers": [desc("application/wasm", &wasm)],
     }))
     .unwrap();
-    let (config_digest, layer_digest) = (sha256(&config), sha256(&wasm));
+    let (config_digest, layer_digest) = (sha256(&config).to_string(), sha256(&wasm).to_string());
     let layer = layer_digest.clone();
     let server = faulty::Faulty::start(move |_, path| {
         if path == "/v2/" {

@@ -105,7 +105,8 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
             let digest = d
                 .blobs
                 .put(&bytes)
-                .map_err(|e| ApiError::Internal(format!("cannot store the binary: {e}")))?;
+                .map_err(|e| ApiError::Internal(format!("cannot store the binary: {e}")))?
+                .to_string();
             let kind = match d.program(&digest).await {
                 Ok(p) if p.info.kind == skiff_engine::Kind::HttpHandler => {
                     skiff_api::WorkloadKind::App

@@ -33,12 +33,6 @@ pub enum BlobError {
     Corrupt(Digest),
 }
 
-/// `sha256:<64 lowercase hex>` → the hex, or `None` if it is not one.
-pub fn parse_digest(digest: &str) -> Option<&str> {
-    digest.parse::<Digest>().ok()?;
-    digest.strip_prefix("sha256:")
-}
-
 impl Blobs {
     /// Open the store under `daemon_dir` (the daemon holds `daemon_dir/lock`, so no other
     /// daemon writes here), move in the binaries of the old layout, and sweep what interrupted
@@ -63,22 +57,21 @@ impl Blobs {
         })
     }
 
-    pub fn has(&self, digest: &str) -> bool {
-        digest.parse().is_ok_and(|d| self.store.has_blob(&d))
+    pub fn has(&self, digest: &Digest) -> bool {
+        self.store.has_blob(digest)
     }
 
     /// Store `bytes`; answers their digest.
-    pub fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
-        Ok(self.store.put_blob_bytes(bytes)?.to_string())
+    pub fn put(&self, bytes: &[u8]) -> Result<Digest, BlobError> {
+        Ok(self.store.put_blob_bytes(bytes)?)
     }
 
     /// The bytes under `digest`, checked against it (a disk that flipped a bit is an error, not
     /// a different program run).
-    pub fn get(&self, digest: &str) -> Result<Vec<u8>, BlobError> {
-        let digest: Digest = digest.parse().map_err(StoreError::from)?;
-        let bytes = self.store.read_blob(&digest, self.store.max_blob_size())?;
-        if Digest::of(&bytes) != digest {
-            return Err(BlobError::Corrupt(digest));
+    pub fn get(&self, digest: &Digest) -> Result<Vec<u8>, BlobError> {
+        let bytes = self.store.read_blob(digest, self.store.max_blob_size())?;
+        if Digest::of(&bytes) != *digest {
+            return Err(BlobError::Corrupt(digest.clone()));
         }
         Ok(bytes)
     }
@@ -114,8 +107,7 @@ fn migrate(old: &Path, store: &Store) -> Result<(), StoreError> {
     }
     if moved > 0 {
         let blobs = store.root().join("blobs").join("sha256");
-        std::fs::File::open(&blobs)
-            .and_then(|d| d.sync_all())
+        skiff_store::atomic::sync_dir(&blobs)
             .map_err(|e| io(format!("cannot sync {}", blobs.display()), e))?;
         tracing::info!(
             "moved {moved} binaries from {} into the store",

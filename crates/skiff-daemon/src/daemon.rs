@@ -278,13 +278,13 @@ impl Daemon {
     /// Check a spec and learn its kind from the binary. Every refusal is a 400 saying why
     /// (403 for a mount outside `--allow-mount`).
     pub async fn check(&self, spec: &WorkloadSpec) -> Result<WorkloadKind, ApiError> {
-        if crate::blobs::parse_digest(&spec.image).is_none() {
+        let Ok(digest) = spec.image.parse::<skiff_store::Digest>() else {
             return Err(ApiError::BadRequest(format!(
                 "image {:?} is not a digest: upload the binary with POST /v1/blobs and use the sha256:… it answers",
                 spec.image
             )));
-        }
-        if !self.blobs.has(&spec.image) {
+        };
+        if !self.blobs.has(&digest) {
             return Err(ApiError::BadRequest(format!(
                 "unknown image {}: upload it first with POST /v1/blobs",
                 spec.image

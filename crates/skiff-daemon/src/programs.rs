@@ -49,9 +49,11 @@ impl Programs {
         if let Some(p) = self.loaded(digest) {
             return Ok(p);
         }
-        let bytes = self
-            .blobs
-            .get(digest)
+        let bytes = digest
+            .parse()
+            .map_err(skiff_store::StoreError::from)
+            .map_err(crate::blobs::BlobError::from)
+            .and_then(|d| self.blobs.get(&d))
             .map_err(|e| format!("image {digest}: {e}"))?;
         let engine = self.engine.clone();
         let program = tokio::task::spawn_blocking(move || engine.load(&bytes))

@@ -6,7 +6,7 @@ use crate::daemon::Daemon;
 use crate::logs::LogWriter;
 use skiff_api::{Desired, RestartPolicy, Status, Stream, Workload, WorkloadKind};
 use skiff_engine::http::HttpAppConfig;
-use skiff_engine::{Exit, Limits, Output, RunError, Sandbox};
+use skiff_engine::{exit, Exit, Limits, Output, RunError, Sandbox};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -32,15 +32,12 @@ impl Ending {
     }
 }
 
-/// Exit codes as `skiff run` would use them, so that `ps` and `inspect` read the same.
+/// Exit codes as `skiff run` would use them (`RunError::exit_code`), so that `ps` and
+/// `inspect` read the same.
 pub fn ending(result: Result<Exit, RunError>) -> Ending {
     let (code, permanent) = match &result {
         Ok(Exit::Code(c)) => (*c, false),
-        Err(RunError::Timeout(_)) => (124, false),
-        Err(RunError::Grant(_)) => (125, false),
-        Err(RunError::WrongKind { .. } | RunError::Instantiate(_)) => (126, true),
-        Err(RunError::Trap { .. } | RunError::StackOverflow(_)) => (134, false),
-        Err(RunError::MemoryLimit { .. }) => (137, false),
+        Err(e) => (i32::from(e.exit_code()), e.is_permanent()),
     };
     Ending {
         exit_code: Some(code),
@@ -79,8 +76,14 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         let program = match d.program(&w.spec.image).await {
             Ok(p) => p,
             Err(e) => {
-                d.finish(&id, Status::Exited, Some(127), Some(e), true)
-                    .await;
+                d.finish(
+                    &id,
+                    Status::Exited,
+                    Some(exit::NOT_FOUND.into()),
+                    Some(e),
+                    true,
+                )
+                .await;
                 return;
             }
         };
@@ -92,7 +95,7 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
             d.finish(
                 &id,
                 Status::Exited,
-                Some(125),
+                Some(exit::SKIFF_FAILED.into()),
                 Some(format!("not started: {e}")),
                 true,
             )
@@ -241,7 +244,7 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         d.finish(
             &id,
             Status::Exited,
-            Some(125),
+            Some(exit::SKIFF_FAILED.into()),
             Some("this daemon has no HTTP data plane (--http-listen)".into()),
             true,
         )
@@ -264,8 +267,14 @@ async fn supervise_app(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         Err(e) => Err(e),
     };
     if let Err(e) = deployed {
-        d.finish(&id, Status::Exited, Some(126), Some(e), true)
-            .await;
+        d.finish(
+            &id,
+            Status::Exited,
+            Some(exit::CANNOT_RUN.into()),
+            Some(e),
+            true,
+        )
+        .await;
         return;
     }
     d.mark_running(&id).await;

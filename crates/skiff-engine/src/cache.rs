@@ -10,11 +10,13 @@
 //! the integrity of the code inside; deserializing trusts its bytes. The checksum is what makes a
 //! bit-flipped or truncated entry a cache miss instead of native code executed.
 //!
-//! Entries are written through a temp file in `<dir>/tmp/`, locked by its writer (skiff-store's
-//! `leftovers`): a compile killed mid-write leaves an unlocked `.tmp-*.cwasm` there, which the
-//! next engine to open the cache sweeps; a compile in flight in another process is never touched.
+//! Entries are written by skiff-store's atomic write through a temp file in `<dir>/tmp/`, locked
+//! by its writer (`leftovers`): a compile killed mid-write leaves an unlocked `.tmp-*` there,
+//! which the next engine to open the cache sweeps; a compile in flight in another process is
+//! never touched.
 
 use sha2::{Digest, Sha256};
+use skiff_store::atomic::{write_atomic_with, Atomic};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -98,17 +100,16 @@ impl CompileCache {
     /// Store an artifact atomically: a locked temp file in `tmp/` (same filesystem), fsync,
     /// rename, fsync the directory. A reader sees the old entry, no entry, or the whole new one.
     pub(crate) fn write(&self, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
-        let dir = path.parent().expect("cache paths have a parent");
-        fs::create_dir_all(dir)?;
         let tmp_dir = self.tmp_dir();
-        fs::create_dir_all(&tmp_dir)?;
-        let mut tmp = skiff_store::leftovers::create_file(&tmp_dir, ".tmp-", ".cwasm")?;
-        tmp.write_all(MAGIC)?;
-        tmp.write_all(&Sha256::digest(artifact))?;
-        tmp.write_all(artifact)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        fs::File::open(dir)?.sync_all()
+        let how = Atomic {
+            mode: 0o600,
+            temp_dir: Some(&tmp_dir),
+        };
+        write_atomic_with(path, how, |f| {
+            f.write_all(MAGIC)?;
+            f.write_all(&Sha256::digest(artifact))?;
+            f.write_all(artifact)
+        })
     }
 
     pub(crate) fn remove(&self, path: &Path) {
@@ -150,9 +151,9 @@ mod tests {
         let tmp = dir.path().join(skiff_store::COMPILE_CACHE_TMP);
         fs::create_dir_all(&tmp).unwrap();
         // As a compile killed mid-write leaves it: named as the writer names it, unlocked.
-        let dead = tmp.join(".tmp-AbCdEf.cwasm");
+        let dead = tmp.join(".tmp-AbCdEf");
         fs::write(&dead, b"SKIFFCW1 half").unwrap();
-        let live = skiff_store::leftovers::create_file(&tmp, ".tmp-", ".cwasm").unwrap();
+        let live = skiff_store::leftovers::create_file(&tmp, ".tmp-", "").unwrap();
         let _cache = CompileCache::new(dir.path().to_path_buf(), "abcd".into());
         assert!(!dead.exists(), "the dead compile's temp file is swept");
         assert!(

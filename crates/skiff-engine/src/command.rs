@@ -223,8 +223,11 @@ pub(crate) fn classify(
                     .collect()
             })
             .unwrap_or_default();
+        if crate::handles::hit(&e) {
+            let max = crate::handles::effective_max_open(limits.max_open);
+            return RunError::HandleLimit { max, backtrace };
+        }
         let message = match trap {
-            _ if crate::handles::hit(&e) => crate::handles::message(limits.max_open),
             Some(t) => t.to_string(),
             None => format!("{:#}", e.root_cause()),
         };

@@ -168,7 +168,7 @@ impl Engine {
                 task_pre: Default::default(),
             });
         };
-        let hex = &info.digest["sha256:".len()..];
+        let hex = info.digest.hex();
         let path = cache.path_for(hex);
         let mut replaced = None;
         match cache.read(&path) {

@@ -52,12 +52,3 @@ pub(crate) fn hit(e: &wasmtime::Error) -> bool {
         Some(ResourceTableError::Full)
     )
 }
-
-/// The message a guest stopped at its cap is reported with.
-pub(crate) fn message(max: usize) -> String {
-    format!(
-        "open-handle limit: the guest tried to hold more than {} open files, sockets and other \
-         handles at once (--max-open)",
-        effective_max_open(max)
-    )
-}

@@ -27,7 +27,7 @@ pub use cache::CacheOutcome;
 pub use command::Exit;
 pub use engine::{AllocatorChoice, Engine, EngineConfig, Program};
 pub use epoch::EPOCH_TICK;
-pub use error::{LoadError, RunError};
+pub use error::{exit, LimitKind, LoadError, RunError};
 pub use handles::{effective_max_open, invalid_max_open, MIN_MAX_OPEN};
 pub use limits::Limits;
 pub use output::{Output, OutputSink};

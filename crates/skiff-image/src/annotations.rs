@@ -16,6 +16,10 @@ pub const REQUEST_ENV: &str = "dev.skiff.request.env";
 pub const REQUEST_OUTBOUND: &str = "dev.skiff.request.outbound";
 pub const REQUEST_NETWORK: &str = "dev.skiff.request.network";
 pub const HTTP_ROUTE: &str = "dev.skiff.http.route";
+/// What a pull normalised from another layout: the layout, its manifest, its component.
+pub const SOURCE_LAYOUT: &str = "dev.skiff.source.layout";
+pub const SOURCE_MANIFEST: &str = "dev.skiff.source.manifest";
+pub const SOURCE_COMPONENT: &str = "dev.skiff.source.component";
 
 // The standard ones skiff writes.
 pub const OCI_CREATED: &str = "org.opencontainers.image.created";

@@ -12,6 +12,7 @@
 
 use crate::annotations::{CONTAINERD_IMAGE_NAME, OCI_REF_NAME};
 use crate::image::{Image, ImageError};
+use crate::media;
 use crate::model::*;
 use crate::reference::Reference;
 use skiff_store::{Digest, Store, StoreError, MANIFEST_MAX};
@@ -64,7 +65,7 @@ pub struct SaveItem {
 pub fn save(store: &Store, items: &[SaveItem], out: &mut dyn Write) -> Result<(), ArchiveError> {
     let mut index = Index {
         schema_version: 2,
-        media_type: Some(INDEX_MEDIA_TYPE.into()),
+        media_type: Some(media::OCI_INDEX.into()),
         manifests: Vec::new(),
         annotations: Annotations::new(),
     };
@@ -75,45 +76,75 @@ pub fn save(store: &Store, items: &[SaveItem], out: &mut dyn Write) -> Result<()
         blobs.insert(image.manifest.config.digest.clone());
         blobs.insert(image.layer().digest.clone());
         let descriptor = |annotations| Descriptor {
-            media_type: MANIFEST_MEDIA_TYPE.into(),
-            digest: image.digest.clone(),
-            size: image.manifest_size,
             annotations,
+            ..Descriptor::new(
+                media::OCI_MANIFEST,
+                image.digest.clone(),
+                image.manifest_size,
+            )
         };
         if item.names.is_empty() {
             index.manifests.push(descriptor(Annotations::new()));
         }
         for name in &item.names {
-            let mut a = Annotations::new();
-            a.insert(CONTAINERD_IMAGE_NAME.into(), name.to_string());
-            if let Some(tag) = name.tag() {
-                a.insert(OCI_REF_NAME.into(), tag.into());
-            }
-            index.manifests.push(descriptor(a));
+            index
+                .manifests
+                .push(descriptor(name_annotations(&name.to_string(), name.tag())));
         }
     }
-    let mut tar = tar::Builder::new(out);
-    let layout = format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}");
-    append_bytes(&mut tar, OCI_LAYOUT, layout.as_bytes())?;
-    append_bytes(&mut tar, INDEX_JSON, &to_canonical_json(&index))?;
-    append_dir(&mut tar, "blobs/")?;
-    append_dir(&mut tar, "blobs/sha256/")?;
+    let mut tar = write_layout_head(out, &index)?;
     for digest in &blobs {
         let file = store.open_blob(digest)?;
         let size = file
             .metadata()
             .map_err(io_err(format!("cannot stat blob {digest}")))?
             .len();
-        let mut header = file_header(size);
-        tar.append_data(&mut header, format!("blobs/sha256/{}", digest.hex()), file)
-            .map_err(io_err("cannot write the archive"))?;
+        append_blob(&mut tar, digest, size, file)?;
     }
     tar.into_inner()
         .and_then(|w| w.flush())
         .map_err(io_err("cannot write the archive"))
 }
 
-fn file_header(size: u64) -> tar::Header {
+/// The annotations of an index entry that name its image, as containerd and podman write them
+/// (and `ctr images import` reads them): the full reference, and the tag.
+pub(crate) fn name_annotations(name: &str, tag: Option<&str>) -> Annotations {
+    let mut a = Annotations::new();
+    a.insert(CONTAINERD_IMAGE_NAME.into(), name.into());
+    if let Some(tag) = tag {
+        a.insert(OCI_REF_NAME.into(), tag.into());
+    }
+    a
+}
+
+/// The start of an OCI layout tar: `oci-layout`, `index.json` and the blob directories; the
+/// blobs follow through [`append_blob`]. (`skiff save`, and the compat layout's tar.)
+pub(crate) fn write_layout_head<W: Write>(
+    out: W,
+    index: &Index,
+) -> Result<tar::Builder<W>, ArchiveError> {
+    let mut tar = tar::Builder::new(out);
+    let layout = format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}");
+    append_bytes(&mut tar, OCI_LAYOUT, layout.as_bytes())?;
+    append_bytes(&mut tar, INDEX_JSON, &to_canonical_json(index))?;
+    append_dir(&mut tar, "blobs/")?;
+    append_dir(&mut tar, "blobs/sha256/")?;
+    Ok(tar)
+}
+
+/// One blob of a layout, at `blobs/sha256/<hex>`.
+pub(crate) fn append_blob<W: Write>(
+    tar: &mut tar::Builder<W>,
+    digest: &Digest,
+    size: u64,
+    bytes: impl Read,
+) -> Result<(), ArchiveError> {
+    let mut header = file_header(size);
+    tar.append_data(&mut header, format!("blobs/sha256/{}", digest.hex()), bytes)
+        .map_err(io_err("cannot write the archive"))
+}
+
+pub(crate) fn file_header(size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_size(size);

@@ -5,10 +5,11 @@
 
 use crate::annotations::*;
 use crate::image::ImageError;
+use crate::media;
 use crate::model::*;
 use crate::reference::Reference;
 use crate::skiff_toml::{SkiffToml, TomlError};
-use crate::time::format_rfc3339;
+use skiff_store::time::format_rfc3339;
 use skiff_store::{Digest, Store};
 use skiff_wasm::Kind;
 use std::path::{Path, PathBuf};
@@ -160,7 +161,7 @@ pub fn image_bytes(
         path: wasm_path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let layer_digest = Digest::of(&wasm);
+    let layer_digest = info.digest.clone();
     let created = format_rfc3339(created);
     let is_component = matches!(
         info.kind,
@@ -202,19 +203,12 @@ pub fn image_bytes(
     }
     let manifest = Manifest {
         schema_version: 2,
-        media_type: Some(MANIFEST_MEDIA_TYPE.into()),
+        media_type: Some(media::OCI_MANIFEST.into()),
         artifact_type: None,
-        config: Descriptor {
-            media_type: WASM_CONFIG_MEDIA_TYPE.into(),
-            digest: Digest::of(&config_bytes),
-            size: config_bytes.len() as u64,
-            annotations: Annotations::new(),
-        },
+        config: Descriptor::of(media::WASM_CONFIG, &config_bytes),
         layers: vec![Descriptor {
-            media_type: WASM_LAYER_MEDIA_TYPE.into(),
-            digest: layer_digest,
-            size: wasm.len() as u64,
             annotations: layer_annotations,
+            ..Descriptor::new(media::WASM_LAYER, layer_digest, wasm.len() as u64)
         }],
         annotations,
     };

@@ -1,6 +1,7 @@
 //! An image in the CNCF Wasm layout, checked: the manifest, its config, its defaults.
 
 use crate::annotations::{AnnotationError, Defaults};
+use crate::media;
 use crate::model::*;
 use crate::reference::{Reference, ReferenceError};
 use skiff_store::{Digest, Store, StoreError, MANIFEST_MAX};
@@ -20,7 +21,9 @@ pub enum ImageError {
     /// Not the CNCF Wasm layout: says what it saw.
     #[error(
         "unsupported image layout: {saw}; skiff reads the CNCF Wasm layout (config \
-         {WASM_CONFIG_MEDIA_TYPE}, exactly one {WASM_LAYER_MEDIA_TYPE} layer)"
+         {config}, exactly one {layer} layer)",
+        config = media::WASM_CONFIG,
+        layer = media::WASM_LAYER
     )]
     Layout { saw: String },
     #[error("invalid manifest {digest}: {reason}")]
@@ -123,8 +126,8 @@ pub fn parse_manifest(digest: &Digest, bytes: &[u8]) -> Result<Manifest, ImageEr
         serde_json::from_slice(bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
     let media_type = peek.get("mediaType").and_then(|v| v.as_str());
     match media_type {
-        None | Some(MANIFEST_MEDIA_TYPE) => {}
-        Some(INDEX_MEDIA_TYPE) | Some(DOCKER_LIST_MEDIA_TYPE) => {
+        None | Some(media::OCI_MANIFEST) => {}
+        Some(media::OCI_INDEX) | Some(media::DOCKER_LIST) => {
             return Err(ImageError::Layout {
                 saw: format!(
                     "an image index ({}) rather than one image manifest",
@@ -147,9 +150,9 @@ pub fn parse_manifest(digest: &Digest, bytes: &[u8]) -> Result<Manifest, ImageEr
         )));
     }
     let layers: Vec<&str> = m.layers.iter().map(|l| l.media_type.as_str()).collect();
-    let layout_ok = m.config.media_type == WASM_CONFIG_MEDIA_TYPE
+    let layout_ok = m.config.media_type == media::WASM_CONFIG
         && layers.len() == 1
-        && layers[0] == WASM_LAYER_MEDIA_TYPE;
+        && layers[0] == media::WASM_LAYER;
     if !layout_ok {
         return Err(ImageError::Layout {
             saw: format!(

@@ -1,22 +1,14 @@
-//! The OCI types skiff writes and reads, and the CNCF Wasm config.
+//! The OCI types skiff writes and reads (its own images, the compat layout, and every layout the
+//! registry client pulls), and the CNCF Wasm config. Media types are in [`crate::media`].
 //!
 //! Reading is tolerant (fields skiff does not know are ignored: others write them); what skiff
 //! writes is fully determined by its inputs and serialised in a fixed field order, so the same
-//! inputs give the same bytes and the same digest.
+//! inputs give the same bytes and the same digest. A digest that is not `sha256:<64 lowercase
+//! hex>` is refused when the document is read ([`Digest`]'s own error).
 
 use serde::{Deserialize, Serialize};
 use skiff_store::Digest;
 use std::collections::BTreeMap;
-
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST_MEDIA_TYPE: &str =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-/// The CNCF TAG-Runtime Wasm artifact config.
-pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
-/// Its one layer: the Wasm binary itself.
-pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 
 pub const ARCHITECTURE: &str = "wasm";
 
@@ -28,8 +20,42 @@ pub struct Descriptor {
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
+    /// In an index: the platform of the manifest it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: Annotations,
+}
+
+impl Descriptor {
+    /// A plain descriptor: no platform, artifact type or annotations.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            artifact_type: None,
+            annotations: Annotations::new(),
+        }
+    }
+
+    /// The descriptor of `bytes`.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor::new(media_type, Digest::of(bytes), bytes.len() as u64)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// An OCI image manifest.

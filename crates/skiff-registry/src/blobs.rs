@@ -9,7 +9,8 @@ use reqwest::header::{
     HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
 };
 use reqwest::{Method, StatusCode};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
+use skiff_store::Digest;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,31 +18,13 @@ use std::sync::Arc;
 /// A blob to move: its digest and size as the manifest states them.
 #[derive(Debug, Clone)]
 pub struct BlobRef {
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
-}
-
-pub(crate) fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// Only sha256 is accepted: it is what every registry in use writes, and what the store keys by.
-pub(crate) fn check_digest(digest: &str) -> Result<()> {
-    let ok = digest.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::Manifest(format!(
-            "unsupported or malformed digest {digest:?}: skiff reads sha256 digests"
-        )))
-    }
 }
 
 impl Session {
     /// HEAD a blob: true if the registry has it.
-    pub(crate) async fn has_blob(&self, digest: &str) -> Result<bool> {
+    pub(crate) async fn has_blob(&self, digest: &Digest) -> Result<bool> {
         let resp = self
             .send(Req {
                 method: Method::HEAD,
@@ -67,7 +50,6 @@ impl Session {
         store: &dyn BlobStore,
         progress: &Arc<dyn Progress>,
     ) -> Result<u64> {
-        check_digest(&blob.digest)?;
         if store.has(&blob.digest) {
             progress.done(&blob.digest, BlobOutcome::Present);
             return Ok(0);
@@ -240,15 +222,15 @@ impl Session {
         let mismatch = |actual: String| {
             Attempt::Fatal(RegistryError::DigestMismatch {
                 what: format!("blob {}", blob.digest),
-                expected: blob.digest.clone(),
+                expected: blob.digest.to_string(),
                 actual,
             })
         };
         if let Some(h) = hasher {
-            let actual = format!("sha256:{}", hex::encode(h.finalize()));
+            let actual = Digest::from_sha256(h);
             if actual != blob.digest {
                 // `writer` is dropped here, uncommitted: the store is untouched.
-                return Err(mismatch(actual));
+                return Err(mismatch(actual.to_string()));
             }
         }
         // A verifying writer refuses a mismatch here, storing nothing. The commit fsyncs: off
@@ -264,10 +246,10 @@ impl Session {
     }
 
     /// Ask the registry to mount `digest` from `from` (a repository of the same registry).
-    pub(crate) async fn mount(&self, digest: &str, from: &str) -> Result<bool> {
+    pub(crate) async fn mount(&self, digest: &Digest, from: &str) -> Result<bool> {
         let url = reqwest::Url::parse_with_params(
             &self.url("blobs/uploads/"),
-            &[("mount", digest), ("from", from)],
+            &[("mount", digest.to_string().as_str()), ("from", from)],
         )
         .map_err(|e| RegistryError::Manifest(e.to_string()))?;
         let resp = self
@@ -299,7 +281,6 @@ impl Session {
         mount_from: &[String],
         progress: &Arc<dyn Progress>,
     ) -> Result<BlobOutcome> {
-        check_digest(&blob.digest)?;
         if self.has_blob(&blob.digest).await? {
             progress.done(&blob.digest, BlobOutcome::Present);
             return Ok(BlobOutcome::Present);
@@ -404,7 +385,8 @@ impl Session {
         }
         let mut url = reqwest::Url::parse(&location)
             .map_err(|e| Attempt::Fatal(RegistryError::Manifest(e.to_string())))?;
-        url.query_pairs_mut().append_pair("digest", &blob.digest);
+        url.query_pairs_mut()
+            .append_pair("digest", &blob.digest.to_string());
         let mut h = HeaderMap::new();
         h.insert(
             CONTENT_TYPE,
@@ -422,7 +404,7 @@ impl Session {
         // The registry checks the digest too; checking here names the culprit: the local copy.
         // Only once every byte went: a request that failed part way hashed only part.
         let all_read = taken.load(Ordering::Relaxed) == len;
-        if all_read && format!("sha256:{}", hex::encode(hasher.finalize())) != blob.digest {
+        if all_read && Digest::from_sha256(hasher) != blob.digest {
             return Err(Attempt::Fatal(RegistryError::Store(format!(
                 "the local copy of {} does not match its digest; it is corrupt (run an fsck)",
                 blob.digest
@@ -485,12 +467,12 @@ fn stream_part(
     mut reader: Box<dyn Read + Send>,
     mut hasher: Sha256,
     len: u64,
-    digest: &str,
+    digest: &Digest,
     progress: &Arc<dyn Progress>,
 ) -> (reqwest::Body, Sent) {
     const PIECE: u64 = 1 << 20;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    let (d, p) = (digest.to_string(), progress.clone());
+    let (d, p) = (digest.clone(), progress.clone());
     let stop = Arc::new(tokio::sync::Notify::new());
     let stopped = stop.clone();
     let rt = tokio::runtime::Handle::current();
@@ -548,7 +530,7 @@ fn stream_part(
 /// has not read everything): a local read error is fatal, not worth a retry.
 async fn finished(
     sent: Sent,
-    digest: &str,
+    digest: &Digest,
 ) -> std::result::Result<(Box<dyn Read + Send>, Sha256), Attempt> {
     sent.stop.notify_one();
     match sent.reader.await {

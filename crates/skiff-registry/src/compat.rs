@@ -1,15 +1,11 @@
 //! Docker's compat layout: an ordinary OCI image for platform `wasi/wasm` whose tar layer holds
-//! the `.wasm` and whose entrypoint names it. Read on pull (the file is extracted with care: no
-//! `..`, no links followed, sizes capped) and written by `push --format compat`, which is what
-//! containerd 1.6 and Docker can unpack.
-//!
-//! `skiff-compat` (another branch) builds the same layout for `skiff build`; once it is merged,
-//! [`build`] should call it instead of duplicating the few lines below.
+//! the `.wasm` and whose entrypoint names it. Read here, on pull (the file is extracted with
+//! care: no `..`, no links followed, sizes capped). `push --format compat` writes it with the
+//! image crate's writer (`skiff_image::compat`), which is what containerd 1.6 and Docker unpack.
 
 use crate::error::{RegistryError, Result};
-use crate::manifest::{Descriptor, Manifest};
-use crate::media;
-use serde_json::{json, Value};
+use serde_json::Value;
+use skiff_image::model::Descriptor;
 use std::io::Read;
 
 /// Largest .wasm taken out of a layer.
@@ -174,52 +170,11 @@ fn io(e: std::io::Error) -> RegistryError {
     RegistryError::CompatLayer(format!("unreadable tar layer: {e}"))
 }
 
-/// A compat image for `wasm`: (manifest, config, layer) bytes. Deterministic: the same .wasm
-/// always gives the same digests.
-pub fn build(
-    wasm: &[u8],
-    name: &str,
-    os: &str,
-    created: &str,
-) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-    let name = clean(name)
-        .filter(|n| !n.is_empty() && !n.contains('/'))
-        .ok_or_else(|| RegistryError::CompatLayer(format!("bad file name {name:?}")))?;
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(wasm.len() as u64);
-    header.set_mode(0o755);
-    header.set_mtime(0);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut header, &name, wasm).map_err(io)?;
-    let layer = tar.into_inner().map_err(io)?;
-    let diff_id = crate::blobs::sha256(&layer);
-    // Docker names wasm platforms `wasi/wasm`; containerd 1.6 matches on it.
-    let config = json!({
-        "created": created,
-        "architecture": "wasm",
-        "os": if os == "wasip2" || os == "wasip1" { "wasi" } else { os },
-        "config": {"Entrypoint": [format!("/{name}")]},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": created, "created_by": "skiff push --format compat"}],
-    });
-    let config = crate::manifest::to_bytes(&config);
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(media::OCI_MANIFEST.to_string()),
-        artifact_type: None,
-        config: Descriptor::new(media::OCI_CONFIG, &config),
-        layers: vec![Descriptor::new(media::OCI_LAYER_TAR, &layer)],
-        annotations: None,
-    };
-    Ok((crate::manifest::to_bytes(&manifest), config, layer))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skiff_image::compat::{CompatConfig, CompatImage};
+    use skiff_image::media;
 
     fn tar_with(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
@@ -242,7 +197,7 @@ mod tests {
     }
 
     fn layer() -> Vec<Descriptor> {
-        vec![Descriptor::new(media::OCI_LAYER_TAR, b"x")]
+        vec![Descriptor::of(media::OCI_LAYER_TAR, b"x")]
     }
 
     #[test]
@@ -270,25 +225,18 @@ mod tests {
     }
 
     #[test]
-    fn build_is_deterministic_and_readable_back() {
-        let (m1, c1, l1) = build(
-            b"\0asm\x01\0\0\0",
-            "hello.wasm",
-            "wasip1",
-            "1970-01-01T00:00:00Z",
-        )
+    fn what_the_image_crate_writes_reads_back() {
+        let image = CompatImage::new(CompatConfig {
+            name: "localhost/hello:1".into(),
+            wasm: b"\0asm\x01\0\0\0".to_vec(),
+            file_name: "hello.wasm".into(),
+            ..CompatConfig::default()
+        })
         .unwrap();
-        let (m2, _, _) = build(
-            b"\0asm\x01\0\0\0",
-            "hello.wasm",
-            "wasip1",
-            "1970-01-01T00:00:00Z",
-        )
-        .unwrap();
-        assert_eq!(m1, m2);
-        assert_eq!(entrypoint(&c1).unwrap().as_deref(), Some("/hello.wasm"));
-        let got = extract(&layer(), Some("/hello.wasm"), |_| {
-            Ok(Box::new(std::io::Cursor::new(l1.clone())))
+        let entry = entrypoint(&image.config.bytes).unwrap();
+        assert_eq!(entry.as_deref(), Some("/hello.wasm"));
+        let got = extract(&layer(), entry.as_deref(), |_| {
+            Ok(Box::new(std::io::Cursor::new(image.layer.bytes.clone())))
         })
         .unwrap();
         assert_eq!(got, b"\0asm\x01\0\0\0");

@@ -126,9 +126,10 @@ impl DockerConfig {
 
     fn write(&self, config: &Map<String, Value>) -> Result<()> {
         let text = serde_json::to_vec_pretty(config).expect("a JSON map serialises");
-        crate::fsutil::write_atomic(&self.file(), &text, 0o600).map_err(|e| {
-            RegistryError::Credentials(format!("cannot write {}: {e}", self.file().display()))
-        })
+        skiff_store::atomic::write_atomic(&self.file(), skiff_store::atomic::Atomic::PRIVATE, &text)
+            .map_err(|e| {
+                RegistryError::Credentials(format!("cannot write {}: {e}", self.file().display()))
+            })
     }
 
     /// The helper Docker would use for `registry`: `credHelpers[registry]`, else `credsStore`.

@@ -3,8 +3,10 @@
 //! same code a pull runs, in the same order, and stops where a pull would start fetching.
 
 use crate::error::Result;
-use crate::manifest::{Descriptor, Index, Manifest};
-use crate::{compat, layout, media, pull};
+use crate::{compat, layout, pull};
+use skiff_image::media;
+use skiff_image::model::{Descriptor, Index, Manifest};
+use skiff_store::Digest;
 use std::io::Read;
 
 /// A manifest body as `Registry::pull` reads it: kind from `Content-Type` or the body, an index's
@@ -22,7 +24,6 @@ pub fn manifest(
         return Ok(());
     }
     let m: Manifest = pull::parse(body, "image manifest")?;
-    crate::blobs::check_digest(&m.config.digest)?;
     layout::plan(&m, spin_config, component)?;
     Ok(())
 }
@@ -33,12 +34,12 @@ pub fn compat(config: &[u8], layers: &[&[u8]]) -> Result<(Vec<u8>, Vec<u8>)> {
     let entry = compat::entrypoint(config)?;
     let descriptors: Vec<Descriptor> = layers
         .iter()
-        .map(|l| Descriptor::new(media::OCI_LAYER_TAR, l))
+        .map(|l| Descriptor::of(media::OCI_LAYER_TAR, l))
         .collect();
     let wasm = compat::extract(&descriptors, entry.as_deref(), |i| {
         Ok(Box::new(std::io::Cursor::new(layers[i].to_vec())) as Box<dyn Read>)
     })?;
-    let digest = crate::blobs::sha256(&wasm);
+    let digest = Digest::of(&wasm);
     layout::normalise(
         &wasm,
         &digest,

@@ -3,10 +3,13 @@
 //! `application/wasm` layer. The mapping is documented in docs/registry.md.
 
 use crate::error::{RegistryError, Result};
-use crate::manifest::{Descriptor, Manifest, Platform};
-use crate::media;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use serde_json::Value;
+use skiff_image::annotations::{OCI_TITLE, SOURCE_COMPONENT, SOURCE_LAYOUT, SOURCE_MANIFEST};
+use skiff_image::media;
+use skiff_image::model::{
+    to_canonical_json, Annotations, Component, Descriptor, Manifest, Platform, WasmConfig,
+};
+use skiff_store::Digest;
 
 /// Which layout an image was pushed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -178,7 +181,7 @@ fn spin_component<'a>(
     let app: Value = config
         .and_then(|c| serde_json::from_slice(c).ok())
         .unwrap_or(Value::Null);
-    let mut components: Vec<(String, String)> = Vec::new();
+    let mut components: Vec<(String, Digest)> = Vec::new();
     for c in app
         .get("components")
         .and_then(Value::as_array)
@@ -193,13 +196,14 @@ fn spin_component<'a>(
         let digest = c
             .pointer("/source/content/digest")
             .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if !id.is_empty() && wasm.iter().any(|l| l.digest == digest) {
-            components.push((id, digest));
+            .and_then(|d| d.parse::<Digest>().ok());
+        if let Some(digest) = digest.filter(|d| wasm.iter().any(|l| l.digest == *d)) {
+            if !id.is_empty() {
+                components.push((id, digest));
+            }
         }
     }
-    let by_digest = |d: &str| wasm.iter().copied().find(|l| l.digest == d);
+    let by_digest = |d: &Digest| wasm.iter().copied().find(|l| l.digest == *d);
     if components.is_empty() {
         // No readable component table: fall back to the layers themselves.
         return pick_by_title(wasm, want, "Spin app");
@@ -224,7 +228,7 @@ fn spin_component<'a>(
     Ok((layer, Some(chosen.0.clone())))
 }
 
-fn names(c: &[(String, String)]) -> String {
+fn names(c: &[(String, Digest)]) -> String {
     c.iter()
         .map(|(id, _)| id.as_str())
         .collect::<Vec<_>>()
@@ -237,12 +241,7 @@ fn pick_by_title<'a>(
     want: Option<&str>,
     what: &str,
 ) -> Result<(&'a Descriptor, Option<String>)> {
-    let title = |l: &Descriptor| {
-        l.annotations
-            .as_ref()
-            .and_then(|a| a.get("org.opencontainers.image.title"))
-            .cloned()
-    };
+    let title = |l: &Descriptor| l.annotations.get(OCI_TITLE).cloned();
     match (layers, want) {
         ([], _) => Err(RegistryError::UnknownLayout {
             found: format!("a {what} with no wasm layer"),
@@ -256,7 +255,7 @@ fn pick_by_title<'a>(
         (_, None) => {
             let list: Vec<String> = layers
                 .iter()
-                .map(|l| title(l).unwrap_or_else(|| l.digest.clone()))
+                .map(|l| title(l).unwrap_or_else(|| l.digest.to_string()))
                 .collect();
             Err(RegistryError::Choose(format!(
                 "the {what} has {} wasm layers: {}; choose one with --component NAME",
@@ -271,10 +270,10 @@ fn pick_by_title<'a>(
 /// derived from the binary (`os`, `component`), the manifest records where it came from.
 pub(crate) fn normalise(
     wasm: &[u8],
-    layer_digest: &str,
+    layer_digest: &Digest,
     created: Option<&str>,
     layout: Layout,
-    source_manifest: &str,
+    source_manifest: &Digest,
     component: Option<&str>,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
     let info = skiff_wasm::inspect(wasm).map_err(|e| {
@@ -289,62 +288,49 @@ pub(crate) fn normalise(
             | skiff_wasm::Kind::P3Component
             | skiff_wasm::Kind::ComponentLibrary
     );
-    let mut config = json!({
-        "created": created.unwrap_or("1970-01-01T00:00:00Z"),
-        "architecture": "wasm",
-        "os": if is_component { "wasip2" } else { "wasip1" },
-        "layerDigests": [layer_digest],
-    });
-    if is_component {
-        config["component"] = json!({"exports": info.exports, "imports": info.imports});
-    }
-    let config_bytes = crate::manifest::to_bytes(&config);
-    let mut annotations = BTreeMap::new();
-    annotations.insert(
-        media::ANNOTATION_SOURCE_LAYOUT.to_string(),
-        layout.to_string(),
-    );
-    annotations.insert(
-        media::ANNOTATION_SOURCE_MANIFEST.to_string(),
-        source_manifest.to_string(),
-    );
+    let config = WasmConfig {
+        created: created.unwrap_or("1970-01-01T00:00:00Z").to_string(),
+        author: None,
+        architecture: skiff_image::model::ARCHITECTURE.into(),
+        os: if is_component { "wasip2" } else { "wasip1" }.into(),
+        layer_digests: vec![layer_digest.clone()],
+        component: is_component.then_some(Component {
+            exports: info.exports,
+            imports: info.imports,
+            target: None,
+        }),
+    };
+    let config_bytes = to_canonical_json(&config);
+    let mut annotations = Annotations::new();
+    annotations.insert(SOURCE_LAYOUT.into(), layout.to_string());
+    annotations.insert(SOURCE_MANIFEST.into(), source_manifest.to_string());
     if let Some(c) = component {
-        annotations.insert(
-            media::ANNOTATION_SOURCE_COMPONENT.to_string(),
-            c.to_string(),
-        );
+        annotations.insert(SOURCE_COMPONENT.into(), c.to_string());
     }
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.to_string()),
         artifact_type: None,
-        config: Descriptor::new(media::WASM_CONFIG, &config_bytes),
-        layers: vec![Descriptor {
-            media_type: media::WASM_LAYER.to_string(),
-            digest: layer_digest.to_string(),
-            size: wasm.len() as u64,
-            platform: None,
-            artifact_type: None,
-            annotations: None,
-        }],
-        annotations: Some(annotations),
+        config: Descriptor::of(media::WASM_CONFIG, &config_bytes),
+        layers: vec![Descriptor::new(
+            media::WASM_LAYER,
+            layer_digest.clone(),
+            wasm.len() as u64,
+        )],
+        annotations,
     };
-    Ok((config_bytes, crate::manifest::to_bytes(&manifest)))
+    Ok((config_bytes, to_canonical_json(&manifest)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use serde_json::json;
+
     fn d(mt: &str, digest_byte: char) -> Descriptor {
-        Descriptor {
-            media_type: mt.into(),
-            digest: format!("sha256:{}", digest_byte.to_string().repeat(64)),
-            size: 1,
-            platform: None,
-            artifact_type: None,
-            annotations: None,
-        }
+        let digest = Digest::from_hex(&digest_byte.to_string().repeat(64)).unwrap();
+        Descriptor::new(mt, digest, 1)
     }
 
     fn m(config: &str, layers: Vec<Descriptor>) -> Manifest {
@@ -354,7 +340,7 @@ mod tests {
             artifact_type: None,
             config: d(config, '0'),
             layers,
-            annotations: None,
+            annotations: Annotations::new(),
         }
     }
 
@@ -380,8 +366,8 @@ mod tests {
             d(media::SPIN_WASM_LAYER, 'b'),
         ];
         let cfg = json!({"components": [
-            {"id": "api", "source": {"content": {"digest": layers[0].digest}}},
-            {"id": "web", "source": {"content": {"digest": layers[1].digest}}},
+            {"id": "api", "source": {"content": {"digest": layers[0].digest.to_string()}}},
+            {"id": "web", "source": {"content": {"digest": layers[1].digest.to_string()}}},
         ]})
         .to_string();
         let man = m(media::SPIN_CONFIG, layers.clone());

@@ -13,12 +13,10 @@ mod body;
 pub mod compat;
 mod credentials;
 mod error;
-mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
 mod layout;
-pub mod manifest;
-pub mod media;
+mod manifest;
 mod progress;
 mod pull;
 mod push;

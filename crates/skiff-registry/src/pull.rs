@@ -1,11 +1,10 @@
 //! `pull`: manifest (the wasm entry of an index), blobs in parallel and verified, then the image
 //! normalised into skiff's layout.
 
-use crate::blobs::{sha256, BlobRef};
+use crate::blobs::BlobRef;
 use crate::error::{RegistryError, Result};
 use crate::layout::{self, Layout, Plan};
-use crate::manifest::{self, Descriptor, Index, Manifest};
-use crate::media;
+use crate::manifest;
 use crate::session::{Access, Req, Session};
 use crate::store::BlobStore;
 use crate::Registry;
@@ -13,6 +12,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
+use skiff_image::media;
+use skiff_image::model::{Descriptor, Index, Manifest};
+use skiff_store::Digest;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,11 +34,11 @@ pub struct Pulled {
     pub reference: String,
     pub layout: Layout,
     /// The digest the registry serves for the reference (an index's, when it was one).
-    pub remote_digest: String,
+    pub remote_digest: Digest,
     /// skiff's manifest: the remote one for the CNCF layout, else the normalised one.
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     pub manifest: Bytes,
-    pub wasm_digest: String,
+    pub wasm_digest: Digest,
     /// Blob bytes that crossed the network (0 on a re-pull).
     pub bytes_moved: u64,
 }
@@ -51,15 +53,15 @@ impl Registry {
             .or(reference.tag().map(str::to_string))
             .unwrap_or_else(|| "latest".into());
         let (body, kind, remote_digest) = session.get_manifest(&tag_or_digest).await?;
-        if let Some(want) = reference.digest().map(|d| d.to_string()) {
-            if want != remote_digest {
-                return Err(mismatch("the manifest", &want, &remote_digest));
+        if let Some(want) = reference.digest() {
+            if *want != remote_digest {
+                return Err(mismatch("the manifest", want, &remote_digest));
             }
         }
         let (body, digest) = if kind == media::OCI_INDEX || kind == media::DOCKER_LIST {
             let index: Index = parse(&body, "image index")?;
             let entry = layout::choose_from_index(&index.manifests)?;
-            let (b, _, d) = session.get_manifest(&entry.digest).await?;
+            let (b, _, d) = session.get_manifest(&entry.digest.to_string()).await?;
             if d != entry.digest {
                 return Err(mismatch("the manifest", &entry.digest, &d));
             }
@@ -68,7 +70,6 @@ impl Registry {
             (body, remote_digest.clone())
         };
         let m: Manifest = parse(&body, "image manifest")?;
-        crate::blobs::check_digest(&m.config.digest)?;
         // The config is read whole into memory: one declared larger is refused before a byte
         // of it is downloaded.
         if m.config.size > crate::MAX_CONFIG {
@@ -172,9 +173,9 @@ impl Registry {
             }
         };
         let manifest_digest = put(req.store, &manifest_bytes)?;
-        let pulled: Vec<&str> = std::iter::once(&m.config)
+        let pulled: Vec<&Digest> = std::iter::once(&m.config)
             .chain(&m.layers)
-            .map(|d| d.digest.as_str())
+            .map(|d| &d.digest)
             .collect();
         req.store
             .record_sources(&pulled, &session.registry, &session.repository);
@@ -202,7 +203,7 @@ impl Registry {
         blobs: &[Descriptor],
     ) -> Result<u64> {
         let progress = self.config.progress.clone();
-        let sizes: Vec<BlobRef> = blobs.iter().map(Descriptor::blob).collect();
+        let sizes: Vec<BlobRef> = blobs.iter().map(manifest::blob).collect();
         let failed = AtomicBool::new(false);
         let results: Vec<Result<u64>> = futures_util::stream::iter(sizes.iter())
             .map(|b| {
@@ -231,7 +232,7 @@ impl Session {
     pub(crate) async fn get_manifest(
         &self,
         tag_or_digest: &str,
-    ) -> Result<(Bytes, String, String)> {
+    ) -> Result<(Bytes, String, Digest)> {
         let mut h = HeaderMap::new();
         h.insert(
             ACCEPT,
@@ -278,12 +279,12 @@ impl Session {
             });
         }
         let kind = manifest::kind_of(content_type.as_deref(), &body);
-        let digest = sha256(&body);
+        let digest = Digest::of(&body);
         Ok((body, kind, digest))
     }
 }
 
-fn mismatch(what: &str, expected: &str, actual: &str) -> RegistryError {
+fn mismatch(what: &str, expected: &Digest, actual: &Digest) -> RegistryError {
     RegistryError::DigestMismatch {
         what: what.to_string(),
         expected: expected.to_string(),
@@ -304,7 +305,7 @@ pub(crate) fn created(config: &[u8]) -> Option<String> {
     v.get("created")?.as_str().map(str::to_string)
 }
 
-fn read_all(store: &dyn BlobStore, digest: &str) -> Result<Vec<u8>> {
+fn read_all(store: &dyn BlobStore, digest: &Digest) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     store
         .open(digest)
@@ -314,7 +315,7 @@ fn read_all(store: &dyn BlobStore, digest: &str) -> Result<Vec<u8>> {
 }
 
 /// Configs are small; a config larger than a manifest may be is refused, not read.
-fn read_small(store: &dyn BlobStore, digest: &str) -> Result<Vec<u8>> {
+fn read_small(store: &dyn BlobStore, digest: &Digest) -> Result<Vec<u8>> {
     let size = store
         .size(digest)
         .map_err(|e| RegistryError::Store(e.to_string()))?;
@@ -328,8 +329,8 @@ fn read_small(store: &dyn BlobStore, digest: &str) -> Result<Vec<u8>> {
 }
 
 /// Put bytes skiff made itself (normalised manifests and configs, extracted .wasm).
-pub(crate) fn put(store: &dyn BlobStore, bytes: &[u8]) -> Result<String> {
-    let digest = sha256(bytes);
+pub(crate) fn put(store: &dyn BlobStore, bytes: &[u8]) -> Result<Digest> {
+    let digest = Digest::of(bytes);
     if store.has(&digest) {
         return Ok(digest);
     }

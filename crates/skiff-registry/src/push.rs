@@ -1,10 +1,8 @@
 //! `push`: every blob HEADed first (skipped if present), mounted from a sibling repository when
 //! the store knows one, uploaded otherwise; then the manifest.
 
-use crate::blobs::{sha256, BlobSource};
+use crate::blobs::BlobSource;
 use crate::error::{RegistryError, Result};
-use crate::manifest::{Descriptor, Manifest};
-use crate::media;
 use crate::progress::BlobOutcome;
 use crate::session::{Access, Purpose, Req, Session};
 use crate::store::BlobStore;
@@ -13,6 +11,10 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
+use skiff_image::compat::{CompatConfig, CompatImage};
+use skiff_image::media;
+use skiff_image::model::{Descriptor, Manifest, WasmConfig};
+use skiff_store::Digest;
 use std::sync::Arc;
 
 /// The layout to push in.
@@ -37,9 +39,9 @@ pub struct PushRequest<'a> {
 pub struct Pushed {
     pub reference: String,
     /// The digest of the manifest as pushed.
-    pub digest: String,
+    pub digest: Digest,
     pub bytes_moved: u64,
-    pub blobs: Vec<(String, BlobOutcome)>,
+    pub blobs: Vec<(Digest, BlobOutcome)>,
 }
 
 impl Registry {
@@ -62,7 +64,7 @@ impl Registry {
                     .map(|d| (d.clone(), None))
                     .collect(),
             ),
-            PushFormat::Compat => compat_blobs(&m, req.store)?,
+            PushFormat::Compat => compat_blobs(&reference, &m, req.store)?,
         };
         // Repositories of this registry the store knows hold some of these blobs: mount sources,
         // which a token must cover too.
@@ -88,7 +90,7 @@ impl Registry {
         let session = Arc::new(Session::open_with(self.config.clone(), &reference, purpose).await?);
         let progress = self.config.progress.clone();
         let store = req.store;
-        let outcomes: Vec<(String, BlobOutcome, u64)> =
+        let outcomes: Vec<(Digest, BlobOutcome, u64)> =
             futures_util::stream::iter(blobs.into_iter().zip(sources))
                 .map(|((d, mem), mount_from)| {
                     let session = session.clone();
@@ -99,7 +101,7 @@ impl Registry {
                             None => BlobSource::Store(store),
                         };
                         let outcome = session
-                            .put_blob(&d.blob(), &source, &mount_from, &progress)
+                            .put_blob(&crate::manifest::blob(&d), &source, &mount_from, &progress)
                             .await?;
                         let moved = if outcome == BlobOutcome::Transferred {
                             d.size
@@ -119,7 +121,7 @@ impl Registry {
                 m.media_type.as_deref(),
             )
             .await?;
-        let pushed: Vec<&str> = outcomes.iter().map(|(d, _, _)| d.as_str()).collect();
+        let pushed: Vec<&Digest> = outcomes.iter().map(|(d, _, _)| d).collect();
         store.record_sources(&pushed, &session.registry, &session.repository);
         Ok(Pushed {
             reference: reference.to_string(),
@@ -133,8 +135,13 @@ impl Registry {
 /// A blob to push: from the store (`None`), or bytes made for this push.
 type ToPush = (Descriptor, Option<Bytes>);
 
-/// The compat image's manifest and its (in-memory) config and layer.
-fn compat_blobs(m: &Manifest, store: &dyn BlobStore) -> Result<(Bytes, Vec<ToPush>)> {
+/// The compat image's manifest and its (in-memory) config and layer, built by the image
+/// crate's compat writer from the image's one wasm layer.
+fn compat_blobs(
+    reference: &skiff_image::Reference,
+    m: &Manifest,
+    store: &dyn BlobStore,
+) -> Result<(Bytes, Vec<ToPush>)> {
     let layer = match m.layers.as_slice() {
         [l] if l.media_type == media::WASM_LAYER => l,
         _ => {
@@ -148,32 +155,39 @@ fn compat_blobs(m: &Manifest, store: &dyn BlobStore) -> Result<(Bytes, Vec<ToPus
         .open(&layer.digest)
         .and_then(|mut r| std::io::Read::read_to_end(&mut r, &mut wasm))
         .map_err(|e| RegistryError::Store(format!("reading {}: {e}", layer.digest)))?;
-    let config: serde_json::Value = store
+    let config: Option<WasmConfig> = store
         .open(&m.config.digest)
         .ok()
-        .and_then(|r| serde_json::from_reader(r).ok())
-        .unwrap_or_default();
-    let os = config
-        .get("os")
-        .and_then(|v| v.as_str())
-        .unwrap_or("wasip1");
-    let created = config
-        .get("created")
-        .and_then(|v| v.as_str())
-        .unwrap_or("1970-01-01T00:00:00Z");
-    let name = layer
+        .and_then(|r| serde_json::from_reader(r).ok());
+    let file_name = layer
         .annotations
-        .as_ref()
-        .and_then(|a| a.get("org.opencontainers.image.title"))
-        .map(String::as_str)
-        .unwrap_or("app.wasm");
-    let (manifest, config, tar) = crate::compat::build(&wasm, name, os, created)?;
-    let cm: Manifest = serde_json::from_slice(&manifest).expect("built above");
+        .get(skiff_image::annotations::OCI_TITLE)
+        .cloned()
+        .unwrap_or_else(|| "app.wasm".into());
+    let image = CompatImage::new(CompatConfig {
+        name: reference.to_string(),
+        wasm,
+        file_name,
+        // Docker names wasm platforms `wasi/wasm`; containerd 1.6 matches on it.
+        os: match config.as_ref().map(|c| c.os.as_str()) {
+            None | Some("wasip1" | "wasip2") => "wasi".into(),
+            Some(other) => other.into(),
+        },
+        created: config.map(|c| c.created),
+        ..CompatConfig::default()
+    })
+    .map_err(|e| RegistryError::CompatLayer(e.to_string()))?;
     Ok((
-        Bytes::from(manifest),
+        Bytes::from(image.manifest.bytes),
         vec![
-            (cm.config.clone(), Some(Bytes::from(config))),
-            (cm.layers[0].clone(), Some(Bytes::from(tar))),
+            (
+                image.config.descriptor(),
+                Some(Bytes::from(image.config.bytes)),
+            ),
+            (
+                image.layer.descriptor(),
+                Some(Bytes::from(image.layer.bytes)),
+            ),
         ],
     ))
 }
@@ -185,7 +199,7 @@ impl Session {
         tag: &str,
         body: &Bytes,
         media_type: Option<&str>,
-    ) -> Result<String> {
+    ) -> Result<Digest> {
         let mut h = HeaderMap::new();
         let ct = media_type.unwrap_or(media::OCI_MANIFEST);
         h.insert(
@@ -206,6 +220,6 @@ impl Session {
         if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
             return Err(self.status_error(resp, &what).await);
         }
-        Ok(sha256(body))
+        Ok(Digest::of(body))
     }
 }

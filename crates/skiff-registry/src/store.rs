@@ -11,6 +11,7 @@
 //! layout) for tests and tools. Both verify as they commit.
 
 use sha2::{Digest as _, Sha256};
+use skiff_store::Digest;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -38,22 +39,22 @@ pub trait BlobWriter: Write + Send {
 
 /// Where blobs live locally.
 pub trait BlobStore: Send + Sync {
-    /// True if the blob with this digest (`sha256:<hex>`) is present and complete.
-    fn has(&self, digest: &str) -> bool;
+    /// True if the blob with this digest is present and complete.
+    fn has(&self, digest: &Digest) -> bool;
     /// Size of a present blob.
-    fn size(&self, digest: &str) -> io::Result<u64>;
+    fn size(&self, digest: &Digest) -> io::Result<u64>;
     /// Read a present blob.
-    fn open(&self, digest: &str) -> io::Result<Box<dyn Read + Send>>;
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send>>;
     /// Start writing the blob that should have `digest` and `size` bytes.
-    fn writer(&self, digest: &str, size: u64) -> io::Result<Box<dyn BlobWriter>>;
+    fn writer(&self, digest: &Digest, size: u64) -> io::Result<Box<dyn BlobWriter>>;
 
     /// Repositories (`registry`, `repository`) this blob is known to exist in, for cross-repository
     /// mounts. The default knows none.
-    fn sources(&self, _digest: &str) -> Vec<(String, String)> {
+    fn sources(&self, _digest: &Digest) -> Vec<(String, String)> {
         Vec::new()
     }
     /// Remember that these blobs exist in `registry/repository` (one write for all of them).
-    fn record_sources(&self, _digests: &[&str], _registry: &str, _repository: &str) {}
+    fn record_sources(&self, _digests: &[&Digest], _registry: &str, _repository: &str) {}
 }
 
 /// `ROOT/blobs/sha256/<hex>`, written through temp file + fsync + rename.
@@ -71,12 +72,10 @@ impl DirStore {
         &self.root
     }
 
-    /// The path a digest lives at; `None` for anything but `sha256:` + 64 lowercase hex digits,
-    /// so a digest from the network can never name a path outside the store.
-    pub fn path(&self, digest: &str) -> Option<PathBuf> {
-        let hex = digest.strip_prefix("sha256:")?;
-        let ok = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        ok.then(|| self.root.join("blobs/sha256").join(hex))
+    /// The path a digest lives at. A [`Digest`] is validated hex, so a digest from the network
+    /// can never name a path outside the store.
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
     }
 
     fn sources_file(&self) -> PathBuf {
@@ -84,44 +83,34 @@ impl DirStore {
     }
 
     /// Every blob digest present.
-    pub fn digests(&self) -> Vec<String> {
-        let mut out: Vec<String> = std::fs::read_dir(self.root.join("blobs/sha256"))
+    pub fn digests(&self) -> Vec<Digest> {
+        let mut out: Vec<Digest> = std::fs::read_dir(self.root.join("blobs/sha256"))
             .into_iter()
             .flatten()
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| !n.starts_with('.'))
-            .map(|n| format!("sha256:{n}"))
+            .filter_map(|n| Digest::from_hex(&n).ok())
             .collect();
         out.sort();
         out
     }
 }
 
-fn bad_digest(digest: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("not a sha256 digest: {digest:?}"),
-    )
-}
-
 impl BlobStore for DirStore {
-    fn has(&self, digest: &str) -> bool {
-        self.path(digest).is_some_and(|p| p.is_file())
+    fn has(&self, digest: &Digest) -> bool {
+        self.path(digest).is_file()
     }
 
-    fn size(&self, digest: &str) -> io::Result<u64> {
-        let p = self.path(digest).ok_or_else(|| bad_digest(digest))?;
-        Ok(std::fs::metadata(p)?.len())
+    fn size(&self, digest: &Digest) -> io::Result<u64> {
+        Ok(std::fs::metadata(self.path(digest))?.len())
     }
 
-    fn open(&self, digest: &str) -> io::Result<Box<dyn Read + Send>> {
-        let p = self.path(digest).ok_or_else(|| bad_digest(digest))?;
-        Ok(Box::new(std::fs::File::open(p)?))
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(std::fs::File::open(self.path(digest))?))
     }
 
-    fn writer(&self, digest: &str, _size: u64) -> io::Result<Box<dyn BlobWriter>> {
-        let dest = self.path(digest).ok_or_else(|| bad_digest(digest))?;
+    fn writer(&self, digest: &Digest, _size: u64) -> io::Result<Box<dyn BlobWriter>> {
+        let dest = self.path(digest);
         let dir = dest.parent().expect("blob path has a parent");
         std::fs::create_dir_all(dir)?;
         let tmp = tempfile::Builder::new()
@@ -130,50 +119,47 @@ impl BlobStore for DirStore {
         Ok(Box::new(DirWriter {
             tmp,
             dest,
-            digest: digest.to_string(),
+            digest: digest.clone(),
             hasher: Sha256::new(),
         }))
     }
 
-    fn sources(&self, digest: &str) -> Vec<(String, String)> {
+    fn sources(&self, digest: &Digest) -> Vec<(String, String)> {
         sources_of(&self.sources_file(), digest)
     }
 
-    fn record_sources(&self, digests: &[&str], registry: &str, repository: &str) {
+    fn record_sources(&self, digests: &[&Digest], registry: &str, repository: &str) {
         record_sources_in(&self.sources_file(), digests, registry, repository)
     }
 }
 
 /// `SKIFF_HOME`'s store. Where blobs came from is kept beside it, in `registry-sources.json`.
 impl BlobStore for skiff_store::Store {
-    fn has(&self, digest: &str) -> bool {
-        parse_digest(digest).is_ok_and(|d| self.has_blob(&d))
+    fn has(&self, digest: &Digest) -> bool {
+        self.has_blob(digest)
     }
 
-    fn size(&self, digest: &str) -> io::Result<u64> {
-        self.blob_size(&parse_digest(digest)?)
-            .map_err(io::Error::other)
+    fn size(&self, digest: &Digest) -> io::Result<u64> {
+        self.blob_size(digest).map_err(io::Error::other)
     }
 
-    fn open(&self, digest: &str) -> io::Result<Box<dyn Read + Send>> {
-        let f = self
-            .open_blob(&parse_digest(digest)?)
-            .map_err(io::Error::other)?;
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
+        let f = self.open_blob(digest).map_err(io::Error::other)?;
         Ok(Box::new(f))
     }
 
-    fn writer(&self, digest: &str, size: u64) -> io::Result<Box<dyn BlobWriter>> {
+    fn writer(&self, digest: &Digest, size: u64) -> io::Result<Box<dyn BlobWriter>> {
         let w = self
-            .blob_writer(&parse_digest(digest)?, Some(size))
+            .blob_writer(digest, Some(size))
             .map_err(io::Error::other)?;
         Ok(Box::new(StoreWriter(w)))
     }
 
-    fn sources(&self, digest: &str) -> Vec<(String, String)> {
+    fn sources(&self, digest: &Digest) -> Vec<(String, String)> {
         sources_of(&self.root().join(SOURCES_FILE), digest)
     }
 
-    fn record_sources(&self, digests: &[&str], registry: &str, repository: &str) {
+    fn record_sources(&self, digests: &[&Digest], registry: &str, repository: &str) {
         record_sources_in(
             &self.root().join(SOURCES_FILE),
             digests,
@@ -184,10 +170,6 @@ impl BlobStore for skiff_store::Store {
 }
 
 const SOURCES_FILE: &str = "registry-sources.json";
-
-fn parse_digest(digest: &str) -> io::Result<skiff_store::Digest> {
-    digest.parse().map_err(|_| bad_digest(digest))
-}
 
 struct StoreWriter(skiff_store::PendingBlob);
 
@@ -221,11 +203,14 @@ impl BlobWriter for StoreWriter {
     }
 }
 
-fn sources_of(file: &Path, digest: &str) -> Vec<(String, String)> {
-    read_sources(file).get(digest).cloned().unwrap_or_default()
+fn sources_of(file: &Path, digest: &Digest) -> Vec<(String, String)> {
+    read_sources(file)
+        .get(&digest.to_string())
+        .cloned()
+        .unwrap_or_default()
 }
 
-fn record_sources_in(file: &Path, digests: &[&str], registry: &str, repository: &str) {
+fn record_sources_in(file: &Path, digests: &[&Digest], registry: &str, repository: &str) {
     let mut all = read_sources(file);
     let pair = (registry.to_string(), repository.to_string());
     let mut changed = false;
@@ -241,7 +226,11 @@ fn record_sources_in(file: &Path, digests: &[&str], registry: &str, repository: 
     }
     // Best effort: a lost record only costs a mount later, never correctness.
     if let Ok(text) = serde_json::to_vec(&all) {
-        let _ = crate::fsutil::write_atomic(file, &text, 0o644);
+        let how = skiff_store::atomic::Atomic {
+            mode: 0o644,
+            temp_dir: None,
+        };
+        let _ = skiff_store::atomic::write_atomic(file, how, &text);
     }
 }
 
@@ -257,7 +246,7 @@ fn read_sources(file: &Path) -> Sources {
 struct DirWriter {
     tmp: tempfile::NamedTempFile,
     dest: PathBuf,
-    digest: String,
+    digest: Digest,
     hasher: Sha256,
 }
 
@@ -280,7 +269,7 @@ impl BlobWriter for DirWriter {
             digest,
             hasher,
         } = *self;
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let actual = Digest::from_sha256(hasher);
         if actual != digest {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -290,7 +279,7 @@ impl BlobWriter for DirWriter {
         tmp.as_file().sync_all()?;
         tmp.persist(&dest).map_err(|e| e.error)?;
         if let Some(dir) = dest.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
+            skiff_store::atomic::sync_dir(dir)?;
         }
         Ok(())
     }

@@ -41,11 +41,14 @@ fn assert_normalised(store: &DirStore, pulled: &skiff_registry::Pulled, wasm: &[
     assert_eq!(m["layers"][0]["mediaType"], "application/wasm");
     assert_eq!(m["annotations"]["dev.skiff.source.layout"], layout);
     assert_eq!(read_to_vec(store.open(&pulled.wasm_digest).unwrap()), wasm);
-    let config: serde_json::Value =
-        serde_json::from_reader(store.open(m["config"]["digest"].as_str().unwrap()).unwrap())
-            .unwrap();
+    let config: serde_json::Value = serde_json::from_reader(
+        store
+            .open(&m["config"]["digest"].as_str().unwrap().parse().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(config["architecture"], "wasm");
-    assert_eq!(config["layerDigests"][0], pulled.wasm_digest.as_str());
+    assert_eq!(config["layerDigests"][0], pulled.wasm_digest.to_string());
     assert!(store.has(&pulled.manifest_digest));
 }
 
@@ -107,8 +110,12 @@ async fn spin_apps_one_component_runs_several_ask_which() {
     let config: serde_json::Value = {
         let m: serde_json::Value = serde_json::from_slice(&pulled.manifest).unwrap();
         assert_eq!(m["annotations"]["dev.skiff.source.component"], "p2");
-        serde_json::from_reader(store.open(m["config"]["digest"].as_str().unwrap()).unwrap())
-            .unwrap()
+        serde_json::from_reader(
+            store
+                .open(&m["config"]["digest"].as_str().unwrap().parse().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
     };
     assert_eq!(config["os"], "wasip2", "a component is wasip2");
     assert!(config["component"]["exports"]
@@ -206,7 +213,7 @@ async fn docker_compat_layout_in_an_index_with_a_linux_image_beside_it() {
     let m: serde_json::Value = serde_json::from_slice(&pulled.manifest).unwrap();
     assert_eq!(
         m["annotations"]["dev.skiff.source.manifest"],
-        wasm_digest.as_str()
+        wasm_digest.to_string()
     );
     // The linux image was never fetched.
     assert!(!store.has(&common::sha256(&linux_layer)));

@@ -75,7 +75,10 @@ fn serve(layer: Vec<u8>, blob: impl Fn(&Request) -> Reply + Send + Sync + 'stati
         "layers": [desc("application/wasm", &layer)],
     }))
     .unwrap();
-    let (cd, ld) = (common::sha256(&config), common::sha256(&layer));
+    let (cd, ld) = (
+        common::sha256(&config).to_string(),
+        common::sha256(&layer).to_string(),
+    );
     Faulty::start_with(move |r| {
         if r.path == "/v2/" {
             Reply::json(200, "{}")
@@ -202,7 +205,10 @@ async fn a_manifest_of_exactly_the_limit_pulls() {
     m.resize(4 << 20, b' ');
     for no_length in [false, true] {
         let (m, config, layer) = (m.clone(), config.clone(), layer.clone());
-        let (cd, ld) = (common::sha256(&config), common::sha256(&layer));
+        let (cd, ld) = (
+            common::sha256(&config).to_string(),
+            common::sha256(&layer).to_string(),
+        );
         let server = Faulty::start(move |_, path| {
             if path == "/v2/" {
                 Reply::json(200, "{}")
@@ -350,7 +356,7 @@ async fn a_registry_that_stops_taking_an_upload_is_named() {
     let manifest = common::images::cncf(&store, &wasm);
     let layer = common::sha256(&wasm);
     // The upload's URL carries the digest percent-encoded (`sha256%3A…`): match the hex.
-    let hex = layer.trim_start_matches("sha256:").to_string();
+    let hex = layer.hex().to_string();
     let server = Faulty::start(move |method, path| match method {
         "GET" if path == "/v2/" => Reply::json(200, "{}"),
         "HEAD" => Reply::json(404, ""),

@@ -8,6 +8,7 @@ use skiff_registry::{
     BlobOutcome, BlobStore, Credentials, DirStore, Layout, PullRequest, PushFormat, PushRequest,
     Registry, RegistryConfig, RegistryError,
 };
+use skiff_store::Digest;
 use std::process::Command;
 
 fn client() -> Registry {
@@ -82,7 +83,7 @@ async fn what_skiff_pushes_skopeo_reads_byte_identical_and_a_repull_moves_nothin
     assert_eq!(common::skopeo_raw(&reference), manifest);
     let out = tempfile::tempdir().unwrap();
     common::skopeo_copy_to_layout(&reference, &out.path().join("layout"));
-    let hex = common::sha256(&wasm)[7..].to_string();
+    let hex = common::sha256(&wasm).hex().to_string();
     assert_eq!(
         std::fs::read(out.path().join("layout/blobs/sha256").join(hex)).unwrap(),
         wasm
@@ -307,7 +308,7 @@ async fn a_corrupt_local_blob_is_named_and_not_committed_in_the_registry() {
         let manifest = cncf(&local, &blob);
         // Flip one byte of the stored copy: same size, wrong content.
         let digest = common::sha256(&blob);
-        let path = local.path(&digest).unwrap();
+        let path = local.path(&digest);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[1 << 20] ^= 0xff;
         std::fs::write(&path, &bytes).unwrap();
@@ -339,26 +340,26 @@ async fn a_corrupt_local_blob_is_named_and_not_committed_in_the_registry() {
 /// A store whose layer cannot be read the first time: a push interrupted after its config.
 struct FailsOnce {
     inner: DirStore,
-    layer: String,
+    layer: Digest,
     failed: std::sync::atomic::AtomicBool,
 }
 
 impl BlobStore for FailsOnce {
-    fn has(&self, digest: &str) -> bool {
+    fn has(&self, digest: &Digest) -> bool {
         self.inner.has(digest)
     }
-    fn size(&self, digest: &str) -> std::io::Result<u64> {
+    fn size(&self, digest: &Digest) -> std::io::Result<u64> {
         self.inner.size(digest)
     }
-    fn open(&self, digest: &str) -> std::io::Result<Box<dyn std::io::Read + Send>> {
-        if digest == self.layer && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+    fn open(&self, digest: &Digest) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        if *digest == self.layer && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return Err(std::io::Error::other("the disk went away"));
         }
         self.inner.open(digest)
     }
     fn writer(
         &self,
-        digest: &str,
+        digest: &Digest,
         size: u64,
     ) -> std::io::Result<Box<dyn skiff_registry::BlobWriter>> {
         self.inner.writer(digest, size)
@@ -372,8 +373,8 @@ async fn an_interrupted_push_sends_only_what_is_missing_the_next_time() {
     let wasm = guest("hello.wasm");
     let manifest = cncf(&local, &wasm);
     let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
-    let config = m["config"]["digest"].as_str().unwrap().to_string();
-    let layer = m["layers"][0]["digest"].as_str().unwrap().to_string();
+    let config: Digest = m["config"]["digest"].as_str().unwrap().parse().unwrap();
+    let layer: Digest = m["layers"][0]["digest"].as_str().unwrap().parse().unwrap();
     let store = FailsOnce {
         inner: local,
         layer: layer.clone(),
@@ -390,7 +391,7 @@ async fn an_interrupted_push_sends_only_what_is_missing_the_next_time() {
     assert!(err.contains("the disk went away"), "{err}");
 
     let pushed = push_once().await.unwrap();
-    let outcome = |d: &str| pushed.blobs.iter().find(|(b, _)| b == d).unwrap().1;
+    let outcome = |d: &Digest| pushed.blobs.iter().find(|(b, _)| b == d).unwrap().1;
     assert_eq!(outcome(&config), BlobOutcome::Present);
     assert_eq!(outcome(&layer), BlobOutcome::Transferred);
     assert_eq!(pushed.bytes_moved, wasm.len() as u64);

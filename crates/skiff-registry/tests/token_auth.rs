@@ -11,6 +11,7 @@ use skiff_registry::{
     BlobStore, BlobWriter, Credentials, DirStore, PullRequest, PushFormat, PushRequest, Registry,
     RegistryConfig, RegistryError,
 };
+use skiff_store::Digest;
 use std::io::{self, Read};
 use std::sync::Mutex;
 
@@ -67,9 +68,9 @@ async fn pull(
 }
 
 /// The wasm layer's digest of a manifest.
-fn layer_of(manifest: &[u8]) -> String {
+fn layer_of(manifest: &[u8]) -> Digest {
     let m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
-    m["layers"][0]["digest"].as_str().unwrap().to_string()
+    m["layers"][0]["digest"].as_str().unwrap().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -233,13 +234,13 @@ async fn a_token_the_registry_refuses_as_expired_is_replaced() {
 /// registry to refuse the token the transfer started with.
 struct Gated {
     inner: DirStore,
-    digest: String,
+    digest: Digest,
     gate: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl Gated {
-    fn pass(&self, digest: &str) {
-        if digest == self.digest {
+    fn pass(&self, digest: &Digest) {
+        if *digest == self.digest {
             let gate = self.gate.lock().unwrap().take();
             if let Some(wait) = gate {
                 wait();
@@ -249,18 +250,18 @@ impl Gated {
 }
 
 impl BlobStore for Gated {
-    fn has(&self, digest: &str) -> bool {
+    fn has(&self, digest: &Digest) -> bool {
         self.pass(digest);
         self.inner.has(digest)
     }
-    fn size(&self, digest: &str) -> io::Result<u64> {
+    fn size(&self, digest: &Digest) -> io::Result<u64> {
         self.inner.size(digest)
     }
-    fn open(&self, digest: &str) -> io::Result<Box<dyn Read + Send>> {
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
         self.pass(digest);
         self.inner.open(digest)
     }
-    fn writer(&self, digest: &str, size: u64) -> io::Result<Box<dyn BlobWriter>> {
+    fn writer(&self, digest: &Digest, size: u64) -> io::Result<Box<dyn BlobWriter>> {
         self.inner.writer(digest, size)
     }
 }

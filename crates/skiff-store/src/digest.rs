@@ -39,7 +39,8 @@ impl Digest {
         }
     }
 
-    pub(crate) fn from_sha256(hasher: Sha256) -> Digest {
+    /// The digest a finished hasher computed (a stream hashed as it was written).
+    pub fn from_sha256(hasher: Sha256) -> Digest {
         Digest {
             hex: hex::encode(hasher.finalize()),
         }

@@ -26,6 +26,7 @@
 //! the middle of a write (between "blobs stored" and "tag set") while they decide what is
 //! unreferenced.
 
+pub mod atomic;
 mod blobs;
 mod check;
 mod digest;
@@ -35,6 +36,7 @@ pub mod leftovers;
 mod refs;
 mod staging;
 mod tags;
+pub mod time;
 mod writer;
 
 pub use check::{CheckReport, Problem};

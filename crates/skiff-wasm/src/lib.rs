@@ -21,8 +21,8 @@ pub struct WasmInfo {
     pub kind: Kind,
     /// Size in bytes.
     pub size: u64,
-    /// `sha256:<hex>` of the bytes.
-    pub digest: String,
+    /// The digest of the bytes: the key of the compile cache and of a layer.
+    pub digest: skiff_store::Digest,
     /// Top-level imports: `module::name` for core modules, the fully qualified interface name
     /// (`wasi:cli/environment@0.2.6`) for components.
     pub imports: Vec<String>,
@@ -109,17 +109,11 @@ pub fn inspect(bytes: &[u8]) -> Result<WasmInfo, ParseError> {
     Ok(WasmInfo {
         kind,
         size: bytes.len() as u64,
-        digest: sha256_digest(bytes),
+        digest: skiff_store::Digest::of(bytes),
         imports,
         exports,
         capabilities,
     })
-}
-
-/// `sha256:<hex>` of `bytes`, the digest form used for blobs and cache keys alike.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 fn malformed(e: wasmparser::BinaryReaderError) -> ParseError {
@@ -184,7 +178,7 @@ mod tests {
         let info = inspect(b"\0asm\x01\0\0\0").unwrap();
         assert_eq!(info.kind, Kind::CoreLibrary);
         assert!(info.imports.is_empty());
-        assert_eq!(info.digest.len(), "sha256:".len() + 64);
+        assert_eq!(info.digest, skiff_store::Digest::of(b"\0asm\x01\0\0\0"));
     }
 
     #[test]

@@ -104,9 +104,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             .expect("run ctr")
     }
 
-    /// Build a compat image of `wasm` with skiff-compat and import it as `name`.
+    /// Build a compat image of `wasm` (skiff-image's compat writer) and import it as `name`.
     pub fn import(&self, name: &str, wasm: Vec<u8>, args: &[&str]) {
-        let image = skiff_compat::CompatImage::new(skiff_compat::CompatConfig {
+        let image = skiff_image::compat::CompatImage::new(skiff_image::compat::CompatConfig {
             name: name.into(),
             wasm,
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -117,7 +117,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             .dir
             .path()
             .join(format!("{}.tar", image.manifest.digest));
-        std::fs::write(&tar, image.layout_tar()).unwrap();
+        std::fs::write(&tar, image.layout_tar().unwrap()).unwrap();
         let out = self.ctr(&[
             "images",
             "import",

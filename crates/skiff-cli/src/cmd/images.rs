@@ -6,8 +6,8 @@ use crate::term::{for_terminal, json};
 use clap::Args;
 use serde::Serialize;
 use skiff_image::reference::familiar;
-use skiff_image::time::{ago, parse_rfc3339};
 use skiff_image::Image;
+use skiff_store::time::{ago, parse_rfc3339};
 
 /// List images in the local store
 #[derive(Debug, Args)]

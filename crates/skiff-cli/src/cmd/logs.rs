@@ -37,7 +37,7 @@ pub struct LogsArgs {
 
 /// `--since`/`--until` as Docker takes them: an RFC 3339 time, or an age before now.
 fn parse_when(s: &str) -> Result<i64, String> {
-    if let Some(t) = skiff_image::time::parse_rfc3339(s) {
+    if let Some(t) = skiff_store::time::parse_rfc3339(s) {
         return Ok(t);
     }
     let age = crate::units::parse_duration(s).map_err(|_| {
@@ -69,7 +69,7 @@ pub fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<u8> {
         None => None,
     };
     let in_window = |l: &LogLine| {
-        let Some(t) = skiff_image::time::parse_rfc3339(&l.time) else {
+        let Some(t) = skiff_store::time::parse_rfc3339(&l.time) else {
             return !window;
         };
         args.since.is_none_or(|s| t >= s) && args.until.is_none_or(|u| t < u)

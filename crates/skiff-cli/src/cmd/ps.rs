@@ -6,7 +6,8 @@ use crate::term::json;
 use clap::Args;
 use hyper::Method;
 use skiff_api::{Status, Workload, WorkloadKind};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use skiff_store::time::parse_rfc3339_time;
+use std::time::{Duration, SystemTime};
 
 /// List workloads (running ones; -a for all)
 #[derive(Debug, Args)]
@@ -88,7 +89,7 @@ pub fn ps(client: &Client, args: PsArgs) -> anyhow::Result<u8> {
             w.state
                 .started_at
                 .as_deref()
-                .and_then(parse_rfc3339)
+                .and_then(parse_rfc3339_time)
                 .map(|t| format!("{} ago", ago(now, t)))
                 .unwrap_or_else(|| "-".into()),
             w.spec.guest.route.clone().unwrap_or_else(|| "-".into()),
@@ -102,7 +103,7 @@ pub fn ps(client: &Client, args: PsArgs) -> anyhow::Result<u8> {
 pub fn status(w: &Workload, now: SystemTime) -> String {
     let since = |t: &Option<String>| {
         t.as_deref()
-            .and_then(parse_rfc3339)
+            .and_then(parse_rfc3339_time)
             .map(|t| ago(now, t))
             .unwrap_or_default()
     };
@@ -129,40 +130,6 @@ fn ago(now: SystemTime, then: SystemTime) -> String {
         s if s < 3600 => plural(s / 60, "minute"),
         s if s < 86_400 => plural(s / 3600, "hour"),
         s => plural(s / 86_400, "day"),
-    }
-}
-
-/// The daemon's own format: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
-pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
-    let nanos: u32 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
-    Some(UNIX_EPOCH + Duration::new(u64::try_from(secs).ok()?, nanos))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_daemons_times() {
-        let t = parse_rfc3339("2024-02-29T23:59:59.000000005Z").unwrap();
-        assert_eq!(t, UNIX_EPOCH + Duration::new(1_709_251_199, 5));
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(UNIX_EPOCH));
-        assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }
 

@@ -118,7 +118,8 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
 fn watchdog(timeout: Duration) {
     std::thread::spawn(move || {
         std::thread::sleep(timeout + Duration::from_millis(250));
-        eprintln!("skiff: {}", skiff_engine::RunError::Timeout(timeout));
+        let e = anyhow::Error::from(skiff_engine::RunError::Timeout(timeout));
+        eprintln!("skiff: {}", exit::message_for(&e));
         std::process::exit(exit::TIMEOUT as i32);
     });
 }

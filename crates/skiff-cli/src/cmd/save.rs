@@ -4,6 +4,7 @@ use crate::home::Home;
 use anyhow::Context;
 use clap::Args;
 use skiff_image::archive::{save as save_archive, SaveItem};
+use skiff_store::atomic::{write_atomic_with, Atomic};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -42,26 +43,13 @@ pub fn save(home: &Home, args: SaveArgs) -> anyhow::Result<u8> {
     }
     match &args.output {
         Some(path) => {
-            // A temp file beside the target, renamed when complete: a failed save leaves no
-            // half-written archive under the name.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".skiff-save-")
-                .tempfile_in(dir)
-                .with_context(|| format!("cannot write in {}", dir.display()))?;
-            {
-                let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+            // Written atomically: a failed save leaves no half-written archive under the name.
+            write_atomic_with(path, Atomic::PRIVATE, |f| {
+                let mut out = std::io::BufWriter::new(f);
                 save_archive(&store, &items, &mut out)?;
-                out.flush().context("cannot write the archive")?;
-            }
-            tmp.as_file()
-                .sync_all()
-                .context("cannot write the archive")?;
-            tmp.persist(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+                out.flush().context("cannot write the archive")
+            })
+            .with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => {
             let stdout = std::io::stdout();

@@ -456,6 +456,10 @@ impl Guest {
                 message: e.to_string(),
                 backtrace: Vec::new(),
             },
+            e @ RunError::HandleLimit { .. } => HandleError::Trap {
+                message: e.to_string(),
+                backtrace: e.backtrace().to_vec(),
+            },
             RunError::Instantiate(m) => HandleError::Instantiate(m),
             e => HandleError::Instantiate(e.to_string()),
         }

@@ -194,3 +194,43 @@ impl HandleError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::HandleError;
+    use std::time::Duration;
+
+    /// The statuses docs/architecture.md promises ("Failures"), one per failure.
+    #[test]
+    fn every_failure_has_its_status() {
+        let second = Duration::from_secs(1);
+        let cases = [
+            (
+                HandleError::Overloaded {
+                    max_concurrent: 1,
+                    waited: second,
+                },
+                503,
+            ),
+            (HandleError::BodyTooLarge { limit: 1 }, 413),
+            (HandleError::BadRequest("x".into()), 400),
+            (
+                HandleError::Trap {
+                    message: "x".into(),
+                    backtrace: vec![],
+                },
+                500,
+            ),
+            (HandleError::MemoryLimit { limit: 1 }, 500),
+            (HandleError::Instantiate("x".into()), 500),
+            (HandleError::NoResponse, 502),
+            (HandleError::GuestError("x".into()), 502),
+            (HandleError::CpuLimit(second), 504),
+            (HandleError::Timeout(second), 504),
+            (HandleError::Stopped, 503),
+        ];
+        for (e, status) in cases {
+            assert_eq!(e.status(), status, "{e}");
+        }
+    }
+}

@@ -186,13 +186,13 @@ impl OutboundHooks {
             .try_acquire_owned()
             .map_err(|_| {
                 format!(
-                    "{} outbound requests of this request already in flight (--max-outbound)",
+                    "{} outbound requests of this request already in flight (its per-request cap)",
                     self.limits.max_outbound
                 )
             })?;
         let app = self.app_permits.clone().try_acquire_owned().map_err(|_| {
             format!(
-                "{} outbound requests of this app already in flight (--max-app-outbound)",
+                "{} outbound requests of this app already in flight (its per-app cap)",
                 self.limits.max_app_outbound
             )
         })?;
@@ -235,7 +235,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
         let slot = if !self.policy.allows(&scheme, &host, port) {
             Err((
                 &self.stats.outbound_denied,
-                "denied: not in the app's --allow-outbound list".to_string(),
+                "denied: not in the app's outbound allow-list".to_string(),
                 Error::HttpRequestDenied,
             ))
         } else {

@@ -3,7 +3,7 @@
 use serde_json::json;
 use skiff_registry::{BlobStore, DirStore};
 
-pub fn put(store: &DirStore, bytes: &[u8]) -> String {
+pub fn put(store: &DirStore, bytes: &[u8]) -> skiff_store::Digest {
     let d = super::sha256(bytes);
     let mut w = store.writer(&d, bytes.len() as u64).unwrap();
     w.write_all(bytes).unwrap();

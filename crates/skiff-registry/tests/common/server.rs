@@ -291,9 +291,8 @@ pub struct Curl<'a> {
     pub user: Option<(&'a str, &'a str)>,
 }
 
-pub fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+pub fn sha256(bytes: &[u8]) -> skiff_store::Digest {
+    skiff_store::Digest::of(bytes)
 }
 
 impl Curl<'_> {
@@ -306,7 +305,7 @@ impl Curl<'_> {
         c
     }
 
-    pub fn put_blob(&self, repo: &str, bytes: &[u8]) -> String {
+    pub fn put_blob(&self, repo: &str, bytes: &[u8]) -> skiff_store::Digest {
         let digest = sha256(bytes);
         let out = self
             .base()
@@ -343,7 +342,13 @@ impl Curl<'_> {
         digest
     }
 
-    pub fn put_manifest(&self, repo: &str, tag: &str, media_type: &str, bytes: &[u8]) -> String {
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> skiff_store::Digest {
         self.put(
             &format!("http://{}/v2/{repo}/manifests/{tag}", self.addr),
             media_type,

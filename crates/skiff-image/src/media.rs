@@ -1,8 +1,9 @@
 //! Media types skiff writes and reads. Set explicitly everywhere: oci-client's own wasm config
 //! constant (`application/vnd.wasm.config.v1+json`) names an older layout.
 
-/// skiff's image: the CNCF Wasm artifact layout.
+/// skiff's image: the CNCF TAG-Runtime Wasm artifact config.
 pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+/// Its one layer: the Wasm binary itself.
 pub const WASM_LAYER: &str = "application/wasm";
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -28,8 +29,3 @@ pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json"
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const DOCKER_LAYER_TAR_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-
-/// Annotations skiff adds to an image it normalised from another layout.
-pub const ANNOTATION_SOURCE_LAYOUT: &str = "dev.skiff.source.layout";
-pub const ANNOTATION_SOURCE_MANIFEST: &str = "dev.skiff.source.manifest";
-pub const ANNOTATION_SOURCE_COMPONENT: &str = "dev.skiff.source.component";

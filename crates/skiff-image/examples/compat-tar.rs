@@ -1,7 +1,7 @@
 //! Write a compat image-layout tar for `ctr images import`:
 //!
 //! ```sh
-//! cargo run -p skiff-compat --example compat-tar -- NAME FILE.wasm OUT.tar [ARG...]
+//! cargo run -p skiff-image --example compat-tar -- NAME FILE.wasm OUT.tar [ARG...]
 //! ctr images import --platform wasi/wasm OUT.tar
 //! ```
 //!
@@ -18,7 +18,7 @@ fn main() {
         eprintln!("compat-tar: cannot read {}: {e}", args[1]);
         std::process::exit(1)
     });
-    let mut config = skiff_compat::CompatConfig {
+    let mut config = skiff_image::compat::CompatConfig {
         name: args[0].clone(),
         wasm,
         args: args[3..].to_vec(),
@@ -32,11 +32,15 @@ fn main() {
         config.os = os.into();
         config.architecture = arch.into();
     }
-    let image = skiff_compat::CompatImage::new(config).unwrap_or_else(|e| {
+    let image = skiff_image::compat::CompatImage::new(config).unwrap_or_else(|e| {
         eprintln!("compat-tar: {e}");
         std::process::exit(1)
     });
-    if let Err(e) = std::fs::write(&args[2], image.layout_tar()) {
+    let tar = image.layout_tar().unwrap_or_else(|e| {
+        eprintln!("compat-tar: {e}");
+        std::process::exit(1)
+    });
+    if let Err(e) = std::fs::write(&args[2], tar) {
         eprintln!("compat-tar: cannot write {}: {e}", args[2]);
         std::process::exit(1);
     }

@@ -7,31 +7,34 @@
 //! it unpacks every layer as a tar into a snapshot. The skiff containerd shim then finds the
 //! `.wasm` in the container's rootfs through `process.args[0]`.
 //!
+//! `skiff push --format compat` pushes its blobs (`skiff-registry`); `layout_tar` writes them
+//! for `ctr images import` (the shim's tests, `examples/compat-tar.rs`). Reading this layout on
+//! pull is the registry client's (`skiff-registry/src/compat.rs`).
+//!
 //! ```no_run
 //! let wasm = std::fs::read("hello.wasm").unwrap();
-//! let image = skiff_compat::CompatImage::new(skiff_compat::CompatConfig {
+//! let image = skiff_image::compat::CompatImage::new(skiff_image::compat::CompatConfig {
 //!     name: "registry.example.com/team/hello:1.0".into(),
 //!     wasm,
 //!     ..Default::default()
 //! })
 //! .unwrap();
-//! std::fs::write("hello.tar", image.layout_tar()).unwrap(); // ctr images import hello.tar
+//! std::fs::write("hello.tar", image.layout_tar().unwrap()).unwrap(); // ctr images import hello.tar
 //! ```
 //!
 //! Everything is deterministic: the same inputs give the same digests (timestamps are the Unix
 //! epoch unless `created` is given), so re-importing an unchanged image is a no-op.
 
+use crate::archive::{append_blob, file_header, name_annotations, write_layout_head, ArchiveError};
+use crate::media;
+use crate::model::{to_canonical_json, Annotations, Descriptor, Index, Manifest, Platform};
+use crate::reference::Reference;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use skiff_store::Digest;
 
-pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// Uncompressed: a Wasm binary gains little from gzip and containerd unpacks it either way.
-pub const MEDIA_TYPE_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-/// The annotation `ctr images import` names the image by.
-pub const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
-pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The layer is uncompressed: a Wasm binary gains little from gzip and containerd unpacks it
+/// either way.
+const LAYER_MEDIA_TYPE: &str = media::OCI_LAYER_TAR;
 
 /// What goes into a compat image.
 #[derive(Debug, Clone)]
@@ -88,14 +91,15 @@ pub enum CompatError {
     BadPlatform,
     #[error("environment entry {0:?} must be K=V with a non-empty K")]
     BadEnv(String),
+    #[error("cannot write the layer's tar: {0}")]
+    Tar(#[from] std::io::Error),
 }
 
 /// One content-addressed blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
     pub media_type: &'static str,
-    /// `sha256:<hex>`
-    pub digest: String,
+    pub digest: Digest,
     pub bytes: Vec<u8>,
 }
 
@@ -103,14 +107,18 @@ impl Blob {
     fn new(media_type: &'static str, bytes: Vec<u8>) -> Blob {
         Blob {
             media_type,
-            digest: sha256(&bytes),
+            digest: Digest::of(&bytes),
             bytes,
         }
     }
 
     /// An OCI descriptor for this blob.
-    pub fn descriptor(&self) -> Value {
-        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.bytes.len()})
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            self.media_type,
+            self.digest.clone(),
+            self.bytes.len() as u64,
+        )
     }
 }
 
@@ -119,8 +127,7 @@ impl Blob {
 #[derive(Debug, Clone)]
 pub struct CompatImage {
     pub name: String,
-    /// `{"architecture", "os"}` as in an OCI index descriptor.
-    pub platform: Value,
+    pub platform: Platform,
     pub manifest: Blob,
     pub config: Blob,
     pub layer: Blob,
@@ -133,7 +140,7 @@ impl CompatImage {
             .created
             .clone()
             .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
-        let layer = Blob::new(MEDIA_TYPE_LAYER, layer_tar(&c.file_name, &c.wasm));
+        let layer = Blob::new(LAYER_MEDIA_TYPE, layer_tar(&c.file_name, &c.wasm)?);
         let entrypoint = format!("/{}", c.file_name);
         let mut image_config = json!({"Entrypoint": [entrypoint]});
         if !c.args.is_empty() {
@@ -148,19 +155,25 @@ impl CompatImage {
             "os": c.os,
             "config": image_config,
             // The layer is uncompressed, so its diff ID is its digest.
-            "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
+            "rootfs": {"type": "layers", "diff_ids": [layer.digest.to_string()]},
             "history": [{"created": created, "created_by": format!("skiff: COPY {} /", c.file_name)}],
         });
-        let config = Blob::new(MEDIA_TYPE_CONFIG, to_bytes(&config));
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": MEDIA_TYPE_MANIFEST,
-            "config": config.descriptor(),
-            "layers": [layer.descriptor()],
-        });
-        let manifest = Blob::new(MEDIA_TYPE_MANIFEST, to_bytes(&manifest));
+        let config = Blob::new(media::OCI_CONFIG, to_bytes(&config));
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            artifact_type: None,
+            config: config.descriptor(),
+            layers: vec![layer.descriptor()],
+            annotations: Annotations::new(),
+        };
+        let manifest = Blob::new(media::OCI_MANIFEST, to_canonical_json(&manifest));
         Ok(CompatImage {
-            platform: json!({"architecture": c.architecture, "os": c.os}),
+            platform: Platform {
+                architecture: c.architecture,
+                os: c.os,
+                variant: None,
+            },
             name: c.name,
             manifest,
             config,
@@ -170,45 +183,34 @@ impl CompatImage {
 
     /// `index.json` of the image layout: one manifest, platform `wasi/wasm`, named.
     pub fn index_json(&self) -> Vec<u8> {
-        let mut desc = self.manifest.descriptor();
-        desc["platform"] = self.platform.clone();
-        let mut annotations = json!({ANNOTATION_IMAGE_NAME: self.name});
-        if let Some(tag) = tag_of(&self.name) {
-            annotations[ANNOTATION_REF_NAME] = json!(tag);
+        to_canonical_json(&self.index())
+    }
+
+    fn index(&self) -> Index {
+        let desc = Descriptor {
+            platform: Some(self.platform.clone()),
+            annotations: name_annotations(&self.name, tag_of(&self.name).as_deref()),
+            ..self.manifest.descriptor()
+        };
+        Index {
+            schema_version: 2,
+            media_type: Some(media::OCI_INDEX.into()),
+            manifests: vec![desc],
+            annotations: Annotations::new(),
         }
-        desc["annotations"] = annotations;
-        to_bytes(&json!({
-            "schemaVersion": 2,
-            "mediaType": MEDIA_TYPE_INDEX,
-            "manifests": [desc],
-        }))
     }
 
     /// The whole OCI image layout as a tar (`oci-layout`, `index.json`, `blobs/sha256/*`).
-    pub fn layout_tar(&self) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for dir in ["blobs/", "blobs/sha256/"] {
-            append(&mut b, dir, &[], tar::EntryType::Directory, 0o755);
-        }
-        append(
-            &mut b,
-            "oci-layout",
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-            tar::EntryType::Regular,
-            0o644,
-        );
-        append(
-            &mut b,
-            "index.json",
-            &self.index_json(),
-            tar::EntryType::Regular,
-            0o644,
-        );
+    pub fn layout_tar(&self) -> Result<Vec<u8>, ArchiveError> {
+        let mut b = write_layout_head(Vec::new(), &self.index())?;
         for blob in [&self.manifest, &self.config, &self.layer] {
-            let path = format!("blobs/sha256/{}", &blob.digest["sha256:".len()..]);
-            append(&mut b, &path, &blob.bytes, tar::EntryType::Regular, 0o644);
+            let size = blob.bytes.len() as u64;
+            append_blob(&mut b, &blob.digest, size, &blob.bytes[..])?;
         }
-        b.into_inner().expect("writing a tar to a Vec cannot fail")
+        b.into_inner().map_err(|source| ArchiveError::Io {
+            context: "cannot write the compat layout".into(),
+            source,
+        })
     }
 }
 
@@ -242,38 +244,22 @@ fn validate(c: &CompatConfig) -> Result<(), CompatError> {
     Ok(())
 }
 
-/// The tag of a reference (`host:5000/a/b:1.0` → `1.0`), if it has one.
-fn tag_of(name: &str) -> Option<&str> {
-    let name = name.split('@').next()?;
-    let last = name.rsplit('/').next()?;
-    last.split_once(':').map(|(_, tag)| tag)
+/// The tag of a reference (`host:5000/a/b:1.0` → `1.0`), if it is one and has one.
+fn tag_of(name: &str) -> Option<String> {
+    Reference::parse(name).ok()?.tag().map(str::to_string)
 }
 
-fn layer_tar(file_name: &str, wasm: &[u8]) -> Vec<u8> {
+fn layer_tar(file_name: &str, wasm: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
+    let mut h = file_header(wasm.len() as u64);
     // Executable like Docker's own compat images; the shim does not care, other tools might.
-    append(&mut b, file_name, wasm, tar::EntryType::Regular, 0o755);
-    b.into_inner().expect("writing a tar to a Vec cannot fail")
-}
-
-fn append(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], kind: tar::EntryType, mode: u32) {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(kind);
-    h.set_size(data.len() as u64);
-    h.set_mode(mode);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    b.append_data(&mut h, path, data)
-        .expect("writing a tar to a Vec cannot fail");
+    h.set_mode(0o755);
+    b.append_data(&mut h, file_name, wasm)?;
+    b.into_inner()
 }
 
 fn to_bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).expect("a JSON value always serializes")
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 #[cfg(test)]

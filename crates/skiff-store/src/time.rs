@@ -1,13 +1,32 @@
-//! RFC 3339 timestamps without a date library: skiff writes whole seconds in UTC and reads what
-//! others write (fractions, offsets) well enough to show an age.
+//! RFC 3339 timestamps without a date library, for every crate: image configs (`created`, whole
+//! seconds, so a build is reproducible) and the daemon's records (nanoseconds, so events in one
+//! second keep their order). UTC only; what others write (fractions, offsets) is read well
+//! enough to show an age.
+//!
+//! Here rather than in skiff-image because the daemon, which has no images, writes them too,
+//! and skiff-store is the crate both already use.
 
-/// `1970-01-01T00:00:00Z` style, from seconds since the Unix epoch.
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `1970-01-01T00:00:00Z`, from seconds since the Unix epoch.
 pub fn format_rfc3339(secs: i64) -> String {
+    format(secs, None)
+}
+
+/// `2024-05-01T12:00:00.123456789Z`: nanoseconds always written, so the strings sort as the
+/// times do.
+pub fn format_rfc3339_nanos(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format(d.as_secs() as i64, Some(d.subsec_nanos()))
+}
+
+fn format(secs: i64, nanos: Option<u32>) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
+    let frac = nanos.map(|n| format!(".{n:09}")).unwrap_or_default();
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -16,6 +35,16 @@ pub fn format_rfc3339(secs: i64) -> String {
 
 /// Seconds since the epoch, from `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; `None` if it is not.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    parse(s).map(|(secs, _)| secs)
+}
+
+/// The same, to the nanosecond, as a `SystemTime`; `None` before 1970.
+pub fn parse_rfc3339_time(s: &str) -> Option<SystemTime> {
+    let (secs, nanos) = parse(s)?;
+    Some(UNIX_EPOCH + Duration::new(u64::try_from(secs).ok()?, nanos))
+}
+
+fn parse(s: &str) -> Option<(i64, u32)> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -24,8 +53,11 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let mut rest = &s[19..];
+    let mut nanos = 0;
     if let Some(frac) = rest.strip_prefix('.') {
         let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        // Digits past the ninth are below a nanosecond: dropped.
+        nanos = format!("{:0<9}", &frac[..n.min(9)]).parse().ok()?;
         rest = &frac[n..];
     }
     let offset = match rest {
@@ -39,7 +71,8 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset;
+    Some((secs, nanos))
 }
 
 /// "3 minutes ago", as `docker images` shows CREATED.
@@ -100,5 +133,19 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(ago(0, 7200), "2 hours ago");
+    }
+
+    #[test]
+    fn nanoseconds_round_trip() {
+        let epoch = format_rfc3339_nanos(UNIX_EPOCH);
+        assert_eq!(epoch, "1970-01-01T00:00:00.000000000Z");
+        let t = UNIX_EPOCH + Duration::new(1_709_251_199, 5); // leap year, end of February
+        assert_eq!(format_rfc3339_nanos(t), "2024-02-29T23:59:59.000000005Z");
+        assert_eq!(parse_rfc3339_time(&format_rfc3339_nanos(t)), Some(t));
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(format_rfc3339_nanos(t), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(parse_rfc3339_time("1970-01-01T00:00:00Z"), Some(UNIX_EPOCH));
+        assert_eq!(parse_rfc3339_time("1969-12-31T23:59:59Z"), None);
+        assert_eq!(parse_rfc3339_time("yesterday"), None);
     }
 }
