@@ -145,8 +145,7 @@ fn precompile(
             cache_dir: Some(home.compile_cache()),
             ..EngineConfig::default()
         })?;
-        let what = format!("{}", image.layer().digest);
-        let what = crate::progress::short(&what);
+        let what = image.layer().digest.short();
         crate::progress::compiling(stream, what, bytes.len() as u64, || engine.load(&bytes))?;
         Ok(())
     })();
