@@ -74,7 +74,16 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
     let program = load(&engine, &bytes, &plan.argv0)?;
     let sandbox = Sandbox::from_spec(&plan.guest, &plan.argv0);
     let limits = Limits::from(&plan.guest.limits);
-    match engine.run_command(&program, &sandbox, &limits) {
+    // The one run path, driven on this thread as `skiff run` drives it: the timeout ends the
+    // guest wherever it is, a host call (a sleep, a read) included.
+    let run =
+        skiff_engine::block_on(engine.run_command(&program, &sandbox, &limits)).map_err(|e| {
+            (
+                SKIFF_FAILED,
+                format!("cannot start the guest's runtime: {e}"),
+            )
+        })?;
+    match run {
         Ok(Exit::Code(code)) => Ok(code),
         Err(e) => {
             let mut message = failure(&e);

@@ -189,6 +189,28 @@ fn the_memory_limit_counts_every_memory_and_table_together() {
     assert!(s.contains("hello from skiff"), "{s}");
 }
 
+/// The timeout annotation ends a guest wherever it is: here asleep in a host call (ticker
+/// prints its first tick, then sleeps an hour), where no epoch check reaches it. A shim that
+/// only interrupted wasm code would hold this test for the hour.
+#[test]
+fn a_guest_asleep_past_its_timeout_annotation_is_stopped_with_124() {
+    let c = Containerd::start();
+    c.import("example.com/skiff/ticker:1.0", guest("ticker.wasm"), &[]);
+    let out = c.run(
+        &["--annotation", "dev.skiff.timeout=500ms"],
+        "example.com/skiff/ticker:1.0",
+        "sleeper",
+        &["/app.wasm", "1", "3600000"],
+    );
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(124), "{s}");
+    assert!(s.contains("tick 1"), "{s}");
+    assert!(
+        s.contains("the guest ran longer than 500ms (annotation dev.skiff.timeout)"),
+        "{s}"
+    );
+}
+
 #[test]
 fn kill_stops_a_looping_guest_with_sigterm_and_sigkill() {
     let c = Containerd::start();

@@ -16,7 +16,7 @@
 
 use skiff_engine::{LimitKind, LoadError, RunError};
 
-pub use skiff_engine::exit::{CANNOT_RUN, NOT_FOUND, SKIFF_FAILED, TIMEOUT};
+pub use skiff_engine::exit::{CANNOT_RUN, NOT_FOUND, SKIFF_FAILED};
 
 /// A daemon verb failed (`ps`, `stop`, …), or no daemon answered.
 pub const DAEMON_ERROR: u8 = 1;
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn every_error_has_its_code() {
-        use skiff_engine::exit::{MEMORY_LIMIT, TRAP};
+        use skiff_engine::exit::{MEMORY_LIMIT, TIMEOUT, TRAP};
         let in_use = std::io::Error::new(std::io::ErrorKind::AddrInUse, "in use");
         assert!(
             hint_for(&anyhow::Error::new(in_use).context("cannot listen"))

@@ -23,6 +23,46 @@ fn a_tight_loop_stops_at_the_timeout() {
         .stderr_has("300ms (--timeout)");
 }
 
+/// A guest asleep in a host call is not running wasm code, so no epoch check reaches it; the
+/// timeout must end the call itself. ticker prints its first tick, then sleeps an hour
+/// (`nanosleep`) before the next.
+#[test]
+fn a_guest_asleep_in_a_host_call_stops_at_the_timeout() {
+    let s = Skiff::new();
+    s.run(&[
+        "run",
+        "--timeout",
+        "300ms",
+        &g("ticker.wasm"),
+        "1",
+        "3600000",
+    ])
+    .code(124)
+    .stderr_has("timeout: the guest ran longer than 300ms (--timeout)")
+    .stdout_has("tick 1")
+    .stdout_lacks("tick 2");
+}
+
+/// The same for a guest waiting to read stdin (`-i`) that never gets input nor its end.
+#[test]
+fn a_guest_waiting_for_stdin_stops_at_the_timeout() {
+    use std::process::Stdio;
+    let s = Skiff::new();
+    let mut child = s
+        .cmd()
+        .args(["run", "-i", "--timeout", "300ms", &g("cat.wasm")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Held open (and never written) until skiff has exited: `wait_with_output` would close it.
+    let _stdin = child.stdin.take();
+    common::Done::from(child.wait_with_output().unwrap())
+        .code(124)
+        .stderr_has("timeout: the guest ran longer than 300ms (--timeout)");
+}
+
 #[test]
 fn memory_growth_past_the_limit_is_stopped() {
     let s = Skiff::new();

@@ -182,7 +182,7 @@ async fn run_task(
     let engine = d.engine.clone();
     let run = d.host.tasks.spawn(async move {
         let _reserved = reserved;
-        engine.run_command_async(&program, &sandbox, &limits).await
+        engine.run_command(&program, &sandbox, &limits).await
     });
     // Aborted when dropped: the guest ends at its next yield (within one epoch tick).
     struct AbortOnDrop(tokio::task::JoinHandle<Result<Exit, RunError>>);

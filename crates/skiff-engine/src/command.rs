@@ -1,16 +1,25 @@
 //! Running a command program (a WASI p1 `_start` module or a p2 `wasi:cli/run` component) to
-//! completion, once.
+//! completion, once: the one run path of `skiff run`, the daemon's tasks and the shim's guest
+//! process.
+//!
+//! A run is a future and nothing in it blocks a thread: wasm code yields to the async executor
+//! at every epoch tick, and host calls (sleeping, reading stdin, file I/O) are awaited. So
+//! dropping the future stops the guest wherever it is (a tight loop, a sleep, a read), which is
+//! how the daemon stops a workload; the wall-clock timeout is the same drop, done by
+//! `tokio::time::timeout`. This is how wasmtime's own `run` and Spin's core run a guest. A
+//! process that runs one guest drives the future with [`block_on`].
 
 use crate::engine::{Compiled, Engine, Program};
 use crate::error::RunError;
 use crate::limits::{Limits, MemoryLimitHit, MemoryLimiter};
 use crate::sandbox::Sandbox;
 use skiff_wasm::Kind;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
-use wasmtime::{Linker, Store, Trap};
+use wasmtime::{InstancePre, Linker, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 /// How a command ended on its own terms.
@@ -65,112 +74,166 @@ pub(crate) fn ensure_command(program: &Program) -> Result<(), RunError> {
     })
 }
 
+/// A command linked against WASI, ready to instantiate (see `Program::command_pre`).
+pub(crate) enum LinkedCommand {
+    P1(InstancePre<P1State>),
+    P2(CommandPre<P2State>),
+}
+
 impl Engine {
-    /// Run `program` to completion on this thread.
+    /// Run `program` to completion inside the current tokio runtime (one with time and I/O
+    /// enabled: WASI sleeps and sockets need both).
     ///
-    /// A wall-clock timeout interrupts wasm code through an epoch tick. A guest blocked inside a
-    /// host call (reading stdin, sleeping) is not interrupted by it; a caller that must end at
-    /// the deadline regardless (the CLI) keeps its own watchdog as well.
-    pub fn run_command(
+    /// Dropping the returned future stops the guest: wasm code yields every
+    /// [`crate::epoch::EPOCH_TICK`] (the engine's one ticker, shared with HTTP apps), and a
+    /// guest waiting in a host call is waiting on a future. `limits.timeout` is that drop.
+    pub async fn run_command(
         &self,
         program: &Program,
         sandbox: &Sandbox,
         limits: &Limits,
     ) -> Result<Exit, RunError> {
         ensure_command(program)?;
-        let timed_out = Arc::new(AtomicBool::new(false));
-        if let Some(timeout) = limits.timeout {
-            let engine = self.inner.clone();
-            let flag = timed_out.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(timeout);
-                flag.store(true, Ordering::SeqCst);
-                engine.increment_epoch();
-            });
-        }
+        self.ensure_epoch_ticker();
         let builder = sandbox.builder()?;
-        let (result, limit_hit) = match (&program.compiled, program.info.kind) {
-            (Compiled::Module(module), Kind::P1Command) => self.run_p1(module, builder, limits),
-            (Compiled::Component(component), Kind::P2Command) => {
-                self.run_p2(component, builder, limits)
+        let run = async {
+            match (&program.compiled, program.info.kind) {
+                (Compiled::Module(module), Kind::P1Command) => {
+                    self.run_p1(program, module, builder, limits).await
+                }
+                (Compiled::Component(component), Kind::P2Command) => {
+                    self.run_p2(program, component, builder, limits).await
+                }
+                _ => unreachable!("is_command() kinds are compiled as their encoding says"),
             }
-            _ => unreachable!("is_command() kinds are compiled as their encoding says"),
+        };
+        let (result, limit_hit) = match limits.timeout {
+            Some(t) => match tokio::time::timeout(t, run).await {
+                Ok(r) => r,
+                Err(_) => return Err(RunError::Timeout(t)),
+            },
+            None => run.await,
         };
         match result {
             Ok(code) => Ok(Exit::Code(code)),
-            Err(e) => Err(self.classify(e, limit_hit, limits, &timed_out)),
+            // The deadline is a drop, never a trap, so no trap here is a timeout.
+            Err(e) => Err(classify(
+                e,
+                limit_hit,
+                limits,
+                &AtomicBool::new(false),
+                self.max_wasm_stack,
+            )),
         }
     }
 
-    fn run_p1(
+    /// A store whose deadline is one tick away and that yields at every tick (fairness: a busy
+    /// guest gives its thread back to the executor, which is also where a timeout or a stop
+    /// gets its turn).
+    fn store<T: Send + 'static>(
         &self,
+        state: T,
+        limiter: fn(&mut T) -> &mut MemoryLimiter,
+    ) -> Store<T> {
+        let mut store = Store::new(&self.inner, state);
+        store.limiter(move |s| limiter(s) as &mut dyn wasmtime::ResourceLimiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store
+    }
+
+    async fn run_p1(
+        &self,
+        program: &Program,
         module: &wasmtime::Module,
         mut builder: wasmtime_wasi::WasiCtxBuilder,
         limits: &Limits,
     ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
-        let mut linker: Linker<P1State> = Linker::new(&self.inner);
         let state = P1State {
             wasi: p1_ctx(&mut builder, limits),
             limiter: MemoryLimiter::new(limits.memory),
         };
         let mut store = self.store(state, |s| &mut s.limiter);
-        let result = (|| {
-            wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut P1State| &mut s.wasi)?;
-            let instance = linker
-                .instantiate(&mut store, module)
+        let result = async {
+            let pre = match program.command_pre.get() {
+                Some(LinkedCommand::P1(pre)) => pre.clone(),
+                _ => {
+                    let mut linker: Linker<P1State> = Linker::new(&self.inner);
+                    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| {
+                        &mut s.wasi
+                    })?;
+                    let pre = linker.instantiate_pre(module).map_err(Instantiation)?;
+                    let _ = program.command_pre.set(LinkedCommand::P1(pre.clone()));
+                    pre
+                }
+            };
+            let instance = pre
+                .instantiate_async(&mut store)
+                .await
                 .map_err(Instantiation)?;
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-            start.call(&mut store, ())?;
+            start.call_async(&mut store, ()).await?;
             Ok(0)
-        })();
+        }
+        .await;
         (exit_status(result), store.data().limiter.hit)
     }
 
-    fn run_p2(
+    async fn run_p2(
         &self,
+        program: &Program,
         component: &wasmtime::component::Component,
         mut builder: wasmtime_wasi::WasiCtxBuilder,
         limits: &Limits,
     ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
-        let mut linker: ComponentLinker<P2State> = ComponentLinker::new(&self.inner);
         let state = P2State {
             wasi: builder.build(),
             table: capped_table(limits),
             limiter: MemoryLimiter::new(limits.memory),
         };
         let mut store = self.store(state, |s| &mut s.limiter);
-        let result = (|| {
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-            let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(
-                &mut store, component, &linker,
-            )
-            .map_err(Instantiation)?;
-            match command.wasi_cli_run().call_run(&mut store)? {
+        let result = async {
+            let pre = match program.command_pre.get() {
+                Some(LinkedCommand::P2(pre)) => pre.clone(),
+                _ => {
+                    let mut linker: ComponentLinker<P2State> = ComponentLinker::new(&self.inner);
+                    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+                    let pre = linker
+                        .instantiate_pre(component)
+                        .and_then(CommandPre::new)
+                        .map_err(Instantiation)?;
+                    let _ = program.command_pre.set(LinkedCommand::P2(pre.clone()));
+                    pre
+                }
+            };
+            let command = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(Instantiation)?;
+            match command.wasi_cli_run().call_run(&mut store).await? {
                 Ok(()) => Ok(0),
                 Err(()) => Ok(1),
             }
-        })();
+        }
+        .await;
         (exit_status(result), store.data().limiter.hit)
     }
+}
 
-    fn store<T: 'static>(&self, state: T, limiter: fn(&mut T) -> &mut MemoryLimiter) -> Store<T> {
-        let mut store = Store::new(&self.inner, state);
-        store.limiter(move |s| limiter(s) as &mut dyn wasmtime::ResourceLimiter);
-        // Deadline one tick away: the timeout thread (if any) makes that one tick.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_trap();
-        store
-    }
-
-    pub(crate) fn classify(
-        &self,
-        e: wasmtime::Error,
-        limit_hit: Option<u64>,
-        limits: &Limits,
-        timed_out: &AtomicBool,
-    ) -> RunError {
-        classify(e, limit_hit, limits, timed_out, self.max_wasm_stack)
-    }
+/// Drive `run` (an [`Engine::run_command`]) to its end on this thread, for a process that runs
+/// one guest (`skiff run`, the shim's guest process), as wasmtime's `run` does: a
+/// current-thread tokio runtime, with time and I/O for WASI's sleeps and sockets. Fails only if
+/// the runtime cannot be created (no descriptor left for its epoll instance).
+pub fn block_on<F: Future>(run: F) -> std::io::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let output = runtime.block_on(run);
+    // A guest stopped at its timeout may leave a blocking host call behind on tokio's blocking
+    // pool (a read from a FIFO under a mount, say). Dropping the runtime would wait for it;
+    // this does not, and the process is about to exit anyway.
+    runtime.shutdown_background();
+    Ok(output)
 }
 
 /// Why a run failed, from wasmtime's error and what the limiter and the deadline recorded.

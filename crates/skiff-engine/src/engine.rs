@@ -61,7 +61,7 @@ pub struct Engine {
     /// The daemon serves any number of apps from one pool of fixed size, so the sum of their
     /// `max_concurrent` can exceed it; `skiff serve` sizes its pool to that sum.
     pub(crate) slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
-    /// The epoch ticker, started by the first async task or HTTP app (see `epoch.rs`).
+    /// The epoch ticker, started by the first command or HTTP app (see `epoch.rs`).
     pub(crate) ticker: std::sync::Once,
 }
 
@@ -81,7 +81,7 @@ pub struct Program {
     pub(crate) http_pre: std::sync::OnceLock<crate::http::app::SharedPre>,
     /// A command's imports resolved against WASI, once per program: a daemon runs one binary
     /// as many tasks, and linking WASI anew for each would cost more than instantiating.
-    pub(crate) task_pre: std::sync::OnceLock<crate::task::TaskPre>,
+    pub(crate) command_pre: std::sync::OnceLock<crate::command::LinkedCommand>,
 }
 
 impl Program {
@@ -165,7 +165,7 @@ impl Engine {
                 cache: CacheOutcome::Compiled,
                 compiled,
                 http_pre: Default::default(),
-                task_pre: Default::default(),
+                command_pre: Default::default(),
             });
         };
         let hex = info.digest.hex();
@@ -180,7 +180,7 @@ impl Engine {
                         cache: CacheOutcome::Hit(path),
                         compiled,
                         http_pre: Default::default(),
-                        task_pre: Default::default(),
+                        command_pre: Default::default(),
                     });
                 }
                 Err(reason) => replaced = Some(reason),
@@ -225,7 +225,7 @@ impl Engine {
             cache: outcome,
             compiled,
             http_pre: Default::default(),
-            task_pre: Default::default(),
+            command_pre: Default::default(),
         })
     }
 
@@ -254,6 +254,9 @@ impl Engine {
 }
 
 fn build(config: &EngineConfig, pool: Option<(u32, u64)>) -> Result<wasmtime::Engine, LoadError> {
+    // One configuration for every use (`skiff run`, `serve`, the daemon, the shim): wasmtime 48
+    // needs no async switch (`Config::async_support` is deprecated and does nothing; any engine
+    // runs `call_async`), and epochs are always on because every store yields at each tick.
     let mut c = Config::new();
     c.epoch_interruption(true)
         .max_wasm_stack(config.max_wasm_stack)

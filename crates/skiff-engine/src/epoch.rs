@@ -1,11 +1,11 @@
-//! The one epoch ticker of an engine, shared by HTTP requests and daemon tasks.
+//! The one epoch ticker of an engine, shared by HTTP requests and commands.
 //!
 //! Both use epochs the same way: a store's deadline is one tick ahead, and its callback either
-//! yields (fairness: a busy guest gives its thread back every tick) or, for an HTTP request
-//! whose CPU budget is spent, interrupts. Two tickers on one engine would halve every budget, so
-//! there is exactly one per engine, started by the first user and ended when the engine is
-//! dropped (it holds only a weak reference). The synchronous [`Engine::run_command`] uses the
-//! epoch as a one-shot deadline instead and must not share an engine with these.
+//! yields (fairness: a busy guest gives its thread back every tick, and a timeout or a stop gets
+//! its turn) or, for an HTTP request whose CPU budget is spent, interrupts. Two tickers on one
+//! engine would halve every budget, so there is exactly one per engine, started by the first
+//! user and ended when the engine is dropped (it holds only a weak reference). No store uses
+//! the epoch as a one-shot deadline, so any mix of commands and HTTP apps may share an engine.
 
 use crate::engine::Engine;
 use std::time::Duration;

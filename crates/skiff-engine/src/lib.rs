@@ -3,7 +3,8 @@
 //! One [`Engine`] per process, configured once from an [`EngineConfig`]. [`Engine::load`] turns
 //! bytes into a [`Program`] (kind detected from the binary, code from the on-disk compile cache
 //! when it can be). [`Engine::run_command`] runs a command program inside a [`Sandbox`] (what
-//! the guest is granted; nothing by default) under [`Limits`] (on by default). Both come from
+//! the guest is granted; nothing by default) under [`Limits`] (on by default), as a future: the
+//! daemon runs many at once, a process that runs one drives it with [`block_on`]. Both come from
 //! a [`GuestSpec`] (`Sandbox::from_spec`, `Limits::from`), which is where every entry point
 //! describes a guest; the engine's defaults for what a spec leaves out are applied here only.
 //!
@@ -21,10 +22,9 @@ mod limits;
 mod output;
 mod sandbox;
 mod spec;
-mod task;
 
 pub use cache::CacheOutcome;
-pub use command::Exit;
+pub use command::{block_on, Exit};
 pub use engine::{AllocatorChoice, Engine, EngineConfig, Program};
 pub use epoch::EPOCH_TICK;
 pub use error::{exit, LimitKind, LoadError, RunError};

@@ -2,7 +2,6 @@
 
 use crate::cmd::flags::{GuestFlags, Scope};
 use crate::cmd::source::{pull_if_missing, resolve, PullPolicy, Workload};
-use crate::exit;
 use crate::home::Home;
 use crate::units::parse_size;
 use anyhow::Context;
@@ -10,7 +9,6 @@ use clap::Args;
 use skiff_engine::{AllocatorChoice, Engine, EngineConfig, Exit, Limits, Sandbox};
 use skiff_spec::GuestSpec;
 use std::path::Path;
-use std::time::Duration;
 
 /// Run a WASI command (a p1 module or a p2 component); nothing is granted unless asked
 #[derive(Debug, Args)]
@@ -104,24 +102,14 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
         .load(&bytes)
         .with_context(|| workload.label.clone())?;
     tracing::debug!("{}: {}", workload.label, program.info.kind);
-    if let Some(timeout) = limits.timeout {
-        watchdog(timeout);
-    }
-    match engine.run_command(&program, &sandbox, &limits)? {
+    // The one run path (a future), driven on this thread; `--timeout` ends it wherever the
+    // guest is, a host call (reading stdin, sleeping) included.
+    let run = skiff_engine::block_on(engine.run_command(&program, &sandbox, &limits))
+        .context("could not start the runtime that drives the guest")?;
+    match run? {
         // Exit statuses are 0-255 on Unix; a guest's exit(256) wraps as it would natively.
         Exit::Code(code) => Ok((code & 0xff) as u8),
     }
-}
-
-/// The engine interrupts wasm code at the deadline. A guest blocked in a host call (reading
-/// stdin, sleeping) cannot be interrupted that way, so the process ends itself shortly after.
-fn watchdog(timeout: Duration) {
-    std::thread::spawn(move || {
-        std::thread::sleep(timeout + Duration::from_millis(250));
-        let e = anyhow::Error::from(skiff_engine::RunError::Timeout(timeout));
-        eprintln!("skiff: {}", exit::message_for(&e));
-        std::process::exit(exit::TIMEOUT as i32);
-    });
 }
 
 /// The guest `skiff run` describes: the image's defaults under the flags' grants, and the
