@@ -98,9 +98,12 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
         allocator: AllocatorChoice::OnDemand,
         max_wasm_stack: usize::try_from(args.stack).context("--stack is too large")?,
     })?;
-    let program = engine
-        .load(&bytes)
-        .with_context(|| workload.label.clone())?;
+    // On stderr: stdout is the guest's.
+    let stderr = crate::progress::Stream::Stderr;
+    let program = crate::progress::compiling(stderr, &workload.label, bytes.len() as u64, || {
+        engine.load(&bytes)
+    })
+    .with_context(|| workload.label.clone())?;
     tracing::debug!("{}: {}", workload.label, program.info.kind);
     // The one run path (a future), driven on this thread; `--timeout` ends it wherever the
     // guest is, a host call (reading stdin, sleeping) included.
