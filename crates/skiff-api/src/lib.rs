@@ -131,6 +131,10 @@ fn yes() -> bool {
     true
 }
 
+fn first_version() -> u64 {
+    1
+}
+
 /// What the operator wants; the supervisor makes it so, also after a daemon restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -188,6 +192,10 @@ pub struct Workload {
     pub state: State,
     /// The `skiff up` project that owns it, if any.
     pub project: Option<String>,
+    /// Specs given to it under this name: 1 at creation, one more at each redeploy. Stored, so
+    /// it survives daemon restarts (records of daemons before it read as 1).
+    #[serde(default = "first_version")]
+    pub version: u64,
     /// Apps only: the data plane's view of it now (not stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<AppRuntime>,
@@ -218,7 +226,8 @@ pub struct AppRuntime {
     pub requests: u64,
     /// Requests in progress now.
     pub in_flight: u64,
-    /// Versions deployed under this name by `skiff deploy` (1 for the first).
+    /// Versions deployed under this name by `skiff deploy` (1 for the first); the workload's
+    /// stored `version`, which survives daemon restarts.
     pub version: u64,
 }
 

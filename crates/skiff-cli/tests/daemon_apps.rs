@@ -181,6 +181,9 @@ fn redeploy_under_load_drops_nothing_and_apps_survive_kill9() {
     d.wait_status("api", "running");
     let r = get(&d, "x", "/env");
     assert_eq!((r.status, r.body.as_str()), (200, "NAME=v4\n"), "{r:?}");
+    // Its version is the record's: five deploys, across the restart too.
+    assert_eq!(app(&d, "api")["version"], 5);
+    assert_eq!(d.inspect("api")["version"], 5);
     d.run(&["ps"]).code(0).stdout_has("api").stdout_has(" /");
 }
 

@@ -197,6 +197,10 @@ impl Daemon {
         drop(t);
         if w.kind == WorkloadKind::App {
             w.app = self.apps.as_ref().and_then(|a| a.runtime(&w.id));
+            if let Some(app) = &mut w.app {
+                // The data plane counts deploys since this daemon started; the record, all.
+                app.version = w.version;
+            }
         }
         Some(w)
     }
@@ -464,6 +468,7 @@ impl Daemon {
                     log_error: None,
                 },
                 project,
+                version: 1,
                 app: None,
             };
             let commit = self.db.put(&w);
@@ -499,6 +504,7 @@ impl Daemon {
         self.update(id, |w| {
             w.spec = spec.clone();
             w.desired = Desired::Running;
+            w.version += 1;
         })
         .await?;
         if serving {
