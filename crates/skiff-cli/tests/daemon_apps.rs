@@ -194,15 +194,7 @@ fn redeploy_under_load_drops_nothing_and_apps_survive_kill9() {
 fn apps_stay_deployed_when_the_daemon_restarts_without_its_data_plane() {
     let mut d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
     for (name, route) in [("api", "/api"), ("shop", "/shop")] {
-        d.run(&[
-            "deploy",
-            "--name",
-            name,
-            "--route",
-            route,
-            &g("http-hello.wasm"),
-        ])
-        .code(0);
+        d.deploy(name, route, &g("http-hello.wasm"));
     }
     d.kill9();
     d.skiff
@@ -507,15 +499,7 @@ fn metrics_are_named_and_labelled_alike_under_serve_and_the_daemon() {
         &format!("web={}", g("http-hello.wasm")),
     ]);
     let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
-    d.run(&[
-        "deploy",
-        "--name",
-        "web",
-        "--route",
-        "web.test/",
-        &g("http-hello.wasm"),
-    ])
-    .code(0);
+    d.deploy("web", "web.test/", &g("http-hello.wasm"));
     for (path, status) in [("/", 200), ("/trap", 500)] {
         assert_eq!(s.get(path).status, status);
         assert_eq!(get(&d, "web.test", path).status, status);

@@ -180,15 +180,7 @@ fn daemon_refuses_max_open_below_the_minimum_through_the_api() {
 fn daemon_refuses_a_directory_or_the_network_for_an_app() {
     let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
     let (dir, _) = volume();
-    d.run(&[
-        "deploy",
-        "--name",
-        "web",
-        "--route",
-        "web.test/",
-        &g("http-hello.wasm"),
-    ])
-    .code(0);
+    d.deploy("web", "web.test/", &g("http-hello.wasm"));
     let image = image_of(&d, "web");
     let mount = format!(
         r#""mounts":[{{"host":"{}","guest":"/d"}}]"#,

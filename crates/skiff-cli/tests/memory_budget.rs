@@ -83,15 +83,7 @@ fn daemon_apps_over_their_budget_answer_500_and_are_counted() {
         &g("http-table-hog.wasm"),
     ])
     .code(0);
-    d.run(&[
-        "deploy",
-        "--name",
-        "web",
-        "--route",
-        "web.test/",
-        &g("http-hello.wasm"),
-    ])
-    .code(0);
+    d.deploy("web", "web.test/", &g("http-hello.wasm"));
     // The daemon's apps are on the pooling allocator too: the guest is stopped by the budget,
     // as under `skiff serve`, not answered -1 at the pool's table size.
     for _ in 0..2 {

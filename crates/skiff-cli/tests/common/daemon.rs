@@ -130,6 +130,12 @@ impl Daemon {
         self.skiff.run(args)
     }
 
+    /// `skiff deploy --name NAME --route ROUTE FILE`, which must succeed.
+    pub fn deploy(&self, name: &str, route: &str, file: &str) {
+        self.run(&["deploy", "--name", name, "--route", route, file])
+            .code(0);
+    }
+
     fn try_api(
         &self,
         method: &str,
