@@ -532,3 +532,27 @@ fn metrics_are_named_and_labelled_alike_under_serve_and_the_daemon() {
         );
     }
 }
+
+/// Why an app's request failed is in the app's own log (`skiff logs APP`), with the request id
+/// the client got, not only in the daemon's stderr.
+#[test]
+fn an_apps_failures_are_in_its_logs() {
+    let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
+    d.deploy("web", "web.test/", &g("http-hello.wasm"));
+    let r = get(&d, "web.test", "/trap");
+    assert_eq!(r.status, 500, "{r:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let logs = d.run(&["logs", "-t", "web"]).code(0).stderr.clone();
+        if logs.contains("skiff: request ") {
+            assert!(logs.contains("500"), "{logs}");
+            assert!(logs.contains("wasm backtrace:"), "{logs}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure in the app's log:\n{logs}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

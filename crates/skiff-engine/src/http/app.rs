@@ -226,6 +226,7 @@ impl HttpApp {
             limits: self.limits,
             stats: self.stats.clone(),
             max_wasm_stack: self.max_wasm_stack,
+            failures: self.failures(),
         };
         // The deadline counts from the request's arrival, queueing included.
         let deadline = self.limits.timeout.saturating_sub(started.elapsed());
@@ -306,7 +307,19 @@ impl HttpApp {
     /// Log a failure that happened outside the guest task, and pass it on.
     fn fail(&self, id: RequestId, e: HandleError) -> HandleError {
         tracing::warn!("[{} {id}] {}: {e}", self.name, e.status());
+        tell(
+            &self.failures(),
+            &format!("request {id}: {}: {e}", e.status()),
+        );
         e
+    }
+
+    /// Where the app's failures are also written: its stderr, when that is a sink of its own.
+    fn failures(&self) -> Option<Arc<dyn crate::OutputSink>> {
+        match &self.sandbox.stderr {
+            crate::Output::Sink(s) => Some(s.clone()),
+            crate::Output::Inherit => None,
+        }
     }
 
     /// A place under the app's concurrency limit, then a slot of the engine's pool: each at
@@ -442,6 +455,15 @@ struct Guest {
     limits: HttpLimits,
     stats: Arc<AppStats>,
     max_wasm_stack: usize,
+    failures: Option<Arc<dyn crate::OutputSink>>,
+}
+
+/// A failure's line into the app's own log too (the daemon's `skiff logs APP`), beside the
+/// host's log: the operator of an app sees why its requests fail where its output is.
+fn tell(sink: &Option<Arc<dyn crate::OutputSink>>, line: &str) {
+    if let Some(s) = sink {
+        s.write(format!("skiff: {line}\n").as_bytes());
+    }
 }
 
 impl Guest {
@@ -491,8 +513,22 @@ impl Guest {
                     self.id,
                     f.status()
                 );
+                tell(
+                    &self.failures,
+                    &format!(
+                        "request {}: {}: {f}\nwasm backtrace:{bt}",
+                        self.id,
+                        f.status()
+                    ),
+                );
             }
-            _ => tracing::error!("[{} {}] {}: {f}", self.name, self.id, f.status()),
+            _ => {
+                tracing::error!("[{} {}] {}: {f}", self.name, self.id, f.status());
+                tell(
+                    &self.failures,
+                    &format!("request {}: {}: {f}", self.id, f.status()),
+                );
+            }
         }
     }
 }
