@@ -2,24 +2,12 @@
 //! each test has a private podman (its own storage, run dir and containers.conf under a temp
 //! dir, the vfs driver) and an image made with `podman import` from a rootfs holding the .wasm.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{guest, text};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn guest(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../guests/wasm")
-        .join(name)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 struct Podman {
     dir: tempfile::TempDir,
@@ -34,12 +22,7 @@ impl Podman {
                 .is_ok_and(|o| o.status.success()),
             "podman is not installed: apt-get install -y podman (scripts/test does)"
         );
-        // SAFETY: geteuid has no preconditions.
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "these tests run podman as root"
-        );
+        common::assert_root("podman");
         let dir = tempfile::Builder::new()
             .prefix("skiff-podman")
             .tempdir()
@@ -74,34 +57,15 @@ impl Podman {
             .expect("run podman")
     }
 
-    /// `podman import` a rootfs holding `files` (name in the image, host file) whose
-    /// entrypoint is `entrypoint`.
+    /// `podman import` a rootfs holding `files` whose entrypoint is `entrypoint`.
     fn import(&self, image: &str, files: &[(&str, &Path)], entrypoint: &str) {
-        let rootfs = self
-            .dir
-            .path()
-            .join("rootfs")
-            .join(image.replace(['/', ':'], "_"));
-        std::fs::create_dir_all(&rootfs).unwrap();
-        for (name, src) in files {
-            std::fs::copy(src, rootfs.join(name)).unwrap();
-        }
-        let tar = rootfs.with_extension("tar");
-        let status = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let change = format!("ENTRYPOINT [\"{entrypoint}\"]");
+        let tar = common::rootfs_tar(self.dir.path(), image, files);
+        let change = common::entrypoint(entrypoint);
         let out = self.podman(&["import", "--change", &change, tar.to_str().unwrap(), image]);
         assert!(out.status.success(), "import: {}", text(&out));
     }
 
-    /// `podman run --runtime skiff-oci --network none ARGS...`
+    /// `podman run --runtime skiff-oci ARGS...`
     fn run(&self, args: &[&str]) -> Output {
         let mut all = vec!["run", "--runtime", env!("CARGO_BIN_EXE_skiff-oci")];
         all.extend_from_slice(args);
