@@ -273,3 +273,63 @@ fn podman_detached_logs_stop_and_wait() {
     let out = p.podman(&["rm", "ticker"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// A wasi:http component is served where the annotation says (podman has `--annotation`),
+/// on the host's network here; `podman stop` drains it and it exits 0.
+#[test]
+fn podman_serves_a_wasi_http_component_on_the_annotated_address() {
+    use std::io::{Read, Write};
+    let p = Podman::new();
+    p.import(
+        "localhost/http:1",
+        &[("app.wasm", &guest("http-hello.wasm"))],
+        "/app.wasm",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("dev.skiff.http.listen=127.0.0.1:{port}");
+    let out = p.run(&[
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "host",
+        "--annotation",
+        &listen,
+        "localhost/http:1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        let got = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        });
+        match got {
+            Ok(body) => break body,
+            Err(e) => {
+                let logs = text(&p.podman(&["logs", "web"]));
+                assert!(Instant::now() < deadline, "never answered ({e}): {logs}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello"),
+        "{answer}"
+    );
+    let out = p.podman(&["stop", "--time", "10", "web"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = p.podman(&["wait", "web"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "{}",
+        text(&out)
+    );
+}
