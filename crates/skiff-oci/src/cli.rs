@@ -215,3 +215,67 @@ pub fn version() -> String {
         env!("CARGO_PKG_VERSION")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn global_flags_come_before_the_command_in_both_spellings() {
+        let (g, rest) = global(&strings(&[
+            "--root=/r",
+            "--log",
+            "/l.json",
+            "--log-format",
+            "json",
+            "--systemd-cgroup",
+            "delete",
+            "--force",
+            "id",
+        ]))
+        .unwrap();
+        assert_eq!(g.root, Some(PathBuf::from("/r")));
+        assert_eq!(g.log, Some(PathBuf::from("/l.json")));
+        assert!(g.log_json);
+        assert_eq!(rest, strings(&["delete", "--force", "id"]));
+        assert!(global(&strings(&["--log-format", "xml", "state", "x"]))
+            .unwrap_err()
+            .contains("expected text or json"));
+        assert!(global(&strings(&["--bogus", "state"]))
+            .unwrap_err()
+            .contains("unknown global flag --bogus"));
+    }
+
+    #[test]
+    fn command_flags_take_values_inline_or_next() {
+        let p = parse(
+            "create",
+            &strings(&["-b", "/b", "--pid-file=/p", "--no-pivot", "id"]),
+            &["b", "pid-file"],
+            &["no-pivot"],
+        )
+        .unwrap();
+        assert_eq!(p.value("b"), Some("/b"));
+        assert_eq!(p.value("pid-file"), Some("/p"));
+        assert!(p.flag("no-pivot"));
+        assert_eq!(p.id().unwrap(), "id");
+        assert!(parse("start", &[], &[], &[])
+            .unwrap()
+            .id()
+            .unwrap_err()
+            .contains("the container id is missing"));
+    }
+
+    #[test]
+    fn signals_by_name_with_or_without_sig_or_by_number() {
+        assert_eq!(signal("TERM").unwrap(), libc::SIGTERM);
+        assert_eq!(signal("SIGKILL").unwrap(), libc::SIGKILL);
+        assert_eq!(signal("9").unwrap(), 9);
+        assert!(signal("0").is_err());
+        assert!(signal("SIGNOPE").unwrap_err().contains("unknown signal"));
+    }
+}
