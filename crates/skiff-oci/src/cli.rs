@@ -36,7 +36,7 @@ impl Global {
         else {
             return;
         };
-        let time = skiff_image::time::format_rfc3339(now());
+        let time = skiff_store::time::format_rfc3339_nanos(std::time::SystemTime::now());
         let line = if self.log_json {
             serde_json::json!({"level": "error", "msg": message, "time": time}).to_string()
         } else {
@@ -44,13 +44,6 @@ impl Global {
         };
         let _ = writeln!(f, "{line}");
     }
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// The global flags, and the command with its arguments.

@@ -6,7 +6,7 @@
 //! the process runs, the shim's format) and `exec.fifo`, on which the process waits until
 //! `start` (runc's mechanism: its presence means "created").
 
-use crate::cli::{now, Global};
+use crate::cli::Global;
 use containerd_shim_skiff::{guest, process, spec};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -116,7 +116,7 @@ fn create_in(dir: &Path, id: &str, bundle: &Path, pid_file: Option<&str>) -> Res
         rootfs,
         pid,
         start_time,
-        created: skiff_image::time::format_rfc3339(now()),
+        created: skiff_store::time::format_rfc3339_nanos(std::time::SystemTime::now()),
         annotations: spec.annotations.clone(),
     };
     let json = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
