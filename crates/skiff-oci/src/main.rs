@@ -25,7 +25,7 @@ fn main() {
             Some(dir) => container::init(Path::new(dir)),
             None => {
                 eprintln!("skiff-oci: {INIT_ARG} needs the container's state directory");
-                std::process::exit(125)
+                std::process::exit(containerd_shim_skiff::guest::SKIFF_FAILED)
             }
         }
     }
