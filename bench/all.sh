@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark scenario, side by side with its peers, in one run. Installs what it needs
-# (apt: hyperfine wrk runc crun busybox-static jq, podman and containerd in their scripts;
+# (apt: hyperfine wrk runc crun busybox-static jq, podman, containerd and docker.io in their scripts;
 # wasmtime-cli at the pinned version, once),
 # builds skiff in release, prints each scenario's table and ratios, and leaves JSON results in
 # bench/results/. Numbers are this machine's: compare only within one run.
@@ -30,6 +30,12 @@ if [ "$SMOKE" = 1 ]; then
   SHIM="$CARGO_TARGET_DIR/debug/containerd-shim-skiff-v1" RUNS=2 bash "$BENCH_DIR/shim.sh" || failed+=(containerd)
 else
   bash "$BENCH_DIR/shim.sh" || failed+=(containerd)
+fi
+echo; echo "== docker"
+if [ "$SMOKE" = 1 ]; then
+  SKIFF_OCI="$CARGO_TARGET_DIR/debug/skiff-oci" bash "$BENCH_DIR/docker.sh" || failed+=(docker)
+else
+  bash "$BENCH_DIR/docker.sh" || failed+=(docker)
 fi
 echo; echo "== instantiate-to-ready (criterion, in process)"
 if [ "$SMOKE" = 1 ]; then

@@ -5,14 +5,8 @@
 //! guest in a process of its own: this same binary, re-executed with a hidden first argument
 //! (see `guest.rs`), so there is one file to install on a node.
 
-mod guest;
-mod http;
-mod mount;
-mod process;
-mod service;
-mod spec;
-
 use containerd_shim::{api, publisher::RemotePublisher, Config, ExitSignal, Flags, StartOpts};
+use containerd_shim_skiff::{guest, service, spec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

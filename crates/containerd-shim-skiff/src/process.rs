@@ -57,19 +57,27 @@ pub fn spawn(s: Spawn<'_>) -> io::Result<u32> {
         open_output(&s.stdio.stderr)?
     };
     cmd.stdin(stdin).stdout(stdout).stderr(stderr);
-    // The container's process is not the shim's session: a signal meant for the shim (or
-    // its process group) does not reach guests.
-    let netns = match s.netns {
+    isolate(&mut cmd, s.netns)?;
+    let child = cmd.spawn()?;
+    // The `Child` handle is dropped: the exit watcher reaps by pid (see `wait_exit`).
+    Ok(child.id())
+}
+
+/// Make `cmd`'s process a session of its own (a signal meant for the shim, or its process
+/// group, does not reach the guest) in the spec's network namespace: joined, or a new one with
+/// loopback up, as runc would make. The shim and `skiff-oci` start guests this way.
+pub fn isolate(cmd: &mut Command, netns: &NetNs) -> io::Result<()> {
+    let netns_path = match netns {
         NetNs::Join(path) => Some(CString::new(path.as_os_str().as_bytes())?),
         _ => None,
     };
-    let new_netns = *s.netns == NetNs::New;
+    let new_netns = *netns == NetNs::New;
     // SAFETY: between fork and exec only async-signal-safe calls (setsid, open, setns,
     // unshare, socket, ioctl, close) are made, on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
-            if let Some(path) = &netns {
+            if let Some(path) = &netns_path {
                 let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
                 if fd < 0 || libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                     return Err(io::Error::last_os_error());
@@ -84,9 +92,7 @@ pub fn spawn(s: Spawn<'_>) -> io::Result<u32> {
             Ok(())
         });
     }
-    let child = cmd.spawn()?;
-    // The `Child` handle is dropped: the exit watcher reaps by pid (see `wait_exit`).
-    Ok(child.id())
+    Ok(())
 }
 
 /// Bring up `lo` in a new network namespace, where it starts down, as runc does: a guest may

@@ -150,32 +150,7 @@ impl TaskService {
                 "a WebAssembly guest has no terminal: run it without a TTY (no `-t`)".into(),
             );
         }
-        let mut plan = spec::plan(spec, rootfs)?;
-        for s in &plan.skipped {
-            info!("{}: mount {s} is not given to the guest", req.id);
-        }
-        match check_kind(&plan.wasm, &plan.argv0)? {
-            skiff_wasm::Kind::HttpHandler => {
-                let Some(http) = &mut plan.http else {
-                    return Err(no_port(&plan.argv0));
-                };
-                http.name = req.id.clone();
-                if spec.network_namespace() == NetNs::New {
-                    warn!(
-                        "{}: serving on {} in a new, empty network namespace: reachable only \
-                         from inside it (ctr run --net-host serves on the host's)",
-                        req.id, http.listen
-                    );
-                }
-            }
-            // Pod annotations reach every container of the pod: a command beside an HTTP
-            // component sees the port too, and ignores it.
-            _ => {
-                if plan.http.take().is_some() {
-                    info!("{}: a command, not a wasi:http component: the HTTP annotations do not apply", req.id);
-                }
-            }
-        }
+        let plan = spec::guest_plan(&req.id, spec, rootfs)?;
         let path = bundle.join("skiff-plan.json");
         let json = serde_json::to_vec(&plan).map_err(|e| e.to_string())?;
         std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -205,36 +180,6 @@ impl TaskService {
             });
         });
     }
-}
-
-/// Refuse, at create time and with a reason, what the guest runner could not run; otherwise the
-/// binary's kind (a command, or a wasi:http component to serve).
-fn check_kind(wasm: &Path, arg0: &str) -> Result<skiff_wasm::Kind, String> {
-    let bytes = std::fs::read(wasm).map_err(|e| format!("cannot read {arg0}: {e}"))?;
-    let info = skiff_wasm::inspect(&bytes).map_err(|e| {
-        format!(
-            "{arg0} is not WebAssembly ({e}). The skiff runtime runs only WebAssembly; run Linux \
-             images with runc (io.containerd.runc.v2)"
-        )
-    })?;
-    match info.kind {
-        k if k.is_command() || k == skiff_wasm::Kind::HttpHandler => Ok(k),
-        k => Err(format!("{arg0} is a {k}: {}", k.advice())),
-    }
-}
-
-/// A wasi:http component without a port: say what to set, rather than guess a port that the
-/// pod's Service may not target.
-fn no_port(arg0: &str) -> String {
-    format!(
-        "{arg0} is a wasi:http component: the skiff shim serves it over HTTP, on the port given \
-         by the annotation {port} (e.g. `ctr run --annotation {port}=8080`, or the pod \
-         annotation {port}: \"8080\" with `pod_annotations = [\"dev.skiff.*\"]` in \
-         containerd's config), or on the address given by {listen} (e.g. [::]:8080). Neither \
-         is set",
-        port = spec::ANNOTATION_HTTP_PORT,
-        listen = spec::ANNOTATION_HTTP_LISTEN,
-    )
 }
 
 fn unmount(rootfs: &Path) {

@@ -5,6 +5,7 @@
 //! image's own filesystem, stdin and the network are granted only by the annotations below.
 //! Only the fields skiff uses are parsed, so a newer runtime-spec field never breaks a run.
 
+use log::{info, warn};
 use serde::{Deserialize, Serialize};
 use skiff_spec::{EnvVar, GuestSpec, ImageDefaults, Limits, Mount};
 use std::collections::HashMap;
@@ -308,6 +309,71 @@ pub fn plan(spec: &Spec, rootfs: &Path) -> Result<Plan, String> {
         skipped,
         http,
     })
+}
+
+/// What container `id` runs: the spec's plan, checked against the binary itself (a command, or
+/// a wasi:http component that has a port to be served on). The shim and `skiff-oci` both decide
+/// here, so a bundle means the same under containerd, Docker and podman.
+pub fn guest_plan(id: &str, spec: &Spec, rootfs: &Path) -> Result<Plan, String> {
+    let mut plan = plan(spec, rootfs)?;
+    for s in &plan.skipped {
+        info!("{id}: mount {s} is not given to the guest");
+    }
+    match check_kind(&plan.wasm, &plan.argv0)? {
+        skiff_wasm::Kind::HttpHandler => {
+            let Some(http) = &mut plan.http else {
+                return Err(no_port(&plan.argv0));
+            };
+            http.name = id.to_string();
+            if spec.network_namespace() == NetNs::New {
+                warn!(
+                    "{id}: serving on {} in a new, empty network namespace: reachable only \
+                     from inside it (ctr run --net-host serves on the host's)",
+                    http.listen
+                );
+            }
+        }
+        // Pod annotations reach every container of the pod: a command beside an HTTP
+        // component sees the port too, and ignores it.
+        _ => {
+            if plan.http.take().is_some() {
+                info!(
+                    "{id}: a command, not a wasi:http component: the HTTP annotations do not apply"
+                );
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Refuse, at create time and with a reason, what the guest runner could not run; otherwise the
+/// binary's kind (a command, or a wasi:http component to serve).
+fn check_kind(wasm: &Path, arg0: &str) -> Result<skiff_wasm::Kind, String> {
+    let bytes = std::fs::read(wasm).map_err(|e| format!("cannot read {arg0}: {e}"))?;
+    let info = skiff_wasm::inspect(&bytes).map_err(|e| {
+        format!(
+            "{arg0} is not WebAssembly ({e}). The skiff runtime runs only WebAssembly; run Linux \
+             images with runc (containerd: io.containerd.runc.v2)"
+        )
+    })?;
+    match info.kind {
+        k if k.is_command() || k == skiff_wasm::Kind::HttpHandler => Ok(k),
+        k => Err(format!("{arg0} is a {k}: {}", k.advice())),
+    }
+}
+
+/// A wasi:http component without a port: say what to set, rather than guess a port that the
+/// pod's Service may not target.
+fn no_port(arg0: &str) -> String {
+    format!(
+        "{arg0} is a wasi:http component: skiff serves it over HTTP, on the port given by the \
+         annotation {port} (e.g. `ctr run --annotation {port}=8080`, `podman run --annotation \
+         {port}=8080`, or the pod annotation {port}: \"8080\" with `pod_annotations = \
+         [\"dev.skiff.*\"]` in containerd's config), or on the address given by {listen} (e.g. \
+         [::]:8080). Neither is set",
+        port = ANNOTATION_HTTP_PORT,
+        listen = ANNOTATION_HTTP_LISTEN,
+    )
 }
 
 /// The HTTP annotations: `None` when neither a port nor an address is given; and the outbound

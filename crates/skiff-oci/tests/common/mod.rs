@@ -1,0 +1,55 @@
+//! What the podman and docker tests share: the guests, an image rootfs as a tar, and output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn guest(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../guests/wasm")
+        .join(name)
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A tar of a rootfs holding `files` (name in the image, host file), made under `dir`: what
+/// `podman import` and `docker import` take.
+pub fn rootfs_tar(dir: &Path, image: &str, files: &[(&str, &Path)]) -> PathBuf {
+    let rootfs = dir.join("rootfs").join(image.replace(['/', ':'], "_"));
+    std::fs::create_dir_all(&rootfs).unwrap();
+    for (name, src) in files {
+        std::fs::copy(src, rootfs.join(name)).unwrap();
+    }
+    let tar = rootfs.with_extension("tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar of {}", rootfs.display());
+    tar
+}
+
+/// The root these tests need (they start podman and dockerd).
+pub fn assert_root(tool: &str) {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "these tests run {tool} as root"
+    );
+}
+
+/// `ENTRYPOINT ["PATH"]` for `import --change`.
+pub fn entrypoint(path: &str) -> String {
+    format!("ENTRYPOINT [\"{path}\"]")
+}
