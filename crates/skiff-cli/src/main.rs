@@ -38,7 +38,11 @@ fn main() -> ExitCode {
         cli::Command::Serve(_) => cli::LogLevel::Info,
         _ => cli::LogLevel::Warn,
     });
-    init_logging(level);
+    let stamped = matches!(
+        cli.command,
+        cli::Command::Serve(_) | cli::Command::Daemon(_)
+    );
+    init_logging(level, stamped);
     match cmd::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -72,7 +76,9 @@ fn end_quietly_when_stdout_closes() {
     }));
 }
 
-fn init_logging(level: cli::LogLevel) {
+/// `stamped`: lines carry their time (UTC, RFC 3339), for the long-running verbs whose stderr is
+/// a log (`serve`, `daemon`); a one-shot command's messages do not need one.
+fn init_logging(level: cli::LogLevel, stamped: bool) {
     let filter = match level {
         cli::LogLevel::Error => tracing::Level::ERROR,
         cli::LogLevel::Warn => tracing::Level::WARN,
@@ -80,11 +86,14 @@ fn init_logging(level: cli::LogLevel) {
         cli::LogLevel::Debug => tracing::Level::DEBUG,
         cli::LogLevel::Trace => tracing::Level::TRACE,
     };
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_max_level(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if stamped {
+        fmt.init();
+    } else {
+        fmt.without_time().init();
+    }
 }

@@ -103,8 +103,15 @@ fn guest_output_becomes_log_lines_with_app_and_request_id() {
     let r = s.get("/stdout");
     assert_eq!(r.status, 200);
     let id = r.header("x-request-id").unwrap();
-    s.wait_log(&format!("[web {id}] stdout: http-hello: line on stdout"));
+    let log = s.wait_log(&format!("[web {id}] stdout: http-hello: line on stdout"));
     s.wait_log(&format!("[web {id}] stderr: http-hello: line on stderr"));
+    // serve's stderr is a log: each line starts with its UTC time, e.g. 2026-12-02T17:35:00.1Z.
+    let line = log.lines().find(|l| l.contains("line on stdout")).unwrap();
+    let stamp = line.split_whitespace().next().unwrap();
+    assert!(
+        stamp.len() >= 20 && stamp.as_bytes()[4] == b'-' && stamp.ends_with('Z'),
+        "{line}"
+    );
 }
 
 /// A loopback HTTP server answering every request with `upstream ok`.
