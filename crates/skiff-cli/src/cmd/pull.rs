@@ -108,6 +108,9 @@ pub fn pull_image(home: &Home, spec: &str, opts: PullOptions) -> anyhow::Result<
         store.set_tag(&reference.repository(), tag, &digest)?;
     }
     reporter.say(&format!("Digest: {}", pulled.remote_digest));
+    if let Some(platform) = &pulled.platform {
+        reporter.say(&format!("Platform: {platform}"));
+    }
     if pulled.layout != Layout::Cncf {
         reporter.say(&format!(
             "Converted from the {} layout: stored as {digest}",
