@@ -229,3 +229,56 @@ async fn an_artifact_skiff_cannot_run_is_named_by_its_types() {
         assert!(err.contains(part), "{part} missing from: {err}");
     }
 }
+
+/// skopeo as the pushing peer: each tool's image, written as an OCI layout, copied into the
+/// registry by `skopeo copy` (which re-reads and re-uploads every blob and the manifest).
+#[tokio::test(flavor = "multi_thread")]
+async fn images_skopeo_copies_into_the_registry_pull() {
+    let registry = TestRegistry::start();
+    let (hello, p2) = (guest("hello.wasm"), guest("hello-p2.wasm"));
+    let spin = shipped::spin_current(
+        "app",
+        &[SpinComponent {
+            id: "hello",
+            wasm: &p2,
+            media_type: shipped::SPIN_WASM,
+            route: Some("/..."),
+            files: vec![("/index.html", b"<p>hi</p>")],
+        }],
+    );
+    let artifact = shipped::oci11_artifact(&hello, "application/vnd.wasm.config.v0+json");
+    for (name, image, wasm, layout) in [
+        ("spin", &spin, &p2, Layout::Spin),
+        ("artifact", &artifact, &hello, Layout::Artifact),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        for b in image.blobs.iter().chain([&image.manifest]) {
+            std::fs::write(blobs.join(skiff_store::Digest::of(b).hex()), b).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"1"}}}}]}}"#,
+            skiff_store::Digest::of(&image.manifest),
+            image.manifest.len()
+        );
+        std::fs::write(dir.path().join("index.json"), index).unwrap();
+        let reference = format!("{}/skopeo/{name}:1", registry.addr);
+        common::skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:1", dir.path().display()),
+            &format!("docker://{reference}"),
+        ]);
+        // skopeo sent the tool's manifest unchanged.
+        assert_eq!(common::skopeo_raw(&reference), image.manifest, "{name}");
+        let (_d, store, pulled) = pull(&reference, None).await;
+        let pulled = pulled.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_runs_as(&store, &pulled, wasm, layout);
+    }
+}

@@ -9,7 +9,7 @@ mod server;
 pub mod token;
 
 #[allow(unused_imports)] // each test binary uses its own subset
-pub use server::{sha256, skopeo_copy_to_layout, skopeo_raw, Curl, TestRegistry};
+pub use server::{sha256, skopeo, skopeo_copy_to_layout, skopeo_raw, Curl, TestRegistry};
 
 use std::io::Read;
 use std::path::Path;
