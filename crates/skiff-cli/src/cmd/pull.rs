@@ -10,7 +10,8 @@ use skiff_image::{Digest, Image, Reference};
 use skiff_registry::{Direction, Layout, PullRequest};
 use std::sync::Arc;
 
-/// Pull an image from a registry (any Wasm layout: skiff's, Spin's, runwasi's, Docker's compat)
+/// Pull an image from a registry (any Wasm layout: skiff's, Spin's, runwasi's, Docker's compat,
+/// OCI artifacts)
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skiff pull localhost:5000/hello:1.0\n  \
