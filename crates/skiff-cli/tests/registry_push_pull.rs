@@ -8,6 +8,8 @@ mod cutting_proxy;
 mod faulty;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
+#[path = "../../skiff-registry/tests/common/shipped.rs"]
+mod shipped;
 
 use common::{guest, Skiff};
 use registry::{sha256, skopeo_raw, Curl, TestRegistry};
@@ -189,6 +191,80 @@ fn a_spin_image_pushed_by_another_client_pulls_and_runs() {
         .stdout_has("Converted from the spin layout");
     s.run(&["images"]).code(0).stdout_has("spin/hello");
     s.run(&["inspect", &reference]).code(0);
+    s.run(&["run", &reference])
+        .code(0)
+        .stdout_has("hello from skiff");
+}
+
+/// What current Spin, wkg and oras push (byte for byte as they write it, see
+/// tests/common/shipped.rs), and an index mixing Linux and Wasm: each pulls and runs.
+#[test]
+fn images_todays_tools_push_pull_and_run() {
+    let registry = TestRegistry::start();
+    let curl = Curl {
+        addr: &registry.addr,
+        user: None,
+    };
+    let (hello, p2) = (
+        std::fs::read(guest("hello.wasm")).unwrap(),
+        std::fs::read(guest("hello-p2.wasm")).unwrap(),
+    );
+    let spin = shipped::spin_current(
+        "app",
+        &[shipped::SpinComponent {
+            id: "hello",
+            wasm: &p2,
+            media_type: shipped::SPIN_WASM,
+            route: Some("/..."),
+            files: vec![("/index.html", b"<p>hi</p>")],
+        }],
+    );
+    let images = [
+        ("spin", spin),
+        ("wkg", shipped::wkg(&p2, &["wasi:cli/run@0.2.0"], &[])),
+        (
+            "artifact",
+            shipped::oci11_artifact(&hello, "application/vnd.wasm.config.v0+json"),
+        ),
+        ("oras", shipped::oras_v1_0(&hello)),
+    ];
+    for (tag, image) in &images {
+        for b in &image.blobs {
+            curl.put_blob("tools/hello", b);
+        }
+        curl.put_manifest("tools/hello", tag, shipped::OCI_MANIFEST, &image.manifest);
+    }
+    let linux = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+    curl.put_blob("tools/hello", b"{}");
+    curl.put_manifest("tools/hello", "linux", shipped::OCI_MANIFEST, linux);
+    let index = shipped::mixed_index(&[
+        (linux, "linux", "amd64"),
+        (&images[0].1.manifest, "wasip1", "wasm"),
+    ]);
+    curl.put_manifest("tools/hello", "mixed", shipped::OCI_INDEX, &index);
+
+    let s = Skiff::new();
+    for (tag, layout) in [
+        ("spin", Some("spin")),
+        ("wkg", None),
+        ("artifact", Some("artifact")),
+        ("oras", Some("artifact")),
+    ] {
+        let reference = format!("{}/tools/hello:{tag}", registry.addr);
+        let out = s.run(&["pull", &reference]);
+        let pulled = out.code(0);
+        match layout {
+            Some(l) => pulled.stdout_has(&format!("Converted from the {l} layout")),
+            None => pulled.stdout_lacks("Converted"),
+        };
+        s.run(&["run", &reference])
+            .code(0)
+            .stdout_has("hello from skiff");
+    }
+    let reference = format!("{}/tools/hello:mixed", registry.addr);
+    s.run(&["pull", &reference])
+        .code(0)
+        .stdout_has("Platform: wasip1/wasm, of linux/amd64, wasip1/wasm");
     s.run(&["run", &reference])
         .code(0)
         .stdout_has("hello from skiff");

@@ -14,9 +14,13 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 /// What a pull sends as `Accept`: without the OCI types, Debian's registry answers 404.
 pub const MANIFEST_ACCEPT: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 
-/// Spin (`spin registry push`).
+/// Spin (`spin registry push`): the locked app, as the config (Spin before 3.x) or as a layer
+/// under an ordinary image config (current Spin, the config labelled with its digest).
 pub const SPIN_CONFIG: &str = "application/vnd.fermyon.spin.application.v1+config";
 pub const SPIN_WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
+
+/// OCI 1.1's empty config (`{}`), which artifacts (`oras push`) carry under an `artifactType`.
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
 /// runwasi (`containerd-shim-wasm`'s OCI artifact layout).
 pub const RUNWASI_COMPONENT_LAYER: &str =

@@ -95,7 +95,8 @@ pub enum RegistryError {
 
     #[error(
         "not a Wasm image skiff can run: {found}. skiff reads the CNCF Wasm layout, Spin's, \
-         runwasi's and Docker's wasi/wasm compat layout"
+         runwasi's, Docker's wasi/wasm compat layout, and any manifest with an application/wasm \
+         layer (docs/registry.md lists them)"
     )]
     UnknownLayout { found: String },
 

@@ -17,12 +17,15 @@ use skiff_store::Digest;
 pub enum Layout {
     /// The CNCF Wasm artifact layout: what skiff pushes; stored byte for byte.
     Cncf,
-    /// `spin registry push`.
+    /// `spin registry push`: the locked app as the config (older) or as a layer (current).
     Spin,
     /// runwasi's component/module layers.
     Runwasi,
     /// Docker's compat layout: an ordinary image for platform wasi/wasm, the .wasm in a tar layer.
     Compat,
+    /// Any other manifest whose one runnable layer is `application/wasm`, whatever its config:
+    /// OCI 1.1 artifacts (`artifactType` + the empty config), `oras push`'s defaults.
+    Artifact,
 }
 
 impl std::fmt::Display for Layout {
@@ -32,13 +35,18 @@ impl std::fmt::Display for Layout {
             Layout::Spin => "spin",
             Layout::Runwasi => "runwasi",
             Layout::Compat => "compat",
+            Layout::Artifact => "artifact",
         })
     }
 }
 
 /// An OS and architecture a Wasm image may be published for in an index.
+/// Case aside: Spin's config says `Wasip1`.
 pub(crate) fn is_wasm_platform(p: &Platform) -> bool {
-    p.architecture == "wasm" && matches!(p.os.as_str(), "wasip1" | "wasip2" | "wasi")
+    p.architecture.eq_ignore_ascii_case("wasm")
+        && ["wasip1", "wasip2", "wasi"]
+            .iter()
+            .any(|os| p.os.eq_ignore_ascii_case(os))
 }
 
 /// The `wasm` entry of an index. Preference when several: wasip2, wasip1, wasi.
@@ -47,7 +55,7 @@ pub(crate) fn choose_from_index(entries: &[Descriptor]) -> Result<&Descriptor> {
         if let Some(d) = entries.iter().find(|d| {
             d.platform
                 .as_ref()
-                .is_some_and(|p| is_wasm_platform(p) && p.os == os)
+                .is_some_and(|p| is_wasm_platform(p) && p.os.eq_ignore_ascii_case(os))
         }) {
             return Ok(d);
         }
@@ -58,13 +66,7 @@ pub(crate) fn choose_from_index(entries: &[Descriptor]) -> Result<&Descriptor> {
             return Ok(only);
         }
     }
-    let found: Vec<String> = entries
-        .iter()
-        .map(|d| match &d.platform {
-            Some(p) => format!("{}/{}", p.os, p.architecture),
-            None => format!("{} (no platform)", d.media_type),
-        })
-        .collect();
+    let found: Vec<String> = entries.iter().map(platform_name).collect();
     Err(RegistryError::UnknownLayout {
         found: format!(
             "an index with no wasm entry (platforms: {})",
@@ -75,6 +77,21 @@ pub(crate) fn choose_from_index(entries: &[Descriptor]) -> Result<&Descriptor> {
             }
         ),
     })
+}
+
+/// The platform chosen from an index and those it held, for the pull to say which it took:
+/// `wasip1/wasm, of linux/amd64, wasip1/wasm`.
+pub(crate) fn describe_choice(chosen: &Descriptor, entries: &[Descriptor]) -> String {
+    let all: Vec<String> = entries.iter().map(platform_name).collect();
+    format!("{}, of {}", platform_name(chosen), all.join(", "))
+}
+
+/// An index entry as the user knows it: `linux/amd64`.
+fn platform_name(d: &Descriptor) -> String {
+    match &d.platform {
+        Some(p) => format!("{}/{}", p.os, p.architecture),
+        None => format!("{} (no platform)", d.media_type),
+    }
 }
 
 /// What a pull must fetch and how to turn it into a skiff image.
@@ -92,10 +109,12 @@ pub(crate) enum Plan {
     Compat { layers: Vec<Descriptor> },
 }
 
+/// What a manifest holds, as an error names it: its artifactType, config and layer media types.
 fn found(m: &Manifest) -> String {
     let layers: Vec<&str> = m.layers.iter().map(|l| l.media_type.as_str()).collect();
     format!(
-        "config {}, layers [{}]",
+        "artifactType {}, config {}, layers [{}]",
+        m.artifact_type.as_deref().unwrap_or("none"),
         m.config.media_type,
         if layers.is_empty() {
             "none".into()
@@ -105,8 +124,18 @@ fn found(m: &Manifest) -> String {
     )
 }
 
-/// Recognise the layout. For Spin, `config` is the app's locked config (the config blob),
-/// which names each component's wasm layer; `component` picks one when there are several.
+/// The descriptor of a Spin app's locked app: the config (Spin before 3.x) or, in current Spin's
+/// form, the layer of that media type under an ordinary OCI image config.
+pub(crate) fn spin_locked_app(m: &Manifest) -> Option<&Descriptor> {
+    if m.config.media_type == media::SPIN_CONFIG {
+        return Some(&m.config);
+    }
+    m.layers.iter().find(|l| l.media_type == media::SPIN_CONFIG)
+}
+
+/// Recognise the layout. For Spin, `spin_config` is the app's locked app (see
+/// [`spin_locked_app`]), which names each component's wasm layer; `component` picks one when
+/// there are several.
 pub(crate) fn plan(
     m: &Manifest,
     spin_config: Option<&[u8]>,
@@ -124,11 +153,12 @@ pub(crate) fn plan(
             }),
         };
     }
-    if cm == media::SPIN_CONFIG {
+    if spin_locked_app(m).is_some() {
+        // Spin reads wkg's `application/wasm` layers as well as its own.
         let wasm: Vec<&Descriptor> = m
             .layers
             .iter()
-            .filter(|l| l.media_type == media::SPIN_WASM_LAYER)
+            .filter(|l| l.media_type == media::SPIN_WASM_LAYER || l.media_type == media::WASM_LAYER)
             .collect();
         let (layer, id) = spin_component(&wasm, spin_config, component)?;
         return Ok(Plan::WasmLayer {
@@ -149,6 +179,21 @@ pub(crate) fn plan(
         let (layer, id) = pick_by_title(&runwasi, component, "runwasi image")?;
         return Ok(Plan::WasmLayer {
             layout: Layout::Runwasi,
+            layer: layer.clone(),
+            component: id,
+        });
+    }
+    // An `application/wasm` layer runs whatever the config says: OCI 1.1 artifacts (the empty
+    // config under `artifactType`), oras's default config, a tool's own config type.
+    let wasm: Vec<&Descriptor> = m
+        .layers
+        .iter()
+        .filter(|l| l.media_type == media::WASM_LAYER)
+        .collect();
+    if !wasm.is_empty() {
+        let (layer, id) = pick_by_title(&wasm, component, "artifact")?;
+        return Ok(Plan::WasmLayer {
+            layout: Layout::Artifact,
             layer: layer.clone(),
             component: id,
         });
@@ -217,15 +262,60 @@ fn spin_component<'a>(
         })?,
         None if components.len() == 1 => &components[0],
         None => {
-            return Err(RegistryError::Choose(format!(
-                "the Spin app has {} components: {}; choose one with --component NAME",
-                components.len(),
-                names(&components)
-            )))
+            // What Spin runs is what a trigger names; a component no trigger names is only
+            // composed into others. One triggered component is the app.
+            let triggers = triggers(&app);
+            let triggered: Vec<&(String, Digest)> = components
+                .iter()
+                .filter(|(id, _)| triggers.iter().any(|(c, _)| c == id))
+                .collect();
+            match triggered.as_slice() {
+                [one] => *one,
+                _ => {
+                    let list: Vec<String> = components
+                        .iter()
+                        .map(|(id, _)| match triggers.iter().find(|(c, _)| c == id) {
+                            Some((_, how)) => format!("{id} ({how})"),
+                            None => id.clone(),
+                        })
+                        .collect();
+                    return Err(RegistryError::Choose(format!(
+                        "the Spin app has {} components: {}; skiff runs one: choose it with \
+                         --component NAME",
+                        components.len(),
+                        list.join(", ")
+                    )));
+                }
+            }
         }
     };
     let layer = by_digest(&chosen.1).expect("filtered above");
     Ok((layer, Some(chosen.0.clone())))
+}
+
+/// Each trigger's component and how it is triggered (`http /hello`), from the locked app.
+fn triggers(app: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for t in app
+        .get("triggers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(component) = t
+            .pointer("/trigger_config/component")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let kind = t.get("trigger_type").and_then(Value::as_str).unwrap_or("?");
+        let how = match t.pointer("/trigger_config/route").and_then(Value::as_str) {
+            Some(route) => format!("{kind} {route}"),
+            None => kind.to_string(),
+        };
+        out.push((component.to_string(), how));
+    }
+    out
 }
 
 fn names(c: &[(String, Digest)]) -> String {

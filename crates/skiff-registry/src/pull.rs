@@ -39,6 +39,9 @@ pub struct Pulled {
     pub manifest_digest: Digest,
     pub manifest: Bytes,
     pub wasm_digest: Digest,
+    /// When the reference named an index: the platform chosen and those it held
+    /// (`wasip1/wasm, of linux/amd64, wasip1/wasm`).
+    pub platform: Option<String>,
     /// Blob bytes that crossed the network (0 on a re-pull).
     pub bytes_moved: u64,
 }
@@ -58,16 +61,16 @@ impl Registry {
                 return Err(mismatch("the manifest", want, &remote_digest));
             }
         }
-        let (body, digest) = if kind == media::OCI_INDEX || kind == media::DOCKER_LIST {
+        let (body, digest, platform) = if kind == media::OCI_INDEX || kind == media::DOCKER_LIST {
             let index: Index = parse(&body, "image index")?;
             let entry = layout::choose_from_index(&index.manifests)?;
             let (b, _, d) = session.get_manifest(&entry.digest.to_string()).await?;
             if d != entry.digest {
                 return Err(mismatch("the manifest", &entry.digest, &d));
             }
-            (b, d)
+            (b, d, Some(layout::describe_choice(entry, &index.manifests)))
         } else {
-            (body, remote_digest.clone())
+            (body, remote_digest.clone(), None)
         };
         let m: Manifest = parse(&body, "image manifest")?;
         // The config is read whole into memory: one declared larger is refused before a byte
@@ -82,24 +85,35 @@ impl Registry {
             });
         }
 
-        // Spin's config says which layer is which component, so it comes first. Every other
-        // layout is planned from the manifest alone, and its config travels with the layers, in
-        // parallel: one round trip less (a blob GET costs distribution ~5 ms before its first
-        // byte).
-        let spin = m.config.media_type == media::SPIN_CONFIG;
+        // Spin's locked app (its config, or a layer in current Spin) says which layer is which
+        // component, so it comes first. Every other layout is planned from the manifest alone,
+        // and its config travels with the layers, in parallel: one round trip less (a blob GET
+        // costs distribution ~5 ms before its first byte).
+        let locked_app = layout::spin_locked_app(&m);
+        let config_fetched = locked_app.is_some_and(|d| d.digest == m.config.digest);
         let config_bytes = || read_small(req.store, &m.config.digest);
         let mut moved = 0;
-        let spin_config = if spin {
-            moved += self
-                .fetch(&session, req.store, std::slice::from_ref(&m.config))
-                .await?;
-            Some(config_bytes()?)
-        } else {
-            None
+        let spin_config = match locked_app {
+            Some(d) => {
+                if d.size > crate::MAX_CONFIG {
+                    return Err(RegistryError::TooLarge {
+                        what: format!(
+                            "the Spin locked app {} (declared in the manifest)",
+                            d.digest
+                        ),
+                        limit: crate::MAX_CONFIG,
+                    });
+                }
+                moved += self
+                    .fetch(&session, req.store, std::slice::from_ref(d))
+                    .await?;
+                Some(read_small(req.store, &d.digest)?)
+            }
+            None => None,
         };
         let plan = layout::plan(&m, spin_config.as_deref(), req.component)?;
         let with_config = |layers: &[Descriptor]| -> Vec<Descriptor> {
-            let config = (!spin).then(|| m.config.clone());
+            let config = (!config_fetched).then(|| m.config.clone());
             config.into_iter().chain(layers.iter().cloned()).collect()
         };
         let (layout, manifest_bytes, wasm_digest) = match plan {
@@ -134,7 +148,12 @@ impl Registry {
                     )
                     .await?;
                 let wasm = read_all(req.store, &layer.digest)?;
-                let created = created(&config_bytes()?);
+                // Artifacts carry no config to date them (`{}`): oras dates the manifest.
+                let created = created(&config_bytes()?).or_else(|| {
+                    m.annotations
+                        .get(skiff_image::annotations::OCI_CREATED)
+                        .cloned()
+                });
                 let (config, manifest) = layout::normalise(
                     &wasm,
                     &layer.digest,
@@ -186,6 +205,7 @@ impl Registry {
             manifest_digest,
             manifest: manifest_bytes,
             wasm_digest,
+            platform,
             bytes_moved: moved,
         })
     }

@@ -4,31 +4,11 @@
 mod common;
 
 use common::images::{desc, gzip, tar};
-use common::{guest, read_to_vec, Curl, TestRegistry};
+use common::{guest, pull, read_to_vec, Curl, TestRegistry};
 use serde_json::json;
-use skiff_registry::{BlobStore, DirStore, Layout, PullRequest, Registry, RegistryConfig};
+use skiff_registry::{BlobStore, DirStore, Layout};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-async fn pull(
-    reference: &str,
-    component: Option<&str>,
-) -> (
-    tempfile::TempDir,
-    DirStore,
-    Result<skiff_registry::Pulled, skiff_registry::RegistryError>,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DirStore::new(dir.path());
-    let r = Registry::new(RegistryConfig::default())
-        .pull(PullRequest {
-            reference,
-            store: &store,
-            component,
-        })
-        .await;
-    (dir, store, r)
-}
 
 /// The pulled image is skiff's layout: wasm config, one application/wasm layer, the source noted.
 fn assert_normalised(store: &DirStore, pulled: &skiff_registry::Pulled, wasm: &[u8], layout: &str) {

@@ -10,7 +10,8 @@ use skiff_image::{Digest, Image, Reference};
 use skiff_registry::{Direction, Layout, PullRequest};
 use std::sync::Arc;
 
-/// Pull an image from a registry (any Wasm layout: skiff's, Spin's, runwasi's, Docker's compat)
+/// Pull an image from a registry (any Wasm layout: skiff's, Spin's, runwasi's, Docker's compat,
+/// OCI artifacts)
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skiff pull localhost:5000/hello:1.0\n  \
@@ -108,6 +109,9 @@ pub fn pull_image(home: &Home, spec: &str, opts: PullOptions) -> anyhow::Result<
         store.set_tag(&reference.repository(), tag, &digest)?;
     }
     reporter.say(&format!("Digest: {}", pulled.remote_digest));
+    if let Some(platform) = &pulled.platform {
+        reporter.say(&format!("Platform: {platform}"));
+    }
     if pulled.layout != Layout::Cncf {
         reporter.say(&format!(
             "Converted from the {} layout: stored as {digest}",

@@ -9,7 +9,7 @@ mod server;
 pub mod token;
 
 #[allow(unused_imports)] // each test binary uses its own subset
-pub use server::{sha256, skopeo_copy_to_layout, skopeo_raw, Curl, TestRegistry};
+pub use server::{sha256, skopeo, skopeo_copy_to_layout, skopeo_raw, Curl, TestRegistry};
 
 use std::io::Read;
 use std::path::Path;
@@ -27,4 +27,27 @@ pub fn read_to_vec(mut r: impl Read) -> Vec<u8> {
     v
 }
 
+/// Pull `reference` with a default client into a fresh store.
+pub async fn pull(
+    reference: &str,
+    component: Option<&str>,
+) -> (
+    tempfile::TempDir,
+    skiff_registry::DirStore,
+    Result<skiff_registry::Pulled, skiff_registry::RegistryError>,
+) {
+    use skiff_registry::{DirStore, PullRequest, Registry, RegistryConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStore::new(dir.path());
+    let r = Registry::new(RegistryConfig::default())
+        .pull(PullRequest {
+            reference,
+            store: &store,
+            component,
+        })
+        .await;
+    (dir, store, r)
+}
+
 pub mod images;
+pub mod shipped;
