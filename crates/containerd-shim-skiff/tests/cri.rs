@@ -333,3 +333,164 @@ fn a_wasi_http_component_answers_on_the_pod_ip_and_stops_gracefully() {
     cri.remove(&web).unwrap();
     cri.remove_pod(&pod);
 }
+
+/// A `docker-registry` with basic auth, inside the node's network namespace (where containerd
+/// pulls from), listening on 127.0.0.1:5000; stopped in Drop.
+struct Registry(std::process::Child);
+
+impl Registry {
+    const HOST: &'static str = "127.0.0.1:5000";
+
+    fn start(cri: &Cri, user: &str, password: &str) -> Registry {
+        let d = cri.dir.path().join("registry");
+        std::fs::create_dir_all(&d).unwrap();
+        let out = std::process::Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd (apt-get install -y apache2-utils)");
+        std::fs::write(d.join("htpasswd"), &out.stdout).unwrap();
+        std::fs::write(
+            d.join("config.yml"),
+            format!(
+                "version: 0.1\nlog: {{level: warn}}\n\
+                 storage: {{filesystem: {{rootdirectory: {root}}}}}\n\
+                 http: {{addr: {host}, secret: test}}\n\
+                 auth: {{htpasswd: {{realm: test, path: {htpasswd}}}}}\n",
+                root = d.join("data").display(),
+                host = Self::HOST,
+                htpasswd = d.join("htpasswd").display(),
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", cri.pid()))
+            .args(["docker-registry", "serve"])
+            .arg(d.join("config.yml"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(d.join("registry.log")).unwrap())
+            .spawn()
+            .expect("docker-registry (apt-get install -y docker-registry)");
+        let registry = Registry(child);
+        // Ready when /v2/ answers at all (401 without credentials).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = cri.in_netns(&[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("http://{}/v2/", Self::HOST),
+            ]);
+            if String::from_utf8_lossy(&out.stdout) == "401" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the registry never came up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // containerd reads hosts.toml at each pull: this registry speaks plain HTTP.
+        let hosts = cri.dir.path().join("certs.d").join(Self::HOST);
+        std::fs::create_dir_all(&hosts).unwrap();
+        std::fs::write(
+            hosts.join("hosts.toml"),
+            format!(
+                "server = \"http://{0}\"\n[host.\"http://{0}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+                Self::HOST
+            ),
+        )
+        .unwrap();
+        registry
+    }
+
+    /// Push an OCI layout tar with skopeo (from the node's network namespace).
+    fn push(&self, cri: &Cri, tar: &Path, name: &str, creds: &str) {
+        let out = cri.in_netns(&[
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            creds,
+            &format!("oci-archive:{}", tar.display()),
+            &format!("docker://{name}"),
+        ]);
+        assert!(out.status.success(), "push {name}: {}", common::text(&out));
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn pull_image_with_registry_auth_then_run_the_pulled_image() {
+    let cri = Cri::start();
+    let registry = Registry::start(&cri, "kube", "s3cret");
+    let name = format!("{}/team/hello:1.0", Registry::HOST);
+    let tar = cri.dir.path().join("push.tar");
+    std::fs::write(
+        &tar,
+        cri_support::node_image(&name, guest("hello.wasm")).layout_tar(),
+    )
+    .unwrap();
+    registry.push(&cri, &tar, &name, "kube:s3cret");
+    // The same binary with the platform `ctr --platform wasi/wasm` wants. skopeo pushes the one
+    // manifest, no index: containerd does not match a lone manifest's platform against the
+    // node's, so a kubelet can pull and run it too.
+    let wasi = format!("{}/team/hello-wasi:1.0", Registry::HOST);
+    let image = skiff_compat::CompatImage::new(skiff_compat::CompatConfig {
+        name: wasi.clone(),
+        wasm: guest("hello.wasm"),
+        ..Default::default()
+    })
+    .unwrap();
+    std::fs::write(&tar, image.layout_tar()).unwrap();
+    registry.push(&cri, &tar, &wasi, "kube:s3cret");
+
+    let auth = || {
+        Some(cri_support::proto::AuthConfig {
+            username: "kube".into(),
+            password: "s3cret".into(),
+            // With a scheme: containerd 1.6 parses it as a URL, and a bare `HOST:PORT` fails
+            // ("first path segment in URL cannot contain colon").
+            server_address: format!("http://{}", Registry::HOST),
+            ..Default::default()
+        })
+    };
+    let err = cri
+        .pull(&name, None)
+        .expect_err("pulled without credentials");
+    assert!(
+        err.message.contains("401") || err.message.contains("nauthorized"),
+        "{err}"
+    );
+    let image_ref = cri
+        .pull(&name, auth())
+        .unwrap_or_else(|e| panic!("PullImage with auth: {e}\nlog:\n{}", cri.log()));
+    assert!(image_ref.starts_with("sha256:"), "{image_ref}");
+
+    let wasi_ref = cri
+        .pull(&wasi, auth())
+        .unwrap_or_else(|e| panic!("PullImage of the wasi/wasm image: {e}"));
+
+    // A kubelet creates the container with the image_ref PullImage returned.
+    let pod = cri.run_pod("skiff", "pulled", &[]);
+    for (name, image) in [("node", image_ref), ("wasi", wasi_ref)] {
+        let id = cri.create(&pod, name, &image, |_| {}).unwrap();
+        cri.start_container(&id).unwrap();
+        let s = cri.wait_state(&id, CONTAINER_EXITED);
+        let log = read_log(&pod, name);
+        assert_eq!((s.exit_code, s.reason.as_str()), (0, "Completed"), "{log}");
+        assert!(log.contains("stdout F hello from skiff"), "{log}");
+        cri.remove(&id).unwrap();
+    }
+    cri.remove_pod(&pod);
+}

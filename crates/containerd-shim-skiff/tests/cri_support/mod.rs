@@ -127,6 +127,11 @@ impl Cri {
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
     }
 
+    /// containerd's pid: `/proc/PID/ns/net` is the node's network namespace.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn subnet(&self) -> &str {
         &self.subnet
     }
@@ -398,7 +403,7 @@ impl Cri {
     /// node's kubelet probes a pod: `nsenter --net=/proc/PID/ns/net CMD...`.
     pub fn in_netns(&self, cmd: &[&str]) -> Output {
         Command::new("nsenter")
-            .arg(format!("--net=/proc/{}/ns/net", self.child.id()))
+            .arg(format!("--net=/proc/{}/ns/net", self.pid()))
             .args(cmd)
             .stdin(Stdio::null())
             .output()
