@@ -170,6 +170,7 @@ fn commands_run_to_completion_with_the_exit_codes_reasons_and_logs_a_kubelet_rea
             .unwrap_or_else(|e| panic!("RemoveContainer {name}: {e}"));
     }
     cri.remove_pod(&pod);
+    cri.assert_pod_gone(&pod);
 }
 
 #[test]
@@ -254,6 +255,7 @@ fn env_mounts_and_grants_reach_the_guest_as_the_pod_spec_says() {
     let log = run("net", "example.com/skiff/socket:1.0", vec![], &[&gateway]);
     assert!(log.contains("refused"), "{log}");
     cri.remove_pod(&pod);
+    cri.assert_pod_gone(&pod);
 }
 
 /// The bridge's address on the pod's /24 (host-local gives the gateway .1).
@@ -331,7 +333,16 @@ fn a_wasi_http_component_answers_on_the_pod_ip_and_stops_gracefully() {
         "{log}"
     );
     cri.remove(&web).unwrap();
+    // While the pod lives, the leak check sees its shim, its netns mount and its IP: it can fail.
+    let alive = cri.leftovers(&pod);
+    assert!(
+        alive.iter().any(|l| l.starts_with("process"))
+            && alive.iter().any(|l| l.starts_with("mount"))
+            && alive.iter().any(|l| l.starts_with("host-local")),
+        "{alive:?}"
+    );
     cri.remove_pod(&pod);
+    cri.assert_pod_gone(&pod);
 }
 
 /// A `docker-registry` with basic auth, inside the node's network namespace (where containerd
@@ -438,7 +449,9 @@ fn pull_image_with_registry_auth_then_run_the_pulled_image() {
     let tar = cri.dir.path().join("push.tar");
     std::fs::write(
         &tar,
-        cri_support::node_image(&name, guest("hello.wasm")).layout_tar(),
+        cri_support::node_image(&name, guest("hello.wasm"))
+            .layout_tar()
+            .unwrap(),
     )
     .unwrap();
     registry.push(&cri, &tar, &name, "kube:s3cret");
@@ -446,13 +459,13 @@ fn pull_image_with_registry_auth_then_run_the_pulled_image() {
     // manifest, no index: containerd does not match a lone manifest's platform against the
     // node's, so a kubelet can pull and run it too.
     let wasi = format!("{}/team/hello-wasi:1.0", Registry::HOST);
-    let image = skiff_compat::CompatImage::new(skiff_compat::CompatConfig {
+    let image = skiff_image::compat::CompatImage::new(skiff_image::compat::CompatConfig {
         name: wasi.clone(),
         wasm: guest("hello.wasm"),
         ..Default::default()
     })
     .unwrap();
-    std::fs::write(&tar, image.layout_tar()).unwrap();
+    std::fs::write(&tar, image.layout_tar().unwrap()).unwrap();
     registry.push(&cri, &tar, &wasi, "kube:s3cret");
 
     let auth = || {
@@ -493,4 +506,66 @@ fn pull_image_with_registry_auth_then_run_the_pulled_image() {
         cri.remove(&id).unwrap();
     }
     cri.remove_pod(&pod);
+    cri.assert_pod_gone(&pod);
+}
+
+#[test]
+fn a_wasm_pod_calls_a_runc_pods_service_by_pod_ip_through_its_allow_list() {
+    let cri = Cri::start();
+    // The container beside the Wasm app: a data service in an ordinary image, under runc.
+    cri.import_tar(&cri_support::busybox_image(
+        "example.com/debian/busybox:1.0",
+        &["httpd", "-f", "-p", "8081", "-h", "/www"],
+    ));
+    cri.import(
+        "example.com/skiff/http-fanout:1.0",
+        guest("http-fanout.wasm"),
+    );
+    let www = cri.dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "from runc\n").unwrap();
+    let store = cri.run_pod("runc", "store", &[]);
+    let httpd = cri
+        .create(&store, "httpd", "example.com/debian/busybox:1.0", |c| {
+            c.mounts = vec![Mount {
+                container_path: "/www".into(),
+                host_path: www.display().to_string(),
+                readonly: true,
+            }];
+        })
+        .unwrap_or_else(|e| panic!("CreateContainer under runc: {e}\nlog:\n{}", cri.log()));
+    cri.start_container(&httpd)
+        .unwrap_or_else(|e| panic!("StartContainer under runc: {e}\nlog:\n{}", cri.log()));
+    let store_url = format!("http://{}:8081/", store.ip);
+    assert_eq!(cri.wait_http(&store_url), "from runc\n");
+
+    // The Wasm app may call exactly the store's address.
+    let allow = format!("http://{}:8081", store.ip);
+    let app = cri.run_pod(
+        "skiff",
+        "app",
+        &[
+            ("dev.skiff.http.port", "8080"),
+            ("dev.skiff.http.allow", &allow),
+        ],
+    );
+    assert_ne!(app.ip, store.ip);
+    let web = cri
+        .create(&app, "web", "example.com/skiff/http-fanout:1.0", |_| {})
+        .unwrap();
+    cri.start_container(&web).unwrap();
+    cri.wait_state(&web, CONTAINER_RUNNING);
+    let body = cri.wait_http(&format!("http://{}:8080/?url={store_url}&n=1", app.ip));
+    assert!(body.starts_with("ok=1 failed=0"), "{body}");
+    // Anywhere else, even the store on another port, is refused by the guest's host.
+    let other = format!("http://{}:8082/", store.ip);
+    let body = cri.wait_http(&format!("http://{}:8080/?url={other}&n=1", app.ip));
+    assert!(body.starts_with("ok=0 failed=1"), "{body}");
+
+    for (pod, id) in [(&app, &web), (&store, &httpd)] {
+        cri.stop(id, 5).unwrap();
+        cri.remove(id).unwrap();
+        cri.remove_pod(pod);
+        cri.assert_pod_gone(pod);
+    }
 }

@@ -119,7 +119,8 @@ impl Cri {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        c.import(PAUSE, super::common::guest("loop.wasm"));
+        // runc pods run it (skiff pods never read it): busybox sleeping.
+        c.import_tar(&busybox_image(PAUSE, &["sleep", "1000000"]));
         c
     }
 
@@ -161,8 +162,13 @@ impl Cri {
     /// Import a compat image of `wasm` for the node's platform (linux/amd64: what the CRI
     /// plugin unpacks), as `ctr -n k8s.io images import` does on a node.
     pub fn import(&self, name: &str, wasm: Vec<u8>) {
+        self.import_tar(&node_image(name, wasm).layout_tar().unwrap());
+    }
+
+    /// `ctr -n k8s.io images import` of an OCI layout tar.
+    pub fn import_tar(&self, layout: &[u8]) {
         let tar = self.dir.path().join("image.tar");
-        std::fs::write(&tar, node_image(name, wasm).layout_tar()).unwrap();
+        std::fs::write(&tar, layout).unwrap();
         let out = self.ctr(&["images", "import", tar.to_str().unwrap()]);
         assert!(
             out.status.success(),
@@ -250,6 +256,56 @@ impl Cri {
             .call(RUNTIME, "RemovePodSandbox", &req)
             .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}"));
         self.pods.lock().unwrap().retain(|id| id != &pod.id);
+    }
+
+    /// What a removed pod must not leave behind: its shim process, a mount naming it (rootfs,
+    /// the netns bind mount), its IP in host-local's allocations.
+    pub fn assert_pod_gone(&self, pod: &Pod) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = self.leftovers(pod);
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pod {} left behind: {left:?}",
+                pod.id
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn leftovers(&self, pod: &Pod) -> Vec<String> {
+        let mut left = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&pod.id) {
+                left.push(format!(
+                    "process {}: {cmdline}",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        left.extend(
+            mounts
+                .lines()
+                .filter(|l| l.contains(&pod.id))
+                .map(|l| format!("mount {l}")),
+        );
+        if !pod.ip.is_empty()
+            && self
+                .dir
+                .path()
+                .join("cni-ipam/skiff-test")
+                .join(&pod.ip)
+                .exists()
+        {
+            left.push(format!("host-local allocation of {}", pod.ip));
+        }
+        left
     }
 
     pub fn pull(&self, image: &str, auth: Option<AuthConfig>) -> Result<String, grpc::Status> {
@@ -446,8 +502,8 @@ impl Drop for Cri {
 
 /// A compat image for the node's platform: the CRI plugin pulls and unpacks only that one
 /// (a `wasi/wasm`-only image fails with "no match for platform in manifest").
-pub fn node_image(name: &str, wasm: Vec<u8>) -> skiff_compat::CompatImage {
-    skiff_compat::CompatImage::new(skiff_compat::CompatConfig {
+pub fn node_image(name: &str, wasm: Vec<u8>) -> skiff_image::compat::CompatImage {
+    skiff_image::compat::CompatImage::new(skiff_image::compat::CompatConfig {
         name: name.into(),
         wasm,
         os: "linux".into(),
@@ -455,6 +511,67 @@ pub fn node_image(name: &str, wasm: Vec<u8>) -> skiff_compat::CompatImage {
         ..Default::default()
     })
     .unwrap()
+}
+
+/// An ordinary Linux image for runc, as an OCI layout tar: Debian's static busybox as
+/// `/busybox`, run as `/busybox ARGS...`.
+pub fn busybox_image(name: &str, args: &[&str]) -> Vec<u8> {
+    use sha2::Digest as _;
+    let busybox = std::fs::read("/bin/busybox")
+        .expect("/bin/busybox: apt-get install -y busybox-static (scripts/test does)");
+    let tar = |files: &[(&str, &[u8], u32)]| {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data, mode) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(*mode);
+            h.set_cksum();
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    };
+    let digest = |b: &[u8]| format!("sha256:{}", hex(&sha2::Sha256::digest(b)));
+    let layer = tar(&[("busybox", &busybox, 0o755)]);
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Entrypoint": ["/busybox"], "Cmd": args},
+        "rootfs": {"type": "layers", "diff_ids": [digest(&layer)]},
+    })
+    .to_string();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": digest(config.as_bytes()), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": digest(&layer), "size": layer.len()}],
+    })
+    .to_string();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": digest(manifest.as_bytes()), "size": manifest.len(),
+                       "annotations": {"io.containerd.image.name": name}}],
+    })
+    .to_string();
+    let blob = |b: &[u8]| format!("blobs/{}", digest(b).replace(':', "/"));
+    let (l, c, m) = (
+        blob(&layer),
+        blob(config.as_bytes()),
+        blob(manifest.as_bytes()),
+    );
+    tar(&[
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#, 0o644),
+        ("index.json", index.as_bytes(), 0o644),
+        (&l, &layer, 0o644),
+        (&c, config.as_bytes(), 0o644),
+        (&m, manifest.as_bytes(), 0o644),
+    ])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn containerd_config(d: &Path, sock: &Path) -> String {
