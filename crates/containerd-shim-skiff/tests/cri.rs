@@ -569,3 +569,94 @@ fn a_wasm_pod_calls_a_runc_pods_service_by_pod_ip_through_its_allow_list() {
         cri.assert_pod_gone(pod);
     }
 }
+
+/// Pods created, started, stopped and removed in a loop, `SKIFF_CRI_CHURN_BATCH` at a time (a
+/// node's kubelet starting a ReplicaSet's pods), `SKIFF_CRI_CHURN_PODS` in all: afterwards
+/// nothing of any pod is left. The test run does a short smoke (2 batches of 3, both handlers);
+/// bench/cri-churn.sh runs 200 pods, 20 at a time, and prints the figures.
+#[test]
+fn churn_of_http_pods_leaves_nothing_behind() {
+    let env = |key: &str, default: usize| {
+        std::env::var(key)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (pods, batch) = (
+        env("SKIFF_CRI_CHURN_PODS", 6),
+        env("SKIFF_CRI_CHURN_BATCH", 3),
+    );
+    let cri = Cri::start();
+    cri.import("example.com/skiff/http-hello:1.0", guest("http-hello.wasm"));
+    let www = cri.dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello from runc\n").unwrap();
+    cri.import_tar(&cri_support::busybox_image(
+        "example.com/debian/busybox:1.0",
+        &["httpd", "-f", "-p", "8080", "-h", "/www"],
+    ));
+    for handler in ["skiff", "runc"] {
+        let mut start_ms = Vec::new();
+        let mut shim_kib = Vec::new();
+        let mut n = 0;
+        while n < pods {
+            let mut running = Vec::new();
+            for _ in 0..batch.min(pods - n) {
+                let t0 = std::time::Instant::now();
+                let pod = cri.run_pod(
+                    handler,
+                    &format!("{handler}-{n}"),
+                    &[("dev.skiff.http.port", "8080")],
+                );
+                let (image, body) = match handler {
+                    "skiff" => ("example.com/skiff/http-hello:1.0", "hello from skiff\n"),
+                    _ => ("example.com/debian/busybox:1.0", "hello from runc\n"),
+                };
+                let id = cri
+                    .create(&pod, "web", image, |c| {
+                        c.mounts = vec![Mount {
+                            container_path: "/www".into(),
+                            host_path: www.display().to_string(),
+                            readonly: true,
+                        }];
+                    })
+                    .unwrap();
+                cri.start_container(&id).unwrap();
+                assert_eq!(cri.wait_http(&format!("http://{}:8080/", pod.ip)), body);
+                start_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                running.push((pod, id));
+                n += 1;
+            }
+            // Memory of each pod's shim and its processes, with the whole batch serving.
+            for (pod, _) in &running {
+                shim_kib.push(cri_support::pod_rss_kib(pod));
+            }
+            for (pod, id) in &running {
+                cri.stop(id, 10).unwrap();
+                cri.remove(id).unwrap();
+                cri.remove_pod(pod);
+            }
+            for (pod, _) in &running {
+                cri.assert_pod_gone(pod);
+            }
+        }
+        // Nothing of any pod under the CRI plugin's or the shims' state either.
+        let state = cri
+            .dir
+            .path()
+            .join("state/io.containerd.runtime.v2.task/k8s.io");
+        let left: Vec<_> = std::fs::read_dir(&state)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "task state left behind: {left:?}");
+        start_ms.sort_by(f64::total_cmp);
+        shim_kib.sort();
+        println!(
+            "churn {handler}: {pods} pods, {batch} at a time: RunPodSandbox to first HTTP 200 \
+             median {:.0} ms (max {:.0} ms); RSS per pod (shim and its processes) median {} KiB",
+            start_ms[start_ms.len() / 2],
+            start_ms[start_ms.len() - 1],
+            shim_kib[shim_kib.len() / 2],
+        );
+    }
+}

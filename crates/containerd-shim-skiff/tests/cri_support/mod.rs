@@ -513,6 +513,44 @@ pub fn node_image(name: &str, wasm: Vec<u8>) -> skiff_image::compat::CompatImage
     .unwrap()
 }
 
+/// Resident memory of what serves `pod` on the node: its shim process (the one whose command
+/// line names the sandbox id) and every process under it (the sandbox placeholder or pause, the
+/// guest runner or the container's process).
+pub fn pod_rss_kib(pod: &Pod) -> u64 {
+    let field = |pid: &str, key: &str| -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let v = status.lines().find_map(|l| l.strip_prefix(key))?;
+        v.trim().trim_end_matches("kB").trim().parse().ok()
+    };
+    let procs: Vec<(String, u64, String)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            let ppid = field(&pid, "PPid:")?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((pid, ppid, String::from_utf8_lossy(&cmdline).into_owned()))
+        })
+        .collect();
+    let shim = procs
+        .iter()
+        .find(|(_, _, c)| c.contains("containerd-shim") && c.contains(&pod.id))
+        .unwrap_or_else(|| panic!("no shim process for pod {}", pod.id));
+    let mut tree = vec![shim.0.clone()];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent: u64 = tree[i].parse().unwrap();
+        tree.extend(
+            procs
+                .iter()
+                .filter(|(_, ppid, _)| *ppid == parent)
+                .map(|(pid, _, _)| pid.clone()),
+        );
+        i += 1;
+    }
+    tree.iter().filter_map(|pid| field(pid, "VmRSS:")).sum()
+}
+
 /// An ordinary Linux image for runc, as an OCI layout tar: Debian's static busybox as
 /// `/busybox`, run as `/busybox ARGS...`.
 pub fn busybox_image(name: &str, args: &[&str]) -> Vec<u8> {
