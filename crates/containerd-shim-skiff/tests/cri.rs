@@ -660,3 +660,83 @@ fn churn_of_http_pods_leaves_nothing_behind() {
         );
     }
 }
+
+/// A request to the pod's server that stays in flight: the head of a POST to /echo is sent and
+/// the server has started reading the body (`100 Continue`); the 5-byte body is not sent yet.
+/// The connection is opened from a thread placed in the node's network namespace.
+fn request_in_flight(cri: &Cri, ip: &str) -> std::net::TcpStream {
+    let netns = std::fs::File::open(format!("/proc/{}/ns/net", cri.pid())).unwrap();
+    let addr = format!("{ip}:8080");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: setns on a namespace fd we hold; it moves only this thread.
+        assert_eq!(
+            unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        common::start_echo_awaiting_body(&mut s);
+        s
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn stop_container_drains_in_flight_requests_and_honours_the_grace_period() {
+    use std::io::{Read as _, Write as _};
+    let cri = Cri::start();
+    cri.import("example.com/skiff/http-hello:1.0", guest("http-hello.wasm"));
+    let pod = cri.run_pod("skiff", "grace", &[("dev.skiff.http.port", "8080")]);
+    let start = |name: &str| {
+        let id = cri
+            .create(&pod, name, "example.com/skiff/http-hello:1.0", |_| {})
+            .unwrap();
+        cri.start_container(&id).unwrap();
+        cri.wait_http(&format!("http://{}:8080/", pod.ip));
+        id
+    };
+
+    // Within the grace period: the request in flight finishes, then the server exits 0.
+    let web = start("drain");
+    let mut inflight = request_in_flight(&cri, &pod.ip);
+    std::thread::scope(|s| {
+        let stop = s.spawn(|| cri.stop(&web, 30));
+        // SIGTERM has reached the server once it stops accepting connections.
+        let log = pod.log_dir.join("drain/0.log");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("shutting down: no new connections")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no SIGTERM reached the server"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        inflight.write_all(b"hello").unwrap();
+        let mut response = String::new();
+        inflight.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200") && response.ends_with("\r\n\r\nhello"),
+            "{response}"
+        );
+        stop.join().unwrap().unwrap();
+    });
+    let s = cri.wait_state(&web, CONTAINER_EXITED);
+    assert_eq!((s.exit_code, s.reason.as_str()), (0, "Completed"), "{s:?}");
+    cri.remove(&web).unwrap();
+
+    // Past the grace period: a request that never finishes does not hold the container; the
+    // CRI plugin kills it after StopContainer's timeout (1 s here, where the server would
+    // drain for 10 s).
+    let web = start("stuck");
+    let _stuck = request_in_flight(&cri, &pod.ip);
+    cri.stop(&web, 1).unwrap();
+    let s = cri.wait_state(&web, CONTAINER_EXITED);
+    assert_eq!((s.exit_code, s.reason.as_str()), (137, "Error"), "{s:?}");
+    cri.remove(&web).unwrap();
+    cri.remove_pod(&pod);
+    cri.assert_pod_gone(&pod);
+}

@@ -203,6 +203,23 @@ pub fn path_with_the_shim() -> String {
     )
 }
 
+/// Make `s` a request in flight to http-hello: the head of a POST to /echo with a 5-byte body
+/// that is not sent; returns once the guest has started reading the body (hyper answers
+/// `100 Continue` when the body is first read). Send `hello` to finish it.
+#[allow(dead_code)] // tests/http.rs and tests/cri.rs
+pub fn start_echo_awaiting_body(s: &mut std::net::TcpStream) {
+    use std::io::{Read as _, Write as _};
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\
+          Expect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = [0u8; 25];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 100 Continue\r\n\r\n");
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
