@@ -323,6 +323,18 @@ fn a_wasi_http_component_answers_on_the_pod_ip_and_stops_gracefully() {
         "ExecSync: {err}"
     );
 
+    // Exec (kubectl exec): containerd answers with a streaming URL; the refusal comes on the
+    // stream's error channel once it is opened.
+    let url = cri
+        .exec(&web, &["/bin/sh"])
+        .unwrap_or_else(|e| panic!("Exec: {e}"))
+        .url;
+    let error = cri.exec_stream_error(&url);
+    assert!(
+        error.contains("not supported for Wasm workloads"),
+        "the exec stream's error channel: {error:?}"
+    );
+
     // StopContainer with a grace period: SIGTERM drains and the server exits 0.
     cri.stop(&web, 10).unwrap();
     let s = cri.wait_state(&web, CONTAINER_EXITED);

@@ -455,6 +455,62 @@ impl Cri {
         )
     }
 
+    /// Open the stream behind an Exec URL as `kubectl exec` does through the API server, over a
+    /// WebSocket (`v4.channel.k8s.io`, which the CRI streaming server accepts besides SPDY), and
+    /// return what arrives on the error channel (3) before the server closes it.
+    pub fn exec_stream_error(&self, url: &str) -> String {
+        use std::io::{Read as _, Write as _};
+        let rest = url.strip_prefix("http://").expect("an http:// URL");
+        let (host, path) = rest.split_at(rest.find('/').unwrap());
+        let netns = std::fs::File::open(format!("/proc/{}/ns/net", self.pid())).unwrap();
+        let (host, path) = (host.to_string(), path.to_string());
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd as _;
+            // SAFETY: setns on a namespace fd we hold; it moves only this thread.
+            assert_eq!(
+                unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            let mut s = std::net::TcpStream::connect(&host).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+            )
+            .unwrap();
+            let mut all = Vec::new();
+            let _ = s.read_to_end(&mut all);
+            let head_end = all
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .unwrap_or_else(|| panic!("no HTTP answer: {}", String::from_utf8_lossy(&all)));
+            let head = String::from_utf8_lossy(&all[..head_end]).into_owned();
+            assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+            // Server frames are unmasked: FIN/opcode, length (7 bits, or 126 + 16 bits), payload
+            // whose first byte is the channel.
+            let mut frames = &all[head_end + 4..];
+            let mut errors = String::new();
+            while frames.len() >= 2 {
+                let (len, start) = match frames[1] & 0x7f {
+                    126 => (u16::from_be_bytes([frames[2], frames[3]]) as usize, 4),
+                    n => (n as usize, 2),
+                };
+                let Some(payload) = frames.get(start..start + len) else {
+                    break;
+                };
+                if frames[0] & 0x0f != 8 && payload.first() == Some(&3) {
+                    errors.push_str(&String::from_utf8_lossy(&payload[1..]));
+                }
+                frames = &frames[start + len..];
+            }
+            errors
+        })
+        .join()
+        .unwrap()
+    }
+
     /// Run `cmd` inside containerd's network namespace (where the pod IPs are routed), as a
     /// node's kubelet probes a pod: `nsenter --net=/proc/PID/ns/net CMD...`.
     pub fn in_netns(&self, cmd: &[&str]) -> Output {
