@@ -37,6 +37,11 @@ if [ "$SMOKE" = 1 ]; then
 else
   bash "$BENCH_DIR/docker.sh" || failed+=(docker)
 fi
+# The pod churn's smoke is a test (tests/cri.rs); the 200-pod run only in the full benchmark.
+if [ "$SMOKE" != 1 ]; then
+  echo; echo "== pods through containerd's CRI (200, 20 at a time)"
+  bash "$BENCH_DIR/cri-churn.sh" || failed+=(cri-churn)
+fi
 echo; echo "== instantiate-to-ready (criterion, in process)"
 if [ "$SMOKE" = 1 ]; then
   # criterion runs each benchmark once under `cargo test`: the code is exercised, nothing timed.

@@ -153,7 +153,9 @@ fn open_input(path: &str) -> io::Result<File> {
 ///
 /// Waiting with `WNOWAIT` first keeps the pid reserved while the caller records the exit: a
 /// `kill` that races the exit can then never signal a recycled pid.
-pub fn wait_exit(pid: u32, record: impl FnOnce(&dyn Fn() -> u32)) {
+/// The reaped status is `(exit status, exited by itself)`: 137 from the guest runner's own exit
+/// (a memory limit) is not 137 from a SIGKILL.
+pub fn wait_exit(pid: u32, record: impl FnOnce(&dyn Fn() -> (u32, bool))) {
     loop {
         // SAFETY: an all-zero siginfo_t is a valid out-parameter.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -180,9 +182,9 @@ pub fn wait_exit(pid: u32, record: impl FnOnce(&dyn Fn() -> u32)) {
             }
         }
         if libc::WIFSIGNALED(status) {
-            128 + libc::WTERMSIG(status) as u32
+            (128 + libc::WTERMSIG(status) as u32, false)
         } else {
-            libc::WEXITSTATUS(status) as u32
+            (libc::WEXITSTATUS(status) as u32, true)
         }
     };
     record(&reap);

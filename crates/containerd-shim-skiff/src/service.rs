@@ -4,7 +4,9 @@
 use crate::process::{self, StdioPaths, Work};
 use crate::spec::{self, NetNs, Spec};
 use containerd_shim::api::{self, Status};
-use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskOOM, TaskStart,
+};
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::{EnumOrUnknown, MessageDyn, MessageField};
 use containerd_shim::protos::topics;
@@ -61,8 +63,8 @@ fn now() -> Timestamp {
     containerd_shim::util::timestamp().unwrap_or_default()
 }
 
-const NO_EXEC: &str = "skiff runs one WebAssembly guest per container and cannot exec another \
-process into it: there is no shell or process table inside a Wasm sandbox. Run a separate \
+const NO_EXEC: &str = "exec is not supported for Wasm workloads: skiff runs one WebAssembly \
+guest per container and cannot exec another process into it: there is no shell or process table inside a Wasm sandbox. Run a separate \
 container instead";
 
 impl TaskService {
@@ -161,9 +163,21 @@ impl TaskService {
     fn watch(&self, c: Arc<Container>, pid: u32) {
         let service = self.clone();
         std::thread::spawn(move || {
-            process::wait_exit(pid, |reap: &dyn Fn() -> u32| {
+            process::wait_exit(pid, |reap: &dyn Fn() -> (u32, bool)| {
                 let mut st = c.state.lock().unwrap();
-                st.exit_status = reap();
+                let (exit_status, by_itself) = reap();
+                st.exit_status = exit_status;
+                if by_itself && exit_status == u32::from(skiff_engine::exit::MEMORY_LIMIT) {
+                    // The guest runner stopped the guest at its memory limit. containerd's CRI
+                    // plugin turns this event into the reason `OOMKilled` (what a kubelet shows
+                    // for a container past `resources.limits.memory`); it must come before the
+                    // exit, which fixes the status.
+                    let oom = TaskOOM {
+                        container_id: c.id.clone(),
+                        ..Default::default()
+                    };
+                    service.publish(topics::TASK_OOM_EVENT_TOPIC, Box::new(oom));
+                }
                 st.exited_at = Some(now());
                 st.phase = Phase::Stopped;
                 c.exited.notify_all();

@@ -105,18 +105,7 @@ fn a_wasi_http_component_serves_on_the_annotated_port_and_sigterm_stops_it_clean
     // A request in flight: the guest is reading its body (hyper answers `100 Continue` when
     // the body is first read), the rest of which is sent only after the shutdown began.
     let mut inflight = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-    inflight
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    inflight
-        .write_all(
-            b"POST /echo HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\
-              Expect: 100-continue\r\n\r\n",
-        )
-        .unwrap();
-    let mut head = [0u8; 25];
-    inflight.read_exact(&mut head).unwrap();
-    assert_eq!(&head, b"HTTP/1.1 100 Continue\r\n\r\n");
+    common::start_echo_awaiting_body(&mut inflight);
 
     // SIGTERM (ctr's default): stop accepting, let the request finish, exit 0.
     let out = c.ctr(&["task", "kill", "web"]);

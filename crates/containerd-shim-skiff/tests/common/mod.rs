@@ -57,12 +57,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             debug = d.join("debug.sock").display(),
         );
         std::fs::write(d.join("config.toml"), config).unwrap();
-        let shim = Path::new(env!("CARGO_BIN_EXE_containerd-shim-skiff-v1"));
-        let path = format!(
-            "{}:{}",
-            shim.parent().unwrap().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = path_with_the_shim();
         let log = std::fs::File::create(d.join("containerd.log")).unwrap();
         let child = Command::new("containerd")
             .arg("--config")
@@ -173,24 +168,56 @@ impl Drop for Containerd {
         for id in String::from_utf8_lossy(&out.stdout).lines() {
             self.ctr(&["containers", "delete", id]);
         }
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Snapshots may still be mounted under root if containerd died mid-run.
-        let _ = Command::new("umount")
-            .arg("-R")
-            .arg(self.dir.path().join("root"))
-            .stderr(Stdio::null())
-            .status();
+        stop_containerd(&mut self.child, self.dir.path());
     }
+}
+
+/// SIGTERM containerd (SIGKILL after 10 s), then unmount what it left under its root in `dir`.
+pub fn stop_containerd(child: &mut Child, dir: &Path) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    // Snapshots may still be mounted under root if containerd died mid-run.
+    let _ = Command::new("umount")
+        .arg("-R")
+        .arg(dir.join("root"))
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// containerd's PATH: the freshly built shim first, so `io.containerd.skiff.v1` finds it.
+pub fn path_with_the_shim() -> String {
+    let shim = Path::new(env!("CARGO_BIN_EXE_containerd-shim-skiff-v1"));
+    format!(
+        "{}:{}",
+        shim.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Make `s` a request in flight to http-hello: the head of a POST to /echo with a 5-byte body
+/// that is not sent; returns once the guest has started reading the body (hyper answers
+/// `100 Continue` when the body is first read). Send `hello` to finish it.
+#[allow(dead_code)] // tests/http.rs and tests/cri.rs
+pub fn start_echo_awaiting_body(s: &mut std::net::TcpStream) {
+    use std::io::{Read as _, Write as _};
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\
+          Expect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = [0u8; 25];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 100 Continue\r\n\r\n");
 }
 
 pub fn text(out: &Output) -> String {
@@ -202,7 +229,7 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-fn which(bin: &str) -> bool {
+pub fn which(bin: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
         .unwrap_or(false)
