@@ -25,7 +25,7 @@ if [ -z "${SHIM:-}" ]; then
   [ -x "$SHIM" ] && [ "$SMOKE" = 1 ] || cargo build "${cargo_profile[@]}" -q --bin containerd-shim-skiff-v1
 fi
 COMPAT="${COMPAT:-$CARGO_TARGET_DIR/$profile/examples/compat-tar}"
-[ -x "$COMPAT" ] || cargo build "${cargo_profile[@]}" -q -p skiff-image --example compat-tar
+[ -x "$COMPAT" ] || cargo build "${cargo_profile[@]}" -q --workspace --example compat-tar
 
 W="$(mktemp -d /tmp/skiff-bench-shim.XXXXXX)"
 cleanup() {

@@ -37,9 +37,12 @@ pub fn serve(plan: &Plan, http: &HttpPlan, bytes: &[u8]) -> Result<i32, (i32, St
     })?;
     let config = apps.into_config(http.listen, ServerLimits::default());
     skiff_http::serve_until_signal(config, |server| {
+        // A container may have no stdout (`ctr run -d` without a log): the line is for the
+        // operator's log when there is one, never a reason to stop serving.
         let mut out = io::stdout().lock();
-        writeln!(out, "listening on http://{}", server.local_addr())?;
-        out.flush()
+        let _ = writeln!(out, "listening on http://{}", server.local_addr());
+        let _ = out.flush();
+        Ok(())
     })
     .map_err(|e| match e {
         ServeError::Bind { .. } => (
