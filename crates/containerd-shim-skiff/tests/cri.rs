@@ -345,14 +345,21 @@ fn a_wasi_http_component_answers_on_the_pod_ip_and_stops_gracefully() {
         "{log}"
     );
     cri.remove(&web).unwrap();
-    // While the pod lives, the leak check sees its shim, its netns mount and its IP: it can fail.
+    // While the pod lives, the leak check sees its shim, its mounts, its network namespace, its
+    // IP and the shim's state: it can fail.
     let alive = cri.leftovers(&pod);
-    assert!(
-        alive.iter().any(|l| l.starts_with("process"))
-            && alive.iter().any(|l| l.starts_with("mount"))
-            && alive.iter().any(|l| l.starts_with("host-local")),
-        "{alive:?}"
-    );
+    for kind in [
+        "process",
+        "mount",
+        "host-local",
+        "network namespace",
+        "shim state",
+    ] {
+        assert!(
+            alive.iter().any(|l| l.starts_with(kind)),
+            "no {kind} in {alive:?}"
+        );
+    }
     cri.remove_pod(&pod);
     cri.assert_pod_gone(&pod);
 }

@@ -38,6 +38,9 @@ pub struct Pod {
     pub config: PodSandboxConfig,
     pub ip: String,
     pub log_dir: PathBuf,
+    /// The pod's network namespace (`/var/run/netns/cni-<uuid>`: named by CNI, not by the pod,
+    /// so a leak check must know it), from the sandbox's OCI spec.
+    pub netns: Option<PathBuf>,
 }
 
 impl Cri {
@@ -236,11 +239,13 @@ impl Cri {
         let status = status.status.unwrap();
         assert_eq!(status.state, 0, "sandbox {name} is not SANDBOX_READY");
         assert_eq!(status.runtime_handler, handler);
+        let netns = self.netns_of(&resp.pod_sandbox_id);
         Pod {
             id: resp.pod_sandbox_id,
             config,
             ip: status.network.map(|n| n.ip).unwrap_or_default(),
             log_dir,
+            netns,
         }
     }
 
@@ -276,6 +281,26 @@ impl Cri {
         }
     }
 
+    /// The task's bundle: containerd's shim v2 state for a container (or a sandbox) of the
+    /// CRI's `k8s.io` namespace.
+    fn bundle(&self, id: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("state/io.containerd.runtime.v2.task/k8s.io")
+            .join(id)
+    }
+
+    fn netns_of(&self, sandbox: &str) -> Option<PathBuf> {
+        let spec = std::fs::read(self.bundle(sandbox).join("config.json")).ok()?;
+        let spec: serde_json::Value = serde_json::from_slice(&spec).ok()?;
+        spec["linux"]["namespaces"]
+            .as_array()?
+            .iter()
+            .find(|n| n["type"] == "network")
+            .and_then(|n| n["path"].as_str())
+            .map(PathBuf::from)
+    }
+
     pub fn leftovers(&self, pod: &Pod) -> Vec<String> {
         let mut left = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -304,6 +329,15 @@ impl Cri {
                 .exists()
         {
             left.push(format!("host-local allocation of {}", pod.ip));
+        }
+        if let Some(ns) = &pod.netns {
+            let path = ns.display().to_string();
+            if ns.exists() || mounts.lines().any(|l| l.contains(&path)) {
+                left.push(format!("network namespace {path}"));
+            }
+        }
+        if self.bundle(&pod.id).exists() {
+            left.push(format!("shim state {}", self.bundle(&pod.id).display()));
         }
         left
     }
