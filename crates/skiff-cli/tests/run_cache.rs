@@ -105,3 +105,35 @@ fn no_cache_leaves_nothing_behind() {
         .code(0);
     assert!(entries(s.home.path()).is_empty());
 }
+
+#[test]
+fn a_binary_that_cannot_run_as_asked_is_refused_before_compiling() {
+    // The kind is read from the exports; compiling first cost a large reactor 37 s and left a
+    // 68 MB entry behind. `--log-level debug` logs every compile ("compiled ...") and cache
+    // lookup, so their absence shows nothing was compiled.
+    let s = Skiff::new();
+    let library = guest("library.wasm");
+    s.run(&["--log-level", "debug", "run", library.to_str().unwrap()])
+        .code(126)
+        .stderr_has("core Wasm library module")
+        .stderr_lacks("compile cache")
+        .stderr_lacks("compiled");
+    let handler = guest("http-hello.wasm");
+    s.run(&["--log-level", "debug", "run", handler.to_str().unwrap()])
+        .code(126)
+        .stderr_has("skiff serve")
+        .stderr_lacks("compile cache");
+    let command = guest("hello-p2.wasm");
+    s.run(&[
+        "--log-level",
+        "debug",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        command.to_str().unwrap(),
+    ])
+    .code(126)
+    .stderr_has("skiff run")
+    .stderr_lacks("compile cache");
+    assert_eq!(entries(s.home.path()), Vec::<PathBuf>::new());
+}

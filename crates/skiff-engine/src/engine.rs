@@ -150,14 +150,23 @@ impl Engine {
 
     /// Detect the kind of `bytes` and get its compiled code, from the cache where possible.
     pub fn load(&self, bytes: &[u8]) -> Result<Program, LoadError> {
+        self.load_inspected(bytes, skiff_wasm::inspect(bytes)?)
+    }
+
+    /// [`Engine::load`] for one use: a binary that cannot serve it is refused from its kind,
+    /// before any compile, and nothing is cached for it.
+    pub fn load_for(&self, bytes: &[u8], purpose: crate::Purpose) -> Result<Program, LoadError> {
         let info = skiff_wasm::inspect(bytes)?;
-        let is_component = matches!(
-            info.kind,
-            skiff_wasm::Kind::P2Command
-                | skiff_wasm::Kind::HttpHandler
-                | skiff_wasm::Kind::P3Component
-                | skiff_wasm::Kind::ComponentLibrary
-        );
+        purpose.admits(info.kind).map_err(LoadError::Refused)?;
+        self.load_inspected(bytes, info)
+    }
+
+    fn load_inspected(
+        &self,
+        bytes: &[u8],
+        info: skiff_wasm::WasmInfo,
+    ) -> Result<Program, LoadError> {
+        let is_component = info.kind.is_component();
         let Some(cache) = &self.cache else {
             let compiled = self.compile(bytes, is_component)?;
             return Ok(Program {

@@ -46,6 +46,9 @@ pub enum LoadError {
     /// Parsed, but wasmtime refused it (a validation error, an unsupported proposal).
     #[error("invalid WebAssembly: {0}")]
     Invalid(String),
+    /// Valid, but not usable as asked (see [`crate::Purpose`]); refused before compiling.
+    #[error(transparent)]
+    Refused(RunError),
     /// The engine itself could not be set up.
     #[error("could not create the wasm engine: {0}")]
     Engine(String),
@@ -62,6 +65,7 @@ impl LoadError {
     pub fn exit_code(&self) -> u8 {
         match self {
             LoadError::NotWasm(_) | LoadError::Invalid(_) => exit::CANNOT_RUN,
+            LoadError::Refused(e) => e.exit_code(),
             LoadError::Engine(_) | LoadError::Cache { .. } => exit::SKIFF_FAILED,
         }
     }
@@ -76,6 +80,9 @@ pub enum RunError {
         kind: skiff_wasm::Kind,
         advice: &'static str,
     },
+    /// `--invoke` named no exported function, or an argument does not parse as its type.
+    #[error("--invoke: {0}")]
+    Invoke(String),
     /// A grant could not be set up (a host directory that does not exist, say).
     #[error("{0}")]
     Grant(String),
@@ -116,7 +123,7 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::WrongKind { .. } | RunError::Instantiate(_) => exit::CANNOT_RUN,
-            RunError::Grant(_) => exit::SKIFF_FAILED,
+            RunError::Grant(_) | RunError::Invoke(_) => exit::SKIFF_FAILED,
             RunError::Trap { .. } | RunError::StackOverflow(_) | RunError::HandleLimit { .. } => {
                 exit::TRAP
             }

@@ -109,6 +109,7 @@ pub fn inspect(home: &Home, args: InspectArgs) -> anyhow::Result<u8> {
     let runs_with = match info.kind {
         k if k.is_command() => "skiff run",
         skiff_wasm::Kind::HttpHandler => "skiff serve",
+        k if !k.is_component() => "skiff run --invoke NAME: no entry point; see Functions",
         _ => "nothing: no entry point skiff can call",
     };
     let image = workload.image.as_ref().map(|src| image_report(src, &info));
@@ -162,6 +163,11 @@ fn print_info(info: &WasmInfo, runs_with: &str) {
     println!("Size:       {} bytes", info.size);
     println!("Digest:     {}", info.digest);
     println!("Exports:    {}", list(&info.exports));
+    // What `skiff run --invoke NAME` can call, with the types its arguments are parsed as.
+    if !info.functions.is_empty() {
+        let functions: Vec<String> = info.functions.iter().map(|f| f.to_string()).collect();
+        println!("Functions:  {}", list(&functions));
+    }
 }
 
 fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
