@@ -244,7 +244,10 @@ impl Engine {
         } else {
             Module::new(&self.inner, bytes).map(Compiled::Module)
         };
-        result.map_err(|e| LoadError::Invalid(format!("{e:#}")))
+        result.map_err(|e| match skiff_wasm::left_off_proposal(bytes) {
+            Some(p) => LoadError::Proposal(p),
+            None => LoadError::Invalid(format!("{e:#}")),
+        })
     }
 
     fn deserialize(&self, artifact: &[u8], is_component: bool) -> Result<Compiled, String> {

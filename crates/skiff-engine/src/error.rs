@@ -46,6 +46,9 @@ pub enum LoadError {
     /// Parsed, but wasmtime refused it (a validation error, an unsupported proposal).
     #[error("invalid WebAssembly: {0}")]
     Invalid(String),
+    /// Valid, but uses a proposal skiff leaves off (see `skiff_wasm::left_off_proposal`).
+    #[error("{0}")]
+    Proposal(&'static skiff_wasm::Proposal),
     /// Valid, but not usable as asked (see [`crate::Purpose`]); refused before compiling.
     #[error(transparent)]
     Refused(RunError),
@@ -64,7 +67,9 @@ pub enum LoadError {
 impl LoadError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            LoadError::NotWasm(_) | LoadError::Invalid(_) => exit::CANNOT_RUN,
+            LoadError::NotWasm(_) | LoadError::Invalid(_) | LoadError::Proposal(_) => {
+                exit::CANNOT_RUN
+            }
             LoadError::Refused(e) => e.exit_code(),
             LoadError::Engine(_) | LoadError::Cache { .. } => exit::SKIFF_FAILED,
         }
@@ -214,6 +219,7 @@ mod tests {
         let cases = [
             (RunError::Timeout(Duration::from_secs(1)), 124, false),
             (RunError::Grant("x".into()), 125, false),
+            (RunError::Invoke("x".into()), 125, false),
             (kind, 126, true),
             (RunError::Instantiate("x".into()), 126, true),
             (trap, 134, false),

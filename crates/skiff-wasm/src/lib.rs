@@ -7,9 +7,11 @@
 
 mod capability;
 mod kind;
+mod proposal;
 
 pub use capability::{classify, Capability};
 pub use kind::Kind;
+pub use proposal::{left_off_proposal, Proposal};
 
 use serde::Serialize;
 use std::collections::BTreeMap;
