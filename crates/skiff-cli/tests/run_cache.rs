@@ -137,3 +137,22 @@ fn a_binary_that_cannot_run_as_asked_is_refused_before_compiling() {
     .stderr_lacks("compile cache");
     assert_eq!(entries(s.home.path()), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn code_without_epoch_checks_is_cached_apart_from_code_with_them() {
+    // Without --timeout `skiff run` compiles without epoch checks; with one, it needs them.
+    // Code of one kind must never be loaded for the other: a tight loop under --timeout would
+    // never stop (run_limits::a_tight_loop_stops_at_the_timeout covers the stop itself).
+    let s = Skiff::new();
+    let hello = guest("hello.wasm");
+    let h = hello.to_str().unwrap();
+    s.run(&["run", h]).code(0);
+    assert_eq!(entries(s.home.path()).len(), 1);
+    s.run(&["--log-level", "debug", "run", "--timeout", "10s", h])
+        .code(0)
+        .stderr_has("compile cache miss");
+    assert_eq!(entries(s.home.path()).len(), 2);
+    s.run(&["--log-level", "debug", "run", h])
+        .code(0)
+        .stderr_has("compile cache hit");
+}

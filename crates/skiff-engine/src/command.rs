@@ -113,7 +113,17 @@ impl Engine {
         limits: &Limits,
         invoke: Option<&str>,
     ) -> Result<(Exit, Vec<String>), RunError> {
-        self.ensure_epoch_ticker();
+        if !self.interruptible {
+            if limits.timeout.is_some() {
+                return Err(RunError::Grant(
+                    "a timeout needs an engine that can interrupt wasm code; this one was made \
+                     without (Engine::without_interruption)"
+                        .into(),
+                ));
+            }
+        } else {
+            self.ensure_epoch_ticker();
+        }
         let builder = sandbox.builder()?;
         let run = async {
             match &program.compiled {
@@ -164,8 +174,10 @@ impl Engine {
     ) -> Store<T> {
         let mut store = Store::new(&self.inner, state);
         store.limiter(move |s| limiter(s) as &mut dyn wasmtime::ResourceLimiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        if self.interruptible {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        }
         store
     }
 

@@ -100,11 +100,17 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
     let sandbox = Sandbox::from_spec(&spec, workload.argv0.clone());
     let limits = Limits::from(&spec.limits);
     let bytes = workload.bytes;
-    let engine = Engine::new(&EngineConfig {
+    let config = EngineConfig {
         cache_dir: (!args.no_cache).then(|| home.compile_cache()),
         allocator: AllocatorChoice::OnDemand,
         max_wasm_stack: usize::try_from(args.stack).context("--stack is too large")?,
-    })?;
+    };
+    // Without a deadline nothing needs to interrupt the guest, and epoch checks cost CPU-bound
+    // code (see `Engine::without_interruption`).
+    let engine = match limits.timeout {
+        Some(_) => Engine::new(&config)?,
+        None => Engine::without_interruption(&config)?,
+    };
     // On stderr: stdout is the guest's.
     let stderr = crate::progress::Stream::Stderr;
     let program = crate::progress::compiling(stderr, &workload.label, bytes.len() as u64, || {
