@@ -72,11 +72,15 @@ const LEFT_OFF: &[Proposal] = &[
 
 /// The proposal skiff leaves off that `bytes` needs, if that is what keeps it from compiling:
 /// the binary validates with every proposal on, and fails without this one. `None` for a
-/// binary that is invalid whatever is enabled. Validates the whole binary once per proposal
-/// tried, so it is for error paths and `skiff inspect`, not for every load.
+/// binary that is invalid whatever is enabled. Validates the whole binary: once for one that
+/// needs none of them (as good as every binary), once more per proposal tried for one that
+/// does, so it is for error paths and `skiff inspect`, not for every load.
 pub fn left_off_proposal(bytes: &[u8]) -> Option<&'static Proposal> {
     let valid_with = |f: WasmFeatures| Validator::new_with_features(f).validate_all(bytes).is_ok();
-    if !valid_with(WasmFeatures::all()) {
+    let off = LEFT_OFF
+        .iter()
+        .fold(WasmFeatures::empty(), |all, p| all | p.flag);
+    if valid_with(WasmFeatures::all() - off) || !valid_with(WasmFeatures::all()) {
         return None;
     }
     LEFT_OFF
