@@ -105,3 +105,54 @@ fn no_cache_leaves_nothing_behind() {
         .code(0);
     assert!(entries(s.home.path()).is_empty());
 }
+
+#[test]
+fn a_binary_that_cannot_run_as_asked_is_refused_before_compiling() {
+    // The kind is read from the exports; compiling first cost a large reactor 37 s and left a
+    // 68 MB entry behind. `--log-level debug` logs every compile ("compiled ...") and cache
+    // lookup, so their absence shows nothing was compiled.
+    let s = Skiff::new();
+    let library = guest("library.wasm");
+    s.run(&["--log-level", "debug", "run", library.to_str().unwrap()])
+        .code(126)
+        .stderr_has("core Wasm library module")
+        .stderr_lacks("compile cache")
+        .stderr_lacks("compiled");
+    let handler = guest("http-hello.wasm");
+    s.run(&["--log-level", "debug", "run", handler.to_str().unwrap()])
+        .code(126)
+        .stderr_has("skiff serve")
+        .stderr_lacks("compile cache");
+    let command = guest("hello-p2.wasm");
+    s.run(&[
+        "--log-level",
+        "debug",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        command.to_str().unwrap(),
+    ])
+    .code(126)
+    .stderr_has("skiff run")
+    .stderr_lacks("compile cache");
+    assert_eq!(entries(s.home.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn code_without_epoch_checks_is_cached_apart_from_code_with_them() {
+    // Without --timeout `skiff run` compiles without epoch checks; with one, it needs them.
+    // Code of one kind must never be loaded for the other: a tight loop under --timeout would
+    // never stop (run_limits::a_tight_loop_stops_at_the_timeout covers the stop itself).
+    let s = Skiff::new();
+    let hello = guest("hello.wasm");
+    let h = hello.to_str().unwrap();
+    s.run(&["run", h]).code(0);
+    assert_eq!(entries(s.home.path()).len(), 1);
+    s.run(&["--log-level", "debug", "run", "--timeout", "10s", h])
+        .code(0)
+        .stderr_has("compile cache miss");
+    assert_eq!(entries(s.home.path()).len(), 2);
+    s.run(&["--log-level", "debug", "run", h])
+        .code(0)
+        .stderr_has("compile cache hit");
+}

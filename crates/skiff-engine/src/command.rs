@@ -13,7 +13,6 @@ use crate::engine::{Compiled, Engine, Program};
 use crate::error::RunError;
 use crate::limits::{Limits, MemoryLimitHit, MemoryLimiter};
 use crate::sandbox::Sandbox;
-use skiff_wasm::Kind;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
@@ -65,13 +64,7 @@ pub(crate) fn capped_table(limits: &Limits) -> ResourceTable {
 
 /// Only commands run to completion; anything else is refused with what to do instead.
 pub(crate) fn ensure_command(program: &Program) -> Result<(), RunError> {
-    if program.info.kind.is_command() {
-        return Ok(());
-    }
-    Err(RunError::WrongKind {
-        kind: program.info.kind,
-        advice: program.info.kind.advice(),
-    })
+    crate::Purpose::Run.admits(program.info.kind)
 }
 
 /// A command linked against WASI, ready to instantiate (see `Program::command_pre`).
@@ -94,28 +87,72 @@ impl Engine {
         limits: &Limits,
     ) -> Result<Exit, RunError> {
         ensure_command(program)?;
-        self.ensure_epoch_ticker();
+        let (exit, _) = self.run(program, sandbox, limits, None).await?;
+        Ok(exit)
+    }
+
+    /// Call the exported function `name` of a core module, as `wasmtime run --invoke` does:
+    /// `_initialize` first if the module has one, then the function, its parameters parsed
+    /// from `sandbox`'s arguments by their types (see `crate::invoke`). Returns how it ended and
+    /// its results, one line each as wasmtime prints them.
+    pub async fn invoke(
+        &self,
+        program: &Program,
+        sandbox: &Sandbox,
+        limits: &Limits,
+        name: &str,
+    ) -> Result<(Exit, Vec<String>), RunError> {
+        crate::Purpose::Invoke.admits(program.info.kind)?;
+        self.run(program, sandbox, limits, Some(name)).await
+    }
+
+    async fn run(
+        &self,
+        program: &Program,
+        sandbox: &Sandbox,
+        limits: &Limits,
+        invoke: Option<&str>,
+    ) -> Result<(Exit, Vec<String>), RunError> {
+        if !self.interruptible {
+            if limits.timeout.is_some() {
+                return Err(RunError::Grant(
+                    "a timeout needs an engine that can interrupt wasm code; this one was made \
+                     without (Engine::without_interruption)"
+                        .into(),
+                ));
+            }
+        } else {
+            self.ensure_epoch_ticker();
+        }
         let builder = sandbox.builder()?;
         let run = async {
-            match (&program.compiled, program.info.kind) {
-                (Compiled::Module(module), Kind::P1Command) => {
-                    self.run_p1(program, module, builder, limits).await
+            match &program.compiled {
+                Compiled::Module(module) => {
+                    let call = match invoke {
+                        Some(name) => crate::invoke::Call::parse(
+                            module,
+                            name,
+                            sandbox.args.get(1..).unwrap_or(&[]),
+                        )?,
+                        None => crate::invoke::Call::Main,
+                    };
+                    Ok(self.run_p1(program, module, builder, limits, call).await)
                 }
-                (Compiled::Component(component), Kind::P2Command) => {
-                    self.run_p2(program, component, builder, limits).await
+                Compiled::Component(component) => {
+                    let (r, hit) = self.run_p2(program, component, builder, limits).await;
+                    Ok((r.map(|c| (c, Vec::new())), hit))
                 }
-                _ => unreachable!("is_command() kinds are compiled as their encoding says"),
             }
         };
         let (result, limit_hit) = match limits.timeout {
             Some(t) => match tokio::time::timeout(t, run).await {
-                Ok(r) => r,
+                Ok(r) => r?,
                 Err(_) => return Err(RunError::Timeout(t)),
             },
-            None => run.await,
+            None => run.await?,
         };
         match result {
-            Ok(code) => Ok(Exit::Code(code)),
+            Ok((code, lines)) => Ok((Exit::Code(code), lines)),
             // The deadline is a drop, never a trap, so no trap here is a timeout.
             Err(e) => Err(classify(
                 e,
@@ -137,8 +174,10 @@ impl Engine {
     ) -> Store<T> {
         let mut store = Store::new(&self.inner, state);
         store.limiter(move |s| limiter(s) as &mut dyn wasmtime::ResourceLimiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        if self.interruptible {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        }
         store
     }
 
@@ -148,7 +187,8 @@ impl Engine {
         module: &wasmtime::Module,
         mut builder: wasmtime_wasi::WasiCtxBuilder,
         limits: &Limits,
-    ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
+        call: crate::invoke::Call,
+    ) -> (Result<(i32, Vec<String>), wasmtime::Error>, Option<u64>) {
         let state = P1State {
             wasi: p1_ctx(&mut builder, limits),
             limiter: MemoryLimiter::new(limits.memory),
@@ -171,12 +211,14 @@ impl Engine {
                 .instantiate_async(&mut store)
                 .await
                 .map_err(Instantiation)?;
-            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-            start.call_async(&mut store, ()).await?;
-            Ok(0)
+            call.call(&mut store, &instance).await
         }
         .await;
-        (exit_status(result), store.data().limiter.hit)
+        let result = match result {
+            Ok(lines) => Ok((0, lines)),
+            Err(e) => exit_status(Err(e)).map(|code| (code, Vec::new())),
+        };
+        (result, store.data().limiter.hit)
     }
 
     async fn run_p2(

@@ -63,6 +63,8 @@ pub struct Engine {
     pub(crate) slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// The epoch ticker, started by the first command or HTTP app (see `epoch.rs`).
     pub(crate) ticker: std::sync::Once,
+    /// Compiled with epoch checks: false only from [`Engine::without_interruption`].
+    pub(crate) interruptible: bool,
 }
 
 /// Compiled code, ready to instantiate.
@@ -98,12 +100,28 @@ impl Program {
 
 impl Engine {
     pub fn new(config: &EngineConfig) -> Result<Engine, LoadError> {
+        Engine::build(config, true)
+    }
+
+    /// An engine whose code has no epoch checks, for a process that runs one guest with no
+    /// deadline (`skiff run` without `--timeout`): nothing there needs to stop or pause wasm
+    /// code from outside (Ctrl-C ends the process), and the checks cost a CPU-bound guest: a
+    /// tight 4-billion-iteration loop took 2.05-2.13 s of CPU with them and 1.26-1.33 s
+    /// without (3 runs each, `skiff run --timeout 60s` vs `skiff run`). Its code is cached
+    /// apart from interruptible code (the setting is part of wasmtime's compatibility hash, so
+    /// of the cache key), and `run_command` refuses a `limits.timeout` it could not enforce.
+    pub fn without_interruption(config: &EngineConfig) -> Result<Engine, LoadError> {
+        Engine::build(config, false)
+    }
+
+    fn build(config: &EngineConfig, interruptible: bool) -> Result<Engine, LoadError> {
+        let build = |pool| build(config, pool, interruptible);
         let (inner, slots) = match config.allocator {
-            AllocatorChoice::OnDemand => (build(config, None)?, None),
+            AllocatorChoice::OnDemand => (build(None)?, None),
             AllocatorChoice::Pooling {
                 max_instances,
                 max_memory,
-            } => match build(config, Some((max_instances, max_memory))) {
+            } => match build(Some((max_instances, max_memory))) {
                 Ok(e) => (
                     e,
                     Some(std::sync::Arc::new(tokio::sync::Semaphore::new(
@@ -114,7 +132,7 @@ impl Engine {
                     tracing::debug!(
                         "pooling allocator unavailable ({e}); using on-demand allocation"
                     );
-                    (build(config, None)?, None)
+                    (build(None)?, None)
                 }
             },
         };
@@ -135,6 +153,7 @@ impl Engine {
             pooling,
             slots,
             ticker: std::sync::Once::new(),
+            interruptible,
         })
     }
 
@@ -150,14 +169,23 @@ impl Engine {
 
     /// Detect the kind of `bytes` and get its compiled code, from the cache where possible.
     pub fn load(&self, bytes: &[u8]) -> Result<Program, LoadError> {
+        self.load_inspected(bytes, skiff_wasm::inspect(bytes)?)
+    }
+
+    /// [`Engine::load`] for one use: a binary that cannot serve it is refused from its kind,
+    /// before any compile, and nothing is cached for it.
+    pub fn load_for(&self, bytes: &[u8], purpose: crate::Purpose) -> Result<Program, LoadError> {
         let info = skiff_wasm::inspect(bytes)?;
-        let is_component = matches!(
-            info.kind,
-            skiff_wasm::Kind::P2Command
-                | skiff_wasm::Kind::HttpHandler
-                | skiff_wasm::Kind::P3Component
-                | skiff_wasm::Kind::ComponentLibrary
-        );
+        purpose.admits(info.kind).map_err(LoadError::Refused)?;
+        self.load_inspected(bytes, info)
+    }
+
+    fn load_inspected(
+        &self,
+        bytes: &[u8],
+        info: skiff_wasm::WasmInfo,
+    ) -> Result<Program, LoadError> {
+        let is_component = info.kind.is_component();
         let Some(cache) = &self.cache else {
             let compiled = self.compile(bytes, is_component)?;
             return Ok(Program {
@@ -235,7 +263,10 @@ impl Engine {
         } else {
             Module::new(&self.inner, bytes).map(Compiled::Module)
         };
-        result.map_err(|e| LoadError::Invalid(format!("{e:#}")))
+        result.map_err(|e| match skiff_wasm::left_off_proposal(bytes) {
+            Some(p) => LoadError::Proposal(p),
+            None => LoadError::Invalid(format!("{e:#}")),
+        })
     }
 
     fn deserialize(&self, artifact: &[u8], is_component: bool) -> Result<Compiled, String> {
@@ -253,12 +284,17 @@ impl Engine {
     }
 }
 
-fn build(config: &EngineConfig, pool: Option<(u32, u64)>) -> Result<wasmtime::Engine, LoadError> {
+fn build(
+    config: &EngineConfig,
+    pool: Option<(u32, u64)>,
+    interruptible: bool,
+) -> Result<wasmtime::Engine, LoadError> {
     // One configuration for every use (`skiff run`, `serve`, the daemon, the shim): wasmtime 48
     // needs no async switch (`Config::async_support` is deprecated and does nothing; any engine
-    // runs `call_async`), and epochs are always on because every store yields at each tick.
+    // runs `call_async`), and epochs are on, every store yielding at each tick, except for
+    // `Engine::without_interruption`.
     let mut c = Config::new();
-    c.epoch_interruption(true)
+    c.epoch_interruption(interruptible)
         .max_wasm_stack(config.max_wasm_stack)
         .wasm_component_model(true)
         .memory_init_cow(true);

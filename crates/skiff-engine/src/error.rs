@@ -46,6 +46,12 @@ pub enum LoadError {
     /// Parsed, but wasmtime refused it (a validation error, an unsupported proposal).
     #[error("invalid WebAssembly: {0}")]
     Invalid(String),
+    /// Valid, but uses a proposal skiff leaves off (see `skiff_wasm::left_off_proposal`).
+    #[error("{0}")]
+    Proposal(&'static skiff_wasm::Proposal),
+    /// Valid, but not usable as asked (see [`crate::Purpose`]); refused before compiling.
+    #[error(transparent)]
+    Refused(RunError),
     /// The engine itself could not be set up.
     #[error("could not create the wasm engine: {0}")]
     Engine(String),
@@ -61,7 +67,10 @@ pub enum LoadError {
 impl LoadError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            LoadError::NotWasm(_) | LoadError::Invalid(_) => exit::CANNOT_RUN,
+            LoadError::NotWasm(_) | LoadError::Invalid(_) | LoadError::Proposal(_) => {
+                exit::CANNOT_RUN
+            }
+            LoadError::Refused(e) => e.exit_code(),
             LoadError::Engine(_) | LoadError::Cache { .. } => exit::SKIFF_FAILED,
         }
     }
@@ -76,6 +85,9 @@ pub enum RunError {
         kind: skiff_wasm::Kind,
         advice: &'static str,
     },
+    /// `--invoke` named no exported function, or an argument does not parse as its type.
+    #[error("--invoke: {0}")]
+    Invoke(String),
     /// A grant could not be set up (a host directory that does not exist, say).
     #[error("{0}")]
     Grant(String),
@@ -116,7 +128,7 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::WrongKind { .. } | RunError::Instantiate(_) => exit::CANNOT_RUN,
-            RunError::Grant(_) => exit::SKIFF_FAILED,
+            RunError::Grant(_) | RunError::Invoke(_) => exit::SKIFF_FAILED,
             RunError::Trap { .. } | RunError::StackOverflow(_) | RunError::HandleLimit { .. } => {
                 exit::TRAP
             }
@@ -207,6 +219,7 @@ mod tests {
         let cases = [
             (RunError::Timeout(Duration::from_secs(1)), 124, false),
             (RunError::Grant("x".into()), 125, false),
+            (RunError::Invoke("x".into()), 125, false),
             (kind, 126, true),
             (RunError::Instantiate("x".into()), 126, true),
             (trap, 134, false),

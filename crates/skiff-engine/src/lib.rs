@@ -18,8 +18,10 @@ mod epoch;
 mod error;
 mod handles;
 pub mod http;
+mod invoke;
 mod limits;
 mod output;
+mod purpose;
 mod sandbox;
 mod spec;
 
@@ -31,6 +33,7 @@ pub use error::{exit, LimitKind, LoadError, RunError};
 pub use handles::{effective_max_open, invalid_max_open, MIN_MAX_OPEN};
 pub use limits::Limits;
 pub use output::{Output, OutputSink};
+pub use purpose::Purpose;
 pub use sandbox::Sandbox;
 pub use skiff_spec::{GuestSpec, Mount};
 pub use skiff_wasm::{Kind, WasmInfo};

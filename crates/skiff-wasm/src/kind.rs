@@ -7,7 +7,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
-    /// A core module exporting `_start`: a WASI preview 1 command (`skiff run`).
+    /// A core module exporting `_start`, or the empty-named `""` (emscripten's convention for
+    /// a command; run after `_initialize` if there is one, as wasmtime does): a WASI preview 1
+    /// command (`skiff run`).
     P1Command,
     /// A core module exporting `_initialize` but no `_start`: a WASI reactor.
     P1Reactor,
@@ -25,7 +27,7 @@ pub enum Kind {
 
 impl Kind {
     pub(crate) fn of_module(exports: &[String]) -> Kind {
-        if exports.iter().any(|e| e == "_start") {
+        if exports.iter().any(|e| e == "_start" || e.is_empty()) {
             Kind::P1Command
         } else if exports.iter().any(|e| e == "_initialize") {
             Kind::P1Reactor
@@ -45,6 +47,11 @@ impl Kind {
         } else {
             Kind::ComponentLibrary
         }
+    }
+
+    /// True for components (else a core module).
+    pub fn is_component(self) -> bool {
+        !matches!(self, Kind::P1Command | Kind::P1Reactor | Kind::CoreLibrary)
     }
 
     /// True for the kinds `skiff run` executes.
@@ -69,10 +76,16 @@ impl Kind {
                 "it answers HTTP requests and has no main: serve it with `skiff serve`"
             }
             Kind::P1Reactor => {
-                "a reactor exports functions for a host to call and has no `_start`; build it as a \
-                 command (with a `main`) to run it"
+                "a reactor exports functions for a host to call and has no `_start`: call one with \
+                 `skiff run --invoke NAME FILE [ARGS]` (`skiff inspect` lists them), or build it \
+                 as a command (with a `main`)"
             }
-            Kind::CoreLibrary | Kind::ComponentLibrary => {
+            Kind::CoreLibrary => {
+                "it exports functions but no entry point (`_start` or `\"\"`): call one with \
+                 `skiff run --invoke NAME FILE [ARGS]` (`skiff inspect` lists them), or build it \
+                 as a command"
+            }
+            Kind::ComponentLibrary => {
                 "it exports functions but no entry point (`_start`, `wasi:cli/run` or \
                  `wasi:http/incoming-handler`); build it as a command to run it"
             }

@@ -7,9 +7,11 @@
 
 mod capability;
 mod kind;
+mod proposal;
 
 pub use capability::{classify, Capability};
 pub use kind::Kind;
+pub use proposal::{left_off_proposal, Proposal};
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -30,6 +32,34 @@ pub struct WasmInfo {
     pub exports: Vec<String>,
     /// What the imports make possible, each capability with the imports that grant it.
     pub capabilities: BTreeMap<Capability, Vec<String>>,
+    /// A core module's exported functions with their signatures: what `skiff run --invoke`
+    /// can call. Empty for components.
+    pub functions: Vec<Function>,
+}
+
+/// An exported function of a core module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Function {
+    pub name: String,
+    /// Value types as WAT spells them (`i32`, `f64`, `externref`).
+    pub params: Vec<String>,
+    pub results: Vec<String>,
+}
+
+impl std::fmt::Display for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = if self.name.is_empty() {
+            "\"\""
+        } else {
+            &self.name
+        };
+        write!(f, "{name}({})", self.params.join(", "))?;
+        match self.results.as_slice() {
+            [] => Ok(()),
+            [one] => write!(f, " -> {one}"),
+            many => write!(f, " -> ({})", many.join(", ")),
+        }
+    }
 }
 
 /// Why a byte string could not be read as WebAssembly.
@@ -54,6 +84,11 @@ pub fn inspect(bytes: &[u8]) -> Result<WasmInfo, ParseError> {
     let mut encoding = None;
     let mut imports = Vec::new();
     let mut exports = Vec::new();
+    // For core modules: every type (None for non-function types), the type of every function
+    // (imported ones first, as the function index space orders them), and exported functions.
+    let mut types: Vec<Option<wasmparser::FuncType>> = Vec::new();
+    let mut func_types: Vec<u32> = Vec::new();
+    let mut func_exports: Vec<(String, u32)> = Vec::new();
     // Nested modules and components have their own imports; only the outermost ones are the
     // binary's contract with its host.
     let mut depth = 0usize;
@@ -75,11 +110,35 @@ pub fn inspect(bytes: &[u8]) -> Result<WasmInfo, ParseError> {
                 for import in reader.into_imports() {
                     let import = import.map_err(malformed)?;
                     imports.push(format!("{}::{}", import.module, import.name));
+                    if let wasmparser::TypeRef::Func(t) | wasmparser::TypeRef::FuncExact(t) =
+                        import.ty
+                    {
+                        func_types.push(t);
+                    }
+                }
+            }
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group.map_err(malformed)?.into_types() {
+                        types.push(match sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => Some(f),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for t in reader {
+                    func_types.push(t.map_err(malformed)?);
                 }
             }
             Payload::ExportSection(reader) => {
                 for export in reader {
-                    exports.push(export.map_err(malformed)?.name.to_string());
+                    let export = export.map_err(malformed)?;
+                    if export.kind == wasmparser::ExternalKind::Func {
+                        func_exports.push((export.name.to_string(), export.index));
+                    }
+                    exports.push(export.name.to_string());
                 }
             }
             Payload::ComponentImportSection(reader) => {
@@ -106,6 +165,19 @@ pub fn inspect(bytes: &[u8]) -> Result<WasmInfo, ParseError> {
             capabilities.entry(cap).or_default().push(import.clone());
         }
     }
+    let functions = func_exports
+        .into_iter()
+        .filter_map(|(name, index)| {
+            let t = func_types.get(index as usize)?;
+            let ty = types.get(*t as usize)?.as_ref()?;
+            let spell = |v: &[wasmparser::ValType]| v.iter().map(|v| v.to_string()).collect();
+            Some(Function {
+                name,
+                params: spell(ty.params()),
+                results: spell(ty.results()),
+            })
+        })
+        .collect();
     Ok(WasmInfo {
         kind,
         size: bytes.len() as u64,
@@ -113,6 +185,7 @@ pub fn inspect(bytes: &[u8]) -> Result<WasmInfo, ParseError> {
         imports,
         exports,
         capabilities,
+        functions,
     })
 }
 

@@ -44,7 +44,7 @@ struct Report<'a> {
     file: Option<String>,
     #[serde(flatten)]
     info: &'a WasmInfo,
-    runs_with: &'static str,
+    runs_with: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     image: Option<ImageReport<'a>>,
 }
@@ -106,9 +106,12 @@ pub fn inspect(home: &Home, args: InspectArgs) -> anyhow::Result<u8> {
     let workload = resolve(home, &args.target)?;
     let info = skiff_wasm::inspect(&workload.bytes)
         .map_err(|e| crate::exit::CannotRun(format!("{}: {e}", workload.label)))?;
+    let left_off = skiff_wasm::left_off_proposal(&workload.bytes).map(|p| format!("nothing: {p}"));
     let runs_with = match info.kind {
+        _ if left_off.is_some() => left_off.as_deref().unwrap_or_default(),
         k if k.is_command() => "skiff run",
         skiff_wasm::Kind::HttpHandler => "skiff serve",
+        k if !k.is_component() => "skiff run --invoke NAME: no entry point; see Functions",
         _ => "nothing: no entry point skiff can call",
     };
     let image = workload.image.as_ref().map(|src| image_report(src, &info));
@@ -162,6 +165,11 @@ fn print_info(info: &WasmInfo, runs_with: &str) {
     println!("Size:       {} bytes", info.size);
     println!("Digest:     {}", info.digest);
     println!("Exports:    {}", list(&info.exports));
+    // What `skiff run --invoke NAME` can call, with the types its arguments are parsed as.
+    if !info.functions.is_empty() {
+        let functions: Vec<String> = info.functions.iter().map(|f| f.to_string()).collect();
+        println!("Functions:  {}", list(&functions));
+    }
 }
 
 fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {

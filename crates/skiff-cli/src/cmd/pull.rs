@@ -135,7 +135,7 @@ pub fn pull_image(home: &Home, spec: &str, opts: PullOptions) -> anyhow::Result<
 }
 
 /// Compile the image's Wasm into the compile cache with the engine settings `skiff run` uses by
-/// default, so the first run is a cache hit. A failure here is not the pull's: the image is
+/// default (no `--timeout`, so no epoch checks), so the first run is a cache hit. A failure here is not the pull's: the image is
 /// stored, and `run` will report the same problem in context.
 fn precompile(
     home: &Home,
@@ -145,7 +145,7 @@ fn precompile(
 ) {
     let result = (|| -> anyhow::Result<()> {
         let bytes = store.read_blob(&image.layer().digest, store.max_blob_size())?;
-        let engine = Engine::new(&EngineConfig {
+        let engine = Engine::without_interruption(&EngineConfig {
             cache_dir: Some(home.compile_cache()),
             ..EngineConfig::default()
         })?;

@@ -18,6 +18,7 @@ skiff run hello:1.0 world                        an image: its default args and 
 skiff run -v ./data:/data:ro -e NAME=x app.wasm\n  \
 skiff run -e HOME --env-file .env app.wasm       pass HOME from the host, more from a file\n  \
 skiff run --memory 64m --timeout 5s app.wasm\n  \
+skiff run --invoke add lib.wasm 1 2               call an exported function, print its result\n  \
 skiff run -d --name job --restart on-failure:3 batch.wasm   in the daemon\n  \
 echo hi | skiff run -i cat.wasm                    stdin is closed unless -i\n\n\
 Exit status: the guest's own; 124 timeout, 125 skiff failed, 126 cannot run this binary,\n\
@@ -33,6 +34,12 @@ pub struct RunArgs {
     /// Wasm stack limit (e.g. 512k, 1m)
     #[arg(long, value_name = "SIZE", default_value = "512k", value_parser = parse_size)]
     pub stack: u64,
+
+    /// Call this exported function of a core module instead of its `_start` (after
+    /// `_initialize`, if any), its parameters parsed from ARGS by their types; results are
+    /// printed one a line, as `wasmtime run --invoke` does. `skiff inspect` lists the functions
+    #[arg(long, value_name = "NAME", conflicts_with = "detach")]
+    pub invoke: Option<String>,
 
     /// Compile every time; do not read or write the compile cache
     #[arg(long)]
@@ -93,23 +100,45 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
     let sandbox = Sandbox::from_spec(&spec, workload.argv0.clone());
     let limits = Limits::from(&spec.limits);
     let bytes = workload.bytes;
-    let engine = Engine::new(&EngineConfig {
+    let config = EngineConfig {
         cache_dir: (!args.no_cache).then(|| home.compile_cache()),
         allocator: AllocatorChoice::OnDemand,
         max_wasm_stack: usize::try_from(args.stack).context("--stack is too large")?,
-    })?;
+    };
+    // Without a deadline nothing needs to interrupt the guest, and epoch checks cost CPU-bound
+    // code (see `Engine::without_interruption`).
+    let engine = match limits.timeout {
+        Some(_) => Engine::new(&config)?,
+        None => Engine::without_interruption(&config)?,
+    };
     // On stderr: stdout is the guest's.
     let stderr = crate::progress::Stream::Stderr;
     let program = crate::progress::compiling(stderr, &workload.label, bytes.len() as u64, || {
-        engine.load(&bytes)
+        let purpose = match args.invoke {
+            Some(_) => skiff_engine::Purpose::Invoke,
+            None => skiff_engine::Purpose::Run,
+        };
+        engine.load_for(&bytes, purpose)
     })
     .with_context(|| workload.label.clone())?;
     tracing::debug!("{}: {}", workload.label, program.info.kind);
     // The one run path (a future), driven on this thread; `--timeout` ends it wherever the
     // guest is, a host call (reading stdin, sleeping) included.
-    let run = skiff_engine::block_on(engine.run_command(&program, &sandbox, &limits))
-        .context("could not start the runtime that drives the guest")?;
-    match run? {
+    let run = skiff_engine::block_on(async {
+        match &args.invoke {
+            Some(name) => engine.invoke(&program, &sandbox, &limits, name).await,
+            None => Ok((
+                engine.run_command(&program, &sandbox, &limits).await?,
+                vec![],
+            )),
+        }
+    })
+    .context("could not start the runtime that drives the guest")?;
+    let (exit, results) = run?;
+    for line in results {
+        println!("{line}");
+    }
+    match exit {
         // Exit statuses are 0-255 on Unix; a guest's exit(256) wraps as it would natively.
         Exit::Code(code) => Ok((code & 0xff) as u8),
     }

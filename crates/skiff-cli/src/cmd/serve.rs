@@ -264,7 +264,7 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
             let bytes = &workloads[spec.source.as_str()].bytes;
             let stderr = crate::progress::Stream::Stderr;
             crate::progress::compiling(stderr, &spec.source, bytes.len() as u64, || {
-                engine.load(bytes)
+                engine.load_for(bytes, skiff_engine::Purpose::Serve)
             })
             .with_context(|| spec.source.clone())
         };

@@ -88,14 +88,10 @@ impl HttpApp {
         program: &Program,
         config: HttpAppConfig,
     ) -> Result<HttpApp, RunError> {
-        let component = match (&program.compiled, program.info.kind) {
-            (Compiled::Component(c), skiff_wasm::Kind::HttpHandler) => c,
-            (_, kind) => {
-                return Err(RunError::WrongKind {
-                    kind,
-                    advice: kind.advice(),
-                })
-            }
+        crate::Purpose::Serve.admits(program.info.kind)?;
+        let Compiled::Component(component) = &program.compiled else {
+            // Never: an HTTP handler is a component, and is compiled as one.
+            return Err(RunError::Instantiate("not compiled as a component".into()));
         };
         let pre = match program.http_pre.get() {
             Some(pre) => pre.clone(),
