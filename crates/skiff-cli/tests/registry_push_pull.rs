@@ -298,6 +298,55 @@ fn push_in_the_compat_layout_and_pull_it_back() {
         .stdout_has("hello from skiff");
 }
 
+/// `--platform linux/amd64`: the compat image Debian's Docker 20.10 and Kubernetes nodes accept
+/// (they refuse or skip `wasi`); the config says so, and skiff still pulls and runs it (the
+/// binary says what it is, not the platform).
+#[test]
+fn push_in_the_compat_layout_for_another_platform() {
+    let registry = TestRegistry::start();
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "compat/linux");
+    s.run(&["push", "--platform", "linux/amd64", &reference])
+        .code(125)
+        .stderr_has("--platform is for --format compat");
+    s.run(&[
+        "push",
+        "--format",
+        "compat",
+        "--platform",
+        "linux",
+        &reference,
+    ])
+    .code(125)
+    .stderr_has("OS/ARCH");
+    s.run(&[
+        "push",
+        "--format",
+        "compat",
+        "--platform",
+        "linux/amd64",
+        &reference,
+    ])
+    .code(0)
+    .stdout_has(": Pushed");
+    let config = std::process::Command::new("skopeo")
+        .args(["inspect", "--config", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&config.stderr)));
+    assert_eq!(
+        (config["os"].as_str(), config["architecture"].as_str()),
+        (Some("linux"), Some("amd64"))
+    );
+    let fresh = Skiff::new();
+    fresh.run(&["pull", &reference]).code(0);
+    fresh
+        .run(&["run", &reference])
+        .code(0)
+        .stdout_has("hello from skiff");
+}
+
 /// SKIFF_HOME's store keeps a download that broke mid-blob (its hash included) and continues
 /// it: the pull reports the retry, and the image it stores runs.
 #[test]

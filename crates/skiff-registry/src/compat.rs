@@ -19,13 +19,6 @@ pub(crate) fn entrypoint(config: &[u8]) -> Result<Option<String>> {
         .map_err(|e| RegistryError::CompatLayer(format!("the image config is not JSON: {e}")))?;
     let os = v.get("os").and_then(Value::as_str).unwrap_or("");
     let arch = v.get("architecture").and_then(Value::as_str).unwrap_or("");
-    if arch != "wasm" || !matches!(os, "wasi" | "wasip1" | "wasip2") {
-        return Err(RegistryError::UnknownLayout {
-            found: format!(
-                "an ordinary container image for {os}/{arch}, not a Wasm image (wasi/wasm)"
-            ),
-        });
-    }
     let first = |k: &str| {
         v.pointer(&format!("/config/{k}"))
             .and_then(Value::as_array)
@@ -33,7 +26,20 @@ pub(crate) fn entrypoint(config: &[u8]) -> Result<Option<String>> {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    Ok(first("Entrypoint").or_else(|| first("Cmd")))
+    let entry = first("Entrypoint").or_else(|| first("Cmd"));
+    // The compat layout published for Docker 20.10 or Kubernetes nodes carries their platform
+    // (`skiff push --format compat --platform linux/amd64`): an entrypoint naming a .wasm says
+    // what it is, and the binary extracted is checked like any other.
+    let wasm_platform = arch == "wasm" && matches!(os, "wasi" | "wasip1" | "wasip2");
+    if !wasm_platform && !entry.as_deref().is_some_and(|e| e.ends_with(".wasm")) {
+        return Err(RegistryError::UnknownLayout {
+            found: format!(
+                "an ordinary container image for {os}/{arch}, not a Wasm image (wasi/wasm, or an \
+                 entrypoint naming a .wasm)"
+            ),
+        });
+    }
+    Ok(entry)
 }
 
 /// A path inside a layer, normalised: no leading `/` or `./`; `None` if it climbs with `..`.

@@ -18,13 +18,17 @@ use skiff_store::Digest;
 use std::sync::Arc;
 
 /// The layout to push in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PushFormat {
     /// skiff's own: the CNCF Wasm layout, byte for byte as stored.
     #[default]
     Cncf,
-    /// Docker's compat layout (wasi/wasm, a tar layer), for containerd 1.6 and Docker.
-    Compat,
+    /// Docker's compat layout (a tar layer), for containerd 1.6 and Docker. Its platform is
+    /// `wasi/wasm` unless `platform` (os, architecture) names another: Debian's Docker 20.10
+    /// refuses to pull an image whose os is `wasi`, and Kubernetes nodes unpack only their own
+    /// platform, so such users publish it as `linux/amd64` (skiff reads the binary, never the
+    /// platform).
+    Compat { platform: Option<(String, String)> },
 }
 
 pub struct PushRequest<'a> {
@@ -64,7 +68,9 @@ impl Registry {
                     .map(|d| (d.clone(), None))
                     .collect(),
             ),
-            PushFormat::Compat => compat_blobs(&reference, &m, req.store)?,
+            PushFormat::Compat { platform } => {
+                compat_blobs(&reference, &m, req.store, platform.as_ref())?
+            }
         };
         // Repositories of this registry the store knows hold some of these blobs: mount sources,
         // which a token must cover too.
@@ -141,6 +147,7 @@ fn compat_blobs(
     reference: &skiff_image::Reference,
     m: &Manifest,
     store: &dyn BlobStore,
+    platform: Option<&(String, String)>,
 ) -> Result<(Bytes, Vec<ToPush>)> {
     let layer = match m.layers.as_slice() {
         [l] if l.media_type == media::WASM_LAYER => l,
@@ -169,10 +176,12 @@ fn compat_blobs(
         wasm,
         file_name,
         // Docker names wasm platforms `wasi/wasm`; containerd 1.6 matches on it.
-        os: match config.as_ref().map(|c| c.os.as_str()) {
-            None | Some("wasip1" | "wasip2") => "wasi".into(),
-            Some(other) => other.into(),
+        os: match (platform, config.as_ref().map(|c| c.os.as_str())) {
+            (Some((os, _)), _) => os.clone(),
+            (None, None | Some("wasip1" | "wasip2")) => "wasi".into(),
+            (None, Some(other)) => other.into(),
         },
+        architecture: platform.map_or_else(|| "wasm".into(), |(_, arch)| arch.clone()),
         created: config.map(|c| c.created),
         ..CompatConfig::default()
     })

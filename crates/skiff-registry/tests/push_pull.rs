@@ -256,7 +256,14 @@ async fn push_format_compat_is_an_ordinary_image_that_pulls_back() {
     let wasm = guest("hello.wasm");
     let manifest = cncf(&local, &wasm);
     let reference = format!("{}/team/hello:compat", registry.addr);
-    push(&client(), &reference, &local, &manifest, PushFormat::Compat).await;
+    push(
+        &client(),
+        &reference,
+        &local,
+        &manifest,
+        PushFormat::Compat { platform: None },
+    )
+    .await;
 
     let curl = Curl {
         addr: &registry.addr,

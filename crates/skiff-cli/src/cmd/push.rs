@@ -13,7 +13,8 @@ use std::sync::Arc;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skiff tag hello:1.0 localhost:5000/hello:1.0 && skiff push localhost:5000/hello:1.0\n  \
-skiff push --format compat registry.example.com/team/app:1   for containerd 1.6 / Docker\n\n\
+skiff push --format compat registry.example.com/team/app:1   for containerd 1.6 / Docker\n  \
+skiff push --format compat --platform linux/amd64 registry.example.com/team/app:1   Docker 20.10, Kubernetes\n\n\
 Blobs the registry already has are not sent again; blobs it holds in another repository are\n\
 mounted from there. Credentials come from skiff login (Docker's config).\n\
 A registry with its own CA: save the CA as /etc/docker/certs.d/HOST:PORT/ca.crt (and a\n\
@@ -23,6 +24,12 @@ pub struct PushArgs {
     /// compat (Docker's wasi/wasm layout: a tar layer holding the .wasm)
     #[arg(long, value_enum, default_value = "cncf")]
     pub format: Layout,
+
+    /// With --format compat: the image's platform OS/ARCH [default: wasi/wasm]. Debian's Docker
+    /// 20.10 refuses `wasi` images and Kubernetes nodes unpack only their own platform: publish
+    /// for them as linux/amd64 (or linux/arm64); skiff's runtimes read the binary, not this
+    #[arg(long, value_name = "OS/ARCH", value_parser = parse_platform)]
+    pub platform: Option<(String, String)>,
 
     /// Print only the pushed reference
     #[arg(short, long)]
@@ -43,6 +50,12 @@ pub enum Layout {
 }
 
 pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
+    if args.platform.is_some() && matches!(args.format, Layout::Cncf) {
+        anyhow::bail!(
+            "--platform is for --format compat: skiff's own layout says what the binary is \
+             (wasip1 or wasip2, architecture wasm)"
+        );
+    }
     let mut reference = Reference::parse(&args.image)?;
     if reference.digest().is_some() {
         anyhow::bail!(
@@ -76,7 +89,9 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
             store: &store,
             format: match args.format {
                 Layout::Cncf => PushFormat::Cncf,
-                Layout::Compat => PushFormat::Compat,
+                Layout::Compat => PushFormat::Compat {
+                    platform: args.platform.clone(),
+                },
             },
         }))
         .with_context(|| format!("pushing {}", reference.familiar()))?;
@@ -91,4 +106,22 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// `OS/ARCH`, e.g. `linux/amd64`.
+fn parse_platform(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((os, arch))
+            if !os.is_empty()
+                && !arch.is_empty()
+                && !arch.contains('/')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '_') =>
+        {
+            Ok((os.to_string(), arch.to_string()))
+        }
+        _ => Err(format!(
+            "invalid platform {s:?}: expected OS/ARCH, e.g. linux/amd64 or wasi/wasm"
+        )),
+    }
 }
