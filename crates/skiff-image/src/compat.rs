@@ -214,6 +214,69 @@ impl CompatImage {
     }
 }
 
+impl CompatConfig {
+    /// The compat form of a stored image in skiff's layout (its one `application/wasm` layer's
+    /// bytes, the layer's descriptor for its file name, its config for os and creation time),
+    /// for `push --format compat` and `save --format docker` alike. `platform` (os,
+    /// architecture) replaces `wasi/wasm` when given.
+    pub fn of_image(
+        name: String,
+        layer: &Descriptor,
+        wasm: Vec<u8>,
+        config: Option<&crate::model::WasmConfig>,
+        platform: Option<&(String, String)>,
+    ) -> CompatConfig {
+        let file_name = layer
+            .annotations
+            .get(crate::annotations::OCI_TITLE)
+            .cloned()
+            .unwrap_or_else(|| "app.wasm".into());
+        CompatConfig {
+            name,
+            wasm,
+            file_name,
+            // Docker names wasm platforms `wasi/wasm`; containerd 1.6 matches on it.
+            os: match (platform, config.map(|c| c.os.as_str())) {
+                (Some((os, _)), _) => os.clone(),
+                (None, None | Some("wasip1" | "wasip2")) => "wasi".into(),
+                (None, Some(other)) => other.into(),
+            },
+            architecture: platform.map_or_else(|| "wasm".into(), |(_, arch)| arch.clone()),
+            created: config.map(|c| c.created.clone()),
+            ..CompatConfig::default()
+        }
+    }
+}
+
+/// Images in the tar `docker load` reads (Docker's own archive: `manifest.json`, each config as
+/// `<hex>.json`, each layer as `<hex>/layer.tar`), which Docker 20.10 needs: it loads no OCI
+/// layout.
+pub fn docker_archive(images: &[CompatImage]) -> Result<Vec<u8>, ArchiveError> {
+    let io = |source| ArchiveError::Io {
+        context: "cannot write the docker archive".into(),
+        source,
+    };
+    let mut b = tar::Builder::new(Vec::new());
+    let mut manifest = Vec::new();
+    let mut written = std::collections::BTreeSet::new();
+    for image in images {
+        let config = format!("{}.json", image.config.digest.hex());
+        let layer = format!("{}/layer.tar", image.layer.digest.hex());
+        for (path, bytes) in [(&config, &image.config.bytes), (&layer, &image.layer.bytes)] {
+            if written.insert(path.clone()) {
+                let mut h = file_header(bytes.len() as u64);
+                b.append_data(&mut h, path, &bytes[..]).map_err(io)?;
+            }
+        }
+        manifest.push(json!({"Config": config, "RepoTags": [image.name], "Layers": [layer]}));
+    }
+    let manifest = to_bytes(&json!(manifest));
+    let mut h = file_header(manifest.len() as u64);
+    b.append_data(&mut h, "manifest.json", &manifest[..])
+        .map_err(io)?;
+    b.into_inner().map_err(io)
+}
+
 fn validate(c: &CompatConfig) -> Result<(), CompatError> {
     if c.name.is_empty() {
         return Err(CompatError::EmptyName);

@@ -226,3 +226,56 @@ fn docker_run_runtime_skiff() {
     assert!(!out.status.success(), "{s}");
     assert!(s.contains("not a WebAssembly container"), "{s}");
 }
+
+/// `skiff save --format docker` writes what Debian's `docker load` (20.10, which loads no OCI
+/// layout) takes, with the host's platform (it refuses to run `wasi` images), and the image runs
+/// under `--runtime skiff`.
+#[test]
+fn docker_loads_what_skiff_saves() {
+    // The workspace's `skiff`, built beside this crate's binary by `cargo test --workspace`.
+    let skiff = Path::new(env!("CARGO_BIN_EXE_skiff-oci")).with_file_name("skiff");
+    assert!(
+        skiff.exists(),
+        "{} missing: build the workspace (cargo test --workspace)",
+        skiff.display()
+    );
+    let d = Dockerd::start();
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    std::fs::copy(guest("hello.wasm"), project.path().join("app.wasm")).unwrap();
+    std::fs::write(
+        project.path().join("skiff.toml"),
+        "name = \"saved\"\nwasm = \"app.wasm\"\nversion = \"1.0\"\n",
+    )
+    .unwrap();
+    let skiff_cmd = |args: &[&str]| {
+        let out = Command::new(&skiff)
+            .env("SKIFF_HOME", home.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skiff {args:?}: {}", text(&out));
+    };
+    skiff_cmd(&["build", project.path().to_str().unwrap()]);
+    let tar = home.path().join("saved.tar");
+    skiff_cmd(&[
+        "save",
+        "--format",
+        "docker",
+        "-o",
+        tar.to_str().unwrap(),
+        "saved:1.0",
+    ]);
+    let out = d.docker(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(out.status.success(), "docker load: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("saved:1.0"),
+        "{}",
+        text(&out)
+    );
+    let out = d.run(&["--rm", "saved:1.0"]);
+    let s = text(&out);
+    assert!(out.status.success(), "{s}\ndockerd:\n{}", d.log());
+    assert!(s.contains("hello from skiff"), "{s}");
+}

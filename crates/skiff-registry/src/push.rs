@@ -166,25 +166,13 @@ fn compat_blobs(
         .open(&m.config.digest)
         .ok()
         .and_then(|r| serde_json::from_reader(r).ok());
-    let file_name = layer
-        .annotations
-        .get(skiff_image::annotations::OCI_TITLE)
-        .cloned()
-        .unwrap_or_else(|| "app.wasm".into());
-    let image = CompatImage::new(CompatConfig {
-        name: reference.to_string(),
+    let image = CompatImage::new(CompatConfig::of_image(
+        reference.to_string(),
+        layer,
         wasm,
-        file_name,
-        // Docker names wasm platforms `wasi/wasm`; containerd 1.6 matches on it.
-        os: match (platform, config.as_ref().map(|c| c.os.as_str())) {
-            (Some((os, _)), _) => os.clone(),
-            (None, None | Some("wasip1" | "wasip2")) => "wasi".into(),
-            (None, Some(other)) => other.into(),
-        },
-        architecture: platform.map_or_else(|| "wasm".into(), |(_, arch)| arch.clone()),
-        created: config.map(|c| c.created),
-        ..CompatConfig::default()
-    })
+        config.as_ref(),
+        platform,
+    ))
     .map_err(|e| RegistryError::CompatLayer(e.to_string()))?;
     Ok((
         Bytes::from(image.manifest.bytes),

@@ -109,7 +109,7 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
 }
 
 /// `OS/ARCH`, e.g. `linux/amd64`.
-fn parse_platform(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_platform(s: &str) -> Result<(String, String), String> {
     match s.split_once('/') {
         Some((os, arch))
             if !os.is_empty()
