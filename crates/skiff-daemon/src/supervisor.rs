@@ -150,6 +150,9 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
             return;
         }
         if d.get(&id).is_none_or(|w| w.desired != Desired::Running) {
+            // A stop that set desired = stopped while the backoff ended, before its signal
+            // arrived: the workload is stopped, not left "restarting" (a `stop` raced to that).
+            d.finish(&id, Status::Stopped, None, None, true).await;
             return;
         }
     }
