@@ -163,9 +163,15 @@ fn a_missing_file_is_127() {
 #[test]
 fn files_that_are_not_runnable_are_126_with_what_they_are() {
     let s = Skiff::new();
-    s.run(&["run", &g("not-wasm.txt")])
-        .code(126)
-        .stderr_has("text file");
+    let text = s.run(&["run", &g("not-wasm.txt")]);
+    text.code(126).stderr_has("text file");
+    // Said once (it was "not a WebAssembly binary: it is a text file, not a WebAssembly binary").
+    assert_eq!(
+        text.stderr.matches("not a WebAssembly binary").count(),
+        1,
+        "{}",
+        text.stderr
+    );
     s.run(&["run", &g("truncated.wasm")]).code(126);
     s.run(&["run", &g("library.wasm")])
         .code(126)

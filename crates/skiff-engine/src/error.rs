@@ -37,11 +37,21 @@ pub enum LimitKind {
     OpenHandles,
 }
 
+/// What the bytes are, said once: skiff-wasm's description of a non-Wasm file already says it
+/// is not WebAssembly ("it is a text file, not a WebAssembly binary"); the other parse errors get
+/// the prefix.
+fn not_wasm(e: &skiff_wasm::ParseError) -> String {
+    match e {
+        skiff_wasm::ParseError::NotWasm(what) => what.clone(),
+        other => format!("not a WebAssembly binary: {other}"),
+    }
+}
+
 /// Why bytes could not become a runnable [`crate::Program`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// Not WebAssembly at all, or cut short.
-    #[error("not a WebAssembly binary: {0}")]
+    #[error("{}", not_wasm(.0))]
     NotWasm(#[from] skiff_wasm::ParseError),
     /// Parsed, but wasmtime refused it (a validation error, an unsupported proposal).
     #[error("invalid WebAssembly: {0}")]
