@@ -538,7 +538,23 @@ fn metrics_are_named_and_labelled_alike_under_serve_and_the_daemon() {
 #[test]
 fn an_apps_failures_are_in_its_logs() {
     let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
-    d.deploy("web", "web.test/", &g("http-hello.wasm"));
+    d.run(&[
+        "deploy",
+        "--name",
+        "web",
+        "--route",
+        "web.test/",
+        "--max-body",
+        "1k",
+        &g("http-hello.wasm"),
+    ])
+    .code(0);
+    // A client's own failure (413) is not the app's: it stays out of the app's log, so a flood
+    // of them cannot push the app's output out of the rotation.
+    let big = "x".repeat(4096);
+    let url = format!("http://{}/echo", http_addr(&d));
+    let r = curl(&["-H", "Host: web.test", "--data-binary", &big, &url]);
+    assert_eq!(r.status, 413, "{r:?}");
     let r = get(&d, "web.test", "/trap");
     assert_eq!(r.status, 500, "{r:?}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -547,6 +563,10 @@ fn an_apps_failures_are_in_its_logs() {
         if logs.contains("skiff: request ") {
             assert!(logs.contains("500"), "{logs}");
             assert!(logs.contains("wasm backtrace:"), "{logs}");
+            assert!(
+                !logs.contains("413"),
+                "a client's failure in the app's log: {logs}"
+            );
             break;
         }
         assert!(

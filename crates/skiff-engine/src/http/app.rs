@@ -303,10 +303,16 @@ impl HttpApp {
     /// Log a failure that happened outside the guest task, and pass it on.
     fn fail(&self, id: RequestId, e: HandleError) -> HandleError {
         tracing::warn!("[{} {id}] {}: {e}", self.name, e.status());
-        tell(
-            &self.failures(),
-            &format!("request {id}: {}: {e}", e.status()),
-        );
+        // The app's log gets what its guest did (5xx but 503), not what clients did: a flood of
+        // oversized bodies or of requests past the queue (4xx, 503) would otherwise write a line
+        // per refused request into it, pushing its own output out of the rotation just when the
+        // node is busiest.
+        if e.status() >= 500 && e.status() != 503 {
+            tell(
+                &self.failures(),
+                &format!("request {id}: {}: {e}", e.status()),
+            );
+        }
         e
     }
 
