@@ -50,6 +50,9 @@ pub struct CompatConfig {
     pub args: Vec<String>,
     /// Default environment, `K=V` each (the image's `Env`).
     pub env: Vec<String>,
+    /// Ports the image serves on, `PORT/tcp` each (the image's `ExposedPorts`: what `docker run
+    /// -P` publishes).
+    pub exposed_ports: Vec<String>,
     /// RFC 3339 creation time; `None` writes the Unix epoch so builds are reproducible.
     pub created: Option<String>,
     /// The image's platform, `wasi`/`wasm` by default. Kubernetes' image pulls (containerd's
@@ -68,6 +71,7 @@ impl Default for CompatConfig {
             file_name: "app.wasm".into(),
             args: Vec::new(),
             env: Vec::new(),
+            exposed_ports: Vec::new(),
             created: None,
             os: "wasi".into(),
             architecture: "wasm".into(),
@@ -149,6 +153,14 @@ impl CompatImage {
         if !c.env.is_empty() {
             image_config["Env"] = json!(c.env);
         }
+        if !c.exposed_ports.is_empty() {
+            let ports: serde_json::Map<String, Value> = c
+                .exposed_ports
+                .iter()
+                .map(|p| (p.clone(), json!({})))
+                .collect();
+            image_config["ExposedPorts"] = Value::Object(ports);
+        }
         let config = json!({
             "created": created,
             "architecture": c.architecture,
@@ -216,14 +228,20 @@ impl CompatImage {
 
 impl CompatConfig {
     /// The compat form of a stored image in skiff's layout (its one `application/wasm` layer's
-    /// bytes, the layer's descriptor for its file name, its config for os and creation time),
-    /// for `push --format compat` and `save --format docker` alike. `platform` (os,
+    /// bytes, the layer's descriptor for its file name, its config for os and creation time, its
+    /// defaults), for `push --format compat` and `save --format docker` alike. `platform` (os,
     /// architecture) replaces `wasi/wasm` when given.
+    ///
+    /// The image's default args and env become `Cmd` and `Env`, so that `docker run IMAGE` with
+    /// nothing more runs as `skiff run IMAGE` does (Docker's rules are skiff's: args given
+    /// replace `Cmd`, `-e` overrides one variable). A wasi:http component exposes the port the
+    /// runtimes serve it on by default.
     pub fn of_image(
         name: String,
         layer: &Descriptor,
         wasm: Vec<u8>,
         config: Option<&crate::model::WasmConfig>,
+        defaults: &crate::annotations::Defaults,
         platform: Option<&(String, String)>,
     ) -> CompatConfig {
         let file_name = layer
@@ -231,10 +249,23 @@ impl CompatConfig {
             .get(crate::annotations::OCI_TITLE)
             .cloned()
             .unwrap_or_else(|| "app.wasm".into());
+        let serves_http =
+            skiff_wasm::inspect(&wasm).is_ok_and(|info| info.kind == skiff_wasm::Kind::HttpHandler);
         CompatConfig {
             name,
             wasm,
             file_name,
+            args: defaults.args.clone().unwrap_or_default(),
+            env: defaults
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+            exposed_ports: if serves_http {
+                vec![format!("{}/tcp", skiff_spec::DEFAULT_HTTP_PORT)]
+            } else {
+                Vec::new()
+            },
             // Docker names wasm platforms `wasi/wasm`; containerd 1.6 matches on it.
             os: match (platform, config.map(|c| c.os.as_str())) {
                 (Some((os, _)), _) => os.clone(),
@@ -243,7 +274,6 @@ impl CompatConfig {
             },
             architecture: platform.map_or_else(|| "wasm".into(), |(_, arch)| arch.clone()),
             created: config.map(|c| c.created.clone()),
-            ..CompatConfig::default()
         }
     }
 }

@@ -166,11 +166,15 @@ fn compat_blobs(
         .open(&m.config.digest)
         .ok()
         .and_then(|r| serde_json::from_reader(r).ok());
+    // The image's defaults (args, env) become the compat config's `Cmd` and `Env`.
+    let defaults = skiff_image::annotations::Defaults::from_annotations(&m.annotations)
+        .map_err(|e| RegistryError::Manifest(e.to_string()))?;
     let image = CompatImage::new(CompatConfig::of_image(
         reference.to_string(),
         layer,
         wasm,
         config.as_ref(),
+        &defaults,
         platform,
     ))
     .map_err(|e| RegistryError::CompatLayer(e.to_string()))?;

@@ -20,6 +20,12 @@ pub use resolve::{resolve, set_env, ImageDefaults};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The port a wasi:http component is served on when nothing names another: `skiff serve`'s and
+/// `wasmtime serve`'s, and the usual port of web images. The containerd shim and `skiff-oci`
+/// listen on it (every address of the container's network namespace) when no annotation names
+/// one; compat images declare it (`ExposedPorts`), for `docker run -P`.
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
+
 /// Everything a guest is given, whichever verb runs it. Absent limits take the engine's
 /// defaults; `Default` grants nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -63,6 +63,7 @@ fn docker_tar(
                 image.layer(),
                 wasm.clone(),
                 Some(&image.config),
+                &image.defaults,
                 Some(&platform),
             );
             images.push(skiff_image::compat::CompatImage::new(config)?);

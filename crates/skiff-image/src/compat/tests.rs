@@ -138,3 +138,37 @@ fn tags() {
     let pinned = format!("b:latest@sha256:{}", "0".repeat(64));
     assert_eq!(tag_of(&pinned).as_deref(), Some("latest"));
 }
+
+/// `push --format compat` and `save --format docker` carry the image's defaults, so that
+/// `docker run IMAGE` alone runs as `skiff run IMAGE`; an HTTP component exposes its port.
+#[test]
+fn the_compat_form_of_an_image_carries_its_defaults_and_an_http_port() {
+    let layer = Descriptor::new(media::WASM_LAYER, Digest::of(WASM), WASM.len() as u64);
+    let defaults = crate::annotations::Defaults {
+        args: Some(vec!["world".into(), "twice".into()]),
+        env: [
+            ("A".to_string(), "1".to_string()),
+            ("B".into(), "x=y".into()),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let of = |wasm: Vec<u8>, defaults: &crate::annotations::Defaults| {
+        let c = CompatConfig::of_image("h:1".into(), &layer, wasm, None, defaults, None);
+        json(&CompatImage::new(c).unwrap().config.bytes)["config"].clone()
+    };
+    let c = of(WASM.to_vec(), &defaults);
+    assert_eq!(c["Cmd"], json!(["world", "twice"]));
+    assert_eq!(c["Env"], json!(["A=1", "B=x=y"]));
+    assert_eq!(c.get("ExposedPorts"), None);
+    let none = of(WASM.to_vec(), &Default::default());
+    assert_eq!(none, json!({"Entrypoint": ["/app.wasm"]}));
+
+    let http = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../guests/wasm/http-hello.wasm"
+    ))
+    .unwrap();
+    let c = of(http, &Default::default());
+    assert_eq!(c["ExposedPorts"], json!({"8080/tcp": {}}));
+}
