@@ -7,7 +7,7 @@
 
 use log::{info, warn};
 use serde::{Deserialize, Serialize};
-use skiff_spec::{EnvVar, GuestSpec, ImageDefaults, Limits, Mount};
+use skiff_spec::{EnvVar, GuestSpec, ImageDefaults, Limits, Mount, DEFAULT_HTTP_PORT};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
@@ -43,6 +43,35 @@ pub struct Spec {
     pub mounts: Vec<SpecMount>,
     pub annotations: HashMap<String, String>,
     pub linux: Option<Linux>,
+    /// Programs the caller (dockerd, podman) runs around the container's life, such as
+    /// Docker's `libnetwork-setkey`, which wires its bridge network. `skiff-oci` runs them;
+    /// the image cannot set them (an image config has no hooks).
+    pub hooks: Hooks,
+}
+
+/// runtime-spec config.md "POSIX-platform Hooks": each list runs in order.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Hooks {
+    pub prestart: Vec<Hook>,
+    pub create_runtime: Vec<Hook>,
+    pub create_container: Vec<Hook>,
+    pub start_container: Vec<Hook>,
+    pub poststart: Vec<Hook>,
+    pub poststop: Vec<Hook>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Hook {
+    /// An absolute path, resolved in the runtime's namespaces.
+    pub path: String,
+    /// argv, `args[0]` included (the path when empty).
+    pub args: Vec<String>,
+    /// The hook's environment; empty: the runtime's own (as runc does).
+    pub env: Vec<String>,
+    /// Seconds before the hook is killed and counted as failed; none: no limit (as runc).
+    pub timeout: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -312,8 +341,8 @@ pub fn plan(spec: &Spec, rootfs: &Path) -> Result<Plan, String> {
 }
 
 /// What container `id` runs: the spec's plan, checked against the binary itself (a command, or
-/// a wasi:http component that has a port to be served on). The shim and `skiff-oci` both decide
-/// here, so a bundle means the same under containerd, Docker and podman.
+/// a wasi:http component, served on the annotated address, else on 0.0.0.0:8080). The shim and
+/// `skiff-oci` both decide here, so a bundle means the same under containerd, Docker and podman.
 pub fn guest_plan(id: &str, spec: &Spec, rootfs: &Path) -> Result<Plan, String> {
     let mut plan = plan(spec, rootfs)?;
     for s in &plan.skipped {
@@ -321,14 +350,23 @@ pub fn guest_plan(id: &str, spec: &Spec, rootfs: &Path) -> Result<Plan, String> 
     }
     match check_kind(&plan.wasm, &plan.argv0)? {
         skiff_wasm::Kind::HttpHandler => {
-            let Some(http) = &mut plan.http else {
-                return Err(no_port(&plan.argv0));
-            };
+            let http = plan.http.get_or_insert_with(|| {
+                info!(
+                    "{id}: a wasi:http component with no port annotation: serving on \
+                     0.0.0.0:{DEFAULT_HTTP_PORT} (annotation {ANNOTATION_HTTP_PORT} or \
+                     {ANNOTATION_HTTP_LISTEN} changes it)"
+                );
+                HttpPlan {
+                    name: String::new(),
+                    listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_HTTP_PORT)),
+                }
+            });
             http.name = id.to_string();
             if spec.network_namespace() == NetNs::New {
                 warn!(
-                    "{id}: serving on {} in a new, empty network namespace: reachable only \
-                     from inside it (ctr run --net-host serves on the host's)",
+                    "{id}: serving on {} in a new network namespace: reachable from outside \
+                     only through what the caller wires into it (a bridge and port mapping; \
+                     ctr run --net-host serves on the host's)",
                     http.listen
                 );
             }
@@ -360,20 +398,6 @@ fn check_kind(wasm: &Path, arg0: &str) -> Result<skiff_wasm::Kind, String> {
         k if k.is_command() || k == skiff_wasm::Kind::HttpHandler => Ok(k),
         k => Err(format!("{arg0} is a {k}: {}", k.advice())),
     }
-}
-
-/// A wasi:http component without a port: say what to set, rather than guess a port that the
-/// pod's Service may not target.
-fn no_port(arg0: &str) -> String {
-    format!(
-        "{arg0} is a wasi:http component: skiff serves it over HTTP, on the port given by the \
-         annotation {port} (e.g. `ctr run --annotation {port}=8080`, `podman run --annotation \
-         {port}=8080`, or the pod annotation {port}: \"8080\" with `pod_annotations = \
-         [\"dev.skiff.*\"]` in containerd's config), or on the address given by {listen} (e.g. \
-         [::]:8080). Neither is set",
-        port = ANNOTATION_HTTP_PORT,
-        listen = ANNOTATION_HTTP_LISTEN,
-    )
 }
 
 /// The HTTP annotations: `None` when neither a port nor an address is given; and the outbound

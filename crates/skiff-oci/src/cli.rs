@@ -26,8 +26,20 @@ impl Global {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))
     }
 
-    /// One line in the caller's log file, in runc's format (`{"level","msg","time"}` for json).
+    /// One error line in the caller's log file, in runc's format (`{"level","msg","time"}` for
+    /// json).
     pub fn log_error(&self, message: &str) {
+        self.log("error", message)
+    }
+
+    /// A warning: on stderr and in the caller's log (a failed poststart or poststop hook, which
+    /// the runtime-spec says not to fail on).
+    pub fn warn(&self, message: &str) {
+        eprintln!("skiff-oci: warning: {message}");
+        self.log("warning", message)
+    }
+
+    fn log(&self, level: &str, message: &str) {
         let Some(path) = &self.log else { return };
         let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
@@ -38,9 +50,9 @@ impl Global {
         };
         let time = skiff_store::time::format_rfc3339_nanos(std::time::SystemTime::now());
         let line = if self.log_json {
-            serde_json::json!({"level": "error", "msg": message, "time": time}).to_string()
+            serde_json::json!({"level": level, "msg": message, "time": time}).to_string()
         } else {
-            format!("time=\"{time}\" level=error msg={message:?}")
+            format!("time=\"{time}\" level={level} msg={message:?}")
         };
         let _ = writeln!(f, "{line}");
     }

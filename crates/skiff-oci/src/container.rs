@@ -2,11 +2,16 @@
 //! `state`, `kill`, `delete`. As with runc, the caller (conmon, containerd's runc shim) is the
 //! process's subreaper and waits for its exit status; skiff-oci only records the pid.
 //!
-//! State lives in `ROOT/ID/`: `state.json` (what `state` reports), `plan.json` (the guest plan
-//! the process runs, the shim's format) and `exec.fifo`, on which the process waits until
-//! `start` (runc's mechanism: its presence means "created").
+//! State lives in `ROOT/ID/`: `state.json` (what `state` reports, and the spec's hooks),
+//! `plan.json` (the guest plan the process runs, the shim's format) and `exec.fifo`, on which
+//! the process waits until `start` (runc's mechanism: its presence means "created").
+//!
+//! Hooks run where runc runs them (see `hooks.rs`): prestart, createRuntime and createContainer
+//! in `create`, once the process (and its network namespace) exists; startContainer in the
+//! process, before the guest; poststart in `start`; poststop in `delete`.
 
 use crate::cli::Global;
+use crate::hooks::{self, Namespace};
 use containerd_shim_skiff::{guest, process, spec};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -34,6 +39,9 @@ struct Saved {
     start_time: u64,
     created: String,
     annotations: HashMap<String, String>,
+    /// The spec's, kept for the hooks run after create.
+    #[serde(default)]
+    hooks: spec::Hooks,
 }
 
 fn dir(global: &Global, id: &str) -> PathBuf {
@@ -41,7 +49,11 @@ fn dir(global: &Global, id: &str) -> PathBuf {
 }
 
 fn load(global: &Global, id: &str) -> Result<Saved, String> {
-    let path = dir(global, id).join(STATE);
+    load_from(&dir(global, id), id)
+}
+
+fn load_from(dir: &Path, id: &str) -> Result<Saved, String> {
+    let path = dir.join(STATE);
     let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("container {id} does not exist"),
         _ => format!("cannot read {}: {e}", path.display()),
@@ -82,6 +94,7 @@ fn create_in(dir: &Path, id: &str, bundle: &Path, pid_file: Option<&str>) -> Res
     crate::detect::check(&spec, &rootfs)?;
     // The same decision as the shim's: grants, limits, and the binary's kind.
     let plan = spec::guest_plan(id, &spec, &rootfs)?;
+    hooks::check(&spec.hooks)?;
     write(
         &dir.join(PLAN),
         &serde_json::to_vec(&plan).map_err(|e| e.to_string())?,
@@ -104,10 +117,9 @@ fn create_in(dir: &Path, id: &str, bundle: &Path, pid_file: Option<&str>) -> Res
     cmd.arg(crate::INIT_ARG).arg(dir);
     process::isolate(&mut cmd, &spec.network_namespace())
         .map_err(|e| format!("cannot prepare the container's process: {e}"))?;
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start the container's process: {e}"))?;
-    // Not waited for: the caller reaps it once this process has exited (it is their subreaper).
     let pid = child.id() as i32;
     let start_time = proc_stat(pid).map(|s| s.start_time).unwrap_or(0);
     let saved = Saved {
@@ -118,11 +130,38 @@ fn create_in(dir: &Path, id: &str, bundle: &Path, pid_file: Option<&str>) -> Res
         start_time,
         created: skiff_store::time::format_rfc3339_nanos(std::time::SystemTime::now()),
         annotations: spec.annotations.clone(),
+        hooks: spec.hooks.clone(),
     };
-    let json = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
+    let made = save_and_hook(dir, &saved, pid_file);
+    if made.is_err() {
+        // Never started: end it here rather than leave the caller a process to reap.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // Otherwise not waited for: the caller reaps it once this process has exited (it is their
+    // subreaper).
+    made
+}
+
+/// Record the container, then run the hooks of create: a failing one fails the create with
+/// its output (Docker shows it). The process's network namespace exists by now (made before
+/// its exec), for `libnetwork-setkey` to wire.
+fn save_and_hook(dir: &Path, saved: &Saved, pid_file: Option<&str>) -> Result<(), String> {
+    let json = serde_json::to_vec(saved).map_err(|e| e.to_string())?;
     write(&dir.join(STATE), &json)?;
+    let state = state_json(saved, "creating");
+    let h = &saved.hooks;
+    hooks::run("prestart", &h.prestart, &state, Namespace::Runtime)?;
+    hooks::run(
+        "createRuntime",
+        &h.create_runtime,
+        &state,
+        Namespace::Runtime,
+    )?;
+    let ns = Namespace::ContainerOf(saved.pid);
+    hooks::run("createContainer", &h.create_container, &state, ns)?;
     if let Some(path) = pid_file {
-        write(Path::new(path), pid.to_string().as_bytes())?;
+        write(Path::new(path), saved.pid.to_string().as_bytes())?;
     }
     Ok(())
 }
@@ -149,6 +188,17 @@ pub fn init(dir: &Path) -> ! {
             "skiff-oci: cannot wait for start on {}: {e}",
             fifo.display()
         );
+        std::process::exit(guest::SKIFF_FAILED)
+    }
+    // startContainer hooks run here, in the container's namespace, before the guest.
+    let id = dir.file_name().unwrap_or_default().to_string_lossy();
+    let hooked = load_from(dir, &id).and_then(|saved| {
+        let state = state_json(&saved, "created");
+        let hooks = &saved.hooks.start_container;
+        hooks::run("startContainer", hooks, &state, Namespace::Runtime)
+    });
+    if let Err(e) = hooked {
+        eprintln!("skiff-oci: {e}");
         std::process::exit(guest::SKIFF_FAILED)
     }
     guest::main(&dir.join(PLAN))
@@ -196,7 +246,23 @@ pub fn start(global: &Global, id: &str) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let _ = std::fs::remove_file(&fifo);
+    run_after(
+        global,
+        &saved,
+        "poststart",
+        &saved.hooks.poststart,
+        "running",
+    );
     Ok(())
+}
+
+/// Poststart and poststop hooks: the runtime-spec makes a failure a warning (the container runs
+/// on; the delete goes on).
+fn run_after(global: &Global, saved: &Saved, stage: &str, list: &[spec::Hook], status: &str) {
+    let state = state_json(saved, status);
+    if let Err(e) = hooks::run(stage, list, &state, Namespace::Runtime) {
+        global.warn(&e);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,18 +315,23 @@ fn proc_stat(pid: i32) -> Option<ProcStat> {
 pub fn state(global: &Global, id: &str) -> Result<String, String> {
     let saved = load(global, id)?;
     let status = status(&saved, &dir(global, id));
+    Ok(state_json(&saved, status.name()))
+}
+
+/// What `state` prints and hooks read on their stdin.
+fn state_json(saved: &Saved, status: &str) -> String {
     let state = serde_json::json!({
         "ociVersion": "1.0.2",
         "id": saved.id,
-        "pid": if status == Status::Stopped { 0 } else { saved.pid },
-        "status": status.name(),
+        "pid": if status == "stopped" { 0 } else { saved.pid },
+        "status": status,
         "bundle": saved.bundle,
         "rootfs": saved.rootfs,
         "created": saved.created,
         "owner": "",
         "annotations": saved.annotations,
     });
-    serde_json::to_string_pretty(&state).map_err(|e| e.to_string())
+    serde_json::to_string_pretty(&state).unwrap_or_default()
 }
 
 pub fn kill(global: &Global, id: &str, signal: i32) -> Result<(), String> {
@@ -299,6 +370,7 @@ pub fn delete(global: &Global, id: &str, force: bool) -> Result<(), String> {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+    run_after(global, &saved, "poststop", &saved.hooks.poststop, "stopped");
     std::fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))
 }
 
@@ -311,7 +383,7 @@ pub fn features() -> String {
     let f = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": ["bind", "rbind", "ro", "rw"],
         "linux": {
             "namespaces": ["network"],

@@ -11,6 +11,7 @@
 mod cli;
 mod container;
 mod detect;
+mod hooks;
 
 use cli::Global;
 use std::path::Path;

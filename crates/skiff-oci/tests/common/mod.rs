@@ -53,3 +53,21 @@ pub fn assert_root(tool: &str) {
 pub fn entrypoint(path: &str) -> String {
     format!("ENTRYPOINT [\"{path}\"]")
 }
+
+/// Make `s` a request in flight to http-hello: the head of a POST to /echo with a 5-byte body
+/// that is not sent; returns once the guest has started reading the body (hyper answers
+/// `100 Continue` when the body is first read). Send `hello` to finish it.
+#[allow(dead_code)] // docker.rs
+pub fn start_echo_awaiting_body(s: &mut std::net::TcpStream) {
+    use std::io::{Read as _, Write as _};
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\
+          Expect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = [0u8; 25];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 100 Continue\r\n\r\n");
+}
