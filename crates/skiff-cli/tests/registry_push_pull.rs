@@ -270,13 +270,37 @@ fn images_todays_tools_push_pull_and_run() {
         .stdout_has("hello from skiff");
 }
 
+/// The image config of `reference`, as skopeo reads it from the registry.
+fn skopeo_config(reference: &str) -> serde_json::Value {
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--config", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The compat image keeps the image's default args and env (`Cmd`, `Env`, what Docker runs
+/// with), and a pull reads them back.
 #[test]
 fn push_in_the_compat_layout_and_pull_it_back() {
     let registry = TestRegistry::start();
-    let (s, reference) = common::hello_tagged_for(&registry.addr, "compat/hello");
+    let s = Skiff::new();
+    let p = common::project::Project::new(
+        "hello",
+        "hello.wasm",
+        "version = \"1.0\"\nargs = [\"from-image\"]\n[env]\nNAME = \"image\"\n",
+    );
+    s.run(&["build", p.arg()]).code(0);
+    let reference = format!("{}/compat/hello:1.0", registry.addr);
+    s.run(&["tag", "hello:1.0", &reference]).code(0);
     s.run(&["push", "--format", "compat", &reference])
         .code(0)
         .stdout_has(": Pushed");
+    let config = skopeo_config(&reference);
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["from-image"]));
+    assert_eq!(config["config"]["Env"], serde_json::json!(["NAME=image"]));
     let raw: serde_json::Value = serde_json::from_slice(&skopeo_raw(&reference)).unwrap();
     assert_eq!(
         raw["config"]["mediaType"],
@@ -295,7 +319,9 @@ fn push_in_the_compat_layout_and_pull_it_back() {
     fresh
         .run(&["run", &reference])
         .code(0)
-        .stdout_has("hello from skiff");
+        .stdout_has("hello from skiff")
+        .stdout_has("arg[1]=from-image")
+        .stdout_has("NAME=image");
 }
 
 /// `--platform linux/amd64`: the compat image Debian's Docker 20.10 and Kubernetes nodes accept
@@ -328,13 +354,7 @@ fn push_in_the_compat_layout_for_another_platform() {
     ])
     .code(0)
     .stdout_has(": Pushed");
-    let config = std::process::Command::new("skopeo")
-        .args(["inspect", "--config", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    let config: serde_json::Value = serde_json::from_slice(&config.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&config.stderr)));
+    let config = skopeo_config(&reference);
     assert_eq!(
         (config["os"].as_str(), config["architecture"].as_str()),
         (Some("linux"), Some("amd64"))

@@ -42,6 +42,43 @@ pub(crate) fn entrypoint(config: &[u8]) -> Result<Option<String>> {
     Ok(entry)
 }
 
+/// The compat config's defaults for running the image, as skiff keeps them: `Cmd` (after an
+/// `Entrypoint`; else what follows the program it names) as the default args, `Env` (`K=V`
+/// each) as the default env. `skiff push --format compat` writes them so; Docker images carry
+/// them the same way. Anything malformed is left out, never guessed.
+pub(crate) fn defaults(config: &[u8]) -> skiff_image::annotations::Defaults {
+    let v: Value = serde_json::from_slice(config).unwrap_or_default();
+    let strings = |k: &str| -> Option<Vec<String>> {
+        v.pointer(&format!("/config/{k}"))?
+            .as_array()?
+            .iter()
+            .map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let has_entrypoint = strings("Entrypoint").is_some_and(|e| !e.is_empty());
+    let args = strings("Cmd")
+        .map(|cmd| {
+            if has_entrypoint {
+                cmd
+            } else {
+                cmd.into_iter().skip(1).collect()
+            }
+        })
+        .filter(|args| !args.is_empty());
+    let env = strings("Env")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    skiff_image::annotations::Defaults {
+        args,
+        env,
+        ..Default::default()
+    }
+}
+
 /// A path inside a layer, normalised: no leading `/` or `./`; `None` if it climbs with `..`.
 fn clean(path: &str) -> Option<String> {
     let mut parts = Vec::new();
@@ -204,6 +241,33 @@ mod tests {
 
     fn layer() -> Vec<Descriptor> {
         vec![Descriptor::of(media::OCI_LAYER_TAR, b"x")]
+    }
+
+    #[test]
+    fn cmd_and_env_become_the_default_args_and_env() {
+        let d = |config: serde_json::Value| defaults(config.to_string().as_bytes());
+        let with_entry = d(serde_json::json!({"config": {
+            "Entrypoint": ["/app.wasm"], "Cmd": ["a", "b"], "Env": ["K=v=w", "=bad", "NOEQ", "X="]
+        }}));
+        assert_eq!(with_entry.args, Some(vec!["a".into(), "b".into()]));
+        let env: Vec<_> = with_entry.env.into_iter().collect();
+        assert_eq!(
+            env,
+            [("K".into(), "v=w".into()), ("X".into(), String::new())]
+        );
+        // No entrypoint: Cmd names the program first.
+        let cmd_only = d(serde_json::json!({"config": {"Cmd": ["/app.wasm", "x"]}}));
+        assert_eq!(cmd_only.args, Some(vec!["x".into()]));
+        assert_eq!(
+            d(serde_json::json!({"config": {"Cmd": ["/app.wasm"]}})).args,
+            None
+        );
+        // Malformed: nothing guessed.
+        assert_eq!(
+            d(serde_json::json!({"config": {"Cmd": "a b", "Env": [1]}})),
+            Default::default()
+        );
+        assert_eq!(defaults(b"not json"), Default::default());
     }
 
     #[test]

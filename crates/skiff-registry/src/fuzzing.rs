@@ -47,5 +47,6 @@ pub fn compat(config: &[u8], layers: &[&[u8]]) -> Result<(Vec<u8>, Vec<u8>)> {
         layout::Layout::Compat,
         &digest,
         None,
+        &compat::defaults(config),
     )
 }

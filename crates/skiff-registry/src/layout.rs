@@ -357,7 +357,8 @@ fn pick_by_title<'a>(
 }
 
 /// skiff's own config and manifest for a wasm layer found in another layout. The config is
-/// derived from the binary (`os`, `component`), the manifest records where it came from.
+/// derived from the binary (`os`, `component`), the manifest records where it came from and the
+/// source's `defaults` (args, env).
 pub(crate) fn normalise(
     wasm: &[u8],
     layer_digest: &Digest,
@@ -365,6 +366,7 @@ pub(crate) fn normalise(
     layout: Layout,
     source_manifest: &Digest,
     component: Option<&str>,
+    defaults: &skiff_image::annotations::Defaults,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
     let info = skiff_wasm::inspect(wasm).map_err(|e| {
         RegistryError::Manifest(format!(
@@ -397,6 +399,8 @@ pub(crate) fn normalise(
     if let Some(c) = component {
         annotations.insert(SOURCE_COMPONENT.into(), c.to_string());
     }
+    // What the source layout said about running it (a compat image's Cmd and Env).
+    defaults.to_annotations(&mut annotations);
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.to_string()),

@@ -161,6 +161,7 @@ impl Registry {
                     layout,
                     &digest,
                     component.as_deref(),
+                    &Default::default(),
                 )?;
                 put(req.store, &config)?;
                 (layout, Bytes::from(manifest), layer.digest)
@@ -186,6 +187,7 @@ impl Registry {
                     Layout::Compat,
                     &digest,
                     None,
+                    &crate::compat::defaults(&config),
                 )?;
                 put(req.store, &config)?;
                 (Layout::Compat, Bytes::from(manifest), wasm_digest)
