@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 struct Podman {
     dir: tempfile::TempDir,
+    /// A process holding network and mount namespaces of this test's own, which every podman
+    /// command joins (see `with_own_network`).
+    holder: Option<std::process::Child>,
 }
 
 impl Podman {
@@ -35,13 +38,50 @@ impl Podman {
              [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
         )
         .unwrap();
-        Podman { dir }
+        Podman { dir, holder: None }
+    }
+
+    /// A podman whose commands run in a network namespace of their own (loopback up) and a
+    /// mount namespace with its own /run/netns: podman's default network (netavark's bridge,
+    /// firewall rules and port mappings) is made there, never on this machine's network.
+    fn with_own_network() -> Podman {
+        let mut p = Podman::new();
+        let holder = Command::new("unshare")
+            .args(["--net", "--mount", "sh", "-c"])
+            .arg("ip link set lo up && mount -t tmpfs tmpfs /run/netns && exec sleep 100000")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run unshare (util-linux)");
+        let comm = format!("/proc/{}/comm", holder.id());
+        p.holder = Some(holder);
+        // Ready once the shell has set up and exec'd sleep.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
+            assert!(
+                Instant::now() < deadline,
+                "the namespace holder never got ready"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        p
+    }
+
+    /// `program` in this podman's namespaces, if it has its own.
+    fn command(&self, program: &str) -> Command {
+        match &self.holder {
+            None => Command::new(program),
+            Some(h) => {
+                let mut c = Command::new("nsenter");
+                c.args(["-t", &h.id().to_string(), "--net", "--mount", program]);
+                c
+            }
+        }
     }
 
     /// `podman ARGS...` with this test's storage and config.
     fn podman(&self, args: &[&str]) -> Output {
         let d = self.dir.path();
-        Command::new("podman")
+        self.command("podman")
             .arg("--root")
             .arg(d.join("storage"))
             .arg("--runroot")
@@ -78,6 +118,10 @@ impl Drop for Podman {
         // Leave no container running, and no storage mounted, behind a failed test.
         self.podman(&["rm", "--force", "--all", "--time", "0"]);
         self.podman(&["system", "reset", "--force"]);
+        if let Some(mut h) = self.holder.take() {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
     }
 }
 
@@ -323,6 +367,57 @@ fn podman_serves_a_wasi_http_component_on_the_annotated_address() {
         answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello"),
         "{answer}"
     );
+    let out = p.podman(&["stop", "--time", "10", "web"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = p.podman(&["wait", "web"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "{}",
+        text(&out)
+    );
+}
+
+/// With no annotation a wasi:http component is served on 8080 in the container's network, and
+/// podman's own port mapping (`-p`, on its default network: netavark's bridge, in a network
+/// namespace of this test's) reaches it; `podman stop` drains it and it exits 0.
+#[test]
+fn podman_maps_a_port_to_a_wasi_http_component_on_its_default_8080() {
+    let p = Podman::with_own_network();
+    p.import(
+        "localhost/http:1",
+        &[("app.wasm", &guest("http-hello.wasm"))],
+        "/app.wasm",
+    );
+    let out = p.run(&[
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1:18080:8080",
+        "localhost/http:1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let out = loop {
+        let out = p
+            .command("curl")
+            .args(["-sS", "-f", "--max-time", "30", "http://127.0.0.1:18080/"])
+            .output()
+            .expect("run curl");
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let logs = text(&p.podman(&["logs", "web"]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from skiff\n",
+        "{}\n{logs}",
+        text(&out)
+    );
+    assert!(logs.contains("listening on http://0.0.0.0:8080"), "{logs}");
     let out = p.podman(&["stop", "--time", "10", "web"]);
     assert!(out.status.success(), "{}", text(&out));
     let out = p.podman(&["wait", "web"]);
