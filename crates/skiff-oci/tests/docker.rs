@@ -352,6 +352,28 @@ fn docker_run_runtime_skiff() {
     );
     assert!(d.docker(&["rm", "web"]).status.success());
 
+    // --network host: no namespace in the spec, so the component serves on the host's 8080
+    // (here dockerd's own namespace, the test's stand-in for the host).
+    let out = d.run(&[
+        "-d",
+        "--name",
+        "hostweb",
+        "--network",
+        "host",
+        "--entrypoint",
+        "/web.wasm",
+        image,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = d.curl("http://127.0.0.1:8080/");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from skiff\n",
+        "{}",
+        text(&out)
+    );
+    assert!(d.docker(&["rm", "-f", "hostweb"]).status.success());
+
     // A Linux image is refused, with the reason.
     d.import("skiff/linux:1", &[("sh", Path::new("/bin/sh"))], "/sh");
     let out = d.run(&["--rm", "skiff/linux:1"]);
