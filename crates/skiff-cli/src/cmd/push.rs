@@ -21,7 +21,8 @@ A registry with its own CA: save the CA as /etc/docker/certs.d/HOST:PORT/ca.crt 
 client certificate as client.cert + client.key), as for Docker; SKIFF_CERTS_DIR overrides.")]
 pub struct PushArgs {
     /// The layout to push: cncf (skiff's own, the CNCF Wasm layout, byte for byte as stored) or
-    /// compat (Docker's wasi/wasm layout: a tar layer holding the .wasm)
+    /// compat (Docker's wasi/wasm layout: a tar layer holding the .wasm; the image's args and env
+    /// as its Cmd and Env)
     #[arg(long, value_enum, default_value = "cncf")]
     pub format: Layout,
 

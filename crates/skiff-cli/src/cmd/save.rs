@@ -21,7 +21,8 @@ pub struct SaveArgs {
     pub output: Option<PathBuf>,
 
     /// oci: an OCI image layout of the images as stored; docker: what `docker load` reads
-    /// (Docker 20.10 loads no OCI layout), each image in Docker's compat layout
+    /// (Docker 20.10 loads no OCI layout), each image in Docker's compat layout (its args and env
+    /// as Cmd and Env)
     #[arg(long, value_enum, default_value = "oci")]
     pub format: SaveFormat,
 
