@@ -112,21 +112,23 @@ impl Dockerd {
         format!("/proc/{}/ns/net", self.child.id())
     }
 
-    /// curl URL from inside dockerd's network namespace, retried until it answers (the guest
-    /// compiles before it listens; Docker's proxy accepts before that).
+    /// curl URL from inside dockerd's network namespace, until it answers.
     fn curl(&self, url: &str) -> Output {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let out = Command::new("nsenter")
-                .arg(format!("--net={}", self.netns()))
-                .args(["curl", "-sS", "-f", "--max-time", "30", url])
-                .output()
-                .expect("run nsenter (util-linux) and curl");
-            if out.status.success() || Instant::now() > deadline {
-                return out;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::curl_until_answered(
+            || {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", self.netns())).arg("curl");
+                c
+            },
+            url,
+        )
+    }
+
+    /// `docker wait NAME`: the container's exit status.
+    fn exit_status(&self, name: &str) -> String {
+        let out = self.docker(&["wait", name]);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// A TCP connection to `127.0.0.1:port` in dockerd's network namespace (made on a thread
@@ -285,13 +287,7 @@ fn docker_run_runtime_skiff() {
     }
     let out = d.docker(&["stop", "--time", "10", "ticker"]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = d.docker(&["wait", "ticker"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "143",
-        "{}",
-        text(&out)
-    );
+    assert_eq!(d.exit_status("ticker"), "143");
     assert!(d.docker(&["rm", "ticker"]).status.success());
 
     // A wasi:http component, given no annotation (Docker 20.10 sets none), is served on 8080 in
@@ -343,13 +339,7 @@ fn docker_run_runtime_skiff() {
         "{response}"
     );
     assert!(stop.wait().unwrap().success());
-    let out = d.docker(&["wait", "web"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "0",
-        "{}",
-        text(&out)
-    );
+    assert_eq!(d.exit_status("web"), "0");
     assert!(d.docker(&["rm", "web"]).status.success());
 
     // --network host: no namespace in the spec, so the component serves on the host's 8080
@@ -482,11 +472,5 @@ fn docker_loads_what_skiff_saves() {
     );
     let out = d.docker(&["stop", "savedweb"]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = d.docker(&["wait", "savedweb"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "0",
-        "{}",
-        text(&out)
-    );
+    assert_eq!(d.exit_status("savedweb"), "0");
 }

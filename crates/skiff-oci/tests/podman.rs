@@ -398,18 +398,7 @@ fn podman_maps_a_port_to_a_wasi_http_component_on_its_default_8080() {
         "localhost/http:1",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let out = loop {
-        let out = p
-            .command("curl")
-            .args(["-sS", "-f", "--max-time", "30", "http://127.0.0.1:18080/"])
-            .output()
-            .expect("run curl");
-        if out.status.success() || Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let out = common::curl_until_answered(|| p.command("curl"), "http://127.0.0.1:18080/");
     let logs = text(&p.podman(&["logs", "web"]));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

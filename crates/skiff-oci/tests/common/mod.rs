@@ -71,3 +71,21 @@ pub fn start_echo_awaiting_body(s: &mut std::net::TcpStream) {
     s.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"HTTP/1.1 100 Continue\r\n\r\n");
 }
+
+/// `curl -f URL` run by `curl` (a Command for curl, perhaps inside a namespace), retried until it
+/// answers or 60 s pass: the guest compiles before it listens, and a port mapping accepts before
+/// that.
+#[allow(dead_code)] // docker.rs, podman.rs
+pub fn curl_until_answered(curl: impl Fn() -> Command, url: &str) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = curl()
+            .args(["-sS", "-f", "--max-time", "30", url])
+            .output()
+            .expect("run curl");
+        if out.status.success() || std::time::Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
