@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # skiff serve vs wasmtime serve vs a native hyper server vs busybox httpd in a runc container,
-# same hello, same machine, one run.
+# same hello, same machine, one run. `reuse` is skiff serve with `--reuse 1000` (one instance
+# serves up to 1,000 requests in sequence; off by default).
 #
 #   bench/serve.sh                 build what is missing, run wrk at 64 and 256 connections
 #   DURATION=30s bench/serve.sh    longer runs (default 10s each)
@@ -20,8 +21,8 @@ CONNS="${CONNS:-64 256}"
 [ "$SMOKE" = 1 ] && { DURATION=1s; CONNS=64; }
 need_apt wrk runc busybox-static jq curl
 build_skiff_release
-SERVERS="skiff native runc"
-need_wasmtime && SERVERS="skiff wasmtime native runc"
+SERVERS="skiff reuse native runc"
+need_wasmtime && SERVERS="skiff reuse wasmtime native runc"
 GUEST="$ROOT/guests/wasm/http-hello.wasm"
 
 NATIVE_TARGET="${NATIVE_TARGET:-/var/tmp/skiff-bench-target}"
@@ -60,6 +61,7 @@ cpu_us() {
 }
 
 P1=$(free_port); start skiff env SKIFF_HOME="$WORK/home" "$SKIFF" serve --listen "127.0.0.1:$P1" "$GUEST"
+P5=$(free_port); start reuse env SKIFF_HOME="$WORK/home" "$SKIFF" serve --reuse 1000 --listen "127.0.0.1:$P5" "$GUEST"
 P2=$(free_port); [[ $SERVERS == *wasmtime* ]] && start wasmtime "$WASMTIME" serve --addr "127.0.0.1:$P2" "$GUEST"
 P3=$(free_port); start native "$NATIVE" "127.0.0.1:$P3"
 # The container peer: busybox httpd (forks a process per connection, no keep-alive) serving the
@@ -68,7 +70,7 @@ P4=$(free_port)
 make_busybox_bundle "$WORK/bundle" /bin/httpd -f -p "127.0.0.1:$P4" -h /www
 mkdir -p "$WORK/bundle/rootfs/www" && echo "hello from skiff" > "$WORK/bundle/rootfs/www/index.html"
 start runc runc run -b "$WORK/bundle" skiff-bench-serve
-declare -A URL=([skiff]="http://127.0.0.1:$P1/" [wasmtime]="http://127.0.0.1:$P2/" [native]="http://127.0.0.1:$P3/" [runc]="http://127.0.0.1:$P4/")
+declare -A URL=([skiff]="http://127.0.0.1:$P1/" [reuse]="http://127.0.0.1:$P5/" [wasmtime]="http://127.0.0.1:$P2/" [native]="http://127.0.0.1:$P3/" [runc]="http://127.0.0.1:$P4/")
 for s in $SERVERS; do until_200 "${URL[$s]}"; done
 
 to_ms() { # wrk latency like 123.45us / 1.23ms / 1.02s -> ms
@@ -124,6 +126,14 @@ for c in $CONNS; do
   awk -v c="$c" -v a="${RPS[skiff,$c]}" -v b="${RPS[runc,$c]}" -v pa="${P99[skiff,$c]}" \
       -v pb="${P99[runc,$c]}" -v ca="${CPU[skiff,$c]}" -v cb="${CPU[runc,$c]}" \
       'BEGIN { printf "| %s | %.2f | %.2f | %.2f |\n", c, a/b, pa/pb, ca/cb }'
+done
+echo
+echo "| connections | skiff --reuse 1000 / native req/s (target >= 0.8) | reuse / fresh skiff req/s | reuse / native CPU/request |"
+echo "| ---: | ---: | ---: | ---: |"
+for c in $CONNS; do
+  awk -v c="$c" -v r="${RPS[reuse,$c]}" -v a="${RPS[skiff,$c]}" -v n="${RPS[native,$c]}" \
+      -v cr="${CPU[reuse,$c]}" -v cn="${CPU[native,$c]}" \
+      'BEGIN { printf "| %s | %.2f | %.2f | %.2f |\n", c, r/n, r/a, cr/cn }'
 done
 [[ $SERVERS == *wasmtime* ]] || exit 0
 echo

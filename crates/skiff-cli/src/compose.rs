@@ -55,6 +55,8 @@ pub struct Entry {
     pub max_outbound: Option<String>,
     #[serde(default, deserialize_with = "number_or_text")]
     pub max_app_outbound: Option<String>,
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub reuse: Option<String>,
 }
 
 /// A TOML table as its pairs, in the order the file lists them (a map would sort them).

@@ -334,6 +334,7 @@ impl Daemon {
                 ("max_body_bytes", l.max_body_bytes.is_some()),
                 ("max_outbound", l.max_outbound.is_some()),
                 ("max_app_outbound", l.max_app_outbound.is_some()),
+                ("reuse", l.reuse.is_some()),
             ];
             if let Some((name, _)) = http_only.iter().find(|(_, set)| *set) {
                 return Err(ApiError::BadRequest(format!(

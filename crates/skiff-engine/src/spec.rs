@@ -55,6 +55,7 @@ impl From<&skiff_spec::Limits> for HttpLimits {
             max_open: l.max_open.map_or(d.max_open, |n| n as usize),
             max_outbound: l.max_outbound.unwrap_or(d.max_outbound),
             max_app_outbound: l.max_app_outbound.unwrap_or(d.max_app_outbound),
+            reuse: l.reuse.unwrap_or(d.reuse),
         }
     }
 }
@@ -103,6 +104,7 @@ mod tests {
             max_body_bytes: Some(9),
             max_outbound: Some(2),
             max_app_outbound: Some(5),
+            reuse: Some(4),
         };
         let l = Limits::from(&some);
         assert_eq!(
@@ -122,6 +124,7 @@ mod tests {
                 max_open: 64,
                 max_outbound: 2,
                 max_app_outbound: 5,
+                reuse: 4,
             }
         );
     }

@@ -132,12 +132,18 @@ fn write_apps(o: &mut String, apps: &[AppSeries<'_>]) {
 /// The engine's counters of each app (live instances, traps, limit hits, outbound denials).
 fn write_engine_stats(o: &mut String, apps: &[(&str, &AppStats)]) {
     type Get = fn(&AppStats) -> u64;
-    let simple: [(&str, &str, &str, Get); 3] = [
+    let simple: [(&str, &str, &str, Get); 4] = [
         (
             "skiff_instances_live",
             "gauge",
             "Wasm instances alive now, by app.",
             |s| s.live.load(Relaxed),
+        ),
+        (
+            "skiff_instances_reused_total",
+            "counter",
+            "Requests served by an instance an earlier request had used (--reuse), by app.",
+            |s| s.reused.load(Relaxed),
         ),
         (
             "skiff_guest_traps_total",

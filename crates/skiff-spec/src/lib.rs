@@ -103,7 +103,8 @@ impl EnvVar {
 
 /// Limits of one guest. An absent field takes the engine's default (128 MiB, 1024 handles; for
 /// HTTP handlers 500 ms CPU and 60 s per request, 100 instances, 1 s queue, 10 MiB bodies,
-/// 16 outbound requests per request and 256 per app; a command has no timeout by default).
+/// 16 outbound requests per request and 256 per app, a fresh instance per request; a command
+/// has no timeout by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -135,6 +136,11 @@ pub struct Limits {
     /// HTTP handlers: outbound requests all of an app's instances may have in flight together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_app_outbound: Option<u32>,
+    /// HTTP handlers: requests one instance may serve in sequence, never two at once; a trap
+    /// or a limit ends it early. Absent or 1: a fresh instance per request. The operator's
+    /// choice only: an image's defaults never set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<u32>,
 }
 
 /// A duration as the spec stores it: whole milliseconds, rounded up so that a limit given in

@@ -107,6 +107,7 @@ mod tests {
             stdin: true,
             limits: Limits {
                 memory_bytes: Some(1 << 20),
+                reuse: Some(8),
                 ..Limits::default()
             },
             allow_outbound: vec!["https://example.com".into()],

@@ -81,6 +81,12 @@ pub struct HttpFlags {
     /// the guest gets connection-limit-reached [default: 256]
     #[arg(long, value_name = "N")]
     pub max_app_outbound: Vec<String>,
+
+    /// Let one instance serve up to N requests, one after another (never two at once); a
+    /// trap or a limit ends it early. State then carries from request to request: an opt-in
+    /// trade of isolation for speed [default: 1, a fresh instance per request]
+    #[arg(long, value_name = "N")]
+    pub reuse: Vec<String>,
 }
 
 /// Which app a value is for, among the apps of one command line.
@@ -149,6 +155,7 @@ impl HttpFlags {
             "--max-app-outbound",
             parse_count,
         )?;
+        l.reuse = limit(&self.reuse, scope, "--reuse", parse_count)?;
         spec.allow_outbound = values_for(&self.allow_outbound, scope, "--allow-outbound")?
             .into_iter()
             .map(str::to_string)

@@ -46,6 +46,7 @@ skiff serve --tls-cert cert.pem --tls-key key.pem --admin-listen 127.0.0.1:9090 
 #[command(mut_arg("max_body", |a| a.value_name("[APP::]SIZE")))]
 #[command(mut_arg("max_outbound", |a| a.value_name("[APP::]N")))]
 #[command(mut_arg("max_app_outbound", |a| a.value_name("[APP::]N")))]
+#[command(mut_arg("reuse", |a| a.value_name("[APP::]N")))]
 pub struct ServeArgs {
     /// Address to serve on (port 0 picks a free port; the bound address is printed)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = crate::units::parse_listen)]

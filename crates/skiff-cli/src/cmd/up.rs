@@ -184,6 +184,7 @@ fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<
         max_body: one(&e.max_body),
         max_outbound: one(&e.max_outbound),
         max_app_outbound: one(&e.max_app_outbound),
+        reuse: one(&e.reuse),
     };
     let scope = Scope::ONE;
     let mut grants = flags.grants(scope)?;

@@ -3,6 +3,7 @@
 use super::body::{BodyError, LimitedBody, ResponseBody};
 use super::guest_log::GuestLog;
 use super::outbound::{OutboundHooks, OutboundPolicy};
+use super::reuse::{Idle, Instance};
 use super::{AppStats, HandleError, HttpAppConfig, HttpLimits, RequestId, Scheme, EPOCH_TICK};
 use crate::command::{classify, Instantiation};
 use crate::engine::{Compiled, Engine, Program};
@@ -12,7 +13,7 @@ use crate::sandbox::Sandbox;
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -29,10 +30,13 @@ pub(crate) struct RequestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: OutboundHooks,
+    pub(super) hooks: OutboundHooks,
     limiter: MemoryLimiter,
+    /// The id of the request running in this store, as its stdout and stderr lines show it
+    /// (one instance serves several under `--reuse`).
+    pub(super) request: Arc<AtomicU64>,
     /// Epoch ticks seen while running wasm, and how many are allowed.
-    cpu_ticks: u32,
+    pub(super) cpu_ticks: u32,
     cpu_budget: u32,
     cpu_hit: bool,
 }
@@ -77,6 +81,8 @@ pub struct HttpApp {
     stats: Arc<AppStats>,
     /// Set by [`HttpApp::stop`]: every request still running ends at once.
     stopped: tokio::sync::watch::Sender<bool>,
+    /// Instances parked between requests; `None` unless the operator turned reuse on.
+    idle: Option<Arc<Idle>>,
 }
 
 impl HttpApp {
@@ -125,6 +131,7 @@ impl HttpApp {
             outbound_permits: Arc::new(Semaphore::new(config.limits.max_app_outbound as usize)),
             stats: Arc::new(AppStats::default()),
             stopped: tokio::sync::watch::Sender::new(false),
+            idle: Idle::for_limits(&config.limits),
         })
     }
 
@@ -152,6 +159,9 @@ impl HttpApp {
     /// new ones with [`HandleError::Stopped`]. For an operator's stop once its grace is over.
     pub fn stop(&self) {
         self.stopped.send_replace(true);
+        if let Some(idle) = &self.idle {
+            idle.close();
+        }
     }
 
     /// Instantiate the guest in a fresh store, exactly as a request does, and drop it without
@@ -166,9 +176,10 @@ impl HttpApp {
             .map_err(|e| RunError::Instantiate(format!("{e:#}")))
     }
 
-    /// Serve one request in a fresh instance. The response comes back as soon as the guest sets
-    /// it; its body streams while the guest keeps writing. Every failure is logged here, with
-    /// the app and request id, once.
+    /// Serve one request in a fresh instance (with `--reuse`, maybe one an earlier request of
+    /// this app left parked). The response comes back as soon as the guest sets it; its body
+    /// streams while the guest keeps writing. Every failure is logged here, with the app and
+    /// request id, once.
     pub async fn handle<B>(
         &self,
         req: http::Request<B>,
@@ -188,11 +199,12 @@ impl HttpApp {
         if declared.is_some_and(|n| n > self.limits.max_body) {
             return Err(self.fail(id, self.body_too_large()));
         }
-        let permits = self.permits(id, started).await?;
+        let permit = self.permit(id, started).await?;
         let mut stopped = self.stopped.subscribe();
         if *stopped.borrow() {
             return Err(HandleError::Stopped);
         }
+        let mut instance = self.instance(id, started).await?;
 
         let exceeded = Arc::new(AtomicBool::new(false));
         let limit = self.limits.max_body;
@@ -201,13 +213,12 @@ impl HttpApp {
             let b = b.map_err(into_http_error).boxed_unsync();
             LimitedBody::new(b, limit, flag)
         });
-        let mut store = self.store(id);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let scheme = match scheme {
             Scheme::Http => WasiScheme::Http,
             Scheme::Https => WasiScheme::Https,
         };
-        let mut http = store.data_mut().http();
+        let mut http = instance.store.data_mut().http();
         let request = http
             .new_incoming_request(scheme, req)
             .map_err(|e| HandleError::BadRequest(format!("{e:#}")))?;
@@ -216,6 +227,7 @@ impl HttpApp {
             .map_err(|e| HandleError::BadRequest(format!("{e:#}")))?;
 
         let pre = self.pre.clone();
+        let idle = self.idle.clone();
         let guest = Guest {
             name: self.name.clone(),
             id,
@@ -227,16 +239,22 @@ impl HttpApp {
         // The deadline counts from the request's arrival, queueing included.
         let deadline = self.limits.timeout.saturating_sub(started.elapsed());
         let task = tokio::spawn(async move {
-            let live = Live::new(&guest.stats);
             let run = async {
-                let proxy = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(|e| wasmtime::Error::new(Instantiation(e)))?;
-                proxy
+                let i = &mut instance;
+                let proxy = match i.proxy.take() {
+                    Some(parked) => parked,
+                    None => pre
+                        .instantiate_async(&mut i.store)
+                        .await
+                        .map_err(|e| wasmtime::Error::new(Instantiation(e)))?,
+                };
+                let ended = proxy
                     .wasi_http_incoming_handler()
-                    .call_handle(&mut store, request, out)
-                    .await
+                    .call_handle(&mut i.store, request, out)
+                    .await;
+                // Kept only by a request that returns; what fails is never parked anyway.
+                i.proxy = Some(proxy);
+                ended
             };
             // Only `stop()` ends the guest. The app itself may be dropped while this response
             // still streams (a redeploy swaps in a new version and the old one goes once no
@@ -255,16 +273,19 @@ impl HttpApp {
                 None => Some(HandleError::Stopped),
                 Some(Err(_)) => Some(HandleError::Timeout(guest.limits.timeout)),
                 Some(Ok(Ok(()))) => None,
-                Some(Ok(Err(e))) => Some(guest.classify(e, store.data())),
+                Some(Ok(Err(e))) => Some(guest.classify(e, instance.store.data())),
             };
             if let Some(f) = &failure {
                 guest.record(f);
             }
-            // The instance goes back to the pool with its store, and only then its slot's
-            // permit: the other way round, a request could take the permit and find no slot.
-            drop(store);
-            drop(live);
-            drop(permits);
+            // Parked for the app's next request only if it ended normally and reuse is on;
+            // else dropped (its store, then its pool slot). Either way before the app's permit,
+            // so the request that takes the permit finds it parked.
+            match (&failure, idle) {
+                (None, Some(idle)) => idle.put_back(instance),
+                _ => drop(instance),
+            }
+            drop(permit);
             failure
         });
 
@@ -324,24 +345,38 @@ impl HttpApp {
         }
     }
 
-    /// A place under the app's concurrency limit, then a slot of the engine's pool: each at
-    /// once if free (a CAS, no lock), else waited for; both waits together end at the queue
-    /// timeout, counted from the request's arrival.
-    async fn permits(&self, id: RequestId, arrived: Instant) -> Result<Permits, HandleError> {
+    /// A place under the app's concurrency limit: at once if free (a CAS, no lock), else
+    /// waited for until the queue timeout, counted from the request's arrival.
+    async fn permit(
+        &self,
+        id: RequestId,
+        arrived: Instant,
+    ) -> Result<OwnedSemaphorePermit, HandleError> {
         let wait = self.limits.queue_timeout;
-        let app = match acquire(&self.permits, wait, arrived).await {
-            Some(p) => p,
+        match acquire(&self.permits, wait, arrived).await {
+            Some(p) => Ok(p),
             None => {
                 AppStats::bump(&self.stats.overloaded);
-                return Err(self.fail(
+                Err(self.fail(
                     id,
                     HandleError::Overloaded {
                         max_concurrent: self.limits.max_concurrent,
                         waited: wait,
                     },
-                ));
+                ))
             }
-        };
+        }
+    }
+
+    /// The request's instance: a parked one if reuse is on and one is free, else a fresh store
+    /// in a slot of the engine's pool, waited for within what is left of the queue timeout. A
+    /// parked instance keeps its slot, so the app's instances never outnumber its permits.
+    async fn instance(&self, id: RequestId, arrived: Instant) -> Result<Instance, HandleError> {
+        if let Some(instance) = self.idle.as_ref().and_then(|i| i.take(id, &self.limits)) {
+            AppStats::bump(&self.stats.reused);
+            return Ok(instance);
+        }
+        let wait = self.limits.queue_timeout;
         let slot = match &self.slots {
             None => None,
             Some(slots) => match acquire(slots, wait, arrived).await {
@@ -352,13 +387,11 @@ impl HttpApp {
                 }
             },
         };
-        Ok(Permits {
-            _app: app,
-            _slot: slot,
-        })
+        Ok(Instance::new(self.store(id), slot, &self.stats))
     }
 
     fn store(&self, id: RequestId) -> Store<RequestState> {
+        let request = Arc::new(AtomicU64::new(id.0));
         let mut b = WasiCtxBuilder::new();
         b.args(&self.sandbox.args).envs(&self.sandbox.env);
         // A sink (the daemon's log file of the app) if the sandbox names one; else the
@@ -367,7 +400,7 @@ impl HttpApp {
             crate::Output::Sink(s) => b.stdout(crate::output::SinkStream(s.clone())),
             crate::Output::Inherit => b.stdout(GuestLog {
                 app: self.name.clone(),
-                request_id: id,
+                request: request.clone(),
                 stream: "stdout",
             }),
         };
@@ -375,7 +408,7 @@ impl HttpApp {
             crate::Output::Sink(s) => b.stderr(crate::output::SinkStream(s.clone())),
             crate::Output::Inherit => b.stderr(GuestLog {
                 app: self.name.clone(),
-                request_id: id,
+                request: request.clone(),
                 stream: "stderr",
             }),
         };
@@ -406,6 +439,7 @@ impl HttpApp {
                 limits: self.limits,
             },
             limiter: MemoryLimiter::new(self.limits.memory),
+            request,
             cpu_ticks: 0,
             cpu_budget: u32::try_from(ticks).unwrap_or(u32::MAX).max(1),
             cpu_hit: false,
@@ -426,12 +460,6 @@ impl HttpApp {
         store.set_epoch_deadline(1);
         store
     }
-}
-
-/// What a running request holds: its place under the app's limit and its pool slot.
-struct Permits {
-    _app: OwnedSemaphorePermit,
-    _slot: Option<OwnedSemaphorePermit>,
 }
 
 /// A permit of `s`: at once if one is free, else waited for until `wait` after `arrived`.
@@ -545,10 +573,10 @@ fn instance_limits(l: &HttpLimits) -> Limits {
 }
 
 /// Counts an instance as live from creation to drop.
-struct Live(Arc<AppStats>);
+pub(super) struct Live(Arc<AppStats>);
 
 impl Live {
-    fn new(stats: &Arc<AppStats>) -> Live {
+    pub(super) fn new(stats: &Arc<AppStats>) -> Live {
         stats.live.fetch_add(1, Ordering::Relaxed);
         Live(stats.clone())
     }

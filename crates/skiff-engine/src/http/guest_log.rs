@@ -4,6 +4,7 @@
 use super::RequestId;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
@@ -20,7 +21,8 @@ pub const GUEST_STDERR_TARGET: &str = "skiff::guest::stderr";
 #[derive(Clone)]
 pub(crate) struct GuestLog {
     pub(crate) app: Arc<str>,
-    pub(crate) request_id: RequestId,
+    /// The request's id ([`RequestId`]); one instance serves several under `--reuse`.
+    pub(crate) request: Arc<AtomicU64>,
     pub(crate) stream: &'static str,
 }
 
@@ -67,7 +69,8 @@ impl LineWriter {
     fn emit(&mut self) {
         let line = String::from_utf8_lossy(&self.buf);
         let line = line.strip_suffix('\r').unwrap_or(&line);
-        let (app, id, stream) = (&self.log.app, self.log.request_id, self.log.stream);
+        let id = RequestId(self.log.request.load(Ordering::Relaxed));
+        let (app, stream) = (&self.log.app, self.log.stream);
         // One target per stream, so that an embedder (the containerd shim) can send the guest's
         // stdout lines to its own stdout and the rest to stderr.
         if stream == "stdout" {

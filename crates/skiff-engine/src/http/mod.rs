@@ -11,6 +11,7 @@ pub(crate) mod app;
 mod body;
 mod guest_log;
 mod outbound;
+mod reuse;
 
 pub use crate::epoch::EPOCH_TICK;
 pub use app::HttpApp;
@@ -59,6 +60,9 @@ pub struct HttpLimits {
     pub max_outbound: u32,
     /// Outbound HTTP requests all instances of the app may have in flight at once; same error.
     pub max_app_outbound: u32,
+    /// Requests one instance may serve, one after another (`--reuse`); 1, the default, is a
+    /// fresh instance per request. See `reuse.rs` for the rules and what reuse trades away.
+    pub reuse: u32,
 }
 
 impl HttpLimits {
@@ -83,6 +87,8 @@ impl HttpLimits {
     /// and 40 busy apps together still stay under 10,240 descriptors, about half of a
     /// 20,000-descriptor node (the rest is the daemon's reserve: see skiff-daemon's `host`).
     pub const DEFAULT_MAX_APP_OUTBOUND: u32 = 256;
+    /// Off: isolation between requests is the default, reuse the operator's choice.
+    pub const DEFAULT_REUSE: u32 = 1;
 }
 
 impl Default for HttpLimits {
@@ -97,6 +103,7 @@ impl Default for HttpLimits {
             max_open: Self::DEFAULT_MAX_OPEN,
             max_outbound: Self::DEFAULT_MAX_OUTBOUND,
             max_app_outbound: Self::DEFAULT_MAX_APP_OUTBOUND,
+            reuse: Self::DEFAULT_REUSE,
         }
     }
 }
@@ -121,8 +128,11 @@ pub enum Scheme {
 /// Counters of one app, read by the metrics endpoint. Relaxed atomics: each is independent.
 #[derive(Debug, Default)]
 pub struct AppStats {
-    /// Instances alive now (a request's instance lives until the guest returns).
+    /// Instances alive now (a request's instance lives until the guest returns; under
+    /// `--reuse`, until it has served its last request or been idle a second).
     pub live: AtomicU64,
+    /// Requests served by an instance an earlier request of the app had used (`--reuse`).
+    pub reused: AtomicU64,
     pub traps: AtomicU64,
     pub memory_limit: AtomicU64,
     pub cpu_limit: AtomicU64,
