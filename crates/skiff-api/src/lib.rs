@@ -415,3 +415,78 @@ mod tests {
         assert!(e.to_string().contains("unknown field `bogus`"), "{e}");
     }
 }
+
+/// What happened to a workload (`GET /v1/events`, `skiff events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventAction {
+    /// The workload was created (`run -d`, `deploy` of a new name, `up`).
+    Create,
+    /// A task's run started (again, after a restart).
+    Start,
+    /// A task's run ended: `exit_code`, and `reason` when it failed for a reason of its own
+    /// (a trap, a limit); its restart policy may start it again.
+    Die,
+    /// The operator stopped it (a task's run ended, an app's route was taken away).
+    Stop,
+    /// An app's route went live.
+    Deploy,
+    /// An app's new version took over its route (`version`).
+    Redeploy,
+    /// The guest hit its memory limit: a task (then `die` with 137 follows) or one request of an
+    /// app (`request_id`; the app serves on).
+    Oom,
+    /// The workload and its logs were removed.
+    Destroy,
+}
+
+/// One event: one JSON object per line of `GET /v1/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Event {
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub action: EventAction,
+    pub id: String,
+    pub name: String,
+    pub kind: WorkloadKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Why it died or ran out of memory, in the words `inspect` shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// An app's version after `deploy` or `redeploy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The request an app's `oom` happened in (its `x-request-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// One workload's use of the node now (`GET /v1/stats`, `skiff stats`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkloadStats {
+    pub id: String,
+    pub name: String,
+    pub kind: WorkloadKind,
+    pub status: Status,
+    /// Bytes of linear memory and tables its live instances hold now (a task's one instance; an
+    /// app's instances serving requests), as its memory limit counts them.
+    pub memory_bytes: u64,
+    /// The memory limit of one instance.
+    pub memory_limit_bytes: u64,
+    /// Time spent running wasm since the daemon started, in milliseconds (counted in 10 ms
+    /// epoch ticks). CPU % is the change of this between two samples over the time between.
+    pub cpu_ms: u64,
+    /// Instances alive now: 1 for a running task, an app's requests in progress.
+    pub instances: u64,
+    /// An app's requests since the daemon started (0 for a task).
+    pub requests: u64,
+}
+
+/// `GET /v1/stats`: every running workload's use, and when it was measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StatsResponse {
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub workloads: Vec<WorkloadStats>,
+}

@@ -36,7 +36,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "SKIFF_HOME", value_name = "DIR", help_heading = GLOBAL)]
     pub home: Option<PathBuf>,
 
-    /// How much skiff itself logs to stderr [default: warn; info for serve]
+    /// How much skiff itself logs to stderr [default: warn; info for serve and daemon]
     #[arg(long, global = true, value_enum, env = "SKIFF_LOG", help_heading = GLOBAL)]
     pub log_level: Option<LogLevel>,
 
@@ -91,6 +91,9 @@ pub enum Command {
     Kill(crate::cmd::lifecycle::KillArgs),
     Wait(crate::cmd::lifecycle::WaitArgs),
     Rm(crate::cmd::lifecycle::RmArgs),
+    Events(crate::cmd::events::EventsArgs),
+    Stats(crate::cmd::stats::StatsArgs),
+    Top(crate::cmd::stats::TopArgs),
     Up(crate::cmd::up::UpArgs),
     Down(crate::cmd::up::DownArgs),
     /// The node: check the local store; the daemon's info

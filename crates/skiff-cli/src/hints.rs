@@ -10,8 +10,8 @@ use clap::CommandFactory;
 /// Docker `run` flags skiff's `run` does not take, and what to do instead.
 const DOCKER_RUN: &[(&[&str], &str)] = &[
     (
-        &["-p", "--publish", "-P", "--publish-all", "--expose"],
-        "a command guest listens on no port; serve a wasi:http component with `skiff serve --listen ADDR` or `skiff deploy`",
+        &["-P", "--publish-all", "--expose"],
+        "a Wasm binary declares no ports: publish an HTTP component with -p HOST_PORT:PORT, or serve it with `skiff serve` / `skiff deploy`",
     ),
     (
         &["-t", "--tty"],
@@ -98,8 +98,8 @@ mod tests {
     #[test]
     fn docker_flags_say_what_to_use_instead() {
         for (flag, advice) in [
-            ("-p", "skiff serve"),
-            ("--publish=8080:80", "skiff serve"),
+            ("-P", "-p HOST_PORT:PORT"),
+            ("--expose=80", "skiff serve"),
             ("-it", "no terminal"),
             ("-ti", "no terminal"),
             ("-t", "no terminal"),

@@ -33,9 +33,10 @@ fn main() -> ExitCode {
             });
         }
     };
-    // A server's log is its output: serve logs requests that fail and guest output by default.
+    // A server's log is its output: serve logs requests that fail and guest output by default,
+    // the daemon its start, its stop and what it refused.
     let level = cli.log_level.unwrap_or(match cli.command {
-        cli::Command::Serve(_) => cli::LogLevel::Info,
+        cli::Command::Serve(_) | cli::Command::Daemon(_) => cli::LogLevel::Info,
         _ => cli::LogLevel::Warn,
     });
     let stamped = matches!(

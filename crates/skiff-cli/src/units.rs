@@ -79,6 +79,40 @@ pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     ))
 }
 
+/// `run -p`, as Docker's `-p` reads it: `HOST_PORT:PORT` (every interface, as Docker binds it),
+/// `IP:HOST_PORT:PORT` (`127.0.0.1:8080:80` for loopback only), or a listen address as
+/// `--listen` takes it (`localhost:8080`, `:8080`, `8080`). The component's own port is not
+/// used (it listens on none: skiff serves it), so any number is accepted there.
+pub fn parse_publish(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let t = s.trim();
+    let digits = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit());
+    let parts: Vec<&str> = t.rsplitn(3, ':').collect();
+    let host_port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("invalid -p {s:?}: {p:?} is not a port (0 to 65535)"))
+    };
+    match parts[..] {
+        [inner, outer] if digits(inner) && digits(outer) => {
+            Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, host_port(outer)?)))
+        }
+        [inner, outer, ip] if digits(inner) && digits(outer) && !ip.is_empty() => {
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            let ip: std::net::IpAddr = match ip {
+                "localhost" => Ipv4Addr::LOCALHOST.into(),
+                ip => ip.parse().map_err(|_| {
+                    format!(
+                        "invalid -p {s:?}: {ip:?} is not an IP address (e.g. 127.0.0.1:8080:80)"
+                    )
+                })?,
+            };
+            Ok(SocketAddr::from((ip, host_port(outer)?)))
+        }
+        _ => parse_listen(t)
+            .map_err(|e| format!("{e}; or as Docker's -p: HOST_PORT:PORT, IP:HOST_PORT:PORT")),
+    }
+}
+
 /// `--max-open`: a count of handles, at least the engine's minimum (a guest needs a few
 /// before its first instruction).
 pub fn parse_max_open(s: &str) -> Result<u32, String> {
@@ -119,6 +153,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publish_as_docker_takes_it() {
+        let p = |s: &str| parse_publish(s).map(|a| a.to_string());
+        assert_eq!(p("8080:80").unwrap(), "0.0.0.0:8080");
+        assert_eq!(p("127.0.0.1:8081:80").unwrap(), "127.0.0.1:8081");
+        assert_eq!(p("localhost:8082:80").unwrap(), "127.0.0.1:8082");
+        assert_eq!(p("[::1]:8083:80").unwrap(), "[::1]:8083");
+        assert_eq!(p("localhost:8084").unwrap(), "127.0.0.1:8084");
+        assert_eq!(p("8085").unwrap(), "127.0.0.1:8085");
+        assert_eq!(p(":8086").unwrap(), "0.0.0.0:8086");
+        assert!(p("99999:80").unwrap_err().contains("not a port"));
+        assert!(p("example.com:80:80").unwrap_err().contains("not an IP"));
+        assert!(p("web").unwrap_err().contains("HOST_PORT:PORT"));
+    }
 
     #[test]
     fn sizes() {

@@ -6,6 +6,7 @@
 
 mod common;
 use common::daemon::Daemon;
+use common::guest;
 use common::project::Project;
 use std::process::Stdio;
 
@@ -133,7 +134,7 @@ fn unknown_run_flags_get_advice_not_a_wrong_hint() {
     let hello = hello.to_str().unwrap();
     for (flag, advice) in [
         ("-it", "no terminal"),
-        ("-p", "skiff serve"),
+        ("-P", "-p HOST_PORT:PORT"),
         ("--memroy", "did you mean --memory?"),
     ] {
         s.run(&["run", flag, hello])
@@ -357,4 +358,69 @@ fn run_rm_removes_the_ended_workload() {
     d.run(&["run", "-d", "--rm", "--restart", "always", hello])
         .code(125)
         .stderr_has("--restart");
+}
+
+/// `run -p`: an HTTP component served as `skiff serve` serves it, on the host port asked for;
+/// a command is refused (it listens on no port).
+#[test]
+fn run_publish_serves_an_http_component() {
+    let http = guest("http-hello.wasm");
+    let served =
+        common::serve::Served::start_verb(&["run", "-p", "127.0.0.1:0:80", http.to_str().unwrap()]);
+    let reply = common::serve::curl(&[&served.url("/")]);
+    assert_eq!(reply.status, 200, "{}", served.stderr());
+    assert!(reply.header("x-request-id").is_some());
+    let s = common::Skiff::new();
+    let hello = guest("hello.wasm");
+    s.run(&["run", "-p", "8080:80", hello.to_str().unwrap()])
+        .code(125)
+        .stderr_has("-p publishes an HTTP component")
+        .stderr_has("listens on no port");
+    s.run(&["run", "-p", "web", http.to_str().unwrap()])
+        .code(125)
+        .stderr_has("HOST_PORT:PORT");
+}
+
+/// `serve --access-log`: one line per request (time, app, method, path without its query,
+/// status, bytes, duration, request id), unrouted requests included.
+#[test]
+fn serve_writes_an_access_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let http = guest("http-hello.wasm");
+    let served = common::serve::Served::start(&[
+        "--access-log",
+        log.to_str().unwrap(),
+        &format!("api={}@/api", http.display()),
+    ]);
+    let ok = common::serve::curl(&[&served.url("/api/x?token=secret")]);
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        common::serve::curl(&[&served.url("/elsewhere")]).status,
+        404
+    );
+    let id = ok.header("x-request-id").unwrap();
+    let deadline = std::time::Instant::now() + common::daemon::PATIENCE;
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let f: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(f.len(), 8, "{}", lines[0]);
+    assert!(skiff_store_time_like(f[0]), "{}", lines[0]);
+    assert_eq!(&f[1..5], ["api", "GET", "/api/x", "200"], "{}", lines[0]);
+    assert_eq!(f[5], ok.body.len().to_string());
+    assert!(f[6].ends_with("ms"));
+    assert_eq!(f[7], id);
+    assert!(!text.contains("secret"), "{text}");
+    assert!(lines[1].contains(" - GET /elsewhere 404 "), "{}", lines[1]);
+}
+
+fn skiff_store_time_like(s: &str) -> bool {
+    s.len() >= 20 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T' && s.ends_with('Z')
 }

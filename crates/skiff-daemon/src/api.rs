@@ -100,6 +100,11 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
             .body(full(crate::metrics::render(&d)))
             .expect("static response")),
         (&Method::GET, ["v1", "info"]) => Ok(json(StatusCode::OK, &crate::info::info(&d))),
+        (&Method::GET, ["v1", "stats"]) => Ok(json(StatusCode::OK, &crate::stats::stats(&d))),
+        (&Method::GET, ["v1", "events"]) => Ok(Response::builder()
+            .header("content-type", "application/x-ndjson")
+            .body(ChannelBody(d.events.subscribe()).boxed())
+            .expect("static response")),
         (&Method::POST, ["v1", "blobs"]) => {
             let bytes = read_body(req, MAX_BLOB).await?;
             let digest = d
@@ -215,7 +220,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
         (
             _,
             ["_ping" | "openapi.json" | "metrics"]
-            | ["v1", "info" | "blobs" | "workloads"]
+            | ["v1", "info" | "blobs" | "workloads" | "stats" | "events"]
             | ["v1", "workloads", _]
             | ["v1", "workloads", _, "start" | "stop" | "restart" | "wait" | "logs"]
             | ["v1", "projects", _],

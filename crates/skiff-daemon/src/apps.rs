@@ -45,6 +45,8 @@ pub struct Apps {
     loads: AtomicU64,
     evictions: AtomicU64,
     epoch: Instant,
+    /// For the `oom` events of requests.
+    events: crate::events::Events,
 }
 
 #[derive(Default)]
@@ -85,6 +87,7 @@ impl AppCounters {
     pub fn engine(&self) -> &skiff_engine::http::AppStats {
         &self.counters.engine
     }
+
     pub fn http(&self) -> &RequestMetrics {
         &self.counters.http
     }
@@ -92,6 +95,8 @@ impl AppCounters {
 
 /// One version of one app.
 pub struct Deployed {
+    /// The workload's id.
+    id: String,
     digest: String,
     config: HttpAppConfig,
     route: Route,
@@ -138,6 +143,7 @@ impl Apps {
         programs: Arc<Programs>,
         listen: String,
         budget: u64,
+        events: crate::events::Events,
     ) -> Arc<Apps> {
         Arc::new(Apps {
             routes,
@@ -151,6 +157,7 @@ impl Apps {
             loads: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             epoch: Instant::now(),
+            events,
         })
     }
 
@@ -185,6 +192,7 @@ impl Apps {
             .or_default()
             .clone();
         let new = Arc::new(Deployed {
+            id: id.to_string(),
             digest: digest.to_string(),
             config,
             route,
@@ -431,10 +439,23 @@ impl Backend for Deployed {
         }
         Box::pin(async move {
             let _busy = busy;
-            match self.get().await {
+            let result = match self.get().await {
                 Ok(loaded) => loaded.app.handle(req, id, scheme).await,
                 Err(e) => Err(e),
+            };
+            if let (Err(e @ HandleError::MemoryLimit { .. }), Some(apps)) =
+                (&result, self.apps.upgrade())
+            {
+                let detail = crate::events::Detail {
+                    reason: Some(e.to_string()),
+                    request_id: Some(id.to_string()),
+                    ..Default::default()
+                };
+                let (action, kind) = (skiff_api::EventAction::Oom, skiff_api::WorkloadKind::App);
+                apps.events
+                    .send(action, &self.id, &self.config.name, kind, detail);
             }
+            result
         })
     }
 

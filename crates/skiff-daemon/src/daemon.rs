@@ -6,9 +6,12 @@
 use crate::blobs::Blobs;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::events::{Detail, Events};
 use crate::logs::{LogConfig, LogWriter};
 use crate::supervisor;
-use skiff_api::{CreateRequest, Desired, State, Status, Workload, WorkloadKind, WorkloadSpec};
+use skiff_api::{
+    CreateRequest, Desired, EventAction, State, Status, Workload, WorkloadKind, WorkloadSpec,
+};
 use skiff_engine::http::OutboundRule;
 use skiff_engine::{Engine, Program};
 use std::collections::BTreeMap;
@@ -31,6 +34,8 @@ pub struct Daemon {
     pub mounts: crate::mounts::MountPolicy,
     /// Where tasks run, and the descriptor budget they share.
     pub host: crate::host::Host,
+    /// `GET /v1/events`.
+    pub events: Events,
     table: Mutex<Table>,
 }
 
@@ -74,6 +79,9 @@ struct Entry {
     w: Workload,
     log: Arc<LogWriter>,
     run: Option<Run>,
+    /// A task's memory, CPU time and instance, counted by the engine (an app's are the data
+    /// plane's).
+    usage: Arc<skiff_engine::Usage>,
 }
 
 /// A started supervisor: how to stop it, and how to learn that it ended.
@@ -111,10 +119,12 @@ impl Daemon {
         apps: Option<Arc<crate::apps::Apps>>,
         mounts: crate::mounts::MountPolicy,
         host: crate::host::Host,
+        events: Events,
     ) -> Daemon {
         Daemon {
             mounts,
             host,
+            events,
             engine,
             db,
             blobs,
@@ -133,7 +143,12 @@ impl Daemon {
 
     fn new_entry(&self, w: Workload) -> Entry {
         let log = LogWriter::new(self.logs_dir.join(&w.id), self.log_config, w.name.clone());
-        Entry { w, log, run: None }
+        Entry {
+            w,
+            log,
+            run: None,
+            usage: Arc::default(),
+        }
     }
 
     /// After a restart (clean or `kill -9`): load every record, settle what the last daemon
@@ -214,6 +229,19 @@ impl Daemon {
 
     pub fn log_of(&self, id: &str) -> Option<Arc<LogWriter>> {
         self.table().get(id).map(|e| e.log.clone())
+    }
+
+    /// A task's resource counters (see [`skiff_engine::Usage`]).
+    pub fn usage_of(&self, id: &str) -> Option<Arc<skiff_engine::Usage>> {
+        self.table().get(id).map(|e| e.usage.clone())
+    }
+
+    /// Tell `GET /v1/events` clients that `action` happened to workload `id`.
+    pub fn event(&self, id: &str, action: EventAction, detail: Detail) {
+        let who = self.table().get(id).map(|e| (e.w.name.clone(), e.w.kind));
+        if let Some((name, kind)) = who {
+            self.events.send(action, id, &name, kind, detail);
+        }
     }
 
     pub fn is_running(&self, id: &str) -> bool {
@@ -480,6 +508,7 @@ impl Daemon {
             self.table().remove(&id);
             return Err(e.into());
         }
+        self.events.emit(EventAction::Create, &w, Detail::default());
         if req.start {
             self.spawn(&id);
         }
@@ -508,6 +537,7 @@ impl Daemon {
             w.version += 1;
         })
         .await?;
+        let version = self.get(id).map(|w| w.version);
         if serving {
             let w = self
                 .get(id)
@@ -517,6 +547,11 @@ impl Daemon {
             apps.deploy(id, &spec.image, route, config, preload)
                 .await
                 .map_err(ApiError::BadRequest)?;
+            let detail = Detail {
+                version,
+                ..Detail::default()
+            };
+            self.event(id, EventAction::Redeploy, detail);
         } else {
             self.spawn(id);
         }
@@ -623,6 +658,7 @@ impl Daemon {
             self.stop(id, Duration::ZERO).await?;
         }
         self.db.delete(id).await?;
+        self.event(id, EventAction::Destroy, Detail::default());
         if let Some(apps) = &self.apps {
             apps.forget(id);
         }
@@ -659,6 +695,7 @@ impl Daemon {
         }
     }
 
+    /// A task's run started, or an app's route went live.
     pub async fn mark_running(&self, id: &str) {
         self.record(id, |w| {
             w.state.status = Status::Running;
@@ -667,6 +704,17 @@ impl Daemon {
             w.state.restart_delay_ms = None;
         })
         .await;
+        if let Some(w) = self.get(id) {
+            let (action, version) = match w.kind {
+                WorkloadKind::Task => (EventAction::Start, None),
+                WorkloadKind::App => (EventAction::Deploy, Some(w.version)),
+            };
+            let detail = Detail {
+                version,
+                ..Detail::default()
+            };
+            self.events.emit(action, &w, detail);
+        }
     }
 
     pub async fn mark_restarting(
@@ -679,12 +727,13 @@ impl Daemon {
         self.record(id, |w| {
             w.state.status = Status::Restarting;
             w.state.exit_code = code;
-            w.state.error = error;
+            w.state.error = error.clone();
             w.state.finished_at = Some(crate::util::now());
             w.state.restart_count += 1;
             w.state.restart_delay_ms = Some(delay.as_millis() as u64);
         })
         .await;
+        self.event(id, EventAction::Die, died(code, error));
     }
 
     /// The workload ended for good (or was stopped): desired becomes stopped.
@@ -701,12 +750,25 @@ impl Daemon {
             w.state.status = status;
             if status != Status::Stopped {
                 w.state.exit_code = code;
-                w.state.error = error;
+                w.state.error = error.clone();
             }
             w.state.finished_at = Some(crate::util::now());
             w.state.restart_delay_ms = None;
         })
         .await;
+        match status {
+            Status::Stopped => self.event(id, EventAction::Stop, Detail::default()),
+            _ => self.event(id, EventAction::Die, died(code, error)),
+        }
+    }
+}
+
+/// A `die` event's detail.
+fn died(exit_code: Option<i32>, reason: Option<String>) -> Detail {
+    Detail {
+        exit_code,
+        reason,
+        ..Detail::default()
     }
 }
 

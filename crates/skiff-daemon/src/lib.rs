@@ -16,6 +16,7 @@ mod blobs;
 mod daemon;
 mod db;
 mod error;
+mod events;
 mod follow;
 mod host;
 mod info;
@@ -25,6 +26,7 @@ mod mounts;
 mod openapi;
 mod programs;
 mod project;
+mod stats;
 mod supervisor;
 mod util;
 
@@ -58,6 +60,8 @@ pub struct DaemonConfig {
     pub app_cache_size: u64,
     /// Which host directories API clients may mount (`--allow-mount`).
     pub mounts: MountPolicy,
+    /// The data plane's access log (`-`: stderr), with `--http-listen`.
+    pub access_log: Option<PathBuf>,
 }
 
 /// The default of [`DaemonConfig::app_cache_size`].
@@ -139,8 +143,8 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             })
             .map_err(|e| DaemonError::Engine(e.to_string()))?;
             if !e.is_pooling() {
-                eprintln!(
-                    "skiff daemon: warning: the pooling allocator is unavailable here (a low \
+                tracing::warn!(
+                    "the pooling allocator is unavailable here (a low \
                      ulimit -v?); HTTP apps allocate each instance on demand (slower)"
                 );
             }
@@ -172,12 +176,14 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     };
     let fds = host::FdBudget::new(nofile, connections);
     if fds.for_tasks < skiff_engine::Limits::DEFAULT_MAX_OPEN as u64 {
-        eprintln!(
-            "skiff daemon: warning: the open-file limit ({nofile}) leaves {} descriptors for \
+        tracing::warn!(
+            "the open-file limit ({nofile}) leaves {} descriptors for \
              tasks after {} kept for the API, logs and HTTP connections and {} for apps' \
              outbound requests; raise it (ulimit -n) or tasks granted a directory or the \
              network must use a small --max-open",
-            fds.for_tasks, fds.reserved, fds.outbound
+            fds.for_tasks,
+            fds.reserved,
+            fds.outbound
         );
     }
     let host = host::Host::new(tasks_rt.handle().clone(), fds);
@@ -213,6 +219,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         // The data plane drains on the daemon's own shutdown (below), not on a signal of its own.
         let (stop_serving, serving_stopped) = tokio::sync::watch::channel(false);
         let mut data_plane = None;
+        let events = events::Events::default();
         let apps = match (config.http_listen, app_engine) {
             (Some(listen), Some(app_engine)) => {
                 let routes = Arc::new(skiff_http::Routes::default());
@@ -223,6 +230,12 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                     routes: routes.clone(),
                     apps: Vec::new(),
                     limits: skiff_http::ServerLimits::default(),
+                    access_log: match &config.access_log {
+                        Some(path) => Some(skiff_http::AccessLog::open(path).map_err(io(
+                            format!("cannot open the access log {}", path.display()),
+                        ))?),
+                        None => None,
+                    },
                 })
                 .await
                 .map_err(|e| DaemonError::Http(e.to_string()))?;
@@ -241,6 +254,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                     Arc::new(programs::Programs::new(app_engine, blobs.clone())),
                     bound.to_string(),
                     config.app_cache_size,
+                    events.clone(),
                 ))
             }
             _ => None,
@@ -264,9 +278,10 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             apps,
             config.mounts,
             host,
+            events,
         ));
         let resumed = d.recover().await?;
-        eprintln!(
+        tracing::info!(
             "skiff daemon {}: listening on unix://{}{}{}; {resumed} workload(s) resumed",
             env!("CARGO_PKG_VERSION"),
             socket.display(),
@@ -328,7 +343,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         // Workloads are not stopped in the database: the next daemon resumes them, exactly as
         // after a crash.
         let _ = std::fs::remove_file(&socket);
-        eprintln!("skiff daemon: shutting down");
+        tracing::info!("skiff daemon: shutting down");
         // Requests in flight finish (up to the data plane's grace), as under `skiff serve`.
         let _ = stop_serving.send(true);
         if let Some(server) = data_plane {

@@ -54,6 +54,10 @@ fn build() -> Value {
              responses: vec![("200", "Metrics (text/plain; version=0.0.4)", Some(json!({"type": "string"})))] },
         Op { method: "get", path: "/v1/info", summary: "Versions, engine settings, pools, workload counts, memory (`skiff system info`).",
              params: vec![], body: None, responses: vec![("200", "Information", Some(schema::<SystemInfo>(&mut g)))] },
+        Op { method: "get", path: "/v1/stats", summary: "What each running workload uses now: memory its live instances hold, wasm CPU time, instances, an app's requests (`skiff stats`, `skiff top`). CPU % is the change of `cpu_ms` between two samples.",
+             params: vec![], body: None, responses: vec![("200", "Usage", Some(schema::<StatsResponse>(&mut g)))] },
+        Op { method: "get", path: "/v1/events", summary: "What happens to workloads from now on, one `Event` JSON object per line (NDJSON): create, start, die (exit code, reason), stop, deploy, redeploy (version), oom, destroy (`skiff events`). A client more than 16 events behind is cut off (its stream ends); reconnect.",
+             params: vec![], body: None, responses: vec![("200", "NDJSON of Event", Some(json!({"x-ndjson-item": schema::<Event>(&mut g)})))] },
         Op { method: "post", path: "/v1/blobs", summary: "Upload a Wasm binary (the raw bytes as the body); answers its digest, to use as a spec's `image`.",
              params: vec![], body: Some(json!({"application/wasm": {"schema": {"type": "string", "format": "binary"}}})),
              responses: vec![("201", "Stored", Some(schema::<BlobInfo>(&mut g))), ("400", "Not a binary skiff can run", None), ("413", "Larger than 512 MiB", None)] },
@@ -94,7 +98,7 @@ fn build() -> Value {
         for (code, description, body) in op.responses {
             let mut r = json!({"description": description});
             let content_type = match op.path {
-                "/v1/workloads/{ref}/logs" => "application/x-ndjson",
+                "/v1/workloads/{ref}/logs" | "/v1/events" => "application/x-ndjson",
                 "/_ping" => "text/plain",
                 _ => "application/json",
             };

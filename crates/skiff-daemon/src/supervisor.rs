@@ -24,6 +24,8 @@ pub struct Ending {
     /// The failure cannot go away by trying again (not a command, a missing import, a binary
     /// that is gone): restarting would only spin.
     pub permanent: bool,
+    /// It hit its memory limit (an `oom` event, as Docker's OOM kill).
+    pub oom: bool,
 }
 
 impl Ending {
@@ -41,6 +43,7 @@ pub fn ending(result: Result<Exit, RunError>) -> Ending {
     };
     Ending {
         exit_code: Some(code),
+        oom: matches!(result, Err(RunError::MemoryLimit { .. })),
         error: result.err().map(|e| e.to_string()),
         permanent,
     }
@@ -122,6 +125,13 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
             return;
         };
         let end = ending(result);
+        if end.oom {
+            let detail = crate::events::Detail {
+                reason: end.error.clone(),
+                ..Default::default()
+            };
+            d.event(&id, skiff_api::EventAction::Oom, detail);
+        }
         let restarts_done = d.get(&id).map_or(0, |w| w.state.restart_count);
         if stop.borrow().is_some() || !should_restart(w.spec.restart, &end, restarts_done) {
             let status = if stop.borrow().is_some() {
@@ -183,9 +193,12 @@ async fn run_task(
         Some(d.host.reserve(n).map_err(RunError::Grant)?)
     };
     let engine = d.engine.clone();
+    let usage = d.usage_of(&w.id).unwrap_or_default();
     let run = d.host.tasks.spawn(async move {
         let _reserved = reserved;
-        engine.run_command(&program, &sandbox, &limits).await
+        engine
+            .run_command_metered(&program, &sandbox, &limits, usage)
+            .await
     });
     // Aborted when dropped: the guest ends at its next yield (within one epoch tick).
     struct AbortOnDrop(tokio::task::JoinHandle<Result<Exit, RunError>>);
@@ -313,6 +326,7 @@ mod tests {
             exit_code: Some(code),
             error: None,
             permanent: false,
+            oom: false,
         }
     }
 

@@ -87,7 +87,23 @@ impl Engine {
         limits: &Limits,
     ) -> Result<Exit, RunError> {
         ensure_command(program)?;
-        let (exit, _) = self.run(program, sandbox, limits, None).await?;
+        let (exit, _) = self.run(program, sandbox, limits, None, None).await?;
+        Ok(exit)
+    }
+
+    /// [`Engine::run_command`], counting the run's memory, CPU time and instance into `usage`
+    /// (the daemon's tasks: `skiff stats`).
+    pub async fn run_command_metered(
+        &self,
+        program: &Program,
+        sandbox: &Sandbox,
+        limits: &Limits,
+        usage: std::sync::Arc<crate::Usage>,
+    ) -> Result<Exit, RunError> {
+        ensure_command(program)?;
+        let (exit, _) = self
+            .run(program, sandbox, limits, None, Some(usage))
+            .await?;
         Ok(exit)
     }
 
@@ -103,7 +119,7 @@ impl Engine {
         name: &str,
     ) -> Result<(Exit, Vec<String>), RunError> {
         crate::Purpose::Invoke.admits(program.info.kind)?;
-        self.run(program, sandbox, limits, Some(name)).await
+        self.run(program, sandbox, limits, Some(name), None).await
     }
 
     async fn run(
@@ -112,6 +128,7 @@ impl Engine {
         sandbox: &Sandbox,
         limits: &Limits,
         invoke: Option<&str>,
+        usage: Option<std::sync::Arc<crate::Usage>>,
     ) -> Result<(Exit, Vec<String>), RunError> {
         if !self.interruptible {
             if limits.timeout.is_some() {
@@ -136,10 +153,16 @@ impl Engine {
                         )?,
                         None => crate::invoke::Call::Main,
                     };
-                    Ok(self.run_p1(program, module, builder, limits, call).await)
+                    let limiter = MemoryLimiter::metered(limits.memory, usage);
+                    Ok(self
+                        .run_p1(program, module, builder, limits, limiter, call)
+                        .await)
                 }
                 Compiled::Component(component) => {
-                    let (r, hit) = self.run_p2(program, component, builder, limits).await;
+                    let limiter = MemoryLimiter::metered(limits.memory, usage);
+                    let (r, hit) = self
+                        .run_p2(program, component, builder, limits, limiter)
+                        .await;
                     Ok((r.map(|c| (c, Vec::new())), hit))
                 }
             }
@@ -176,7 +199,10 @@ impl Engine {
         store.limiter(move |s| limiter(s) as &mut dyn wasmtime::ResourceLimiter);
         if self.interruptible {
             store.set_epoch_deadline(1);
-            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+            store.epoch_deadline_callback(move |mut cx| {
+                limiter(cx.data_mut()).tick();
+                Ok(UpdateDeadline::Yield(1))
+            });
         }
         store
     }
@@ -187,11 +213,12 @@ impl Engine {
         module: &wasmtime::Module,
         mut builder: wasmtime_wasi::WasiCtxBuilder,
         limits: &Limits,
+        limiter: MemoryLimiter,
         call: crate::invoke::Call,
     ) -> (Result<(i32, Vec<String>), wasmtime::Error>, Option<u64>) {
         let state = P1State {
             wasi: p1_ctx(&mut builder, limits),
-            limiter: MemoryLimiter::new(limits.memory),
+            limiter,
         };
         let mut store = self.store(state, |s| &mut s.limiter);
         let result = async {
@@ -227,11 +254,12 @@ impl Engine {
         component: &wasmtime::component::Component,
         mut builder: wasmtime_wasi::WasiCtxBuilder,
         limits: &Limits,
+        limiter: MemoryLimiter,
     ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
         let state = P2State {
             wasi: builder.build(),
             table: capped_table(limits),
-            limiter: MemoryLimiter::new(limits.memory),
+            limiter,
         };
         let mut store = self.store(state, |s| &mut s.limiter);
         let result = async {

@@ -24,6 +24,7 @@ mod output;
 mod purpose;
 mod sandbox;
 mod spec;
+mod usage;
 
 pub use cache::CacheOutcome;
 pub use command::{block_on, Exit};
@@ -37,6 +38,7 @@ pub use purpose::Purpose;
 pub use sandbox::Sandbox;
 pub use skiff_spec::{GuestSpec, Mount};
 pub use skiff_wasm::{Kind, WasmInfo};
+pub use usage::Usage;
 
 /// The wasmtime version this build embeds, for `skiff version` and cache keys.
 pub const WASMTIME_VERSION: &str = "48.0.8";

@@ -86,6 +86,8 @@ pub(crate) struct MemoryLimiter {
     used: u64,
     /// The total the guest asked for when it was stopped.
     pub(crate) hit: Option<u64>,
+    /// The workload's counters, which this store's memory and ticks are added to.
+    usage: Option<std::sync::Arc<crate::Usage>>,
 }
 
 impl MemoryLimiter {
@@ -94,6 +96,26 @@ impl MemoryLimiter {
             limit,
             used: 0,
             hit: None,
+            usage: None,
+        }
+    }
+
+    /// A limiter whose store counts as one live instance of `usage`, with what it is granted
+    /// (until the store, and so this limiter, is dropped).
+    pub(crate) fn metered(limit: u64, usage: Option<std::sync::Arc<crate::Usage>>) -> Self {
+        if let Some(u) = &usage {
+            u.born();
+        }
+        MemoryLimiter {
+            usage,
+            ..MemoryLimiter::new(limit)
+        }
+    }
+
+    /// An epoch tick found this store's guest running wasm.
+    pub(crate) fn tick(&self) {
+        if let Some(u) = &self.usage {
+            u.tick();
         }
     }
 
@@ -123,8 +145,19 @@ impl MemoryLimiter {
         if maximum.is_some_and(|max| desired > max) {
             return Ok(false);
         }
+        if let Some(u) = &self.usage {
+            u.grew(total - self.used);
+        }
         self.used = total;
         Ok(true)
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        if let Some(u) = &self.usage {
+            u.died(self.used);
+        }
     }
 }
 
@@ -207,6 +240,24 @@ mod tests {
         // A refused growth is not counted: 1 MiB is still there to take.
         assert!(l.memory_growing(4 * MIB, 5 * MIB, None).unwrap());
         assert!(l.table_growing(128 << 10, (128 << 10) + 1, None).is_err());
+    }
+
+    #[test]
+    fn usage_counts_what_live_stores_hold() {
+        let usage = std::sync::Arc::new(crate::Usage::default());
+        let mut a = MemoryLimiter::metered(16 << 20, Some(usage.clone()));
+        let mut b = MemoryLimiter::metered(16 << 20, Some(usage.clone()));
+        assert!(a.memory_growing(0, 4 * MIB, None).unwrap());
+        assert!(b.memory_growing(0, 2 * MIB, None).unwrap());
+        // Refused growth is not counted.
+        assert!(b.memory_growing(2 * MIB, 20 * MIB, None).is_err());
+        assert_eq!((usage.memory_bytes(), usage.instances()), (6 << 20, 2));
+        a.tick();
+        drop(a);
+        assert_eq!((usage.memory_bytes(), usage.instances()), (2 << 20, 1));
+        assert_eq!(usage.cpu_time(), crate::EPOCH_TICK);
+        drop(b);
+        assert_eq!((usage.memory_bytes(), usage.instances()), (0, 0));
     }
 
     #[test]

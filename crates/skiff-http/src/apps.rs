@@ -147,6 +147,7 @@ impl<'e> AppSet<'e> {
             routes: self.routes,
             apps: self.apps,
             limits,
+            access_log: None,
         }
     }
 }

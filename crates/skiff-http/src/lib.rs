@@ -11,6 +11,7 @@
 //! metrics ([`ServerMetrics`], one renderer for every embedding) and the admin endpoint.
 
 mod accept;
+mod access;
 mod apps;
 mod conn;
 mod metrics;
@@ -23,6 +24,7 @@ mod stall;
 mod tls;
 
 pub use accept::AcceptBackoff;
+pub use access::AccessLog;
 pub use apps::{engine_for, pool_for, serve_until_signal, AddError, AppSet, ServedApp};
 pub use conn::{
     ConnLimiter, ConnLimits, ConnSlot, Ended, Expiry, InFlight, RequestCounter, Tracked,
@@ -137,6 +139,8 @@ pub struct ServerConfig {
     /// lists its own through [`Server::metrics`]).
     pub apps: Vec<Arc<ServedApp>>,
     pub limits: ServerLimits,
+    /// One line per request (see [`AccessLog`]); none by default.
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -166,6 +166,29 @@ fn write_engine_stats(o: &mut String, apps: &[(&str, &AppStats)]) {
     }
     family(
         o,
+        "skiff_memory_bytes",
+        "gauge",
+        "Linear memory and tables held by the app's live instances, by app.",
+    );
+    for (app, s) in apps {
+        let _ = writeln!(
+            o,
+            "skiff_memory_bytes{{app=\"{app}\"}} {}",
+            s.usage.memory_bytes()
+        );
+    }
+    family(
+        o,
+        "skiff_cpu_seconds_total",
+        "counter",
+        "Time the app's guests spent running wasm, in 10 ms epoch ticks, by app.",
+    );
+    for (app, s) in apps {
+        let secs = s.usage.cpu_time().as_secs_f64();
+        let _ = writeln!(o, "skiff_cpu_seconds_total{{app=\"{app}\"}} {secs}");
+    }
+    family(
+        o,
         "skiff_limit_hits_total",
         "counter",
         "Requests stopped or refused by a limit, by app and limit.",

@@ -89,6 +89,35 @@ impl Route {
         })
     }
 
+    /// Where a client reaches this route on a server listening on `listen` (`scheme` is
+    /// `http` or `https`): the route's host if it names one (a `*.domain` route shows as
+    /// `app.domain`, a name the client picks), else the listening address, with `localhost`
+    /// for an unspecified one (`0.0.0.0`, `::`).
+    pub fn url(&self, scheme: &str, listen: std::net::SocketAddr) -> String {
+        let port = listen.port();
+        let host = match &self.host {
+            Host::Exact(h) => h.clone(),
+            Host::Subdomain(d) => format!("app{d}"),
+            Host::Any if listen.ip().is_unspecified() => "localhost".into(),
+            Host::Any => match listen.ip() {
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            },
+        };
+        let default = matches!((scheme, port), ("http", 80) | ("https", 443));
+        let port = if default {
+            String::new()
+        } else {
+            format!(":{port}")
+        };
+        let path = if self.prefix.is_empty() {
+            "/"
+        } else {
+            &self.prefix
+        };
+        format!("{scheme}://{host}{port}{path}")
+    }
+
     /// How well this route matches, or `None`: (host specificity, prefix length).
     fn score(&self, host: &str, path: &str) -> Option<(u8, usize)> {
         let h = match &self.host {
@@ -291,6 +320,26 @@ fn strip_port(h: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_a_client_can_use() {
+        let url = |r: &str, listen: &str| {
+            Route::parse(r)
+                .unwrap()
+                .url("http", listen.parse().unwrap())
+        };
+        assert_eq!(url("/", "0.0.0.0:8080"), "http://localhost:8080/");
+        assert_eq!(url("/shop", "127.0.0.1:9000"), "http://127.0.0.1:9000/shop");
+        assert_eq!(
+            url("api.example.com/v1", "[::]:80"),
+            "http://api.example.com/v1"
+        );
+        assert_eq!(
+            url("*.example.com/", "[::1]:81"),
+            "http://app.example.com:81/"
+        );
+        assert_eq!(url("/", "[::1]:81"), "http://[::1]:81/");
+    }
 
     fn router(routes: &[&str]) -> Router {
         let mut r = Router::default();

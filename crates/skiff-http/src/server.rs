@@ -35,6 +35,7 @@ struct Shared {
     next_id: AtomicU64,
     draining: AtomicBool,
     limits: ServerLimits,
+    access_log: Option<Arc<crate::AccessLog>>,
 }
 
 /// A bound server, ready to [`Server::run`].
@@ -86,6 +87,7 @@ impl Server {
                 next_id: AtomicU64::new(next_id),
                 draining: AtomicBool::new(false),
                 limits: config.limits,
+                access_log: config.access_log,
             }),
             limits: config.limits,
         })
@@ -294,6 +296,11 @@ async fn serve_request(
     let id = RequestId(shared.next_id.fetch_add(1, Relaxed));
     let too_slow = Arc::new(AtomicBool::new(false));
     let h1 = req.version() < http::Version::HTTP_2;
+    // Only when logging: the method and path outlive the request, which goes to the guest.
+    let logged = shared
+        .access_log
+        .as_ref()
+        .map(|_| (req.method().clone(), req.uri().path().to_string()));
     let req = req.map(|b| {
         RequestBody::new(
             b,
@@ -349,7 +356,20 @@ async fn serve_request(
         .as_deref()
         .map_or(&shared.metrics.unrouted, |a| a.requests());
     counters.record(resp.status().as_u16(), start.elapsed());
-    resp
+    match (&shared.access_log, logged) {
+        (Some(log), Some((method, path))) => {
+            let entry = crate::access::Entry {
+                app: app.as_deref().map_or("-", |a| a.name()).to_string(),
+                method,
+                path,
+                status: resp.status().as_u16(),
+                id,
+                start,
+            };
+            log.wrap(resp, entry)
+        }
+        _ => resp,
+    }
 }
 
 /// What the client is told. Details (trap messages, backtraces) stay in the server's log,

@@ -13,6 +13,7 @@ skiff daemon &                                  API on SKIFF_HOME/daemon/skiff.s
 skiff --home /srv/skiff daemon                  another home, another daemon\n  \
 skiff daemon --api-listen 127.0.0.1:7070        also on TCP; requests need the bearer token\n                                                  in SKIFF_HOME/daemon/token\n  \
 skiff daemon --http-listen 0.0.0.0:8080         serve HTTP apps (skiff deploy) on one listener\n  \
+skiff daemon --http-listen :8080 --access-log /var/log/skiff-access.log\n  \
 skiff daemon --log-max-size 1m --log-max-files 5\n  \
 skiff daemon --allow-mount /srv/data            API clients may mount only under /srv/data\n\n\
 Stop it with SIGTERM or Ctrl-C. Workloads that should run are started again by the next daemon,\n\
@@ -26,6 +27,12 @@ pub struct DaemonArgs {
     /// Serve HTTP apps (skiff deploy, compose entries with a route) on ADDR, e.g. 0.0.0.0:8080
     #[arg(long, value_name = "ADDR", value_parser = crate::units::parse_listen)]
     pub http_listen: Option<SocketAddr>,
+
+    /// Write one line per data-plane request to FILE (`-`: stderr): time, app, method, path,
+    /// status, bytes, duration, request id. Rotated at 16 MiB, 4 files kept; lines a flood
+    /// outruns are dropped and counted, never waited for
+    #[arg(long, value_name = "FILE", requires = "http_listen")]
+    pub access_log: Option<std::path::PathBuf>,
 
     /// Memory for apps' compiled code; beyond it the least recently used apps are unloaded
     /// (they load again, from the compile cache, on their next request)
@@ -61,13 +68,14 @@ pub fn daemon(home: &Home, args: DaemonArgs) -> anyhow::Result<u8> {
     } else {
         skiff_daemon::MountPolicy::only(&args.allow_mount).map_err(anyhow::Error::msg)?
     };
-    eprintln!("skiff daemon: {}", mounts.describe());
+    tracing::info!("skiff daemon: {}", mounts.describe());
     skiff_daemon::run(skiff_daemon::DaemonConfig {
         mounts,
         home: home.root().to_path_buf(),
         api_listen: args.api_listen,
         http_listen: args.http_listen,
         app_cache_size: args.app_cache_size,
+        access_log: args.access_log,
         log: skiff_daemon::LogConfig {
             max_size: args.log_max_size,
             max_files: args.log_max_files,

@@ -59,8 +59,27 @@ pub fn deploy(home: &Home, client: &Client, args: DeployArgs) -> anyhow::Result<
         // deploy means "make it so": a new version of an existing app replaces it in place.
         replace: true,
     };
-    let (_, w) = client.call::<Workload>(Method::POST, "/v1/workloads", Some(&req))?;
+    // The data plane's engine compiles it once more (its pooling settings make other code).
+    let what = format!("{} for the data plane", source.label);
+    let stderr = crate::progress::Stream::Stderr;
+    let (_, w) = crate::progress::compiling(stderr, &what, image.size, || {
+        client.call::<Workload>(Method::POST, "/v1/workloads", Some(&req))
+    })?;
     let w = w.context("the daemon did not answer the app it created")?;
+    // The ID on stdout, as `docker run -d` (scripts read it); where to reach the app on stderr.
     println!("{}", w.id);
+    if let Some(url) = app_url(client, &w) {
+        eprintln!("{} (version {}) serving at {url}", w.name, w.version);
+    }
     Ok(0)
+}
+
+/// Where a client reaches app `w` on the daemon's data plane, if the daemon says.
+fn app_url(client: &Client, w: &Workload) -> Option<String> {
+    let (_, info) = client
+        .call::<skiff_api::SystemInfo>(Method::GET, "/v1/info", None::<&()>)
+        .ok()?;
+    let listen = info?.http?.listen.parse().ok()?;
+    let route = skiff_http::Route::parse(w.spec.guest.route.as_deref()?).ok()?;
+    Some(route.url("http", listen))
 }

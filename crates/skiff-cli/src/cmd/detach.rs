@@ -34,7 +34,13 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
 pub fn upload(client: &Client, home: &Home, target: &str) -> anyhow::Result<(BlobInfo, Source)> {
     let mut w = resolve(home, target)?;
     let bytes = std::mem::take(&mut w.bytes);
-    let a = client.raw(Method::POST, "/v1/blobs", "application/wasm", bytes)?;
+    let size = bytes.len() as u64;
+    // The daemon compiles the binary to learn its kind (and fills the compile cache): the
+    // same notice as a foreground run's when that takes a while.
+    let stderr = crate::progress::Stream::Stderr;
+    let a = crate::progress::compiling(stderr, &w.label, size, || {
+        client.raw(Method::POST, "/v1/blobs", "application/wasm", bytes)
+    })?;
     if a.status != 201 {
         let msg = serde_json::from_slice::<skiff_api::ErrorBody>(&a.body)
             .map(|e| e.message)

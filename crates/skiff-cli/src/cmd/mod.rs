@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod deploy;
 pub mod detach;
 pub mod disk;
+pub mod events;
 pub mod flags;
 pub mod image;
 pub mod images;
@@ -22,6 +23,7 @@ pub mod run;
 pub mod save;
 pub mod serve;
 pub mod source;
+pub mod stats;
 pub mod system;
 pub mod tag;
 pub mod up;
@@ -56,6 +58,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Kill(args) => lifecycle::kill(&client()?, args),
         Command::Rm(args) => lifecycle::rm(&client()?, args),
         Command::Wait(args) => lifecycle::wait(&client()?, args),
+        Command::Events(args) => events::events(&client()?, args),
+        Command::Stats(args) => stats::stats(&client()?, args),
+        Command::Top(args) => stats::top(&client()?, args),
         Command::Up(args) => up::up(&home, &client()?, args),
         Command::Down(args) => up::down(&client()?, args),
         Command::Serve(args) => serve::serve(&home, *args),

@@ -20,7 +20,8 @@ skiff run -e HOME --env-file .env app.wasm       pass HOME from the host, more f
 skiff run --memory 64m --timeout 5s app.wasm\n  \
 skiff run --invoke add lib.wasm 1 2               call an exported function, print its result\n  \
 skiff run -d --name job --restart on-failure:3 batch.wasm   in the daemon\n  \
-echo hi | skiff run -i cat.wasm                    stdin is closed unless -i\n\n\
+echo hi | skiff run -i cat.wasm                    stdin is closed unless -i\n  \
+skiff run -p 8080:8080 http-hello.wasm             serve an HTTP component, as skiff serve\n\n\
 Exit status: the guest's own; 124 timeout, 125 skiff failed, 126 cannot run this binary,\n\
 127 not found, 134 the guest trapped, 137 memory limit.")]
 pub struct RunArgs {
@@ -30,6 +31,12 @@ pub struct RunArgs {
     /// Give the guest the host's stdin
     #[arg(short = 'i', long)]
     pub interactive: bool,
+
+    /// Serve an HTTP component on this host address until interrupted, as `skiff serve
+    /// --listen` does: [IP:]HOST_PORT:PORT as Docker takes it (HOST_PORT:PORT binds every
+    /// interface), or an address (localhost:8080, :8080, 8080)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST_PORT:PORT", value_parser = crate::units::parse_publish, conflicts_with_all = ["detach", "invoke", "interactive"])]
+    pub publish: Option<std::net::SocketAddr>,
 
     /// Wasm stack limit (e.g. 512k, 1m)
     #[arg(long, value_name = "SIZE", default_value = "512k", value_parser = parse_size)]
@@ -94,6 +101,9 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
         anyhow::bail!(crate::hints::unknown_run_flag(first));
     }
     pull_if_missing(home, &args.command[0], args.pull)?;
+    if let Some(listen) = args.publish {
+        return publish(home, args, listen);
+    }
     let workload = resolve(home, &args.command[0])?;
     let spec = guest_spec(&args, &workload)?;
     tracing::debug!("guest: {}", serde_json::to_string(&spec)?);
@@ -151,4 +161,45 @@ pub(crate) fn guest_spec(args: &RunArgs, workload: &Workload) -> anyhow::Result<
     grants.args = args.guest_args().to_vec();
     grants.stdin = args.interactive;
     Ok(skiff_spec::resolve(&workload.defaults(), grants))
+}
+
+/// `run -p`: an HTTP component served by `skiff serve`'s own path (one app, every route), with
+/// `run`'s grants and limits. A command is refused before anything is compiled: it listens on
+/// no port.
+fn publish(home: &Home, args: RunArgs, listen: std::net::SocketAddr) -> anyhow::Result<u8> {
+    let target = args.command[0].clone();
+    let workload = resolve(home, &target)?;
+    let kind = skiff_wasm::inspect(&workload.bytes)
+        .map(|i| i.kind)
+        .with_context(|| workload.label.clone())?;
+    if kind != skiff_engine::Kind::HttpHandler {
+        anyhow::bail!(
+            "{}: -p publishes an HTTP component, and this is a {kind}: it listens on no port \
+             (run it without -p; sockets need --net)",
+            workload.label
+        );
+    }
+    if !args.guest_args().is_empty() {
+        anyhow::bail!(
+            "{}: an HTTP component takes no arguments (it is called once per request)",
+            workload.label
+        );
+    }
+    drop(workload);
+    let matches = <crate::cmd::serve::ServeArgs as clap::Args>::augment_args(
+        clap::Command::new("serve").no_binary_name(true),
+    )
+    .try_get_matches_from([
+        "--listen",
+        listen.to_string().as_str(),
+        "--pull",
+        "never",
+        target.as_str(),
+    ])?;
+    let mut serve =
+        <crate::cmd::serve::ServeArgs as clap::FromArgMatches>::from_arg_matches(&matches)?;
+    serve.guest = args.guest;
+    serve.stack = args.stack;
+    serve.no_cache = args.no_cache;
+    crate::cmd::serve::serve(home, serve)
 }

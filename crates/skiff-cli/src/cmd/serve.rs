@@ -30,7 +30,8 @@ skiff serve hello.wasm                                     127.0.0.1:8080, every
 skiff serve --listen 0.0.0.0:8080 api=api.wasm@api.example.com/ shop=shop.wasm@/shop\n  \
 skiff serve --allow-outbound 'https://*.example.com' --memory 64m --timeout 5s app.wasm\n  \
 skiff serve -e api::TOKEN=x --memory shop::32m api=api.wasm@/api shop=shop.wasm@/\n  \
-skiff serve --tls-cert cert.pem --tls-key key.pem --admin-listen 127.0.0.1:9090 app.wasm"
+skiff serve --tls-cert cert.pem --tls-key key.pem --admin-listen 127.0.0.1:9090 app.wasm\n  \
+skiff serve --access-log - app.wasm                        one line per request on stderr"
 )]
 // The shared flags take an `APP::` scope here: say so where each is listed.
 #[command(mut_arg("volumes", |a| a.value_name("[APP::]HOST:GUEST[:ro]")))]
@@ -55,6 +56,12 @@ pub struct ServeArgs {
     /// Address for /metrics (Prometheus) and /healthz; off unless given
     #[arg(long, value_name = "ADDR", value_parser = crate::units::parse_listen)]
     pub admin_listen: Option<SocketAddr>,
+
+    /// Write one line per request to FILE (`-`: stderr): time, app, method, path, status,
+    /// bytes, duration, request id. Rotated at 16 MiB, 4 files kept; lines a flood outruns
+    /// are dropped and counted, never waited for
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
 
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -291,6 +298,13 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
         },
     );
     config.admin_listen = args.admin_listen;
+    config.access_log = match &args.access_log {
+        Some(path) => Some(
+            skiff_http::AccessLog::open(path)
+                .with_context(|| format!("cannot open the access log {}", path.display()))?,
+        ),
+        None => None,
+    };
     config.tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
             cert: cert.clone(),

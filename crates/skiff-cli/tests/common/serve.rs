@@ -28,14 +28,28 @@ impl Served {
     // The child moves into `Served`, whose Drop kills and waits for it.
     #[allow(clippy::zombie_processes)]
     pub fn start_in(home: &std::path::Path, args: &[&str]) -> Served {
+        let mut full = vec!["serve"];
+        if !args.contains(&"--listen") {
+            full.extend(["--listen", "127.0.0.1:0"]);
+        }
+        full.extend(args);
+        Served::launch(home, &full)
+    }
+
+    /// `skiff ARGS`, a verb that serves as `skiff serve` does (`run -p`), waited for alike.
+    pub fn start_verb(args: &[&str]) -> Served {
+        let home = tempfile::tempdir().unwrap();
+        let mut served = Served::launch(home.path(), args);
+        served._home = Some(home);
+        served
+    }
+
+    #[allow(clippy::zombie_processes)]
+    fn launch(home: &std::path::Path, args: &[&str]) -> Served {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_skiff"));
         cmd.env_clear()
             .env("SKIFF_HOME", home)
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("serve");
-        if !args.contains(&"--listen") {
-            cmd.args(["--listen", "127.0.0.1:0"]);
-        }
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
         let mut child = cmd
             .args(args)
             .stdin(Stdio::null())

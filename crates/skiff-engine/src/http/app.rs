@@ -438,7 +438,7 @@ impl HttpApp {
                 app_permits: self.outbound_permits.clone(),
                 limits: self.limits,
             },
-            limiter: MemoryLimiter::new(self.limits.memory),
+            limiter: MemoryLimiter::metered(self.limits.memory, Some(self.stats.usage.clone())),
             request,
             cpu_ticks: 0,
             cpu_budget: u32::try_from(ticks).unwrap_or(u32::MAX).max(1),
@@ -451,6 +451,7 @@ impl HttpApp {
         store.epoch_deadline_callback(|mut cx| {
             let s = cx.data_mut();
             s.cpu_ticks += 1;
+            s.limiter.tick();
             if s.cpu_ticks >= s.cpu_budget {
                 s.cpu_hit = true;
                 return Ok(UpdateDeadline::Interrupt);

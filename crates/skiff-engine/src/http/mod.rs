@@ -145,6 +145,8 @@ pub struct AppStats {
     pub outbound_denied: AtomicU64,
     /// Outbound requests refused by `max_outbound` or `max_app_outbound`.
     pub outbound_limited: AtomicU64,
+    /// Memory held by the app's live instances and the wasm CPU time its requests spent.
+    pub usage: std::sync::Arc<crate::Usage>,
 }
 
 impl AppStats {
