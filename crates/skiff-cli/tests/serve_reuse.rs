@@ -269,3 +269,36 @@ fn deploy_and_up_take_reuse_and_the_api_keeps_it() {
         .code(1)
         .stderr_has("limits.reuse is for HTTP apps only");
 }
+
+#[test]
+fn a_guest_that_leaks_its_response_is_not_reused() {
+    // A returned guest that still holds its response-outparam, or an unfinished body, would keep
+    // its client waiting for as long as its instance lived, and under steady traffic a reused
+    // instance lives on: it is dropped instead, which ends them (502, and a cut body).
+    let s = Served::start(&[
+        "--max-concurrent",
+        "1",
+        "--reuse",
+        "1000",
+        &format!("c={}", counter()),
+    ]);
+    for path in ["/forget", "/forget-body"] {
+        let url = s.url(path);
+        let leaker = std::thread::spawn(move || curl(&[&url]));
+        // Keep the app busy meanwhile, so an instance parked with the leak would never idle
+        // long enough to be dropped.
+        let mut served = 0;
+        while !leaker.is_finished() {
+            assert!(
+                served < 300,
+                "{path}: its client still waits after {served} requests"
+            );
+            get(&s, "/");
+            served += 1;
+        }
+        let r = leaker.join().unwrap();
+        if path == "/forget" {
+            assert_eq!(r.status, 502, "{r:?}");
+        }
+    }
+}

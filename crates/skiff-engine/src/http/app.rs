@@ -29,7 +29,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 pub(crate) struct RequestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
     pub(super) hooks: OutboundHooks,
     limiter: MemoryLimiter,
     /// The id of the request running in this store, as its stdout and stderr lines show it

@@ -8,8 +8,11 @@
 //!
 //! - **One request at a time.** An [`Instance`] owns its `Store`: it is either in one request's
 //!   task or parked here, never both, so two requests can never be inside it together.
-//! - **A failure ends it.** Only a request that returned normally parks its instance: a trap, a
-//!   memory, CPU or wall-clock limit, or a stop drops it, and the next request starts fresh.
+//! - **A failure ends it.** Only a request that returned normally, with its response complete,
+//!   parks its instance: a trap, a memory, CPU or wall-clock limit, a stop, or a guest that
+//!   returned holding its response-outparam or an unfinished response body drops it, and the
+//!   next request starts fresh. (Held, they would keep the client waiting for as long as the
+//!   instance lived: a fresh instance's drop is what ends them.)
 //! - **N requests at most**, then it is dropped.
 //! - **Never across apps.** The parked instances are the app's own ([`Idle`] lives in its
 //!   `HttpApp`); a redeploy is a new `HttpApp`, with none.
@@ -27,6 +30,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime_wasi_http::p2::body::HostOutgoingBody;
+use wasmtime_wasi_http::p2::types::HostResponseOutparam;
 
 /// How long a parked instance is kept without a request. It holds a slot of the engine's pool
 /// and its memory: in the daemon, whose 1,000 slots all apps share, an app that had a burst
@@ -59,6 +64,16 @@ impl Instance {
             _slot: slot,
             _live: Live::new(stats),
         }
+    }
+
+    /// Whether the guest left its response unsettled: the response-outparam never set, or a
+    /// response body never finished, still in its table (a leak, deliberate or not).
+    fn holds_a_response(&mut self) -> bool {
+        self.store
+            .data_mut()
+            .table
+            .iter_mut()
+            .any(|e| e.is::<HostResponseOutparam>() || e.is::<HostOutgoingBody>())
     }
 
     /// Ready a parked instance for request `id`: that id in its logs, a CPU budget and an
@@ -110,7 +125,7 @@ impl Idle {
     /// After a request that ended normally: park its instance, unless it has served its N.
     pub(crate) fn put_back(self: &Arc<Self>, mut instance: Instance) {
         instance.served += 1;
-        if instance.served >= self.max {
+        if instance.served >= self.max || instance.holds_a_response() {
             return;
         }
         let mut p = self.lock();

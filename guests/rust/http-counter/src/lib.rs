@@ -39,6 +39,22 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
             "/loop" => loop {
                 std::hint::black_box(&COUNT);
             },
+            // Return without answering and without dropping the response-outparam: a guest
+            // that leaks what the host waits on.
+            "/forget" => {
+                BUSY.store(false, Ordering::SeqCst);
+                std::mem::forget(response_out);
+                return;
+            }
+            // Answer, then leak the body unfinished.
+            "/forget-body" => {
+                BUSY.store(false, Ordering::SeqCst);
+                let resp = OutgoingResponse::new(Fields::new());
+                let ob = resp.body().expect("outgoing body");
+                ResponseOutparam::set(response_out, Ok(resp));
+                std::mem::forget(ob);
+                return;
+            }
             "/hog" => loop {
                 let old = core::arch::wasm32::memory_grow(0, 16);
                 if old == usize::MAX {
