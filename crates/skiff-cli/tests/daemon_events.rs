@@ -88,7 +88,7 @@ impl Drop for Watch {
 
 #[test]
 fn tasks_and_apps_are_streamed_as_they_change() {
-    let d = Daemon::start(&["--http-listen", "127.0.0.1:0"]);
+    let d = Daemon::start(&["--http-listen", "127.0.0.1:0", "--access-log", "-"]);
     // The daemon's log lines carry their time (RFC 3339), at info by default.
     let first = d.stderr();
     let first = first.lines().next().unwrap_or_default().to_string();
@@ -116,7 +116,19 @@ fn tasks_and_apps_are_streamed_as_they_change() {
     out.code(0);
     let url = format!("http://{}/api", d.http_addr());
     out.stderr_has(&format!("api (version 1) serving at {url}"));
-    assert_eq!(curl(&[&url]).status, 200);
+    let reply = curl(&[&url]);
+    assert_eq!(reply.status, 200);
+    // The data plane's access log (here on the daemon's stderr): the request's line.
+    let id = reply.header("x-request-id").unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while !d
+        .stderr()
+        .contains(&format!(" api GET /api 200 {} ", reply.body.len()))
+    {
+        assert!(Instant::now() < deadline, "{}", d.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(d.stderr().contains(&format!("ms {id}\n")), "{}", d.stderr());
     assert_eq!(w.next("deploy", "api")["version"], 1);
     deploy().code(0).stderr_has("api (version 2) serving at");
     assert_eq!(w.next("redeploy", "api")["version"], 2);

@@ -109,6 +109,8 @@ fn every_listing_verb_ends_quietly_when_its_reader_is_gone() {
         &["ps", "-a", "--format", "json"],
         &["inspect", "hello:1.0"],
         &["system", "info"],
+        &["stats", "--no-stream"],
+        &["stats", "--no-stream", "--format", "json"],
         &["--help"],
     ];
     for args in verbs {

@@ -238,6 +238,21 @@ impl Rotating {
 mod tests {
     use super::*;
 
+    /// A writer that cannot keep up (here: one that never reads) makes requests drop lines,
+    /// counted, instead of waiting or queueing without bound.
+    #[test]
+    fn a_flood_drops_and_counts_lines_rather_than_waiting() {
+        let (tx, _stuck_writer) = sync_channel(QUEUE);
+        let log = AccessLog {
+            tx,
+            dropped: Arc::default(),
+        };
+        for _ in 0..QUEUE + 10 {
+            log.log("x\n".into());
+        }
+        assert_eq!(log.dropped(), 10);
+    }
+
     #[test]
     fn a_file_is_rotated_and_never_grows_past_its_keep() {
         let dir = std::env::temp_dir().join(format!("skiff-access-{}", std::process::id()));

@@ -79,7 +79,12 @@ fn app_url(client: &Client, w: &Workload) -> Option<String> {
     let (_, info) = client
         .call::<skiff_api::SystemInfo>(Method::GET, "/v1/info", None::<&()>)
         .ok()?;
-    let listen = info?.http?.listen.parse().ok()?;
+    let listen: std::net::SocketAddr = info?.http?.listen.parse().ok()?;
     let route = skiff_http::Route::parse(w.spec.guest.route.as_deref()?).ok()?;
-    Some(route.url("http", listen))
+    let url = route.url("http", listen);
+    // A route for a host name is reached through that name: say where the listener is too.
+    Some(match route.to_string().starts_with('/') {
+        true => url,
+        false => format!("{url} (the data plane listens on {listen})"),
+    })
 }
