@@ -113,6 +113,14 @@ for src in "$HERE"/c/*.c; do
   clang --target=wasm32-wasi -O2 -s -o "$STAGE/$name.wasm" "$src"
 done
 
+# C++ with -fwasm-exceptions, as the machine's clang emits it (see cpp/throw-legacy.cpp)
+log "building C++ guests"
+for src in "$HERE"/cpp/*.cpp; do
+  name="$(basename "$src" .cpp)"
+  clang++ --target=wasm32-wasi -fwasm-exceptions -O2 -s -nostdlib++ -Wl,--allow-undefined \
+    -o "$STAGE/$name.wasm" "$src"
+done
+
 # ---------------------------------------------------------------------------------------------
 # WAT guests (name section kept, so traps show function names)
 # ---------------------------------------------------------------------------------------------
