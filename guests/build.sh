@@ -91,7 +91,7 @@ cargo build --quiet --locked --release --manifest-path "$HERE/rust/Cargo.toml" \
   --target wasm32-wasip1 -p hello -p http-hello -p http-fanout -p http-counter
 log "building Rust guests for wasm32-wasip2"
 cargo build --quiet --locked --release --manifest-path "$HERE/rust/Cargo.toml" \
-  --target wasm32-wasip2 -p hello -p socket -p http-hello
+  --target wasm32-wasip2 -p hello -p socket -p http-hello -p http-get
 
 P1="$T/wasm32-wasip1/release"
 P2="$T/wasm32-wasip2/release"
@@ -99,6 +99,7 @@ cp "$P1/hello.wasm" "$STAGE/hello.wasm"
 cp "$P2/hello.wasm" "$STAGE/hello-p2.wasm"
 cp "$P2/socket.wasm" "$STAGE/socket.wasm"
 cp "$P2/http_hello.wasm" "$STAGE/http-hello-p2.wasm"
+cp "$P2/http-get.wasm" "$STAGE/http-get.wasm"
 "$COMPONENTIZE" --adapter proxy "$P1/http_hello.wasm" "$STAGE/http-hello.wasm"
 "$COMPONENTIZE" --adapter proxy "$P1/http_fanout.wasm" "$STAGE/http-fanout.wasm"
 "$COMPONENTIZE" --adapter proxy "$P1/http_counter.wasm" "$STAGE/http-counter.wasm"
@@ -110,6 +111,14 @@ log "building C guests"
 for src in "$HERE"/c/*.c; do
   name="$(basename "$src" .c)"
   clang --target=wasm32-wasi -O2 -s -o "$STAGE/$name.wasm" "$src"
+done
+
+# C++ with -fwasm-exceptions, as the machine's clang emits it (see cpp/throw-legacy.cpp)
+log "building C++ guests"
+for src in "$HERE"/cpp/*.cpp; do
+  name="$(basename "$src" .cpp)"
+  clang++ --target=wasm32-wasi -fwasm-exceptions -O2 -s -nostdlib++ -Wl,--allow-undefined \
+    -o "$STAGE/$name.wasm" "$src"
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +179,7 @@ if wasm-validate "$STAGE/truncated.wasm" 2>/dev/null; then die "truncated.wasm v
 expect_export() { # component, export prefix
   "$COMPONENTIZE" --print-exports "$STAGE/$1.wasm" | grep -q "^$2" || die "$1.wasm does not export $2"
 }
-components=(hello-p2 socket http-hello http-hello-p2 http-table-hog http-fanout http-counter)
+components=(hello-p2 socket http-hello http-hello-p2 http-table-hog http-fanout http-counter http-get)
 if [ "$JS" = 1 ]; then components+=(http-js); fi
 for c in "${components[@]}"; do
   "$COMPONENTIZE" --print-imports "$STAGE/$c.wasm" >/dev/null || die "$c.wasm is not a valid component"
@@ -182,6 +191,7 @@ expect_export http-hello-p2 "wasi:http/incoming-handler@"
 expect_export http-table-hog "wasi:http/incoming-handler@"
 expect_export http-fanout "wasi:http/incoming-handler@"
 expect_export http-counter "wasi:http/incoming-handler@"
+expect_export http-get "wasi:cli/run@"
 if [ "$JS" = 1 ]; then expect_export http-js "wasi:http/incoming-handler@"; fi
 
 # http-hello must link in the strict wasi:http/proxy world.

@@ -72,7 +72,7 @@ fn run(plan_path: &Path) -> Result<i32, (i32, String)> {
     })
     .map_err(|e| (SKIFF_FAILED, e.to_string()))?;
     let program = load(&engine, &bytes, &plan.argv0)?;
-    let sandbox = Sandbox::from_spec(&plan.guest, &plan.argv0);
+    let sandbox = Sandbox::from_spec(&plan.guest, &plan.argv0).map_err(|e| (CANNOT_RUN, e))?;
     let limits = Limits::from(&plan.guest.limits);
     // The one run path, driven on this thread as `skiff run` drives it: the timeout ends the
     // guest wherever it is, a host call (a sleep, a read) included.

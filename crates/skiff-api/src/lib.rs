@@ -57,7 +57,7 @@ pub struct WorkloadSpec {
     /// How the user named the image (a file name), shown by `ps`. Defaults to `image`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_name: Option<String>,
-    /// Args (tasks only), env, mounts, network, limits; route and allow_outbound (apps only).
+    /// Args (tasks only), env, mounts, network, limits; allow_outbound; route (apps only).
     /// `stdin` is refused: a workload of the daemon has no terminal.
     #[serde(flatten)]
     pub guest: GuestSpec,

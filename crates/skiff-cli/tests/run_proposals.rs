@@ -33,3 +33,20 @@ fn a_proposal_skiff_leaves_off_is_named_not_called_invalid() {
         .code(0)
         .stdout_has("Runs with:  nothing: it uses the threads (shared memory) proposal");
 }
+
+#[test]
+fn cpp_built_with_this_machines_clang_is_told_how_to_rebuild() {
+    // clang 14's -fwasm-exceptions emits the legacy try/catch instructions, which no wasmtime
+    // runs (guests/cpp/throw-legacy.cpp): refused before any guest code, named, with the fix.
+    let s = Skiff::new();
+    let cpp = g("throw-legacy.wasm");
+    s.run(&["run", &cpp])
+        .code(126)
+        .stderr_has("uses the legacy exception handling (try/catch) proposal")
+        .stderr_has("try_table")
+        .stdout_lacks("caught")
+        .stderr_lacks("invalid");
+    s.run(&["inspect", &cpp])
+        .code(0)
+        .stdout_has("it uses the legacy exception handling (try/catch) proposal");
+}

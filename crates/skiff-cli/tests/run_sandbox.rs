@@ -225,3 +225,39 @@ fn stdin_is_closed_unless_granted() {
     feed(false).code(0).stdout_lacks("secret");
     feed(true).code(0).stdout_has("secret input");
 }
+
+#[test]
+fn outbound_http_from_a_command_is_denied_unless_allowed() {
+    // http-get is a wasi:cli command that imports wasi:http, as componentize-js's output does:
+    // it links, and its request is refused until the operator grants the host.
+    let s = Skiff::new();
+    let get = guest("http-get.wasm");
+    let get = get.to_str().unwrap();
+    let port = common::upstream();
+    let url = format!("http://127.0.0.1:{port}/x");
+    s.run(&["run", get, &url])
+        .code(1)
+        .stdout_lacks("upstream ok")
+        .stderr_has("error: ErrorCode::HttpRequestDenied")
+        .stderr_has(&format!(
+            "outbound request to http://127.0.0.1:{port} denied: not in the guest's outbound allow-list (grant it with --allow-outbound http://127.0.0.1:{port})"
+        ));
+    let grant = format!("http://127.0.0.1:{port}");
+    s.run(&["run", "--allow-outbound", &grant, get, &url])
+        .code(0)
+        .stdout_has("status 200\nupstream ok\n");
+    // The grant names one port: another one on the same host stays closed.
+    s.run(&[
+        "run",
+        "--allow-outbound",
+        &grant,
+        get,
+        "http://127.0.0.1:1/",
+    ])
+    .code(1)
+    .stderr_has("error: ErrorCode::HttpRequestDenied");
+    // A pattern that does not parse is refused before anything runs, naming it.
+    s.run(&["run", "--allow-outbound", "127.0.0.1", get, &url])
+        .code(125)
+        .stderr_has("invalid outbound pattern \"127.0.0.1\"");
+}

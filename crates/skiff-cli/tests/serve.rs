@@ -2,10 +2,8 @@
 //! outbound HTTP, HTTP/2, TLS, admin and graceful shutdown. Real binary, real curl.
 
 mod common;
-use common::guest;
 use common::serve::{curl, Served};
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use common::{guest, upstream};
 
 fn g(name: &str) -> String {
     guest(name).to_str().unwrap().to_string()
@@ -112,23 +110,6 @@ fn guest_output_becomes_log_lines_with_app_and_request_id() {
         stamp.len() >= 20 && stamp.as_bytes()[4] == b'-' && stamp.ends_with('Z'),
         "{line}"
     );
-}
-
-/// A loopback HTTP server answering every request with `upstream ok`.
-fn upstream() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
-            let _ = c.write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\nconnection: close\r\n\r\nupstream ok\n",
-            );
-        }
-    });
-    port
 }
 
 #[test]

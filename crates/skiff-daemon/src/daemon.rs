@@ -12,7 +12,7 @@ use crate::supervisor;
 use skiff_api::{
     CreateRequest, Desired, EventAction, State, Status, Workload, WorkloadKind, WorkloadSpec,
 };
-use skiff_engine::http::OutboundRule;
+use skiff_engine::http::OutboundPolicy;
 use skiff_engine::{Engine, Program};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -343,15 +343,13 @@ impl Daemon {
             .kind(&spec.image)
             .await
             .map_err(ApiError::BadRequest)?;
+        // A task's wasi:http requests go through the same allow-list as an app's.
+        OutboundPolicy::parse(&spec.guest.allow_outbound, None)
+            .map_err(|e| ApiError::BadRequest(format!("allow_outbound: {e}")))?;
         if kind.is_command() {
             if spec.guest.route.is_some() {
                 return Err(ApiError::BadRequest(format!(
                     "this is a {kind}, which runs to completion: a route is only for HTTP apps"
-                )));
-            }
-            if !spec.guest.allow_outbound.is_empty() {
-                return Err(ApiError::BadRequest(format!(
-                    "this is a {kind}: outbound HTTP grants are only for HTTP apps (a task reaches the network with --net)"
                 )));
             }
             let l = &spec.guest.limits;
@@ -398,10 +396,6 @@ impl Daemon {
                     .map_err(ApiError::BadRequest)?;
             }
             app_grants(spec).map_err(ApiError::BadRequest)?;
-            for rule in &spec.guest.allow_outbound {
-                OutboundRule::parse(rule)
-                    .map_err(|e| ApiError::BadRequest(format!("allow_outbound {rule:?}: {e}")))?;
-            }
             // Scale to zero: the check learnt the kind without keeping any code in memory.
             if spec.restart != skiff_api::RestartPolicy::No {
                 return Err(ApiError::BadRequest(

@@ -106,7 +106,21 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
             return;
         }
         let log = d.log_of(&id);
-        let sandbox = sandbox_of(&w, log.as_ref());
+        let sandbox = match sandbox_of(&w, log.as_ref()) {
+            Ok(sandbox) => sandbox,
+            Err(e) => {
+                let why = Some(format!("not started: {e}"));
+                d.finish(
+                    &id,
+                    Status::Exited,
+                    Some(exit::SKIFF_FAILED.into()),
+                    why,
+                    true,
+                )
+                .await;
+                return;
+            }
+        };
         let limits = Limits {
             max_open: max_open(&w),
             ..Limits::from(&w.spec.guest.limits)
@@ -222,9 +236,10 @@ fn argv0(w: &Workload) -> &str {
     w.spec.image_name.as_deref().unwrap_or(&w.spec.image)
 }
 
-/// What a workload's guest is granted, from its spec; its output goes to its log.
-fn sandbox_of(w: &Workload, log: Option<&Arc<LogWriter>>) -> Sandbox {
-    to_log(Sandbox::from_spec(&w.spec.guest, argv0(w)), log)
+/// What a workload's guest is granted, from its spec; its output goes to its log. Fails only
+/// for an outbound pattern that does not parse, which the daemon refused when it was given.
+fn sandbox_of(w: &Workload, log: Option<&Arc<LogWriter>>) -> Result<Sandbox, String> {
+    Ok(to_log(Sandbox::from_spec(&w.spec.guest, argv0(w))?, log))
 }
 
 /// `sandbox` with its stdout and stderr sent to the workload's log, if it has one.

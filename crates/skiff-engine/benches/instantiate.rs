@@ -42,7 +42,6 @@ fn app(pooling: bool, cache: &std::path::Path) -> HttpApp {
             name: "hello".into(),
             sandbox: Default::default(),
             limits: HttpLimits::default(),
-            outbound: Default::default(),
         },
     )
     .expect("app")

@@ -11,6 +11,7 @@
 
 use crate::engine::{Compiled, Engine, Program};
 use crate::error::RunError;
+use crate::http::outbound::OutboundHooks;
 use crate::limits::{Limits, MemoryLimitHit, MemoryLimiter};
 use crate::sandbox::Sandbox;
 use std::future::Future;
@@ -20,6 +21,7 @@ use wasmtime::{InstancePre, Linker, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// How a command ended on its own terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,20 @@ pub(crate) struct P2State {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
+    /// `wasi:http` is linked for commands too (componentize-js imports it in every program it
+    /// builds); the hooks deny every request the sandbox's allow-list does not name.
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) hooks: OutboundHooks,
+}
+
+impl WasiHttpView for P2State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
 }
 
 impl WasiView for P2State {
@@ -160,8 +176,12 @@ impl Engine {
                 }
                 Compiled::Component(component) => {
                     let limiter = MemoryLimiter::metered(limits.memory, usage);
+                    let hooks = OutboundHooks::for_command(
+                        sandbox.allow_outbound.clone(),
+                        sandbox.args.first().map_or("guest", String::as_str),
+                    );
                     let (r, hit) = self
-                        .run_p2(program, component, builder, limits, limiter)
+                        .run_p2(program, component, builder, hooks, limits, limiter)
                         .await;
                     Ok((r.map(|c| (c, Vec::new())), hit))
                 }
@@ -253,6 +273,7 @@ impl Engine {
         program: &Program,
         component: &wasmtime::component::Component,
         mut builder: wasmtime_wasi::WasiCtxBuilder,
+        hooks: OutboundHooks,
         limits: &Limits,
         limiter: MemoryLimiter,
     ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
@@ -260,6 +281,8 @@ impl Engine {
             wasi: builder.build(),
             table: capped_table(limits),
             limiter,
+            http: WasiHttpCtx::new(),
+            hooks,
         };
         let mut store = self.store(state, |s| &mut s.limiter);
         let result = async {
@@ -267,7 +290,10 @@ impl Engine {
                 Some(LinkedCommand::P2(pre)) => pre.clone(),
                 _ => {
                     let mut linker: ComponentLinker<P2State> = ComponentLinker::new(&self.inner);
+                    // Every WASI 0.2 interface and wasi:http, as `serve` links them: linking
+                    // grants nothing, the sandbox does (no outbound host unless allowed).
                     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+                    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
                     let pre = linker
                         .instantiate_pre(component)
                         .and_then(CommandPre::new)

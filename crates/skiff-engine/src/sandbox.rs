@@ -19,6 +19,9 @@ pub struct Sandbox {
     pub stdin: bool,
     /// Let the guest open TCP/UDP sockets to any address and look up names (`--net`).
     pub network: bool,
+    /// Where the guest may send HTTP requests through `wasi:http` (`--allow-outbound`), a
+    /// command and an HTTP handler alike; nowhere by default.
+    pub allow_outbound: crate::http::OutboundPolicy,
     /// Where the guest's stdout goes; the host's own by default.
     pub stdout: Output,
     /// Where the guest's stderr goes; the host's own by default.

@@ -1,7 +1,7 @@
 //! From a [`GuestSpec`] to what the engine runs: the one place where a spec's absent limits
 //! take the engine's defaults, used by `skiff run`, `serve`, the daemon and the shim alike.
 
-use crate::http::{HttpAppConfig, HttpLimits, OutboundPolicy, OutboundRule};
+use crate::http::{HttpAppConfig, HttpLimits, OutboundPolicy};
 use crate::{Limits, Output, Sandbox};
 use skiff_spec::GuestSpec;
 use std::sync::Arc;
@@ -9,9 +9,10 @@ use std::time::Duration;
 
 impl Sandbox {
     /// The grants of `spec`, with `argv0` before its args. Output goes to the host's stdout and
-    /// stderr; set [`Sandbox::stdout`]/[`Sandbox::stderr`] to send it elsewhere.
-    pub fn from_spec(spec: &GuestSpec, argv0: impl Into<String>) -> Sandbox {
-        Sandbox {
+    /// stderr; set [`Sandbox::stdout`]/[`Sandbox::stderr`] to send it elsewhere. Fails only for
+    /// an outbound pattern that does not parse, and names it.
+    pub fn from_spec(spec: &GuestSpec, argv0: impl Into<String>) -> Result<Sandbox, String> {
+        Ok(Sandbox {
             args: std::iter::once(argv0.into())
                 .chain(spec.args.iter().cloned())
                 .collect(),
@@ -23,9 +24,10 @@ impl Sandbox {
             mounts: spec.mounts.clone(),
             stdin: spec.stdin,
             network: spec.network,
+            allow_outbound: OutboundPolicy::parse(&spec.allow_outbound, None)?,
             stdout: Output::Inherit,
             stderr: Output::Inherit,
-        }
+        })
     }
 }
 
@@ -61,25 +63,22 @@ impl From<&skiff_spec::Limits> for HttpLimits {
 }
 
 impl HttpAppConfig {
-    /// An HTTP app named `name` as `spec` describes it: its grants (argv\[0\] is `argv0`), its
-    /// limits, its outbound allow-list (a pattern that does not parse is an error that names
-    /// it). `shared` caps outbound requests across apps (the daemon's node-wide total).
+    /// An HTTP app named `name` as `spec` describes it: its grants (argv\[0\] is `argv0`; the
+    /// outbound allow-list among them, a pattern that does not parse being an error that names
+    /// it), its limits. `shared` caps outbound requests across apps (the daemon's node-wide
+    /// total).
     pub fn from_spec(
         name: impl Into<String>,
         argv0: impl Into<String>,
         spec: &GuestSpec,
         shared: Option<Arc<tokio::sync::Semaphore>>,
     ) -> Result<HttpAppConfig, String> {
-        let rules = spec
-            .allow_outbound
-            .iter()
-            .map(|p| OutboundRule::parse(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut sandbox = Sandbox::from_spec(spec, argv0)?;
+        sandbox.allow_outbound.shared = shared;
         Ok(HttpAppConfig {
             name: name.into(),
-            sandbox: Sandbox::from_spec(spec, argv0),
+            sandbox,
             limits: HttpLimits::from(&spec.limits),
-            outbound: OutboundPolicy { rules, shared },
         })
     }
 }
@@ -139,18 +138,21 @@ mod tests {
             allow_outbound: vec!["https://example.com".into()],
             ..GuestSpec::default()
         };
-        let s = Sandbox::from_spec(&spec, "app");
+        let s = Sandbox::from_spec(&spec, "app").unwrap();
         assert_eq!(s.args, ["app", "a"]);
         assert_eq!(s.env, [("B".into(), "1".into()), ("A".into(), "2".into())]);
         assert_eq!(s.mounts, spec.mounts);
         assert!(s.network && !s.stdin);
+        assert!(s.allow_outbound.allows("https", "example.com", 443));
         let c = HttpAppConfig::from_spec("x", "app", &spec, None).unwrap();
-        assert_eq!(c.outbound.rules.len(), 1);
+        assert_eq!(c.sandbox.allow_outbound.rules.len(), 1);
         let bad = GuestSpec {
             allow_outbound: vec!["nope".into()],
             ..GuestSpec::default()
         };
         let e = HttpAppConfig::from_spec("x", "app", &bad, None).unwrap_err();
+        assert!(e.contains("nope"), "{e}");
+        let e = Sandbox::from_spec(&bad, "app").unwrap_err();
         assert!(e.contains("nope"), "{e}");
     }
 }

@@ -2,7 +2,7 @@
 //! redeploy swaps in the new one, and requests that picked the old version must finish on it.
 
 use http_body_util::{BodyExt, Full};
-use skiff_engine::http::{HttpApp, HttpAppConfig, HttpLimits, OutboundPolicy, RequestId, Scheme};
+use skiff_engine::http::{HttpApp, HttpAppConfig, HttpLimits, RequestId, Scheme};
 use skiff_engine::{Engine, EngineConfig, Sandbox};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +22,6 @@ async fn a_response_still_streaming_when_its_app_is_dropped_arrives_whole() {
             name: "old-version".into(),
             sandbox: Sandbox::default(),
             limits: HttpLimits::default(),
-            outbound: OutboundPolicy::default(),
         },
     )
     .expect("an HTTP app");

@@ -4,9 +4,7 @@
 
 use bytes::Bytes;
 use http_body::Frame;
-use skiff_engine::http::{
-    HandleError, HttpApp, HttpAppConfig, HttpLimits, OutboundPolicy, RequestId, Scheme,
-};
+use skiff_engine::http::{HandleError, HttpApp, HttpAppConfig, HttpLimits, RequestId, Scheme};
 use skiff_engine::{AllocatorChoice, Engine, EngineConfig, Sandbox};
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
@@ -39,7 +37,6 @@ fn app(engine: &Engine, program: &skiff_engine::Program, name: &str, queue: Dura
                 queue_timeout: queue,
                 ..HttpLimits::default()
             },
-            outbound: OutboundPolicy::default(),
         },
     )
     .expect("an HTTP app")

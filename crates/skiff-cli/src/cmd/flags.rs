@@ -32,6 +32,11 @@ pub struct GuestFlags {
     #[arg(long)]
     pub net: bool,
 
+    /// Allow outbound HTTP (wasi:http) to scheme://host[:port] (wildcards: *.example.com, *,
+    /// :*); none by default
+    #[arg(long, value_name = "PATTERN")]
+    pub allow_outbound: Vec<String>,
+
     /// Memory limit per instance: every linear memory plus every table (8 bytes per element),
     /// together (e.g. 64m, 1g) [default: 128m]
     #[arg(long, value_name = "SIZE")]
@@ -48,14 +53,9 @@ pub struct GuestFlags {
     pub timeout: Vec<String>,
 }
 
-/// Limits and grants of HTTP handlers (`serve`, `deploy`).
+/// Limits of HTTP handlers (`serve`, `deploy`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct HttpFlags {
-    /// Allow outbound HTTP to scheme://host[:port] (wildcards: *.example.com, *, :*); none by
-    /// default
-    #[arg(long, value_name = "PATTERN")]
-    pub allow_outbound: Vec<String>,
-
     /// Time a request may spend executing wasm; 504 beyond [default: 500ms]
     #[arg(long, value_name = "DURATION")]
     pub cpu_time: Vec<String>,
@@ -126,6 +126,10 @@ impl GuestFlags {
             .map(|v| Mount::parse(v).map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<_>>()?;
         spec.network = self.net;
+        spec.allow_outbound = values_for(&self.allow_outbound, scope, "--allow-outbound")?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let l = &mut spec.limits;
         l.memory_bytes = limit(&self.memory, scope, "--memory", parse_memory)?;
         l.max_open = limit(&self.max_open, scope, "--max-open", parse_max_open)?;
@@ -135,7 +139,7 @@ impl GuestFlags {
 }
 
 impl HttpFlags {
-    /// Add the HTTP limits and the outbound allow-list for `scope.app` to `spec`.
+    /// Add the HTTP limits for `scope.app` to `spec`.
     pub fn apply(&self, scope: Scope, spec: &mut GuestSpec) -> anyhow::Result<()> {
         let l = &mut spec.limits;
         l.cpu_time_ms = limit(&self.cpu_time, scope, "--cpu-time", parse_duration)?.map(millis);
@@ -156,10 +160,6 @@ impl HttpFlags {
             parse_count,
         )?;
         l.reuse = limit(&self.reuse, scope, "--reuse", parse_count)?;
-        spec.allow_outbound = values_for(&self.allow_outbound, scope, "--allow-outbound")?
-            .into_iter()
-            .map(str::to_string)
-            .collect();
         Ok(())
     }
 }

@@ -107,7 +107,7 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
     let workload = resolve(home, &args.command[0])?;
     let spec = guest_spec(&args, &workload)?;
     tracing::debug!("guest: {}", serde_json::to_string(&spec)?);
-    let sandbox = Sandbox::from_spec(&spec, workload.argv0.clone());
+    let sandbox = Sandbox::from_spec(&spec, workload.argv0.clone()).map_err(anyhow::Error::msg)?;
     let limits = Limits::from(&spec.limits);
     let bytes = workload.bytes;
     let config = EngineConfig {

@@ -172,12 +172,12 @@ fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<
             .map(|f| base.join(f).display().to_string())
             .collect(),
         net: e.network,
+        allow_outbound: e.allow_outbound.clone(),
         memory: one(&e.memory),
         max_open: one(&e.max_open),
         timeout: one(&e.timeout),
     };
     let http = HttpFlags {
-        allow_outbound: e.allow_outbound.clone(),
         cpu_time: one(&e.cpu_time),
         max_concurrent: one(&e.max_concurrent),
         queue_timeout: one(&e.queue_timeout),

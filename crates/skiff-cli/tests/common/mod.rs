@@ -136,6 +136,24 @@ impl std::fmt::Display for Done {
 }
 pub mod daemon;
 
+/// A loopback HTTP server answering every request with `upstream ok`.
+pub fn upstream() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\nconnection: close\r\n\r\nupstream ok\n",
+            );
+        }
+    });
+    port
+}
+
 /// A TCP connection to `addr` whose reads give up after `patience`.
 pub fn connect_tcp(addr: &str, patience: std::time::Duration) -> std::net::TcpStream {
     let c = std::net::TcpStream::connect(addr).expect("connect");

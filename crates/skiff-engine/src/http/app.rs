@@ -118,6 +118,7 @@ impl HttpApp {
         let max = config.limits.max_concurrent.max(1);
         // CPU budgets and fairness yields count ticks of the engine's one ticker.
         engine.ensure_epoch_ticker();
+        let outbound = Arc::new(config.sandbox.allow_outbound.clone());
         Ok(HttpApp {
             name: config.name.into(),
             max_wasm_stack: engine.max_wasm_stack,
@@ -125,7 +126,7 @@ impl HttpApp {
             sandbox: config.sandbox,
             fs,
             limits: config.limits,
-            outbound: Arc::new(config.outbound),
+            outbound,
             permits: Arc::new(Semaphore::new(max as usize)),
             slots: engine.slots.clone(),
             outbound_permits: Arc::new(Semaphore::new(config.limits.max_app_outbound as usize)),
@@ -432,7 +433,7 @@ impl HttpApp {
             hooks: OutboundHooks {
                 policy: self.outbound.clone(),
                 app: self.name.clone(),
-                request_id: id,
+                request_id: Some(id),
                 stats: self.stats.clone(),
                 request_permits: Arc::new(Semaphore::new(self.limits.max_outbound as usize)),
                 app_permits: self.outbound_permits.clone(),

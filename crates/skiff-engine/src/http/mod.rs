@@ -10,7 +10,7 @@
 pub(crate) mod app;
 mod body;
 mod guest_log;
-mod outbound;
+pub(crate) mod outbound;
 mod reuse;
 
 pub use crate::epoch::EPOCH_TICK;
@@ -28,12 +28,10 @@ use std::time::Duration;
 pub struct HttpAppConfig {
     /// Names the app in logs and metrics.
     pub name: String,
-    /// What the guest is granted (env, mounts, network); nothing by default. `stdin` is ignored:
-    /// a request handler reads its request, never the host's stdin.
+    /// What the guest is granted (env, mounts, network, outbound HTTP); nothing by default.
+    /// `stdin` is ignored: a request handler reads its request, never the host's stdin.
     pub sandbox: crate::Sandbox,
     pub limits: HttpLimits,
-    /// Where the guest may send HTTP requests; nowhere by default.
-    pub outbound: OutboundPolicy,
 }
 
 /// Per-app limits, on by default. See `Default` for the values and why.

@@ -157,17 +157,31 @@ pub struct OutboundPolicy {
 }
 
 impl OutboundPolicy {
+    /// The policy of these patterns (`--allow-outbound`, a spec's `allow_outbound`): the one
+    /// parser for `run`, `serve`, the daemon and the shim. The error names the pattern.
+    pub fn parse(
+        patterns: &[String],
+        shared: Option<Arc<Semaphore>>,
+    ) -> Result<OutboundPolicy, String> {
+        let rules = patterns
+            .iter()
+            .map(|p| OutboundRule::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(OutboundPolicy { rules, shared })
+    }
+
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         self.rules.iter().any(|r| r.allows(scheme, host, port))
     }
 }
 
-/// The `wasi:http` hooks of one request: enforce the allow-list and the caps on requests in
-/// flight, log what is refused.
+/// The `wasi:http` hooks of one request (or of one command's run): enforce the allow-list and
+/// the caps on requests in flight, log what is refused.
 pub(crate) struct OutboundHooks {
     pub(crate) policy: Arc<OutboundPolicy>,
     pub(crate) app: Arc<str>,
-    pub(crate) request_id: super::RequestId,
+    /// The request's; `None` for a command, which has no request.
+    pub(crate) request_id: Option<super::RequestId>,
     pub(crate) stats: Arc<super::AppStats>,
     /// `max_outbound` permits of this request, and `max_app_outbound` of its app.
     pub(crate) request_permits: Arc<Semaphore>,
@@ -176,6 +190,30 @@ pub(crate) struct OutboundHooks {
 }
 
 impl OutboundHooks {
+    /// The hooks of a command's run (`skiff run`, a daemon task, the shim's guest): its
+    /// allow-list, the default per-request cap on requests in flight (a command is one
+    /// "request"), its own stats.
+    pub(crate) fn for_command(policy: OutboundPolicy, name: &str) -> OutboundHooks {
+        let limits = super::HttpLimits::default();
+        OutboundHooks {
+            policy: Arc::new(policy),
+            app: name.into(),
+            request_id: None,
+            stats: Default::default(),
+            request_permits: Arc::new(Semaphore::new(limits.max_outbound as usize)),
+            app_permits: Arc::new(Semaphore::new(limits.max_app_outbound as usize)),
+            limits,
+        }
+    }
+
+    /// `[app request-id]`, or `[app]` for a command: how log lines name the guest.
+    fn who(&self) -> String {
+        match self.request_id {
+            Some(id) => format!("[{} {id}]", self.app),
+            None => format!("[{}]", self.app),
+        }
+    }
+
     /// A slot for one more request in flight, or why not. Never waits: a guest past its cap
     /// gets an error at once, as it would from a full connection pool, instead of holding its
     /// instance while it queues.
@@ -235,7 +273,10 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
         let slot = if !self.policy.allows(&scheme, &host, port) {
             Err((
                 &self.stats.outbound_denied,
-                "denied: not in the app's outbound allow-list".to_string(),
+                format!(
+                    "denied: not in the guest's outbound allow-list (grant it with \
+                     --allow-outbound {scheme}://{host}:{port})"
+                ),
                 Error::HttpRequestDenied,
             ))
         } else {
@@ -252,17 +293,15 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
             Err((counter, why, error)) => {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(
-                    "[{} {}] outbound request to {scheme}://{host}:{port} {why}",
-                    self.app,
-                    self.request_id
+                    "{} outbound request to {scheme}://{host}:{port} {why}",
+                    self.who()
                 );
                 return Box::new(async { Err(error) });
             }
         };
         tracing::debug!(
-            "[{} {}] outbound request to {scheme}://{host}:{port}",
-            self.app,
-            self.request_id
+            "{} outbound request to {scheme}://{host}:{port}",
+            self.who()
         );
         _ = fut;
         Box::new(async move {

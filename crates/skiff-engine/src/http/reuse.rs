@@ -82,7 +82,7 @@ impl Instance {
         let state = self.store.data_mut();
         state.request.store(id.0, Ordering::Relaxed);
         state.cpu_ticks = 0;
-        state.hooks.request_id = id;
+        state.hooks.request_id = Some(id);
         state.hooks.request_permits = Arc::new(Semaphore::new(limits.max_outbound as usize));
         self.store.set_epoch_deadline(1);
     }
