@@ -25,8 +25,8 @@ struct Watch {
 }
 
 impl Watch {
-    /// Start watching, and wait until the subscription is live: the daemon keeps no history,
-    /// so events made before it would be missed. Probe tasks (`--rm`, named `probe-N`) are
+    /// Start watching, and wait until the subscription is live: events made before it would
+    /// be missed (without --since). Probe tasks (`--rm`, named `probe-N`) are
     /// run until the watch sees one.
     fn start(d: &Daemon, filters: &[&str]) -> Watch {
         let mut child = d
@@ -181,6 +181,25 @@ fn tasks_and_apps_are_streamed_as_they_change() {
     while let Ok(e) = only.lines.recv_timeout(Duration::from_millis(200)) {
         assert_eq!(e["action"], "die", "{e}");
     }
+    // The kept events, replayed: what happened in the last hour, then the stream ends.
+    let past = d.run(&[
+        "events", "--since", "1h", "--until", "now", "--filter", "name=job",
+    ]);
+    past.code(0);
+    let actions: Vec<&str> = past
+        .stdout
+        .lines()
+        .map(|l| l.split(' ').nth(2).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        actions,
+        ["create", "start", "die", "destroy"],
+        "{}",
+        past.stdout
+    );
+    d.run(&["events", "--since", "yesterday"])
+        .code(125)
+        .stderr_has("an age such as 10m");
     d.run(&["events", "--filter", "colour=red"])
         .code(125)
         .stderr_has("the keys are name, id, kind and action");

@@ -103,7 +103,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
         (&Method::GET, ["v1", "stats"]) => Ok(json(StatusCode::OK, &crate::stats::stats(&d))),
         (&Method::GET, ["v1", "events"]) => Ok(Response::builder()
             .header("content-type", "application/x-ndjson")
-            .body(ChannelBody(d.events.subscribe()).boxed())
+            .body(ChannelBody(d.events.subscribe(query.window()?)).boxed())
             .expect("static response")),
         (&Method::POST, ["v1", "blobs"]) => {
             let bytes = read_body(req, MAX_BLOB).await?;
@@ -308,6 +308,22 @@ impl Query {
     }
     fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("" | "1" | "true"))
+    }
+    /// `since` and `until` of `GET /v1/events`, in Unix seconds.
+    fn window(&self) -> Result<crate::events::Window, ApiError> {
+        let secs = |k: &str| {
+            self.get(k)
+                .map(|v| {
+                    v.parse::<i64>().map_err(|_| {
+                        ApiError::BadRequest(format!("{k}={v}: expected Unix seconds"))
+                    })
+                })
+                .transpose()
+        };
+        Ok(crate::events::Window {
+            since: secs("since")?,
+            until: secs("until")?,
+        })
     }
     fn grace(&self) -> Result<Duration, ApiError> {
         match self.get("t") {

@@ -57,7 +57,7 @@ fn build() -> Value {
         Op { method: "get", path: "/v1/stats", summary: "What each running workload uses now: memory its live instances hold, wasm CPU time, instances, an app's requests (`skiff stats`, `skiff top`). CPU % is the change of `cpu_ms` between two samples.",
              params: vec![], body: None, responses: vec![("200", "Usage", Some(schema::<StatsResponse>(&mut g)))] },
         Op { method: "get", path: "/v1/events", summary: "What happens to workloads from now on, one `Event` JSON object per line (NDJSON): create, start, die (exit code, reason), stop, deploy, redeploy (version), oom, destroy (`skiff events`). A client more than 16 events behind is cut off (its stream ends); reconnect.",
-             params: vec![], body: None, responses: vec![("200", "NDJSON of Event", Some(json!({"x-ndjson-item": schema::<Event>(&mut g)})))] },
+             params: vec![query("since", "integer", "Unix seconds: first replay the kept events (the last 256) from then on"), query("until", "integer", "Unix seconds: end the stream then (at once after the replay for a past time)")], body: None, responses: vec![("200", "NDJSON of Event", Some(json!({"x-ndjson-item": schema::<Event>(&mut g)})))] },
         Op { method: "post", path: "/v1/blobs", summary: "Upload a Wasm binary (the raw bytes as the body); answers its digest, to use as a spec's `image`.",
              params: vec![], body: Some(json!({"application/wasm": {"schema": {"type": "string", "format": "binary"}}})),
              responses: vec![("201", "Stored", Some(schema::<BlobInfo>(&mut g))), ("400", "Not a binary skiff can run", None), ("413", "Larger than 512 MiB", None)] },

@@ -10,9 +10,10 @@ use std::io::Write;
 #[command(after_help = "Examples:\n  \
 skiff events                                  until interrupted\n  \
 skiff events --format json | jq -c 'select(.action == \"die\")'\n  \
-skiff events --filter name=api --filter action=oom\n\n\
-Events from now on (the daemon keeps no history to replay: Docker's --since and --until have \
-nothing to read). A client more than 16 events behind is cut off and should reconnect.")]
+skiff events --filter name=api --filter action=oom\n  \
+skiff events --since 10m --until now           what happened in the last ten minutes, then exit\n\n\
+The daemon keeps its last 256 events for --since (none from before it started). A client more \
+than 16 events behind is cut off and should reconnect.")]
 pub struct EventsArgs {
     /// Output format: table (one line per event) or json (the API's objects, one a line)
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
@@ -21,6 +22,14 @@ pub struct EventsArgs {
     /// Only events matching KEY=VALUE (name, id, kind, action); repeat to narrow further
     #[arg(long, short = 'f', value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+
+    /// First the kept events since then: a time (2026-12-01T09:00:00Z) or an age (10m, 2h)
+    #[arg(long, value_name = "WHEN", value_parser = crate::cmd::logs::parse_when)]
+    pub since: Option<i64>,
+
+    /// Stop at that time (a past one, such as now, ends after the kept events)
+    #[arg(long, value_name = "WHEN", value_parser = crate::cmd::logs::parse_when)]
+    pub until: Option<i64>,
 }
 
 pub fn events(client: &Client, args: EventsArgs) -> anyhow::Result<u8> {
@@ -31,7 +40,15 @@ pub fn events(client: &Client, args: EventsArgs) -> anyhow::Result<u8> {
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::msg)?;
     let stdout = std::io::stdout();
-    let result = client.stream_lines("/v1/events", |line| {
+    let mut path = "/v1/events".to_string();
+    let query: Vec<String> = [("since", args.since), ("until", args.until)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+        .collect();
+    if !query.is_empty() {
+        path = format!("{path}?{}", query.join("&"));
+    }
+    let result = client.stream_lines(&path, |line| {
         let e: Event = serde_json::from_slice(line)?;
         if !filters.iter().all(|(k, v)| matches(&e, k, v)) {
             return Ok(());
@@ -47,6 +64,8 @@ pub fn events(client: &Client, args: EventsArgs) -> anyhow::Result<u8> {
     match result {
         Err(e) if is_broken_pipe(&e) => Ok(0),
         Err(e) => Err(e),
+        // Asked to end.
+        Ok(()) if args.until.is_some() => Ok(0),
         // The daemon ended the stream: it stopped, or this client fell behind.
         Ok(()) => {
             anyhow::bail!("the daemon ended the event stream (it stopped, or this reader fell behind); run skiff events again")

@@ -36,13 +36,17 @@ pub struct LogsArgs {
 }
 
 /// `--since`/`--until` as Docker takes them: an RFC 3339 time, or an age before now.
-fn parse_when(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_when(s: &str) -> Result<i64, String> {
     if let Some(t) = skiff_store::time::parse_rfc3339(s) {
         return Ok(t);
     }
-    let age = crate::units::parse_duration(s).map_err(|_| {
+    let age = match s {
+        "now" => Ok(std::time::Duration::ZERO),
+        _ => crate::units::parse_duration(s),
+    };
+    let age = age.map_err(|_| {
         format!(
-            "invalid time {s:?}: expected e.g. 2026-12-01T09:00:00Z, or an age such as 10m or 2h"
+            "invalid time {s:?}: expected e.g. 2026-12-01T09:00:00Z, an age such as 10m or 2h, or now"
         )
     })?;
     let now = std::time::SystemTime::now()
