@@ -39,6 +39,12 @@ const ALIASES: &[(&str, &str)] = &[
     ("createdsince", "created"),
     ("createdat", "created"),
     ("state", "status"),
+    // docker stats' fields.
+    ("container", "name"),
+    ("cpuperc", "cpu"),
+    ("memusage", "memusagelimit"),
+    ("memperc", "mem"),
+    ("pids", "instances"),
 ];
 
 fn key(s: &str) -> String {
@@ -151,6 +157,17 @@ mod tests {
         assert_eq!(r("{{.Name}}").unwrap(), "job");
         assert_eq!(r("{{ .Names }}:{{.ID}}").unwrap(), "job:abc");
         assert_eq!(r("{{.RunningFor}}").unwrap(), "3 seconds ago");
+        let stats = h(&["NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "INSTANCES"]);
+        let sample = h(&["api", "1.00%", "64kB / 134MB", "0.05%", "2"]);
+        assert_eq!(
+            render(
+                "{{.Container}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}} {{.PIDs}}",
+                &stats,
+                &sample
+            )
+            .unwrap(),
+            "api 1.00% 64kB / 134MB 0.05% 2"
+        );
         assert!(r("{{.Ports}}")
             .unwrap_err()
             .contains("the fields are .Id, .Name"));

@@ -97,6 +97,11 @@ fn stats_and_top_show_memory_cpu_and_requests() {
     ])
     .code(0)
     .stdout_has("api=3");
+    // Docker's own field names work too.
+    let docker = "{{.Container}} {{.PIDs}} {{.MemUsage}}";
+    d.run(&["stats", "--no-stream", "--format", docker, "spin"])
+        .code(0)
+        .stdout_has("spin 1 ");
     d.run(&["stats", "--no-stream", "nosuch"])
         .code(125)
         .stderr_has("nosuch: no such running workload");
