@@ -426,3 +426,93 @@ fn serve_writes_an_access_log() {
 fn skiff_store_time_like(s: &str) -> bool {
     s.len() >= 20 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T' && s.ends_with('Z')
 }
+
+/// A core module whose compile takes seconds: `funcs` functions of `ops` multiply-adds each and
+/// an empty `_start`. 20,000 × 50 is 6 MB of code: ~4 s of Cranelift CPU on this machine, so
+/// even two idle cores take well over the notice's one second.
+fn slow_to_compile(funcs: u32, ops: usize) -> Vec<u8> {
+    fn leb(mut n: u32, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    fn section(id: u8, payload: Vec<u8>, out: &mut Vec<u8>) {
+        out.push(id);
+        leb(payload.len() as u32, out);
+        out.extend(payload);
+    }
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    // Types: (i32) -> i32, and () -> () for _start.
+    section(1, b"\x02\x60\x01\x7f\x01\x7f\x60\x00\x00".to_vec(), &mut m);
+    let mut f = Vec::new();
+    leb(funcs + 1, &mut f);
+    f.extend(std::iter::repeat_n(0u8, funcs as usize));
+    f.push(1);
+    section(3, f, &mut m);
+    let mut e = b"\x01\x06_start\x00".to_vec();
+    leb(funcs, &mut e);
+    section(7, e, &mut m);
+    // local.get 0, then (local.get 0; i32.add; i32.const 3; i32.mul) × ops.
+    let mut body = b"\x00\x20\x00".to_vec();
+    for _ in 0..ops {
+        body.extend(b"\x20\x00\x6a\x41\x03\x6c");
+    }
+    body.push(0x0b);
+    let mut c = Vec::new();
+    leb(funcs + 1, &mut c);
+    for _ in 0..funcs {
+        leb(body.len() as u32, &mut c);
+        c.extend(&body);
+    }
+    c.extend(b"\x02\x00\x0b");
+    section(10, c, &mut m);
+    m
+}
+
+/// A compile of over a second says so: a spinner on a terminal (a pseudo-terminal here), one
+/// line otherwise, also while the daemon compiles for `run -d`; a cache hit says nothing.
+#[test]
+fn a_slow_compile_says_so() {
+    use expectrl::Expect;
+    let s = common::Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.wasm");
+    std::fs::write(&big, slow_to_compile(20_000, 50)).unwrap();
+    let big = big.to_str().unwrap();
+    // Not `s.cmd()`: its stdin is /dev/null; here the terminal is every stream.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
+    cmd.env_clear()
+        .env("SKIFF_HOME", s.home.path())
+        .env("TERM", "xterm")
+        .args(["run", big]);
+    let mut term = expectrl::Session::spawn(cmd).expect("a pseudo-terminal");
+    term.set_expect_timeout(Some(std::time::Duration::from_secs(120)));
+    let all = term.expect(expectrl::Eof).unwrap();
+    let text = String::from_utf8_lossy(all.as_bytes()).into_owned();
+    // The spinner redraws its line with the time spent; the one-line form is for pipes.
+    assert!(
+        text.contains("Compiling") && text.contains("(6.14MB)"),
+        "{text}"
+    );
+    assert!(!text.contains("later runs use the compile cache"), "{text}");
+    // Cached now: nothing to say.
+    s.run(&["run", big]).code(0).stderr_lacks("Compiling");
+    // Not a terminal: one line.
+    s.run(&["run", "--no-cache", big])
+        .code(0)
+        .stderr_has("Compiling")
+        .stderr_has("later runs use the compile cache");
+
+    // The daemon compiles at upload (its own engine settings: its own cache entry).
+    let d = Daemon::start_in(s, &[]);
+    d.run(&["run", "-d", "--name", "big", big])
+        .code(0)
+        .stderr_has("Compiling");
+    d.wait_status("big", "exited");
+}
