@@ -111,6 +111,7 @@ fn every_listing_verb_ends_quietly_when_its_reader_is_gone() {
         &["system", "info"],
         &["stats", "--no-stream"],
         &["stats", "--no-stream", "--format", "json"],
+        &["events", "--since", "1h", "--until", "now"],
         &["--help"],
     ];
     for args in verbs {
