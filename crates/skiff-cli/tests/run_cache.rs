@@ -1,20 +1,9 @@
 //! The compile cache: the second run compiles nothing; a bad entry is never executed.
 
 mod common;
-use common::{guest, Skiff};
+use common::{cache_entries, guest, Skiff};
 use std::fs;
-use std::path::{Path, PathBuf};
-
-fn entries(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let dir = root.join("cache/compiled");
-    for shard in fs::read_dir(dir).into_iter().flatten() {
-        for e in fs::read_dir(shard.unwrap().path()).unwrap() {
-            out.push(e.unwrap().path());
-        }
-    }
-    out
-}
+use std::path::PathBuf;
 
 #[test]
 fn second_run_is_a_cache_hit() {
@@ -25,7 +14,7 @@ fn second_run_is_a_cache_hit() {
         .code(0)
         .stderr_has("compile cache miss")
         .stderr_lacks("cache hit");
-    let files = entries(s.home.path());
+    let files = cache_entries(s.home.path());
     assert_eq!(files.len(), 1, "one entry: {files:?}");
     assert!(!files[0]
         .file_name()
@@ -54,7 +43,7 @@ fn a_corrupt_entry_is_removed_and_recompiled() {
     let hello = guest("hello.wasm");
     let h = hello.to_str().unwrap();
     s.run(&["run", h]).code(0);
-    let entry = entries(s.home.path()).pop().unwrap();
+    let entry = cache_entries(s.home.path()).pop().unwrap();
 
     // Flip one byte in the middle of the compiled code.
     let mut bytes = fs::read(&entry).unwrap();
@@ -86,7 +75,7 @@ fn an_entry_wasmtime_rejects_is_replaced() {
     let hello = guest("hello.wasm");
     let h = hello.to_str().unwrap();
     s.run(&["run", h]).code(0);
-    let entry = entries(s.home.path()).pop().unwrap();
+    let entry = cache_entries(s.home.path()).pop().unwrap();
     let payload = b"this is not an ELF artifact produced by wasmtime".to_vec();
     let mut forged = b"SKIFFCW1".to_vec();
     forged.extend_from_slice(&sha2::Sha256::digest(&payload));
@@ -103,7 +92,7 @@ fn no_cache_leaves_nothing_behind() {
     let s = Skiff::new();
     s.run(&["run", "--no-cache", guest("hello.wasm").to_str().unwrap()])
         .code(0);
-    assert!(entries(s.home.path()).is_empty());
+    assert!(cache_entries(s.home.path()).is_empty());
 }
 
 #[test]
@@ -135,7 +124,7 @@ fn a_binary_that_cannot_run_as_asked_is_refused_before_compiling() {
     .code(126)
     .stderr_has("skiff run")
     .stderr_lacks("compile cache");
-    assert_eq!(entries(s.home.path()), Vec::<PathBuf>::new());
+    assert_eq!(cache_entries(s.home.path()), Vec::<PathBuf>::new());
 }
 
 #[test]
@@ -147,11 +136,11 @@ fn code_without_epoch_checks_is_cached_apart_from_code_with_them() {
     let hello = guest("hello.wasm");
     let h = hello.to_str().unwrap();
     s.run(&["run", h]).code(0);
-    assert_eq!(entries(s.home.path()).len(), 1);
+    assert_eq!(cache_entries(s.home.path()).len(), 1);
     s.run(&["--log-level", "debug", "run", "--timeout", "10s", h])
         .code(0)
         .stderr_has("compile cache miss");
-    assert_eq!(entries(s.home.path()).len(), 2);
+    assert_eq!(cache_entries(s.home.path()).len(), 2);
     s.run(&["--log-level", "debug", "run", h])
         .code(0)
         .stderr_has("compile cache hit");

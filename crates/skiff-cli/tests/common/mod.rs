@@ -17,6 +17,21 @@ pub fn guest(name: &str) -> PathBuf {
     p
 }
 
+/// The compile cache's entries under a SKIFF_HOME, sorted (`cache/compiled/<shard>/<file>`).
+pub fn cache_entries(home: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for shard in std::fs::read_dir(home.join("cache/compiled"))
+        .into_iter()
+        .flatten()
+    {
+        for e in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            out.push(e.unwrap().path());
+        }
+    }
+    out.sort();
+    out
+}
+
 /// One test's private world: its own SKIFF_HOME (removed on drop) and a clean environment, so
 /// nothing from the developer's shell leaks into what a guest could see.
 pub struct Skiff {
