@@ -137,6 +137,19 @@ class Run(exports.Run):
         print(hashlib.sha256(b"skiff").hexdigest())
         print(sorted({"b": 2, "a": 1}.items()))
 '''
+PY_CALC_WORLD = b"""package local:py;
+
+world calc {
+  export greet: func(name: string, times: u32) -> list<string>;
+}
+"""
+PY_CALC = b'''import wit_world
+
+
+class WitWorld(wit_world.WitWorld):
+    def greet(self, name: str, times: int) -> list[str]:
+        return [f"hello, {name} #{i}" for i in range(times)]
+'''
 JS_APP = b"""export const run = {
   run() {
     const words = ["skiff", "runs", "what", "wasmtime", "runs"];
@@ -191,6 +204,9 @@ def programs() -> list[Program]:
                 inputs=RG_TREE, mount=True),
         Program("componentize-py", "CPython 3.14 component (componentize-py), wasi:cli/run",
                 lambda c: c.componentize_py()),
+        Program("componentize-py-invoke", "CPython component exporting a function, --invoke "
+                "in WAVE (a string, a u32; a list of strings back)",
+                lambda c: c.componentize_py_calc(), invoke='greet("w\u00f6rld \\"q\\"", 2)'),
         Program("componentize-js", "StarlingMonkey component (componentize-js), imports wasi:http",
                 lambda c: c.componentize_js(), wasmtime_flags=["-S", "http"]),
     ]
@@ -291,21 +307,36 @@ class Cache:
                 "--target", "wasm32-wasip1", "--root", str(root)], env=env)
         return out
 
+    def componentize_py_tool(self) -> Path:
+        wheel = self.fetch(COMPONENTIZE_PY)
+        venv = self.root / "componentize-py-venv"
+        if not (venv / "bin" / "componentize-py").exists():
+            sh([sys.executable, "-m", "venv", str(venv)])
+            sh([venv / "bin" / "pip", "install", "-q", "--no-deps", str(wheel)])
+        return venv / "bin" / "componentize-py"
+
     def componentize_py(self) -> Path:
         out = self.root / f"componentize-py-{COMPONENTIZE_PY.version}" / "cli.wasm"
         if not out.exists():
-            wheel = self.fetch(COMPONENTIZE_PY)
-            venv = self.root / "componentize-py-venv"
-            if not (venv / "bin" / "componentize-py").exists():
-                sh([sys.executable, "-m", "venv", str(venv)])
-                sh([venv / "bin" / "pip", "install", "-q", "--no-deps", str(wheel)])
+            tool = self.componentize_py_tool()
             work = out.parent
             work.mkdir(parents=True, exist_ok=True)
             (work / "app.py").write_bytes(PY_APP)
             # The WASI 0.2 WIT of the wasmtime-wasi crate skiff pins (componentize-py bundles
             # 0.2.0's; its world must come from the WIT given).
-            sh([venv / "bin" / "componentize-py", "-d", str(wasi_wit()),
-                "-w", "wasi:cli/command@0.2.12", "componentize", "app", "-o", str(out)], cwd=work)
+            sh([tool, "-d", str(wasi_wit()), "-w", "wasi:cli/command@0.2.12", "componentize",
+                "app", "-o", str(out)], cwd=work)
+        return out
+
+    def componentize_py_calc(self) -> Path:
+        out = self.root / f"componentize-py-{COMPONENTIZE_PY.version}-calc" / "calc.wasm"
+        if not out.exists():
+            tool = self.componentize_py_tool()
+            work = out.parent
+            (work / "wit").mkdir(parents=True, exist_ok=True)
+            (work / "wit" / "world.wit").write_bytes(PY_CALC_WORLD)
+            (work / "app.py").write_bytes(PY_CALC)
+            sh([tool, "-d", "wit", "-w", "calc", "componentize", "app", "-o", str(out)], cwd=work)
         return out
 
     def componentize_js(self) -> Path:
