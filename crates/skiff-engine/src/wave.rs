@@ -16,6 +16,7 @@ use wasmtime::component::{Component, Func, Instance, Type, Val};
 use wasmtime::{AsContextMut, Store};
 
 /// A parsed `NAME(ARGS)`, before its arguments are typed.
+#[derive(Debug)]
 pub(crate) struct Call {
     pub(crate) name: String,
     args: String,
@@ -554,5 +555,52 @@ fn print(v: &Val) -> String {
         Val::Future(_) => "<future>".into(),
         Val::Stream(_) => "<stream>".into(),
         Val::ErrorContext(_) => "<error-context>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_print_as_wasmtime_prints_them() {
+        let s = |v: &str| Val::String(v.into());
+        assert_eq!(print(&s("wörld \"q\"\n")), r#""wörld \"q\"\n""#);
+        assert_eq!(print(&Val::Char('\'')), r"'\''");
+        assert_eq!(print(&Val::Float64(1.0)), "1");
+        assert_eq!(print(&Val::Float32(0.5)), "0.5");
+        assert_eq!(print(&Val::Float64(f64::NEG_INFINITY)), "-inf");
+        assert_eq!(print(&Val::List(vec![s("a"), s("b")])), r#"["a", "b"]"#);
+        assert_eq!(
+            print(&Val::Record(vec![
+                ("x".into(), Val::U8(1)),
+                ("y".into(), Val::Option(None))
+            ])),
+            "{x: 1, y: none}"
+        );
+        assert_eq!(
+            print(&Val::Result(Err(Some(Box::new(Val::Enum("busy".into())))))),
+            "err(busy)"
+        );
+        assert_eq!(print(&Val::Result(Ok(None))), "ok");
+        assert_eq!(
+            print(&Val::Flags(vec!["read".into(), "write".into()])),
+            "{read, write}"
+        );
+        assert_eq!(
+            print(&Val::Tuple(vec![Val::Bool(true), Val::S64(-2)])),
+            "(true, -2)"
+        );
+    }
+
+    #[test]
+    fn a_call_splits_into_name_and_arguments() {
+        let c = Call::parse(" add(1, 2) ").unwrap();
+        assert_eq!((c.name.as_str(), c.args.as_str()), ("add", "1, 2"));
+        let c = Call::parse("run").unwrap();
+        assert_eq!((c.name.as_str(), c.args.as_str()), ("run", ""));
+        assert!(Call::parse("add(1, 2")
+            .unwrap_err()
+            .contains("NAME(ARG, ...)"));
     }
 }
