@@ -362,3 +362,51 @@ fn daemon_caps_outbound_requests_node_wide_from_its_descriptor_budget() {
     let r = get(&d, "b.test", &fan(4));
     assert_eq!(r.body.trim(), "ok=4 failed=0 first_error=-", "{r:?}");
 }
+
+#[test]
+fn a_tasks_outbound_http_goes_through_its_allow_list() {
+    // A task is a command like any other: wasi:http is linked, and only the granted host
+    // answers (guests/rust/http-get).
+    let d = Daemon::start(&[]);
+    let port = common::upstream();
+    let url = format!("http://127.0.0.1:{port}/x");
+    let grant = format!("http://127.0.0.1:{port}");
+    let get = g("http-get.wasm");
+    d.run(&["run", "-d", "--name", "closed", &get, &url])
+        .code(0);
+    let w = d.wait_status("closed", "exited");
+    assert_eq!(w["state"]["exit_code"], 1, "{w:#}");
+    // The guest's stderr, which `skiff logs` writes to its own stderr as `docker logs` does.
+    d.run(&["logs", "closed"])
+        .code(0)
+        .stderr_has("error: ErrorCode::HttpRequestDenied");
+    let open = [
+        "run",
+        "-d",
+        "--name",
+        "open",
+        "--allow-outbound",
+        &grant,
+        &get,
+        &url,
+    ];
+    d.run(&open).code(0);
+    let w = d.wait_status("open", "exited");
+    assert_eq!(w["state"]["exit_code"], 0, "{w:#}");
+    d.wait_log("open", "the upstream's answer", |l| {
+        l.iter().any(|l| l.contains("upstream ok"))
+    });
+    // A pattern that does not parse is refused when the task is submitted.
+    d.run(&[
+        "run",
+        "-d",
+        "--name",
+        "bad",
+        "--allow-outbound",
+        "nope",
+        &get,
+        &url,
+    ])
+    .code(125)
+    .stderr_has("invalid outbound pattern \"nope\"");
+}

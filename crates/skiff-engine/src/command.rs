@@ -175,15 +175,24 @@ impl Engine {
                         .await)
                 }
                 Compiled::Component(component) => {
-                    let limiter = MemoryLimiter::metered(limits.memory, usage);
-                    let hooks = OutboundHooks::for_command(
-                        sandbox.allow_outbound.clone(),
-                        sandbox.args.first().map_or("guest", String::as_str),
-                    );
-                    let (r, hit) = self
-                        .run_p2(program, component, builder, hooks, limits, limiter)
-                        .await;
-                    Ok((r.map(|c| (c, Vec::new())), hit))
+                    let mut builder = builder;
+                    let state = P2State {
+                        wasi: builder.build(),
+                        table: capped_table(limits),
+                        limiter: MemoryLimiter::metered(limits.memory, usage),
+                        http: WasiHttpCtx::new(),
+                        hooks: OutboundHooks::for_command(
+                            sandbox.allow_outbound.clone(),
+                            sandbox.args.first().map_or("guest", String::as_str),
+                        ),
+                    };
+                    let call = match invoke {
+                        Some(text) => {
+                            Some(crate::wave::Call::parse(text).map_err(RunError::Invoke)?)
+                        }
+                        None => None,
+                    };
+                    Ok(self.run_p2(program, component, state, call).await)
                 }
             }
         };
@@ -196,6 +205,9 @@ impl Engine {
         };
         match result {
             Ok((code, lines)) => Ok((Exit::Code(code), lines)),
+            Err(e) if e.downcast_ref::<InvokeUsage>().is_some() => {
+                Err(RunError::Invoke(e.to_string()))
+            }
             // The deadline is a drop, never a trap, so no trap here is a timeout.
             Err(e) => Err(classify(
                 e,
@@ -272,29 +284,45 @@ impl Engine {
         &self,
         program: &Program,
         component: &wasmtime::component::Component,
-        mut builder: wasmtime_wasi::WasiCtxBuilder,
-        hooks: OutboundHooks,
-        limits: &Limits,
-        limiter: MemoryLimiter,
-    ) -> (Result<i32, wasmtime::Error>, Option<u64>) {
-        let state = P2State {
-            wasi: builder.build(),
-            table: capped_table(limits),
-            limiter,
-            http: WasiHttpCtx::new(),
-            hooks,
-        };
+        state: P2State,
+        invoke: Option<crate::wave::Call>,
+    ) -> (Result<(i32, Vec<String>), wasmtime::Error>, Option<u64>) {
         let mut store = self.store(state, |s| &mut s.limiter);
+        let linker = || -> wasmtime::Result<ComponentLinker<P2State>> {
+            let mut linker: ComponentLinker<P2State> = ComponentLinker::new(&self.inner);
+            // Every WASI 0.2 interface and wasi:http, as `serve` links them: linking grants
+            // nothing, the sandbox does (no outbound host unless allowed).
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+            wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+            Ok(linker)
+        };
+        if let Some(call) = invoke {
+            let result = async {
+                let pre = linker()?
+                    .instantiate_pre(component)
+                    .map_err(Instantiation)?;
+                let instance = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(Instantiation)?;
+                match call.call(&mut store, component, &instance).await {
+                    Ok(lines) => Ok((0, lines)),
+                    Err(crate::wave::CallError::Usage(u)) => Err(InvokeUsage(u).into()),
+                    Err(crate::wave::CallError::Guest(e)) => Err(e),
+                }
+            }
+            .await;
+            let result = match result {
+                Err(e) => exit_status(Err(e)).map(|code| (code, Vec::new())),
+                ok => ok,
+            };
+            return (result, store.data().limiter.hit);
+        }
         let result = async {
             let pre = match program.command_pre.get() {
                 Some(LinkedCommand::P2(pre)) => pre.clone(),
                 _ => {
-                    let mut linker: ComponentLinker<P2State> = ComponentLinker::new(&self.inner);
-                    // Every WASI 0.2 interface and wasi:http, as `serve` links them: linking
-                    // grants nothing, the sandbox does (no outbound host unless allowed).
-                    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-                    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-                    let pre = linker
+                    let pre = linker()?
                         .instantiate_pre(component)
                         .and_then(CommandPre::new)
                         .map_err(Instantiation)?;
@@ -312,7 +340,10 @@ impl Engine {
             }
         }
         .await;
-        (exit_status(result), store.data().limiter.hit)
+        (
+            exit_status(result).map(|c| (c, Vec::new())),
+            store.data().limiter.hit,
+        )
     }
 }
 
@@ -393,6 +424,18 @@ pub(crate) fn classify(
         RunError::Trap { message, backtrace }
     }
 }
+
+/// `--invoke` named no function of the component, or an argument does not read as its type.
+#[derive(Debug)]
+pub(crate) struct InvokeUsage(String);
+
+impl std::fmt::Display for InvokeUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvokeUsage {}
 
 /// Marks an error as raised while instantiating (a missing import), not while running.
 #[derive(Debug)]

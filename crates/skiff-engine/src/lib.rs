@@ -25,6 +25,7 @@ mod purpose;
 mod sandbox;
 mod spec;
 mod usage;
+mod wave;
 
 pub use cache::CacheOutcome;
 pub use command::{block_on, Exit};

@@ -12,7 +12,7 @@ pub enum Purpose {
     Run,
     /// Answer HTTP requests (`skiff serve`, a daemon app).
     Serve,
-    /// Call one exported function (`skiff run --invoke`): any core module.
+    /// Call one exported function (`skiff run --invoke`): any core module or component.
     Invoke,
 }
 
@@ -23,16 +23,8 @@ impl Purpose {
         let ok = match self {
             Purpose::Run => kind.is_command(),
             Purpose::Serve => kind == Kind::HttpHandler,
-            Purpose::Invoke => {
-                if kind.is_component() {
-                    return Err(RunError::WrongKind {
-                        kind,
-                        advice: "`--invoke` calls functions of core modules; skiff cannot invoke \
-                                 a component's functions yet",
-                    });
-                }
-                true
-            }
+            // Any module or component: the function is looked up when it is instantiated.
+            Purpose::Invoke => true,
         };
         if ok {
             return Ok(());

@@ -86,8 +86,9 @@ impl Kind {
                  as a command"
             }
             Kind::ComponentLibrary => {
-                "it exports functions but no entry point (`_start`, `wasi:cli/run` or \
-                 `wasi:http/incoming-handler`); build it as a command to run it"
+                "it exports functions but no entry point (`wasi:cli/run` or \
+                 `wasi:http/incoming-handler`): call one with `skiff run --invoke 'NAME(ARGS)' \
+                 FILE` (`skiff inspect` lists its exports), or build it as a command"
             }
             Kind::P3Component => {
                 "WASI 0.3 components are not supported yet: build it for WASI 0.2 (wasm32-wasip2)"

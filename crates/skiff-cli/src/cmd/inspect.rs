@@ -112,7 +112,7 @@ pub fn inspect(home: &Home, args: InspectArgs) -> anyhow::Result<u8> {
         k if k.is_command() => "skiff run",
         skiff_wasm::Kind::HttpHandler => "skiff serve",
         k if !k.is_component() => "skiff run --invoke NAME: no entry point; see Functions",
-        _ => "nothing: no entry point skiff can call",
+        _ => "skiff run --invoke 'NAME(ARGS)': no entry point; see Exports",
     };
     let image = workload.image.as_ref().map(|src| image_report(src, &info));
     match args.format {

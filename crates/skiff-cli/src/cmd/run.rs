@@ -19,6 +19,7 @@ skiff run -v ./data:/data:ro -e NAME=x app.wasm\n  \
 skiff run -e HOME --env-file .env app.wasm       pass HOME from the host, more from a file\n  \
 skiff run --memory 64m --timeout 5s app.wasm\n  \
 skiff run --invoke add lib.wasm 1 2               call an exported function, print its result\n  \
+skiff run --invoke 'add(1, 2)' calc.wasm          the same for a component (WAVE, as wasmtime)\n  \
 skiff run -d --name job --restart on-failure:3 batch.wasm   in the daemon\n  \
 echo hi | skiff run -i cat.wasm                    stdin is closed unless -i\n  \
 skiff run -p 8080:8080 http-hello.wasm             serve an HTTP component, as skiff serve\n\n\
@@ -42,9 +43,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", default_value = "512k", value_parser = parse_size)]
     pub stack: u64,
 
-    /// Call this exported function of a core module instead of its `_start` (after
-    /// `_initialize`, if any), its parameters parsed from ARGS by their types; results are
-    /// printed one a line, as `wasmtime run --invoke` does. `skiff inspect` lists the functions
+    /// Call this exported function instead of the entry point, results printed one a line, as
+    /// `wasmtime run --invoke` does: of a core module (after `_initialize`, if any), NAME with
+    /// its parameters parsed from ARGS by their types; of a component, 'NAME(ARG, ...)' in
+    /// WAVE, e.g. --invoke 'add(1, 2)'. `skiff inspect` lists the functions
     #[arg(long, value_name = "NAME", conflicts_with = "detach")]
     pub invoke: Option<String>,
 
