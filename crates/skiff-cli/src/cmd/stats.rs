@@ -8,6 +8,7 @@ use hyper::Method;
 use skiff_api::{StatsResponse, Workload, WorkloadStats};
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// How often a live `stats` samples, and the window of its CPU %.
@@ -73,8 +74,15 @@ pub fn stats(client: &Client, args: StatsArgs) -> anyhow::Result<u8> {
         anyhow::bail!("{missing}: no such running workload (see skiff ps -a)");
     }
     let terminal = std::io::stdout().is_terminal();
+    let interrupted = interrupts();
     loop {
-        std::thread::sleep(INTERVAL);
+        // Ctrl-C ends the live view as the way out of it, not as a failure: exit 0, as `top`'s q.
+        match interrupted.recv_timeout(INTERVAL) {
+            Ok(()) => return Ok(0),
+            Err(RecvTimeoutError::Timeout) => {}
+            // No handler could be installed: the default action stands, only the wait remains.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(INTERVAL),
+        }
         let now = sample(client)?;
         let rows = rows(&args.workloads, &before, &now);
         if args.no_stream {
@@ -87,6 +95,25 @@ pub fn stats(client: &Client, args: StatsArgs) -> anyhow::Result<u8> {
         print(&args.format, &now.1, rows)?;
         before = now;
     }
+}
+
+/// Ctrl-C (SIGINT), caught rather than left to its default action: a shell starts background
+/// commands with SIGINT ignored, and an inherited `SIG_IGN` would leave the live view
+/// unstoppable from its own terminal (seen when the tests ran under `cmd &`).
+fn interrupts() -> Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+        else {
+            return;
+        };
+        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+            let _ = tx.send(());
+        }
+    });
+    rx
 }
 
 /// The table's rows (header first), CPU % from the change between two samples. A workload only
