@@ -6,6 +6,7 @@ use crate::error::{RegistryError, Result};
 use crate::layout::{self, Layout, Plan};
 use crate::manifest;
 use crate::session::{Access, Req, Session};
+use crate::spin_files::FileSource;
 use crate::store::BlobStore;
 use crate::Registry;
 use bytes::Bytes;
@@ -131,6 +132,7 @@ impl Registry {
                 layout,
                 layer,
                 component,
+                files,
             } => {
                 // Read whole to be normalised: one declared larger than skiff runs is refused
                 // before it is downloaded.
@@ -140,13 +142,22 @@ impl Registry {
                         limit: crate::compat::MAX_WASM,
                     });
                 }
+                // A Spin component's file layers come with it (their count and sizes checked
+                // by the plan); files Spin inlined into the locked app are stored from there.
+                let data = files.iter().filter_map(|f| match &f.source {
+                    FileSource::Layer(l) => Some(l.clone()),
+                    FileSource::Inline(_) => None,
+                });
+                let wanted: Vec<Descriptor> = std::iter::once(layer.clone()).chain(data).collect();
                 moved += self
-                    .fetch(
-                        &session,
-                        req.store,
-                        &with_config(std::slice::from_ref(&layer)),
-                    )
+                    .fetch(&session, req.store, &with_config(&wanted))
                     .await?;
+                for f in &files {
+                    if let FileSource::Inline(bytes) = &f.source {
+                        put(req.store, bytes)?;
+                    }
+                }
+                let file_layers: Vec<Descriptor> = files.iter().map(|f| f.descriptor()).collect();
                 let wasm = read_all(req.store, &layer.digest)?;
                 // Artifacts carry no config to date them (`{}`): oras dates the manifest.
                 let created = created(&config_bytes()?).or_else(|| {
@@ -158,9 +169,12 @@ impl Registry {
                     &wasm,
                     &layer.digest,
                     created.as_deref(),
-                    layout,
-                    &digest,
-                    component.as_deref(),
+                    &layout::Source {
+                        layout,
+                        manifest: &digest,
+                        component: component.as_deref(),
+                        files: &file_layers,
+                    },
                     &Default::default(),
                 )?;
                 put(req.store, &config)?;
@@ -184,9 +198,12 @@ impl Registry {
                     &wasm,
                     &wasm_digest,
                     created(&config).as_deref(),
-                    Layout::Compat,
-                    &digest,
-                    None,
+                    &layout::Source {
+                        layout: Layout::Compat,
+                        manifest: &digest,
+                        component: None,
+                        files: &[],
+                    },
                     &crate::compat::defaults(&config),
                 )?;
                 put(req.store, &config)?;

@@ -19,7 +19,8 @@ fn manifest_json(pulled: &Pulled) -> serde_json::Value {
     serde_json::from_slice(&pulled.manifest).unwrap()
 }
 
-/// The pulled image is skiff's layout (wasm config, one application/wasm layer) over `wasm`.
+/// The pulled image is skiff's layout (wasm config, one application/wasm layer) over `wasm`,
+/// then a data layer for each of the component's files, titled with its path.
 fn assert_runs_as(store: &DirStore, pulled: &Pulled, wasm: &[u8], layout: Layout) {
     assert_eq!(pulled.layout, layout);
     let m = manifest_json(pulled);
@@ -27,9 +28,21 @@ fn assert_runs_as(store: &DirStore, pulled: &Pulled, wasm: &[u8], layout: Layout
         m["config"]["mediaType"],
         "application/vnd.wasm.config.v0+json"
     );
-    assert_eq!(m["layers"].as_array().unwrap().len(), 1);
     assert_eq!(m["layers"][0]["mediaType"], "application/wasm");
     assert_eq!(read_to_vec(store.open(&pulled.wasm_digest).unwrap()), wasm);
+}
+
+/// The pulled image's files: (path, bytes), each in the store under its data layer.
+fn assert_files(store: &DirStore, pulled: &Pulled, files: &[(&str, &[u8])]) {
+    let m = manifest_json(pulled);
+    let layers = &m["layers"].as_array().unwrap()[1..];
+    assert_eq!(layers.len(), files.len(), "{m}");
+    for (l, (path, bytes)) in layers.iter().zip(files) {
+        assert_eq!(l["mediaType"], shipped::SPIN_DATA);
+        assert_eq!(l["annotations"]["org.opencontainers.image.title"], *path);
+        let digest: skiff_store::Digest = l["digest"].as_str().unwrap().parse().unwrap();
+        assert_eq!(read_to_vec(store.open(&digest).unwrap()), *bytes);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -49,7 +62,7 @@ async fn current_spin_apps_pick_the_triggered_component_or_ask() {
                 wasm: &hello,
                 media_type: shipped::SPIN_WASM,
                 route: Some("/..."),
-                files: vec![("/static/index.html", b"<h1>hi</h1>")],
+                files: vec![("static/index.html", b"<h1>hi</h1>")],
             },
             SpinComponent {
                 id: "helper",
@@ -64,6 +77,8 @@ async fn current_spin_apps_pick_the_triggered_component_or_ask() {
     let (_d, store, pulled) = pull(&format!("{}/spin/one:v1", registry.addr), None).await;
     let pulled = pulled.unwrap();
     assert_runs_as(&store, &pulled, &hello, Layout::Spin);
+    // Inlined into the locked app by Spin (11 bytes), kept as a data layer by skiff.
+    assert_files(&store, &pulled, &[("static/index.html", b"<h1>hi</h1>")]);
     assert_eq!(
         manifest_json(&pulled)["annotations"]["dev.skiff.source.component"],
         "hello"
@@ -86,7 +101,7 @@ async fn current_spin_apps_pick_the_triggered_component_or_ask() {
                 wasm: &p2,
                 media_type: "application/wasm",
                 route: Some("/..."),
-                files: vec![("/index.html", b"<p>web</p>")],
+                files: vec![("index.html", b"<p>web</p>")],
             },
         ],
     );
@@ -99,7 +114,9 @@ async fn current_spin_apps_pick_the_triggered_component_or_ask() {
         "{err}"
     );
     let (_d, store, pulled) = pull(&reference, Some("web")).await;
-    assert_runs_as(&store, &pulled.unwrap(), &p2, Layout::Spin);
+    let pulled = pulled.unwrap();
+    assert_runs_as(&store, &pulled, &p2, Layout::Spin);
+    assert_files(&store, &pulled, &[("index.html", b"<p>web</p>")]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -243,7 +260,7 @@ async fn images_skopeo_copies_into_the_registry_pull() {
             wasm: &p2,
             media_type: shipped::SPIN_WASM,
             route: Some("/..."),
-            files: vec![("/index.html", b"<p>hi</p>")],
+            files: vec![("index.html", b"<p>hi</p>")],
         }],
     );
     let artifact = shipped::oci11_artifact(&hello, "application/vnd.wasm.config.v0+json");

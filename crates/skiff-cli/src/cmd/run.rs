@@ -162,7 +162,9 @@ pub(crate) fn guest_spec(args: &RunArgs, workload: &Workload) -> anyhow::Result<
     let mut grants = args.guest.grants(Scope::ONE)?;
     grants.args = args.guest_args().to_vec();
     grants.stdin = args.interactive;
-    Ok(skiff_spec::resolve(&workload.defaults(), grants))
+    let mut spec = skiff_spec::resolve(&workload.defaults(), grants);
+    workload.mount_files(&mut spec);
+    Ok(spec)
 }
 
 /// `run -p`: an HTTP component served by `skiff serve`'s own path (one app, every route), with

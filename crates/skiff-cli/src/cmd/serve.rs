@@ -214,7 +214,9 @@ fn guest_spec(
     let mut grants = args.guest.grants(scope)?;
     args.http.apply(scope, &mut grants)?;
     grants.route = app.route.as_ref().map(Route::to_string);
-    Ok(skiff_spec::resolve(&workload.defaults(), grants))
+    let mut spec = skiff_spec::resolve(&workload.defaults(), grants);
+    workload.mount_files(&mut spec);
+    Ok(spec)
 }
 
 pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {

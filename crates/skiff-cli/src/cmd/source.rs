@@ -16,6 +16,8 @@ pub struct Workload {
     /// argv[0] for the guest: the file name, or the image's repository name.
     pub argv0: String,
     pub image: Option<ImageSource>,
+    /// The image's files, written out (see [`crate::cmd::files`]): the guest's `/`, read-only.
+    pub files: Option<std::path::PathBuf>,
 }
 
 impl Workload {
@@ -33,6 +35,17 @@ impl Workload {
                 .map(|(k, v)| skiff_spec::EnvVar::new(k, v))
                 .collect(),
             route: d.route.clone(),
+        }
+    }
+
+    /// Grant the image's files, read-only at `/`, on top of what `spec` already grants.
+    pub fn mount_files(&self, spec: &mut skiff_spec::GuestSpec) {
+        if let Some(dir) = &self.files {
+            spec.mounts.push(skiff_spec::Mount {
+                host: dir.clone(),
+                guest: "/".into(),
+                read_only: true,
+            });
         }
     }
 }
@@ -53,6 +66,7 @@ pub fn resolve(home: &Home, target: &str) -> anyhow::Result<Workload> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| target.to_string()),
             image: None,
+            files: None,
         });
     }
     let looks_like_path = target.ends_with(".wasm") || target.starts_with(['.', '/', '~']);
@@ -80,6 +94,8 @@ pub fn resolve(home: &Home, target: &str) -> anyhow::Result<Workload> {
     let bytes = store
         .read_blob(&image.layer().digest, store.max_blob_size())
         .with_context(|| format!("image {target}: cannot read its Wasm layer"))?;
+    let files = crate::cmd::files::materialise(home, &store, &image)
+        .with_context(|| format!("image {target}"))?;
     let argv0 = reference
         .as_ref()
         .map(|r| r.path().rsplit('/').next().unwrap_or(r.path()).to_string())
@@ -96,6 +112,7 @@ pub fn resolve(home: &Home, target: &str) -> anyhow::Result<Workload> {
         label: target.to_string(),
         argv0,
         image: Some(ImageSource { reference, image }),
+        files,
     })
 }
 
