@@ -22,7 +22,8 @@ pub const SPIN_WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
 /// path. skiff keeps these layers, titled with that path, after its own wasm layer.
 pub const DATA_LAYER: &str = "application/vnd.wasm.content.layer.v1+data";
 /// What `spin registry push` writes instead of data layers when an app has over 500 files (or
-/// `SPIN_OCI_ARCHIVE_LAYERS` is set): one tar+gzip of a component's files. Not read by skiff.
+/// `SPIN_OCI_ARCHIVE_LAYERS` is set): one tar+gzip of a component's files, which a pull unpacks
+/// into data layers.
 pub const SPIN_ARCHIVE_LAYER: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
 
 /// OCI 1.1's empty config (`{}`), which artifacts (`oras push`) carry under an `artifactType`.

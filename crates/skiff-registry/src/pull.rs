@@ -144,11 +144,30 @@ impl Registry {
                 }
                 // A Spin component's file layers come with it (their count and sizes checked
                 // by the plan); files Spin inlined into the locked app are stored from there.
+                // Spin's archive form: its archive layers, fetched whole, unpacked below.
+                let mut files = files;
+                let archives = match files
+                    .iter()
+                    .any(|f| matches!(f.source, FileSource::Archived(_)))
+                {
+                    true => crate::spin_files::archives(&m),
+                    false => Vec::new(),
+                };
+                let archived: u64 = archives.iter().map(|a| a.size).sum();
+                if archived > skiff_image::files::MAX_FILES_BYTES {
+                    return Err(RegistryError::TooLarge {
+                        what: "the Spin app's archive layers (declared in the manifest)".into(),
+                        limit: skiff_image::files::MAX_FILES_BYTES,
+                    });
+                }
                 let data = files.iter().filter_map(|f| match &f.source {
                     FileSource::Layer(l) => Some(l.clone()),
-                    FileSource::Inline(_) => None,
+                    _ => None,
                 });
-                let wanted: Vec<Descriptor> = std::iter::once(layer.clone()).chain(data).collect();
+                let wanted: Vec<Descriptor> = std::iter::once(layer.clone())
+                    .chain(data)
+                    .chain(archives.iter().cloned())
+                    .collect();
                 moved += self
                     .fetch(&session, req.store, &with_config(&wanted))
                     .await?;
@@ -157,6 +176,7 @@ impl Registry {
                         put(req.store, bytes)?;
                     }
                 }
+                crate::spin_files::unpack(req.store, &archives, &mut files)?;
                 let file_layers: Vec<Descriptor> = files.iter().map(|f| f.descriptor()).collect();
                 let wasm = read_all(req.store, &layer.digest)?;
                 // Artifacts carry no config to date them (`{}`): oras dates the manifest.

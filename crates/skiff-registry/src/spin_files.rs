@@ -6,12 +6,15 @@
 //! pushes one tar+gzip layer per component (`…bundle.v1.tar+gzip`), which skiff refuses.
 
 use crate::error::{RegistryError, Result};
+use crate::store::BlobStore;
 use base64::Engine;
 use serde_json::Value;
 use skiff_image::annotations::OCI_TITLE;
 use skiff_image::media;
 use skiff_image::model::{Descriptor, Manifest};
 use skiff_store::Digest;
+use std::collections::BTreeSet;
+use std::io::Read;
 
 /// A file of the chosen component, where its bytes are.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +23,8 @@ pub(crate) enum FileSource {
     Layer(Descriptor),
     /// Inlined into the locked app (digest-checked here).
     Inline(Vec<u8>),
+    /// In one of the manifest's archive layers, by its digest (see [`unpack`]).
+    Archived(Digest),
 }
 
 /// A file: its path under the guest's `/` (checked, normalised), and its bytes.
@@ -35,6 +40,7 @@ impl SpinFile {
         let mut d = match &self.source {
             FileSource::Layer(l) => Descriptor::new(media::DATA_LAYER, l.digest.clone(), l.size),
             FileSource::Inline(b) => Descriptor::of(media::DATA_LAYER, b),
+            FileSource::Archived(_) => unreachable!("unpacked into a layer first"),
         };
         d.annotations.insert(OCI_TITLE.into(), self.path.clone());
         d
@@ -90,17 +96,7 @@ pub(crate) fn files(m: &Manifest, component: &Value, id: &str) -> Result<Vec<Spi
                 .find(|l| l.digest == d && l.media_type == media::DATA_LAYER)
             {
                 Some(l) => FileSource::Layer(l.clone()),
-                None if m
-                    .layers
-                    .iter()
-                    .any(|l| l.media_type == media::SPIN_ARCHIVE_LAYER) =>
-                {
-                    return Err(bad(format!(
-                        "its files in an archive layer ({}), which skiff does not read; push \
-                         the app without SPIN_OCI_ARCHIVE_LAYERS, with at most 500 files",
-                        media::SPIN_ARCHIVE_LAYER
-                    )))
-                }
+                None if !archives(m).is_empty() => FileSource::Archived(d),
                 None => {
                     return Err(bad(format!(
                         "file {path:?} in layer {d}, which the manifest does not list as a {} \
@@ -117,10 +113,12 @@ pub(crate) fn files(m: &Manifest, component: &Value, id: &str) -> Result<Vec<Spi
         };
         out.push((path, source));
     }
+    // Archived files' sizes are known once unpacked, which is bounded on its own (`unpack`).
     let sizes = out.iter().map(|(p, s)| {
         let size = match s {
             FileSource::Layer(l) => l.size,
             FileSource::Inline(b) => b.len() as u64,
+            FileSource::Archived(_) => 0,
         };
         (*p, size)
     });
@@ -131,6 +129,91 @@ pub(crate) fn files(m: &Manifest, component: &Value, id: &str) -> Result<Vec<Spi
         .zip(out)
         .map(|(path, (_, source))| SpinFile { path, source })
         .collect())
+}
+
+/// The manifest's archive layers (Spin's form past 500 files).
+pub(crate) fn archives(m: &Manifest) -> Vec<Descriptor> {
+    m.layers
+        .iter()
+        .filter(|l| l.media_type == media::SPIN_ARCHIVE_LAYER)
+        .cloned()
+        .collect()
+}
+
+/// Store the archived files `files` name, taken from the archive layers (already in the store),
+/// and make each a `Layer` source. Regular files only; each is digested, and only those the
+/// locked app names are kept. At most [`skiff_image::files::MAX_FILES_BYTES`] are read out of
+/// the archives in all (a gzip bomb stops there); a file named but found in no archive is an
+/// error.
+pub(crate) fn unpack(
+    store: &dyn BlobStore,
+    archives: &[Descriptor],
+    files: &mut [SpinFile],
+) -> Result<()> {
+    let wanted: BTreeSet<Digest> = files
+        .iter()
+        .filter_map(|f| match &f.source {
+            FileSource::Archived(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let limit = skiff_image::files::MAX_FILES_BYTES;
+    let mut budget = limit;
+    let err = |what: &Descriptor, e: std::io::Error| {
+        RegistryError::Manifest(format!(
+            "the Spin archive layer {} cannot be read as tar+gzip: {e}",
+            what.digest
+        ))
+    };
+    for a in archives {
+        let raw = store
+            .open(&a.digest)
+            .map_err(|e| RegistryError::Store(format!("reading {}: {e}", a.digest)))?;
+        // Headers and skipped entries count too: compat's bound on one layer's tar stream.
+        let stream = flate2::read::GzDecoder::new(raw).take(crate::compat::MAX_LAYER);
+        let mut archive = tar::Archive::new(stream);
+        for entry in archive.entries().map_err(|e| err(a, e))? {
+            let entry = entry.map_err(|e| err(a, e))?;
+            if entry.header().entry_type() != tar::EntryType::Regular {
+                continue;
+            }
+            let size = entry.size();
+            if size > budget {
+                return Err(RegistryError::TooLarge {
+                    what: format!(
+                        "the files unpacked from the Spin archive layer {}",
+                        a.digest
+                    ),
+                    limit,
+                });
+            }
+            budget -= size;
+            let mut bytes = Vec::with_capacity(size as usize);
+            entry
+                .take(size)
+                .read_to_end(&mut bytes)
+                .map_err(|e| err(a, e))?;
+            let digest = Digest::of(&bytes);
+            if wanted.contains(&digest) {
+                crate::pull::put(store, &bytes)?;
+            }
+        }
+    }
+    for f in files.iter_mut() {
+        if let FileSource::Archived(d) = &f.source {
+            let size = store.size(d).map_err(|_| {
+                RegistryError::Manifest(format!(
+                    "the Spin app's file {:?} ({d}) is in none of its archive layers",
+                    f.path
+                ))
+            })?;
+            f.source = FileSource::Layer(Descriptor::new(media::DATA_LAYER, d.clone(), size));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -119,6 +119,61 @@ async fn current_spin_apps_pick_the_triggered_component_or_ask() {
     assert_files(&store, &pulled, &[("index.html", b"<p>web</p>")]);
 }
 
+/// Spin's archive form (past 500 files, or `SPIN_OCI_ARCHIVE_LAYERS`): the files named in the
+/// locked app are taken out of the component's tar+gzip layer and kept as data layers like any
+/// other; a file named but in no archive is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_archive_layers_are_unpacked_into_the_named_files() {
+    let registry = TestRegistry::start();
+    let curl = Curl {
+        addr: &registry.addr,
+        user: None,
+    };
+    let p2 = guest("hello-p2.wasm");
+    let big = "spin data ".repeat(20);
+    let files: Vec<(&str, &[u8])> = vec![("data/in.txt", big.as_bytes()), ("a/b/small", b"small")];
+    let app = |files| {
+        shipped::spin_current_archived(
+            "app",
+            &[SpinComponent {
+                id: "hello",
+                wasm: &p2,
+                media_type: shipped::SPIN_WASM,
+                route: Some("/..."),
+                files,
+            }],
+        )
+    };
+    let image = app(files.clone());
+    assert!(!image.manifest.windows(5).any(|w| w == b"+data"));
+    push(&curl, "spin/archived", "v1", &image);
+    let (_d, store, pulled) = pull(&format!("{}/spin/archived:v1", registry.addr), None).await;
+    let pulled = pulled.unwrap();
+    assert_runs_as(&store, &pulled, &p2, Layout::Spin);
+    assert_files(&store, &pulled, &files);
+
+    // The locked app of one app, the archive of another: a named file is missing.
+    let mut lying = app(vec![("data/in.txt", b"other bytes, other digest")]);
+    let locked = image.blobs.last().unwrap().clone();
+    let manifest = String::from_utf8(lying.manifest.clone()).unwrap().replace(
+        &skiff_store::Digest::of(lying.blobs.last().unwrap()).to_string(),
+        &skiff_store::Digest::of(&locked).to_string(),
+    );
+    let manifest = manifest.replace(
+        &format!("\"size\":{}}}]", lying.blobs.last().unwrap().len()),
+        &format!("\"size\":{}}}]", locked.len()),
+    );
+    lying.manifest = manifest.into_bytes();
+    lying.blobs.push(locked);
+    push(&curl, "spin/archived", "lying", &lying);
+    let err = pull(&format!("{}/spin/archived:lying", registry.addr), None)
+        .await
+        .2
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is in none of its archive layers"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wkg_images_are_the_cncf_layout_stored_byte_for_byte() {
     let registry = TestRegistry::start();

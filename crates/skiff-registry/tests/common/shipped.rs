@@ -127,6 +127,38 @@ pub fn spin_locked_app(name: &str, components: &[SpinComponent]) -> Vec<u8> {
 
 /// `spin registry push` 3.x.
 pub fn spin_current(name: &str, components: &[SpinComponent]) -> ToolImage {
+    spin_pushed(name, components, false)
+}
+
+/// `spin registry push` 3.x with `SPIN_OCI_ARCHIVE_LAYERS` set (or past 500 layers): instead of
+/// data layers, one tar+gzip layer per component holding all its files (`tokio_tar`'s
+/// `append_dir_all(".", dir)`: a `.` directory entry, then `./path` entries); the locked app as
+/// in [`spin_current`].
+pub fn spin_current_archived(name: &str, components: &[SpinComponent]) -> ToolImage {
+    spin_pushed(name, components, true)
+}
+
+pub const SPIN_ARCHIVE: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
+
+fn spin_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    tar.append_data(&mut dir, ".", std::io::empty()).unwrap();
+    for (path, bytes) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(bytes.len() as u64);
+        tar.append_data(&mut h, format!("./{path}"), *bytes)
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+fn spin_pushed(name: &str, components: &[SpinComponent], archived: bool) -> ToolImage {
     let locked = spin_locked_app(name, components);
     let config = format!(
         r#"{{"architecture":"wasm","os":"wasip1","config":{{"Labels":{{"com.fermyon.spin.lockedAppDigest":"{}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#,
@@ -138,6 +170,14 @@ pub fn spin_current(name: &str, components: &[SpinComponent]) -> ToolImage {
     for c in components {
         layers.push(desc(c.media_type, c.wasm));
         blobs.push(c.wasm.to_vec());
+        if archived {
+            if !c.files.is_empty() {
+                let archive = spin_archive(&c.files);
+                layers.push(desc(SPIN_ARCHIVE, &archive));
+                blobs.push(archive);
+            }
+            continue;
+        }
         for (_, bytes) in c.files.iter().filter(|(_, b)| !is_inlined(b)) {
             layers.push(desc(SPIN_DATA, bytes));
             blobs.push(bytes.to_vec());
