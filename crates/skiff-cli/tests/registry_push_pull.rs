@@ -334,6 +334,9 @@ fn spin_files_are_mounted_read_only_where_the_locked_app_says() {
     s.run(&["run", &reference])
         .code(0)
         .stdout_has("read: spin data");
+    // Removing the image removes its files.
+    s.run(&["rmi", &reference]).code(0);
+    assert!(!dirs[0].exists());
 
     s.run(&["pull", &format!("{}/spin/files:escape", registry.addr)])
         .code(125)

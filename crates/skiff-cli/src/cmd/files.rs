@@ -72,3 +72,19 @@ fn set_read_only(path: &std::path::Path) -> std::io::Result<()> {
     p.set_readonly(true);
     std::fs::set_permissions(path, p)
 }
+
+/// Remove the files of images no longer in the store (after `rmi` or a prune) and leftovers of
+/// interrupted writes (best effort: what cannot be removed now is tried again next time). A
+/// guest still running from one keeps the files it has open.
+pub fn prune(home: &Home, store: &skiff_store::Store) {
+    let Ok(entries) = std::fs::read_dir(home.root().join("files")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let live = skiff_store::Digest::from_hex(&name).is_ok_and(|d| store.has_blob(&d));
+        if !live {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
