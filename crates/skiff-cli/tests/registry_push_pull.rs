@@ -334,6 +334,31 @@ fn spin_files_are_mounted_read_only_where_the_locked_app_says() {
     s.run(&["run", &reference])
         .code(0)
         .stdout_has("read: spin data");
+    // `serve` gives an HTTP component its files alike (and still serves).
+    let http = std::fs::read(guest("http-hello.wasm")).unwrap();
+    let served_image = shipped::spin_current(
+        "web",
+        &[shipped::SpinComponent {
+            id: "web",
+            wasm: &http,
+            media_type: shipped::SPIN_WASM,
+            route: Some("/..."),
+            files: vec![("static/index.html", data.as_bytes())],
+        }],
+    );
+    push("web", &served_image);
+    let web = format!("{}/spin/files:web", registry.addr);
+    s.run(&["pull", &web]).code(0);
+    let served = common::serve::Served::start_in(s.home.path(), &[&web]);
+    let r = served.get("/");
+    assert_eq!((r.status, r.body.as_str()), (200, "hello from skiff\n"));
+    drop(served);
+    assert_eq!(
+        std::fs::read_dir(s.home.path().join("files"))
+            .unwrap()
+            .count(),
+        2
+    );
     // Removing the image removes its files.
     s.run(&["rmi", &reference]).code(0);
     assert!(!dirs[0].exists());
