@@ -315,6 +315,10 @@ fn spin_files_are_mounted_read_only_where_the_locked_app_says() {
     let s = Skiff::new();
     let reference = format!("{}/spin/files:good", registry.addr);
     s.run(&["pull", &reference]).code(0);
+    s.run(&["inspect", &reference])
+        .code(0)
+        .stdout_has("files      /data/in.txt, /out/keep.txt (read-only)");
+    assert!(!s.home.path().join("files").exists(), "inspect writes none");
     s.run(&["run", &reference])
         .code(0)
         .stdout_has(&format!("read: {}", data.trim()))

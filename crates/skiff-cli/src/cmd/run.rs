@@ -1,7 +1,7 @@
 //! `skiff run`: run a WASI command to completion, sandboxed and limited.
 
 use crate::cmd::flags::{GuestFlags, Scope};
-use crate::cmd::source::{pull_if_missing, resolve, PullPolicy, Workload};
+use crate::cmd::source::{pull_if_missing, resolve, resolve_to_run, PullPolicy, Workload};
 use crate::home::Home;
 use crate::units::parse_size;
 use anyhow::Context;
@@ -106,7 +106,7 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
     if let Some(listen) = args.publish {
         return publish(home, args, listen);
     }
-    let workload = resolve(home, &args.command[0])?;
+    let workload = resolve_to_run(home, &args.command[0])?;
     let spec = guest_spec(&args, &workload)?;
     tracing::debug!("guest: {}", serde_json::to_string(&spec)?);
     let sandbox = Sandbox::from_spec(&spec, workload.argv0.clone()).map_err(anyhow::Error::msg)?;

@@ -94,8 +94,6 @@ pub fn resolve(home: &Home, target: &str) -> anyhow::Result<Workload> {
     let bytes = store
         .read_blob(&image.layer().digest, store.max_blob_size())
         .with_context(|| format!("image {target}: cannot read its Wasm layer"))?;
-    let files = crate::cmd::files::materialise(home, &store, &image)
-        .with_context(|| format!("image {target}"))?;
     let argv0 = reference
         .as_ref()
         .map(|r| r.path().rsplit('/').next().unwrap_or(r.path()).to_string())
@@ -112,8 +110,20 @@ pub fn resolve(home: &Home, target: &str) -> anyhow::Result<Workload> {
         label: target.to_string(),
         argv0,
         image: Some(ImageSource { reference, image }),
-        files,
+        files: None,
     })
+}
+
+/// [`resolve`], for running: the image's files written out (see [`crate::cmd::files`]), ready
+/// for [`Workload::mount_files`].
+pub fn resolve_to_run(home: &Home, target: &str) -> anyhow::Result<Workload> {
+    let mut w = resolve(home, target)?;
+    if let Some(src) = w.image.as_ref().filter(|s| !s.image.files().is_empty()) {
+        let store = home.store()?;
+        w.files = crate::cmd::files::materialise(home, &store, &src.image)
+            .with_context(|| format!("image {target}"))?;
+    }
+    Ok(w)
 }
 
 pub fn read_wasm_file(path: &Path) -> anyhow::Result<Vec<u8>> {
