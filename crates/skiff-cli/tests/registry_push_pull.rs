@@ -363,11 +363,21 @@ fn spin_files_are_mounted_read_only_where_the_locked_app_says() {
             .count(),
         2
     );
+    // A detached run (the daemon runs it on this host) is given them too.
+    let d = common::daemon::Daemon::start_in(s, &[]);
+    d.run(&["run", "-d", "--name", "files", &reference]).code(0);
+    d.wait_status("files", "exited");
+    let log = d.log_lines("files");
+    assert!(
+        log.iter().any(|l| l.starts_with("read: spin data")),
+        "{log:?}"
+    );
+    d.run(&["rm", "files"]).code(0);
     // Removing the image removes its files.
-    s.run(&["rmi", &reference]).code(0);
+    d.run(&["rmi", &reference]).code(0);
     assert!(!dirs[0].exists());
 
-    s.run(&["pull", &format!("{}/spin/files:escape", registry.addr)])
+    d.run(&["pull", &format!("{}/spin/files:escape", registry.addr)])
         .code(125)
         .stderr_has("component \"hello\" has files skiff refuses")
         .stderr_has("leaves the root");
