@@ -338,6 +338,16 @@ fn spin_files_are_mounted_read_only_where_the_locked_app_says() {
     s.run(&["run", &reference])
         .code(0)
         .stdout_has("read: spin data");
+    // `save` carries the files, and `load` into another home runs with them.
+    let tar = s.home.path().join("files.tar");
+    s.run(&["save", "-o", tar.to_str().unwrap(), &reference])
+        .code(0);
+    let other = Skiff::new();
+    other.run(&["load", "-i", tar.to_str().unwrap()]).code(0);
+    other
+        .run(&["run", "--pull", "never", &reference])
+        .code(0)
+        .stdout_has("read: spin data");
     // `serve` gives an HTTP component its files alike (and still serves).
     let http = std::fs::read(guest("http-hello.wasm")).unwrap();
     let served_image = shipped::spin_current(
