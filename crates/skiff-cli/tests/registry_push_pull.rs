@@ -216,7 +216,7 @@ fn images_todays_tools_push_pull_and_run() {
             wasm: &p2,
             media_type: shipped::SPIN_WASM,
             route: Some("/..."),
-            files: vec![("/index.html", b"<p>hi</p>")],
+            files: vec![("index.html", b"<p>hi</p>")],
         }],
     );
     let images = [
@@ -268,6 +268,144 @@ fn images_todays_tools_push_pull_and_run() {
     s.run(&["run", &reference])
         .code(0)
         .stdout_has("hello from skiff");
+}
+
+/// A Spin app's files, as `spin registry push` writes them (a data layer for a large file, a
+/// small one inlined into the locked app), are given to the guest read-only at the paths the
+/// locked app says; a path that leaves the guest's root is refused at pull.
+#[test]
+fn spin_files_are_mounted_read_only_where_the_locked_app_says() {
+    let registry = TestRegistry::start();
+    let curl = Curl {
+        addr: &registry.addr,
+        user: None,
+    };
+    let p2 = std::fs::read(guest("hello-p2.wasm")).unwrap();
+    let data = "spin data ".repeat(20);
+    let spin = |files| {
+        shipped::spin_current(
+            "app",
+            &[shipped::SpinComponent {
+                id: "hello",
+                wasm: &p2,
+                media_type: shipped::SPIN_WASM,
+                route: Some("/..."),
+                files,
+            }],
+        )
+    };
+    let push = |tag: &str, image: &shipped::ToolImage| {
+        for b in &image.blobs {
+            curl.put_blob("spin/files", b);
+        }
+        curl.put_manifest("spin/files", tag, shipped::OCI_MANIFEST, &image.manifest);
+    };
+    // The `hello` guest reads /data/in.txt and tries to write /out/out.txt.
+    let good = spin(vec![
+        ("data/in.txt", data.as_bytes()),
+        ("out/keep.txt", b"small"),
+    ]);
+    assert!(
+        good.manifest.windows(6).any(|w| w == b"+data\""),
+        "a data layer"
+    );
+    push("good", &good);
+    push("escape", &spin(vec![("../../etc/passwd", b"x")]));
+
+    let s = Skiff::new();
+    let reference = format!("{}/spin/files:good", registry.addr);
+    s.run(&["pull", &reference]).code(0);
+    s.run(&["inspect", &reference])
+        .code(0)
+        .stdout_has("files      /data/in.txt, /out/keep.txt (read-only)");
+    assert!(!s.home.path().join("files").exists(), "inspect writes none");
+    s.run(&["run", &reference])
+        .code(0)
+        .stdout_has(&format!("read: {}", data.trim()))
+        .stdout_has("write: error");
+    // Written out once, read-only, nothing but the files.
+    let dirs: Vec<_> = std::fs::read_dir(s.home.path().join("files"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let mut names: Vec<_> = walk(&dirs[0]);
+    names.sort();
+    assert_eq!(names, ["data/in.txt", "out/keep.txt"]);
+    let meta = std::fs::metadata(dirs[0].join("data/in.txt")).unwrap();
+    assert!(meta.permissions().readonly());
+    // A second run uses them as they are.
+    s.run(&["run", &reference])
+        .code(0)
+        .stdout_has("read: spin data");
+    // `save` carries the files, and `load` into another home runs with them.
+    let tar = s.home.path().join("files.tar");
+    s.run(&["save", "-o", tar.to_str().unwrap(), &reference])
+        .code(0);
+    let other = Skiff::new();
+    other.run(&["load", "-i", tar.to_str().unwrap()]).code(0);
+    other
+        .run(&["run", "--pull", "never", &reference])
+        .code(0)
+        .stdout_has("read: spin data");
+    // `serve` gives an HTTP component its files alike (and still serves).
+    let http = std::fs::read(guest("http-hello.wasm")).unwrap();
+    let served_image = shipped::spin_current(
+        "web",
+        &[shipped::SpinComponent {
+            id: "web",
+            wasm: &http,
+            media_type: shipped::SPIN_WASM,
+            route: Some("/..."),
+            files: vec![("static/index.html", data.as_bytes())],
+        }],
+    );
+    push("web", &served_image);
+    let web = format!("{}/spin/files:web", registry.addr);
+    s.run(&["pull", &web]).code(0);
+    let served = common::serve::Served::start_in(s.home.path(), &[&web]);
+    let r = served.get("/");
+    assert_eq!((r.status, r.body.as_str()), (200, "hello from skiff\n"));
+    drop(served);
+    assert_eq!(
+        std::fs::read_dir(s.home.path().join("files"))
+            .unwrap()
+            .count(),
+        2
+    );
+    // A detached run (the daemon runs it on this host) is given them too.
+    let d = common::daemon::Daemon::start_in(s, &[]);
+    d.run(&["run", "-d", "--name", "files", &reference]).code(0);
+    d.wait_status("files", "exited");
+    let log = d.log_lines("files");
+    assert!(
+        log.iter().any(|l| l.starts_with("read: spin data")),
+        "{log:?}"
+    );
+    d.run(&["rm", "files"]).code(0);
+    // Removing the image removes its files.
+    d.run(&["rmi", &reference]).code(0);
+    assert!(!dirs[0].exists());
+
+    d.run(&["pull", &format!("{}/spin/files:escape", registry.addr)])
+        .code(125)
+        .stderr_has("component \"hello\" has files skiff refuses")
+        .stderr_has("leaves the root");
+}
+
+/// Files under `dir`, relative, `/`-separated.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if p.is_dir() {
+            out.extend(walk(&p).into_iter().map(|n| format!("{name}/{n}")));
+        } else {
+            out.push(name);
+        }
+    }
+    out
 }
 
 /// The image config of `reference`, as skopeo reads it from the registry.

@@ -74,7 +74,7 @@ pub fn save(store: &Store, items: &[SaveItem], out: &mut dyn Write) -> Result<()
         let image = Image::read(store, &item.digest)?;
         blobs.insert(image.digest.clone());
         blobs.insert(image.manifest.config.digest.clone());
-        blobs.insert(image.layer().digest.clone());
+        blobs.extend(image.manifest.layers.iter().map(|l| l.digest.clone()));
         let descriptor = |annotations| Descriptor {
             annotations,
             ..Descriptor::new(

@@ -21,9 +21,10 @@ pub enum ImageError {
     /// Not the CNCF Wasm layout: says what it saw.
     #[error(
         "unsupported image layout: {saw}; skiff reads the CNCF Wasm layout (config \
-         {config}, exactly one {layer} layer)",
+         {config}, exactly one {layer} layer, then only {data} layers of files)",
         config = media::WASM_CONFIG,
-        layer = media::WASM_LAYER
+        layer = media::WASM_LAYER,
+        data = media::DATA_LAYER
     )]
     Layout { saw: String },
     #[error("invalid manifest {digest}: {reason}")]
@@ -53,9 +54,15 @@ impl Image {
         &self.manifest.layers[0]
     }
 
-    /// Manifest + config + layer, as `docker images` counts SIZE.
+    /// The files the guest is given read-only (a Spin component's): (path under `/`, layer).
+    pub fn files(&self) -> Vec<(&str, &Descriptor)> {
+        crate::files::of_layers(&self.manifest.layers)
+    }
+
+    /// Manifest + config + layers, as `docker images` counts SIZE.
     pub fn total_size(&self) -> u64 {
-        self.manifest_size + self.manifest.config.size + self.layer().size
+        let layers: u64 = self.manifest.layers.iter().map(|l| l.size).sum();
+        self.manifest_size + self.manifest.config.size + layers
     }
 
     /// Read and check the image `digest` from anything that holds blobs.
@@ -150,9 +157,10 @@ pub fn parse_manifest(digest: &Digest, bytes: &[u8]) -> Result<Manifest, ImageEr
         )));
     }
     let layers: Vec<&str> = m.layers.iter().map(|l| l.media_type.as_str()).collect();
+    // After the wasm layer, only files (what a pull of a Spin app keeps of its component's).
     let layout_ok = m.config.media_type == media::WASM_CONFIG
-        && layers.len() == 1
-        && layers[0] == media::WASM_LAYER;
+        && layers.first() == Some(&media::WASM_LAYER)
+        && layers[1..].iter().all(|l| *l == media::DATA_LAYER);
     if !layout_ok {
         return Err(ImageError::Layout {
             saw: format!(
@@ -164,6 +172,9 @@ pub fn parse_manifest(digest: &Digest, bytes: &[u8]) -> Result<Manifest, ImageEr
             ),
         });
     }
+    let files = crate::files::of_layers(&m.layers);
+    crate::files::check(files.iter().map(|(p, l)| (*p, l.size)))
+        .map_err(|e| bad(format!("its files: {e}")))?;
     if m.config.size > CONFIG_MAX {
         return Err(bad(format!(
             "config size {} is over the limit of {CONFIG_MAX}",

@@ -16,6 +16,7 @@ pub mod annotations;
 pub mod archive;
 pub mod build;
 pub mod compat;
+pub mod files;
 pub mod image;
 pub mod media;
 pub mod model;

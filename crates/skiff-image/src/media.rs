@@ -18,6 +18,13 @@ pub const MANIFEST_ACCEPT: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST
 /// under an ordinary image config (current Spin, the config labelled with its digest).
 pub const SPIN_CONFIG: &str = "application/vnd.fermyon.spin.application.v1+config";
 pub const SPIN_WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
+/// A file of a Spin component, one layer each; the locked app names it by digest with its guest
+/// path. skiff keeps these layers, titled with that path, after its own wasm layer.
+pub const DATA_LAYER: &str = "application/vnd.wasm.content.layer.v1+data";
+/// What `spin registry push` writes instead of data layers when an app has over 500 files (or
+/// `SPIN_OCI_ARCHIVE_LAYERS` is set): one tar+gzip of a component's files, which a pull unpacks
+/// into data layers.
+pub const SPIN_ARCHIVE_LAYER: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
 
 /// OCI 1.1's empty config (`{}`), which artifacts (`oras push`) carry under an `artifactType`.
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";

@@ -44,9 +44,12 @@ pub fn compat(config: &[u8], layers: &[&[u8]]) -> Result<(Vec<u8>, Vec<u8>)> {
         &wasm,
         &digest,
         pull::created(config).as_deref(),
-        layout::Layout::Compat,
-        &digest,
-        None,
+        &layout::Source {
+            layout: layout::Layout::Compat,
+            manifest: &digest,
+            component: None,
+            files: &[],
+        },
         &compat::defaults(config),
     )
 }

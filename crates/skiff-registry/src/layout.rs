@@ -3,6 +3,7 @@
 //! `application/wasm` layer. The mapping is documented in docs/registry.md.
 
 use crate::error::{RegistryError, Result};
+use crate::spin_files::SpinFile;
 use serde_json::Value;
 use skiff_image::annotations::{OCI_TITLE, SOURCE_COMPONENT, SOURCE_LAYOUT, SOURCE_MANIFEST};
 use skiff_image::media;
@@ -104,6 +105,8 @@ pub(crate) enum Plan {
         layout: Layout,
         layer: Descriptor,
         component: Option<String>,
+        /// The chosen Spin component's files, to fetch and keep as data layers.
+        files: Vec<SpinFile>,
     },
     /// Tar layers, the .wasm inside (named by the entrypoint).
     Compat { layers: Vec<Descriptor> },
@@ -160,11 +163,12 @@ pub(crate) fn plan(
             .iter()
             .filter(|l| l.media_type == media::SPIN_WASM_LAYER || l.media_type == media::WASM_LAYER)
             .collect();
-        let (layer, id) = spin_component(&wasm, spin_config, component)?;
+        let (layer, id, files) = spin_component(m, &wasm, spin_config, component)?;
         return Ok(Plan::WasmLayer {
             layout: Layout::Spin,
             layer: layer.clone(),
             component: id,
+            files,
         });
     }
     let runwasi: Vec<&Descriptor> = m
@@ -181,6 +185,7 @@ pub(crate) fn plan(
             layout: Layout::Runwasi,
             layer: layer.clone(),
             component: id,
+            files: Vec::new(),
         });
     }
     // An `application/wasm` layer runs whatever the config says: OCI 1.1 artifacts (the empty
@@ -196,6 +201,7 @@ pub(crate) fn plan(
             layout: Layout::Artifact,
             layer: layer.clone(),
             component: id,
+            files: Vec::new(),
         });
     }
     let is_tar = |l: &Descriptor| {
@@ -217,12 +223,14 @@ pub(crate) fn plan(
     Err(RegistryError::UnknownLayout { found: found(m) })
 }
 
-/// Spin's locked app names each component's source by the digest of its wasm layer.
+/// Spin's locked app names each component's source by the digest of its wasm layer, and its
+/// files (see [`crate::spin_files`]).
 fn spin_component<'a>(
+    m: &Manifest,
     wasm: &[&'a Descriptor],
     config: Option<&[u8]>,
     want: Option<&str>,
-) -> Result<(&'a Descriptor, Option<String>)> {
+) -> Result<(&'a Descriptor, Option<String>, Vec<SpinFile>)> {
     let app: Value = config
         .and_then(|c| serde_json::from_slice(c).ok())
         .unwrap_or(Value::Null);
@@ -251,7 +259,8 @@ fn spin_component<'a>(
     let by_digest = |d: &Digest| wasm.iter().copied().find(|l| l.digest == *d);
     if components.is_empty() {
         // No readable component table: fall back to the layers themselves.
-        return pick_by_title(wasm, want, "Spin app");
+        let (layer, id) = pick_by_title(wasm, want, "Spin app")?;
+        return Ok((layer, id, Vec::new()));
     }
     let chosen = match want {
         Some(w) => components.iter().find(|(id, _)| id == w).ok_or_else(|| {
@@ -290,7 +299,17 @@ fn spin_component<'a>(
         }
     };
     let layer = by_digest(&chosen.1).expect("filtered above");
-    Ok((layer, Some(chosen.0.clone())))
+    let files = match app
+        .get("components")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("id") == Some(&Value::from(chosen.0.as_str())))
+        }) {
+        Some(c) => crate::spin_files::files(m, c, &chosen.0)?,
+        None => Vec::new(),
+    };
+    Ok((layer, Some(chosen.0.clone()), files))
 }
 
 /// Each trigger's component and how it is triggered (`http /hello`), from the locked app.
@@ -356,6 +375,16 @@ fn pick_by_title<'a>(
     }
 }
 
+/// Where a normalised image came from: the layout, its manifest, the component chosen and that
+/// component's files (data layers, titled with their paths).
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub layout: Layout,
+    pub manifest: &'a Digest,
+    pub component: Option<&'a str>,
+    pub files: &'a [Descriptor],
+}
+
 /// skiff's own config and manifest for a wasm layer found in another layout. The config is
 /// derived from the binary (`os`, `component`), the manifest records where it came from and the
 /// source's `defaults` (args, env).
@@ -363,11 +392,15 @@ pub(crate) fn normalise(
     wasm: &[u8],
     layer_digest: &Digest,
     created: Option<&str>,
-    layout: Layout,
-    source_manifest: &Digest,
-    component: Option<&str>,
+    source: &Source<'_>,
     defaults: &skiff_image::annotations::Defaults,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
+    let Source {
+        layout,
+        manifest: source_manifest,
+        component,
+        files,
+    } = *source;
     let info = skiff_wasm::inspect(wasm).map_err(|e| {
         RegistryError::Manifest(format!(
             "the {layout} image's wasm layer {layer_digest} is not usable WebAssembly: {e}"
@@ -385,7 +418,9 @@ pub(crate) fn normalise(
         author: None,
         architecture: skiff_image::model::ARCHITECTURE.into(),
         os: if is_component { "wasip2" } else { "wasip1" }.into(),
-        layer_digests: vec![layer_digest.clone()],
+        layer_digests: std::iter::once(layer_digest.clone())
+            .chain(files.iter().map(|f| f.digest.clone()))
+            .collect(),
         component: is_component.then_some(Component {
             exports: info.exports,
             imports: info.imports,
@@ -406,11 +441,13 @@ pub(crate) fn normalise(
         media_type: Some(media::OCI_MANIFEST.to_string()),
         artifact_type: None,
         config: Descriptor::of(media::WASM_CONFIG, &config_bytes),
-        layers: vec![Descriptor::new(
+        layers: std::iter::once(Descriptor::new(
             media::WASM_LAYER,
             layer_digest.clone(),
             wasm.len() as u64,
-        )],
+        ))
+        .chain(files.iter().cloned())
+        .collect(),
         annotations,
     };
     Ok((config_bytes, to_canonical_json(&manifest)))

@@ -21,6 +21,7 @@ mod progress;
 mod pull;
 mod push;
 mod session;
+mod spin_files;
 mod store;
 mod token;
 mod transport;

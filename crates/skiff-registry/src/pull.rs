@@ -6,6 +6,7 @@ use crate::error::{RegistryError, Result};
 use crate::layout::{self, Layout, Plan};
 use crate::manifest;
 use crate::session::{Access, Req, Session};
+use crate::spin_files::FileSource;
 use crate::store::BlobStore;
 use crate::Registry;
 use bytes::Bytes;
@@ -131,6 +132,7 @@ impl Registry {
                 layout,
                 layer,
                 component,
+                files,
             } => {
                 // Read whole to be normalised: one declared larger than skiff runs is refused
                 // before it is downloaded.
@@ -140,13 +142,42 @@ impl Registry {
                         limit: crate::compat::MAX_WASM,
                     });
                 }
+                // A Spin component's file layers come with it (their count and sizes checked
+                // by the plan); files Spin inlined into the locked app are stored from there.
+                // Spin's archive form: its archive layers, fetched whole, unpacked below.
+                let mut files = files;
+                let archives = match files
+                    .iter()
+                    .any(|f| matches!(f.source, FileSource::Archived(_)))
+                {
+                    true => crate::spin_files::archives(&m),
+                    false => Vec::new(),
+                };
+                let archived: u64 = archives.iter().map(|a| a.size).sum();
+                if archived > skiff_image::files::MAX_FILES_BYTES {
+                    return Err(RegistryError::TooLarge {
+                        what: "the Spin app's archive layers (declared in the manifest)".into(),
+                        limit: skiff_image::files::MAX_FILES_BYTES,
+                    });
+                }
+                let data = files.iter().filter_map(|f| match &f.source {
+                    FileSource::Layer(l) => Some(l.clone()),
+                    _ => None,
+                });
+                let wanted: Vec<Descriptor> = std::iter::once(layer.clone())
+                    .chain(data)
+                    .chain(archives.iter().cloned())
+                    .collect();
                 moved += self
-                    .fetch(
-                        &session,
-                        req.store,
-                        &with_config(std::slice::from_ref(&layer)),
-                    )
+                    .fetch(&session, req.store, &with_config(&wanted))
                     .await?;
+                for f in &files {
+                    if let FileSource::Inline(bytes) = &f.source {
+                        put(req.store, bytes)?;
+                    }
+                }
+                crate::spin_files::unpack(req.store, &archives, &mut files)?;
+                let file_layers: Vec<Descriptor> = files.iter().map(|f| f.descriptor()).collect();
                 let wasm = read_all(req.store, &layer.digest)?;
                 // Artifacts carry no config to date them (`{}`): oras dates the manifest.
                 let created = created(&config_bytes()?).or_else(|| {
@@ -158,9 +189,12 @@ impl Registry {
                     &wasm,
                     &layer.digest,
                     created.as_deref(),
-                    layout,
-                    &digest,
-                    component.as_deref(),
+                    &layout::Source {
+                        layout,
+                        manifest: &digest,
+                        component: component.as_deref(),
+                        files: &file_layers,
+                    },
                     &Default::default(),
                 )?;
                 put(req.store, &config)?;
@@ -184,9 +218,12 @@ impl Registry {
                     &wasm,
                     &wasm_digest,
                     created(&config).as_deref(),
-                    Layout::Compat,
-                    &digest,
-                    None,
+                    &layout::Source {
+                        layout: Layout::Compat,
+                        manifest: &digest,
+                        component: None,
+                        files: &[],
+                    },
                     &crate::compat::defaults(&config),
                 )?;
                 put(req.store, &config)?;

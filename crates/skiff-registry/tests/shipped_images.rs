@@ -19,7 +19,8 @@ fn manifest_json(pulled: &Pulled) -> serde_json::Value {
     serde_json::from_slice(&pulled.manifest).unwrap()
 }
 
-/// The pulled image is skiff's layout (wasm config, one application/wasm layer) over `wasm`.
+/// The pulled image is skiff's layout (wasm config, one application/wasm layer) over `wasm`,
+/// then a data layer for each of the component's files, titled with its path.
 fn assert_runs_as(store: &DirStore, pulled: &Pulled, wasm: &[u8], layout: Layout) {
     assert_eq!(pulled.layout, layout);
     let m = manifest_json(pulled);
@@ -27,9 +28,21 @@ fn assert_runs_as(store: &DirStore, pulled: &Pulled, wasm: &[u8], layout: Layout
         m["config"]["mediaType"],
         "application/vnd.wasm.config.v0+json"
     );
-    assert_eq!(m["layers"].as_array().unwrap().len(), 1);
     assert_eq!(m["layers"][0]["mediaType"], "application/wasm");
     assert_eq!(read_to_vec(store.open(&pulled.wasm_digest).unwrap()), wasm);
+}
+
+/// The pulled image's files: (path, bytes), each in the store under its data layer.
+fn assert_files(store: &DirStore, pulled: &Pulled, files: &[(&str, &[u8])]) {
+    let m = manifest_json(pulled);
+    let layers = &m["layers"].as_array().unwrap()[1..];
+    assert_eq!(layers.len(), files.len(), "{m}");
+    for (l, (path, bytes)) in layers.iter().zip(files) {
+        assert_eq!(l["mediaType"], shipped::SPIN_DATA);
+        assert_eq!(l["annotations"]["org.opencontainers.image.title"], *path);
+        let digest: skiff_store::Digest = l["digest"].as_str().unwrap().parse().unwrap();
+        assert_eq!(read_to_vec(store.open(&digest).unwrap()), *bytes);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -49,7 +62,7 @@ async fn current_spin_apps_pick_the_triggered_component_or_ask() {
                 wasm: &hello,
                 media_type: shipped::SPIN_WASM,
                 route: Some("/..."),
-                files: vec![("/static/index.html", b"<h1>hi</h1>")],
+                files: vec![("static/index.html", b"<h1>hi</h1>")],
             },
             SpinComponent {
                 id: "helper",
@@ -64,6 +77,8 @@ async fn current_spin_apps_pick_the_triggered_component_or_ask() {
     let (_d, store, pulled) = pull(&format!("{}/spin/one:v1", registry.addr), None).await;
     let pulled = pulled.unwrap();
     assert_runs_as(&store, &pulled, &hello, Layout::Spin);
+    // Inlined into the locked app by Spin (11 bytes), kept as a data layer by skiff.
+    assert_files(&store, &pulled, &[("static/index.html", b"<h1>hi</h1>")]);
     assert_eq!(
         manifest_json(&pulled)["annotations"]["dev.skiff.source.component"],
         "hello"
@@ -86,7 +101,7 @@ async fn current_spin_apps_pick_the_triggered_component_or_ask() {
                 wasm: &p2,
                 media_type: "application/wasm",
                 route: Some("/..."),
-                files: vec![("/index.html", b"<p>web</p>")],
+                files: vec![("index.html", b"<p>web</p>")],
             },
         ],
     );
@@ -99,7 +114,64 @@ async fn current_spin_apps_pick_the_triggered_component_or_ask() {
         "{err}"
     );
     let (_d, store, pulled) = pull(&reference, Some("web")).await;
-    assert_runs_as(&store, &pulled.unwrap(), &p2, Layout::Spin);
+    let pulled = pulled.unwrap();
+    assert_runs_as(&store, &pulled, &p2, Layout::Spin);
+    assert_files(&store, &pulled, &[("index.html", b"<p>web</p>")]);
+}
+
+/// Spin's archive form (past 500 files, or `SPIN_OCI_ARCHIVE_LAYERS`): the files named in the
+/// locked app are taken out of the component's tar+gzip layer and kept as data layers like any
+/// other; a file named but in no archive is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_archive_layers_are_unpacked_into_the_named_files() {
+    let registry = TestRegistry::start();
+    let curl = Curl {
+        addr: &registry.addr,
+        user: None,
+    };
+    let p2 = guest("hello-p2.wasm");
+    let big = "spin data ".repeat(20);
+    let files: Vec<(&str, &[u8])> = vec![("data/in.txt", big.as_bytes()), ("a/b/small", b"small")];
+    let app = |files| {
+        shipped::spin_current_archived(
+            "app",
+            &[SpinComponent {
+                id: "hello",
+                wasm: &p2,
+                media_type: shipped::SPIN_WASM,
+                route: Some("/..."),
+                files,
+            }],
+        )
+    };
+    let image = app(files.clone());
+    assert!(!image.manifest.windows(5).any(|w| w == b"+data"));
+    push(&curl, "spin/archived", "v1", &image);
+    let (_d, store, pulled) = pull(&format!("{}/spin/archived:v1", registry.addr), None).await;
+    let pulled = pulled.unwrap();
+    assert_runs_as(&store, &pulled, &p2, Layout::Spin);
+    assert_files(&store, &pulled, &files);
+
+    // The locked app of one app, the archive of another: a named file is missing.
+    let mut lying = app(vec![("data/in.txt", b"other bytes, other digest")]);
+    let locked = image.blobs.last().unwrap().clone();
+    let manifest = String::from_utf8(lying.manifest.clone()).unwrap().replace(
+        &skiff_store::Digest::of(lying.blobs.last().unwrap()).to_string(),
+        &skiff_store::Digest::of(&locked).to_string(),
+    );
+    let manifest = manifest.replace(
+        &format!("\"size\":{}}}]", lying.blobs.last().unwrap().len()),
+        &format!("\"size\":{}}}]", locked.len()),
+    );
+    lying.manifest = manifest.into_bytes();
+    lying.blobs.push(locked);
+    push(&curl, "spin/archived", "lying", &lying);
+    let err = pull(&format!("{}/spin/archived:lying", registry.addr), None)
+        .await
+        .2
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is in none of its archive layers"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -243,7 +315,7 @@ async fn images_skopeo_copies_into_the_registry_pull() {
             wasm: &p2,
             media_type: shipped::SPIN_WASM,
             route: Some("/..."),
-            files: vec![("/index.html", b"<p>hi</p>")],
+            files: vec![("index.html", b"<p>hi</p>")],
         }],
     );
     let artifact = shipped::oci11_artifact(&hello, "application/vnd.wasm.config.v0+json");

@@ -3,7 +3,7 @@
 use crate::client::Client;
 use crate::cmd::flags::absolute_mounts;
 use crate::cmd::run::RunArgs;
-use crate::cmd::source::{resolve, Workload as Source};
+use crate::cmd::source::{resolve_to_run, Workload as Source};
 use crate::home::Home;
 use anyhow::Context;
 use hyper::Method;
@@ -32,7 +32,7 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
 /// `image prune` may delete the store's layer at any time, and a restart after `kill -9` must
 /// still find the bytes the record was created with.
 pub fn upload(client: &Client, home: &Home, target: &str) -> anyhow::Result<(BlobInfo, Source)> {
-    let mut w = resolve(home, target)?;
+    let mut w = resolve_to_run(home, target)?;
     let bytes = std::mem::take(&mut w.bytes);
     let size = bytes.len() as u64;
     // The daemon compiles the binary to learn its kind (and fills the compile cache): the

@@ -114,8 +114,10 @@ pub fn prune(
         }
         Err(e) => return Err(e),
     }
-    let report = home.store()?.prune()?;
+    let store = home.store()?;
+    let report = store.prune()?;
     crate::cmd::image::print_prune_report(&report);
+    crate::cmd::files::prune(home, &store);
     Ok(0)
 }
 

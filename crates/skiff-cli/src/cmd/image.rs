@@ -28,8 +28,10 @@ pub fn image(home: &Home, cmd: ImageCommand) -> anyhow::Result<u8> {
         ImageCommand::Ls(args) => crate::cmd::images::images(home, args),
         ImageCommand::Rm(args) => crate::cmd::rmi::rmi(home, args),
         ImageCommand::Prune(_) => {
-            let report = home.store()?.prune()?;
+            let store = home.store()?;
+            let report = store.prune()?;
             print_prune_report(&report);
+            crate::cmd::files::prune(home, &store);
             Ok(0)
         }
     }

@@ -210,6 +210,12 @@ fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
     if let Some(route) = &r.defaults.route {
         println!("  http route {}", t(route));
     }
+    // A Spin component's files: given to the guest read-only, at `/`.
+    let files = skiff_image::files::of_layers(&r.manifest.layers);
+    if !files.is_empty() {
+        let paths: Vec<String> = files.iter().map(|(p, _)| format!("/{p}")).collect();
+        println!("  files      {} (read-only)", list(&paths));
+    }
     println!();
     println!("Annotations:");
     for (k, v) in &r.manifest.annotations {

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod detach;
 pub mod disk;
 pub mod events;
+pub mod files;
 pub mod flags;
 pub mod image;
 pub mod images;

@@ -61,6 +61,7 @@ pub fn rmi(home: &Home, args: RmiArgs) -> anyhow::Result<u8> {
         }
         match store.remove_if_unreferenced(&digest)? {
             Some(report) if !report.blobs.is_empty() => {
+                crate::cmd::files::prune(home, &store);
                 println!(
                     "Deleted: {digest} ({} blobs, {}; {} compiled)",
                     report.blobs.len(),

@@ -1,7 +1,7 @@
 //! `skiff run`: run a WASI command to completion, sandboxed and limited.
 
 use crate::cmd::flags::{GuestFlags, Scope};
-use crate::cmd::source::{pull_if_missing, resolve, PullPolicy, Workload};
+use crate::cmd::source::{pull_if_missing, resolve, resolve_to_run, PullPolicy, Workload};
 use crate::home::Home;
 use crate::units::parse_size;
 use anyhow::Context;
@@ -106,7 +106,7 @@ pub fn run(home: &Home, args: RunArgs) -> anyhow::Result<u8> {
     if let Some(listen) = args.publish {
         return publish(home, args, listen);
     }
-    let workload = resolve(home, &args.command[0])?;
+    let workload = resolve_to_run(home, &args.command[0])?;
     let spec = guest_spec(&args, &workload)?;
     tracing::debug!("guest: {}", serde_json::to_string(&spec)?);
     let sandbox = Sandbox::from_spec(&spec, workload.argv0.clone()).map_err(anyhow::Error::msg)?;
@@ -162,7 +162,9 @@ pub(crate) fn guest_spec(args: &RunArgs, workload: &Workload) -> anyhow::Result<
     let mut grants = args.guest.grants(Scope::ONE)?;
     grants.args = args.guest_args().to_vec();
     grants.stdin = args.interactive;
-    Ok(skiff_spec::resolve(&workload.defaults(), grants))
+    let mut spec = skiff_spec::resolve(&workload.defaults(), grants);
+    workload.mount_files(&mut spec);
+    Ok(spec)
 }
 
 /// `run -p`: an HTTP component served by `skiff serve`'s own path (one app, every route), with

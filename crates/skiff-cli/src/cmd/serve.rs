@@ -1,7 +1,7 @@
 //! `skiff serve`: serve wasi:http components on one listener, routed by Host and path prefix.
 
 use crate::cmd::flags::{valid_name, GuestFlags, HttpFlags, Scope};
-use crate::cmd::source::{pull_if_missing, resolve, PullPolicy, Workload};
+use crate::cmd::source::{pull_if_missing, resolve_to_run, PullPolicy, Workload};
 use crate::home::Home;
 use crate::units::{parse_duration, parse_size};
 use anyhow::Context;
@@ -214,7 +214,9 @@ fn guest_spec(
     let mut grants = args.guest.grants(scope)?;
     args.http.apply(scope, &mut grants)?;
     grants.route = app.route.as_ref().map(Route::to_string);
-    Ok(skiff_spec::resolve(&workload.defaults(), grants))
+    let mut spec = skiff_spec::resolve(&workload.defaults(), grants);
+    workload.mount_files(&mut spec);
+    Ok(spec)
 }
 
 pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
@@ -237,7 +239,7 @@ pub fn serve(home: &Home, args: ServeArgs) -> anyhow::Result<u8> {
     for spec in &specs {
         if !workloads.contains_key(spec.source.as_str()) {
             pull_if_missing(home, &spec.source, args.pull)?;
-            workloads.insert(&spec.source, resolve(home, &spec.source)?);
+            workloads.insert(&spec.source, resolve_to_run(home, &spec.source)?);
         }
     }
     let mut routes = Vec::new();

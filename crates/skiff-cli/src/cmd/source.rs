@@ -16,6 +16,8 @@ pub struct Workload {
     /// argv[0] for the guest: the file name, or the image's repository name.
     pub argv0: String,
     pub image: Option<ImageSource>,
+    /// The image's files, written out (see [`crate::cmd::files`]): the guest's `/`, read-only.
+    pub files: Option<std::path::PathBuf>,
 }
 
 impl Workload {
@@ -33,6 +35,17 @@ impl Workload {
                 .map(|(k, v)| skiff_spec::EnvVar::new(k, v))
                 .collect(),
             route: d.route.clone(),
+        }
+    }
+
+    /// Grant the image's files, read-only at `/`, on top of what `spec` already grants.
+    pub fn mount_files(&self, spec: &mut skiff_spec::GuestSpec) {
+        if let Some(dir) = &self.files {
+            spec.mounts.push(skiff_spec::Mount {
+                host: dir.clone(),
+                guest: "/".into(),
+                read_only: true,
+            });
         }
     }
 }
@@ -53,6 +66,7 @@ pub fn resolve(home: &Home, target: &str) -> anyhow::Result<Workload> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| target.to_string()),
             image: None,
+            files: None,
         });
     }
     let looks_like_path = target.ends_with(".wasm") || target.starts_with(['.', '/', '~']);
@@ -96,7 +110,20 @@ pub fn resolve(home: &Home, target: &str) -> anyhow::Result<Workload> {
         label: target.to_string(),
         argv0,
         image: Some(ImageSource { reference, image }),
+        files: None,
     })
+}
+
+/// [`resolve`], for running: the image's files written out (see [`crate::cmd::files`]), ready
+/// for [`Workload::mount_files`].
+pub fn resolve_to_run(home: &Home, target: &str) -> anyhow::Result<Workload> {
+    let mut w = resolve(home, target)?;
+    if let Some(src) = w.image.as_ref().filter(|s| !s.image.files().is_empty()) {
+        let store = home.store()?;
+        w.files = crate::cmd::files::materialise(home, &store, &src.image)
+            .with_context(|| format!("image {target}"))?;
+    }
+    Ok(w)
 }
 
 pub fn read_wasm_file(path: &Path) -> anyhow::Result<Vec<u8>> {

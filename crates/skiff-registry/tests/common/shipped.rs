@@ -5,7 +5,10 @@
 //!   OCI image config (oci-client's `ConfigFile`: architecture, os, config.Labels, rootfs) whose
 //!   label `com.fermyon.spin.lockedAppDigest` names the locked app, pushed as the *last layer*
 //!   (`application/vnd.fermyon.spin.application.v1+config`); wasm layers before it, each followed
-//!   by its component's file layers (`application/vnd.wasm.content.layer.v1+data`).
+//!   by its component's file layers (`application/vnd.wasm.content.layer.v1+data`). The locked
+//!   app names each file `{"digest":…,"path":…}` (its `ContentRef` flattened), the path relative
+//!   to the guest's `/`; a file of at most 128 bytes is inlined too (`"inline"`, unpadded
+//!   base64) and pushed as no layer.
 //! - wkg (bytecodealliance/wasm-pkg-tools, via oci-wasm's `WasmConfig`): the CNCF layout, with
 //!   `"author":null` and `"target":null` written out, a title on the layer, the version on the
 //!   manifest.
@@ -43,7 +46,8 @@ fn desc_titled(media_type: &str, bytes: &[u8], title: &str) -> String {
 }
 
 /// A component of a Spin app: its id, wasm, the layer media type Spin (or wkg) gave it, the
-/// route its HTTP trigger has (None: no trigger names it), and its files (guest path, bytes).
+/// route its HTTP trigger has (None: no trigger names it), and its files (path under the guest's
+/// `/`, bytes).
 pub struct SpinComponent<'a> {
     pub id: &'a str,
     pub wasm: &'a [u8],
@@ -55,6 +59,27 @@ pub struct SpinComponent<'a> {
 pub const SPIN_WASM: &str = "application/vnd.wasm.content.layer.v1+wasm";
 pub const SPIN_DATA: &str = "application/vnd.wasm.content.layer.v1+data";
 pub const SPIN_LOCKED: &str = "application/vnd.fermyon.spin.application.v1+config";
+
+/// Spin inlines a file this small into the locked app (`DEFAULT_CONTENT_REF_INLINE_MAX_SIZE`).
+fn is_inlined(bytes: &[u8]) -> bool {
+    bytes.len() <= 128
+}
+
+/// Standard base64 without padding, as Spin's `spin_serde::base64` writes `inline`.
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
 
 /// The locked app as `serde_json::to_vec(&LockedApp)` writes it (Spin's field order).
 pub fn spin_locked_app(name: &str, components: &[SpinComponent]) -> Vec<u8> {
@@ -75,11 +100,13 @@ pub fn spin_locked_app(name: &str, components: &[SpinComponent]) -> Vec<u8> {
             let files: Vec<String> = c
                 .files
                 .iter()
-                .map(|(path, bytes)| {
-                    format!(
-                        r#"{{"content":{{"digest":"{}"}},"path":"{path}"}}"#,
+                .map(|(path, bytes)| match is_inlined(bytes) {
+                    true => format!(
+                        r#"{{"inline":"{}","digest":"{}","path":"{path}"}}"#,
+                        base64(bytes),
                         Digest::of(bytes)
-                    )
+                    ),
+                    false => format!(r#"{{"digest":"{}","path":"{path}"}}"#, Digest::of(bytes)),
                 })
                 .collect();
             format!(
@@ -100,6 +127,38 @@ pub fn spin_locked_app(name: &str, components: &[SpinComponent]) -> Vec<u8> {
 
 /// `spin registry push` 3.x.
 pub fn spin_current(name: &str, components: &[SpinComponent]) -> ToolImage {
+    spin_pushed(name, components, false)
+}
+
+/// `spin registry push` 3.x with `SPIN_OCI_ARCHIVE_LAYERS` set (or past 500 layers): instead of
+/// data layers, one tar+gzip layer per component holding all its files (`tokio_tar`'s
+/// `append_dir_all(".", dir)`: a `.` directory entry, then `./path` entries); the locked app as
+/// in [`spin_current`].
+pub fn spin_current_archived(name: &str, components: &[SpinComponent]) -> ToolImage {
+    spin_pushed(name, components, true)
+}
+
+pub const SPIN_ARCHIVE: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
+
+fn spin_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    tar.append_data(&mut dir, ".", std::io::empty()).unwrap();
+    for (path, bytes) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(bytes.len() as u64);
+        tar.append_data(&mut h, format!("./{path}"), *bytes)
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+fn spin_pushed(name: &str, components: &[SpinComponent], archived: bool) -> ToolImage {
     let locked = spin_locked_app(name, components);
     let config = format!(
         r#"{{"architecture":"wasm","os":"wasip1","config":{{"Labels":{{"com.fermyon.spin.lockedAppDigest":"{}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#,
@@ -111,7 +170,15 @@ pub fn spin_current(name: &str, components: &[SpinComponent]) -> ToolImage {
     for c in components {
         layers.push(desc(c.media_type, c.wasm));
         blobs.push(c.wasm.to_vec());
-        for (_, bytes) in &c.files {
+        if archived {
+            if !c.files.is_empty() {
+                let archive = spin_archive(&c.files);
+                layers.push(desc(SPIN_ARCHIVE, &archive));
+                blobs.push(archive);
+            }
+            continue;
+        }
+        for (_, bytes) in c.files.iter().filter(|(_, b)| !is_inlined(b)) {
             layers.push(desc(SPIN_DATA, bytes));
             blobs.push(bytes.to_vec());
         }
