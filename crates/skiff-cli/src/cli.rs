@@ -111,6 +111,8 @@ pub enum Command {
     Key(crate::cmd::key::KeyCommand),
     Sign(crate::cmd::sign::SignArgs),
     Verify(crate::cmd::verify::VerifyArgs),
+    Sbom(crate::cmd::sbom::SbomArgs),
+    Scan(crate::cmd::scan::ScanArgs),
     Version(crate::cmd::version::VersionArgs),
     Completion(crate::cmd::completion::CompletionArgs),
     Man(crate::cmd::completion::ManArgs),

@@ -22,6 +22,8 @@ pub mod push;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod sbom;
+pub mod scan;
 pub mod serve;
 pub mod sign;
 pub mod source;
@@ -82,6 +84,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Key(cmd) => key::key(cmd),
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => verify::verify(&home, args),
+        Command::Sbom(args) => sbom::sbom(&home, args),
+        Command::Scan(args) => scan::scan(&home, args),
         Command::Version(args) => version::version(client(), args),
         Command::Completion(args) => completion::completion(args),
         Command::Man(args) => completion::man(args),
