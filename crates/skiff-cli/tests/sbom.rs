@@ -2,6 +2,8 @@
 //! an offline OSV advisory directory the test writes.
 
 mod common;
+#[path = "../../skiff-registry/tests/common/server.rs"]
+mod registry;
 
 use common::{guest, Skiff};
 use serde_json::{json, Value};
@@ -224,4 +226,37 @@ fn scan_matches_the_recorded_crates_against_an_osv_directory() {
     s.run(&["scan", "--db", db, fixed.to_str().unwrap()])
         .code(125)
         .stderr_has("broken.json: not an OSV advisory");
+}
+
+#[test]
+fn push_attaches_the_sbom_where_cosign_attaches_one() {
+    let registry = registry::TestRegistry::start();
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/hello");
+    let pushed = s.run(&["push", "--sbom", "cyclonedx", &reference]);
+    pushed.code(0).stdout_has("SBOM attached: ");
+    let digest = pushed
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap()
+        .to_string();
+    let curl = registry::Curl {
+        addr: &registry.addr,
+        user: None,
+    };
+    let tag = format!("{}.sbom", digest.replacen(':', "-", 1));
+    let m: Value = serde_json::from_slice(&curl.get(
+        &format!("/v2/team/hello/manifests/{tag}"),
+        "application/vnd.oci.image.manifest.v1+json",
+    ))
+    .unwrap();
+    let layer = &m["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.cyclonedx+json");
+    let bom: Value = serde_json::from_slice(&curl.get(
+        &format!("/v2/team/hello/blobs/{}", layer["digest"].as_str().unwrap()),
+        "*/*",
+    ))
+    .unwrap();
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    assert_eq!(bom["metadata"]["component"]["version"], "1.0");
 }

@@ -43,14 +43,14 @@ pub enum Trust {
     AcceptedAnything { scope: String, signed: bool },
 }
 
-/// A signature attached by [`Registry::attach_signature`].
+/// A signature or document attached by [`Registry::attach_signature`] or [`Registry::attach`].
 #[derive(Debug, Clone)]
 pub struct Attached {
     /// `host/repo:sha256-<hex>.sig`.
     pub reference: String,
     /// The signature manifest's digest.
     pub digest: Digest,
-    /// Signatures now under the tag (the new one included).
+    /// Layers now under the tag (for signatures: the new one included).
     pub count: usize,
 }
 
@@ -88,13 +88,7 @@ impl Registry {
         payload: Vec<u8>,
         signature: String,
     ) -> Result<Attached> {
-        let reference = crate::parse_reference(reference)?;
-        let purpose = Purpose {
-            access: Access::Push,
-            offline: false,
-            mount_from: &[],
-        };
-        let session = Session::open_with(self.config.clone(), &reference, purpose).await?;
+        let session = self.push_session(reference).await?;
         let tag = skiff_trust::signature_tag(digest);
         let (existing, _) = session.signatures(digest).await?;
         let payload = Bytes::from(payload);
@@ -104,7 +98,7 @@ impl Registry {
             .insert(SIGNATURE_ANNOTATION.into(), signature);
         let mut layers = existing.map(|m| m.layers).unwrap_or_default();
         if !layers.contains(&layer) {
-            layers.push(layer);
+            layers.push(layer.clone());
         }
         if layers.len() > MAX_SIGNATURES {
             return Err(RegistryError::Manifest(format!(
@@ -113,7 +107,47 @@ impl Registry {
                 layers.len() - 1
             )));
         }
-        // cosign's config: an image config whose rootfs lists the payloads.
+        self.put_attachment(&session, &tag, layers, (layer, payload))
+            .await
+    }
+
+    /// Attach a document to `digest` as cosign attaches one: the tag `sha256-<hex>.SUFFIX`
+    /// (`sbom`) holding one layer of `media_type`, replacing what the tag held.
+    pub async fn attach(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        suffix: &str,
+        media_type: &str,
+        document: Vec<u8>,
+    ) -> Result<Attached> {
+        let session = self.push_session(reference).await?;
+        let tag = format!("{}.{suffix}", digest.to_string().replacen(':', "-", 1));
+        let document = Bytes::from(document);
+        let layer = Descriptor::new(media_type, Digest::of(&document), document.len() as u64);
+        self.put_attachment(&session, &tag, vec![layer.clone()], (layer, document))
+            .await
+    }
+
+    async fn push_session(&self, reference: &str) -> Result<Session> {
+        let reference = crate::parse_reference(reference)?;
+        let purpose = Purpose {
+            access: Access::Push,
+            offline: false,
+            mount_from: &[],
+        };
+        Session::open_with(self.config.clone(), &reference, purpose).await
+    }
+
+    /// PUT a cosign-style attachment manifest under `tag`: its config (an image config whose
+    /// rootfs lists the layers, as cosign writes), the one new layer's blob, the manifest.
+    async fn put_attachment(
+        &self,
+        session: &Session,
+        tag: &str,
+        layers: Vec<Descriptor>,
+        (new, bytes): (Descriptor, Bytes),
+    ) -> Result<Attached> {
         let config = serde_json::json!({
             "architecture": "", "os": "", "config": {},
             "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
@@ -129,30 +163,18 @@ impl Registry {
         };
         let progress = self.config.progress.clone();
         let memory = |b: &Bytes| crate::blobs::BlobSource::Memory(b.clone());
-        session
-            .put_blob(
-                &crate::manifest::blob(&manifest.config),
-                &memory(&config),
-                &[],
-                &progress,
-            )
-            .await?;
-        let new = manifest
-            .layers
-            .iter()
-            .find(|l| l.digest == Digest::of(&payload));
-        if let Some(l) = new {
+        for (d, b) in [(&manifest.config, &config), (&new, &bytes)] {
             session
-                .put_blob(&crate::manifest::blob(l), &memory(&payload), &[], &progress)
+                .put_blob(&crate::manifest::blob(d), &memory(b), &[], &progress)
                 .await?;
         }
         let body = Bytes::from(serde_json::to_vec(&manifest).expect("plain JSON"));
-        let sig_digest = session
-            .put_manifest(&tag, &body, Some(media::OCI_MANIFEST))
+        let digest = session
+            .put_manifest(tag, &body, Some(media::OCI_MANIFEST))
             .await?;
         Ok(Attached {
             reference: format!("{}/{}:{tag}", session.registry, session.repository),
-            digest: sig_digest,
+            digest,
             count: manifest.layers.len(),
         })
     }

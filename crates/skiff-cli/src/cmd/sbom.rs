@@ -61,7 +61,14 @@ pub fn subject(home: &Home, target: &str) -> anyhow::Result<Subject> {
 }
 
 pub fn sbom(home: &Home, args: SbomArgs) -> anyhow::Result<u8> {
-    let s = subject(home, &args.target)?;
+    let doc = document(home, &args.target, args.format)?;
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(0)
+}
+
+/// The bill of materials of a file or local image, dated now (or `SOURCE_DATE_EPOCH`).
+pub fn document(home: &Home, target: &str, format: SbomFormat) -> anyhow::Result<Value> {
+    let s = subject(home, target)?;
     let created = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.parse::<i64>().ok())
@@ -72,12 +79,20 @@ pub fn sbom(home: &Home, args: SbomArgs) -> anyhow::Result<u8> {
                 .unwrap_or(0)
         });
     let created = skiff_store::time::format_rfc3339(created);
-    let doc = match args.format {
+    Ok(match format {
         SbomFormat::Spdx => spdx(&s, &created),
         SbomFormat::Cyclonedx => cyclonedx(&s, &created),
-    };
-    println!("{}", serde_json::to_string_pretty(&doc)?);
-    Ok(0)
+    })
+}
+
+impl SbomFormat {
+    /// The media type cosign attaches the format as.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            SbomFormat::Spdx => "text/spdx+json",
+            SbomFormat::Cyclonedx => "application/vnd.cyclonedx+json",
+        }
+    }
 }
 
 /// `pkg:cargo/NAME@VERSION`, the purl of a crate.
