@@ -150,6 +150,15 @@ fn spdx_and_cyclonedx_list_crates_tools_and_interfaces() {
         "{wasi:?}"
     );
 
+    // inspect summarises what sbom lists in full.
+    s.run(&["inspect", app])
+        .code(0)
+        .stdout_has("Crates:     3 recorded by cargo auditable");
+    s.run(&["inspect", guest("http-hello.wasm").to_str().unwrap()])
+        .code(0)
+        .stdout_has("Made with:  ")
+        .stdout_has("rustc ");
+
     // An image: the same, named by its reference.
     s.run(&["build", "-t", "audited:2.0", app]).code(0);
     let img = json_of(&s, &["sbom", "--format", "cyclonedx", "audited:2.0"]);
