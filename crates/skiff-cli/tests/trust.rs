@@ -469,3 +469,39 @@ fn a_registry_serving_endless_or_countless_signatures_is_refused() {
         assert_eq!(blob_count(&s), 0);
     }
 }
+
+#[test]
+fn a_node_daemon_never_receives_a_denied_image() {
+    let registry = TestRegistry::start();
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/job");
+    s.run(&["push", &reference]).code(0);
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(&s, keys.path());
+    let policy = signed_only(keys.path(), &registry.addr, &public);
+    let d = common::daemon::Daemon::start(&[]);
+    // `run -d` of a registry reference pulls through the policy on the client's side: the
+    // daemon is never handed the image.
+    with(
+        &d.skiff,
+        Some(&policy),
+        &["run", "-d", "--name", "job", &reference],
+    )
+    .code(126)
+    .stderr_has("the image has no signature");
+    d.run(&["ps", "-a"]).code(0).stdout_lacks("job");
+    assert_eq!(blob_count(&d.skiff), 0);
+    // Signed, the same command pulls it and the daemon runs it.
+    with(
+        &s,
+        None,
+        &["sign", "--key", key.to_str().unwrap(), &reference],
+    )
+    .code(0);
+    with(
+        &d.skiff,
+        Some(&policy),
+        &["run", "-d", "--name", "job", &reference],
+    )
+    .code(0);
+    d.wait_status("job", "exited");
+}
