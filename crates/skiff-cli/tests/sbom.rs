@@ -269,3 +269,38 @@ fn push_attaches_the_sbom_where_cosign_attaches_one() {
     assert_eq!(bom["bomFormat"], "CycloneDX");
     assert_eq!(bom["metadata"]["component"]["version"], "1.0");
 }
+
+#[test]
+fn push_quiet_prints_only_the_reference_with_sbom_and_signature() {
+    let registry = registry::TestRegistry::start();
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/quiet");
+    let keys = tempfile::tempdir().unwrap();
+    let prefix = keys.path().join("cosign");
+    s.run_env(
+        "SKIFF_KEY_PASSWORD",
+        "pw",
+        &[
+            "key",
+            "generate",
+            "--output-key-prefix",
+            prefix.to_str().unwrap(),
+        ],
+    )
+    .code(0);
+    let key = keys.path().join("cosign.key");
+    let d = s.run_env(
+        "SKIFF_KEY_PASSWORD",
+        "pw",
+        &[
+            "push",
+            "-q",
+            "--sbom",
+            "spdx",
+            "--sign-by",
+            key.to_str().unwrap(),
+            &reference,
+        ],
+    );
+    d.code(0);
+    assert_eq!(d.stdout, format!("{reference}\n"));
+}

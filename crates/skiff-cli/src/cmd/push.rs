@@ -131,7 +131,14 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
         );
     }
     if let Some(key) = key {
-        crate::cmd::sign::sign_digest(&rt, &registry, &key, &reference, &pushed.digest)?;
+        crate::cmd::sign::sign_digest(
+            &rt,
+            &registry,
+            &key,
+            &reference,
+            &pushed.digest,
+            args.quiet,
+        )?;
     }
     if let Some((format, doc)) = sbom {
         let attached = rt
@@ -143,7 +150,9 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
                 serde_json::to_vec(&doc)?,
             ))
             .with_context(|| format!("attaching the SBOM of {}", reference.familiar()))?;
-        println!("SBOM attached: {}", attached.reference);
+        if !args.quiet {
+            println!("SBOM attached: {}", attached.reference);
+        }
     }
     Ok(0)
 }

@@ -35,7 +35,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<u8> {
     // The key first: a wrong password fails before the registry is asked anything.
     let key = crate::cmd::key::load_private_key(&args.key)?;
     let r = remote(&args.image, args.registries.insecure)?;
-    sign_digest(&r.rt, &r.registry, &key, &r.reference, &r.digest)?;
+    sign_digest(&r.rt, &r.registry, &key, &r.reference, &r.digest, false)?;
     Ok(0)
 }
 
@@ -63,13 +63,15 @@ pub fn remote(image: &str, insecure: Vec<String>) -> anyhow::Result<Remote> {
     })
 }
 
-/// Sign `digest` as `reference` names it and attach the signature; prints what was stored.
+/// Sign `digest` as `reference` names it and attach the signature; prints what was stored
+/// (unless `quiet`: `push -q` prints only the reference).
 pub fn sign_digest(
     rt: &tokio::runtime::Runtime,
     registry: &Registry,
     key: &PrivateKey,
     reference: &Reference,
     digest: &Digest,
+    quiet: bool,
 ) -> anyhow::Result<()> {
     // The name signed: `registry/repo:tag` as given (what containers/image's default
     // matchRepoDigestOrExact compares), or the repository alone when given by digest.
@@ -86,11 +88,13 @@ pub fn sign_digest(
     let attached = rt
         .block_on(registry.attach_signature(&reference.to_string(), digest, payload, signature))
         .with_context(|| format!("storing the signature of {}", reference.familiar()))?;
-    println!(
-        "Signed {name}@{digest} with key {}: {} ({} signature(s))",
-        key.public().fingerprint(),
-        attached.reference,
-        attached.count
-    );
+    if !quiet {
+        println!(
+            "Signed {name}@{digest} with key {}: {} ({} signature(s))",
+            key.public().fingerprint(),
+            attached.reference,
+            attached.count
+        );
+    }
     Ok(())
 }
