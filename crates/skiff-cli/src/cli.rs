@@ -52,6 +52,11 @@ pub struct Cli {
     )]
     pub host: Option<String>,
 
+    /// The trust policy pulls are checked against (containers-policy.json's format)
+    /// [default: SKIFF_HOME/policy.json if it exists, else accept any image]
+    #[arg(long, global = true, env = "SKIFF_POLICY", value_name = "FILE", help_heading = GLOBAL)]
+    pub policy: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -101,6 +106,13 @@ pub enum Command {
     System(crate::cmd::system::SystemCommand),
     Pull(crate::cmd::pull::PullArgs),
     Push(crate::cmd::push::PushArgs),
+    /// Signing keys (cosign's format)
+    #[command(subcommand)]
+    Key(crate::cmd::key::KeyCommand),
+    Sign(crate::cmd::sign::SignArgs),
+    Verify(crate::cmd::verify::VerifyArgs),
+    Sbom(crate::cmd::sbom::SbomArgs),
+    Scan(crate::cmd::scan::ScanArgs),
     Version(crate::cmd::version::VersionArgs),
     Completion(crate::cmd::completion::CompletionArgs),
     Man(crate::cmd::completion::ManArgs),

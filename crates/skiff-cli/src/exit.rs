@@ -8,7 +8,7 @@
 //! | 1 | a daemon verb failed, or no daemon answered (as Docker) |
 //! | 124 | the guest hit its `--timeout` (as GNU `timeout`) |
 //! | 125 | skiff itself failed: a bad flag, an unusable grant, an unreadable store |
-//! | 126 | the binary cannot be run: not wasm, invalid, the wrong kind, an import skiff lacks |
+//! | 126 | the binary cannot be run: not wasm, invalid, the wrong kind, an import skiff lacks; or the trust policy refused the image |
 //! | 127 | the file or image was not found (locally, or in the registry when pulling) |
 //! | 134 | the guest trapped (128 + SIGABRT), stack overflow included |
 //! | 137 | the guest hit its `--memory` limit (128 + SIGKILL, as Docker's OOM kill) |
@@ -59,6 +59,10 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
         if let Some(skiff_registry::RegistryError::NotFound { .. }) = cause.downcast_ref() {
             return NOT_FOUND;
+        }
+        // A denied image cannot be run, as a binary that is not wasm cannot.
+        if let Some(skiff_registry::RegistryError::Untrusted(_)) = cause.downcast_ref() {
+            return CANNOT_RUN;
         }
         if let Some(e) = cause.downcast_ref::<RunError>() {
             return e.exit_code();

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    /// `--policy`/`SKIFF_POLICY`, if given.
+    policy: Option<PathBuf>,
 }
 
 impl Home {
@@ -37,6 +39,23 @@ impl Home {
         Ok(store)
     }
 
+    /// The trust policy pulls are checked against: `--policy FILE` (or `SKIFF_POLICY`), else
+    /// `SKIFF_HOME/policy.json` if it exists, else the default (accept anything, as Docker does).
+    /// A file that is named but missing or malformed is an error: never a fallback to accept.
+    pub fn policy(&self) -> anyhow::Result<skiff_trust::Policy> {
+        let path = match &self.policy {
+            Some(p) => p.clone(),
+            None => {
+                let p = self.root.join("policy.json");
+                if !p.exists() {
+                    return Ok(skiff_trust::Policy::default());
+                }
+                p
+            }
+        };
+        Ok(skiff_trust::Policy::load(&path)?)
+    }
+
     /// The store without the sweep: for `system check`, which reports leftovers.
     pub fn store_as_is(&self) -> anyhow::Result<skiff_store::Store> {
         skiff_store::Store::open(skiff_store::StoreConfig {
@@ -49,7 +68,7 @@ impl Home {
 
 /// `--home`/`SKIFF_HOME` if given, else `$XDG_DATA_HOME/skiff`, else `~/.local/share/skiff`.
 /// Nothing is created here: a verb that writes creates what it needs.
-pub fn resolve(explicit: Option<PathBuf>) -> anyhow::Result<Home> {
+pub fn resolve(explicit: Option<PathBuf>, policy: Option<PathBuf>) -> anyhow::Result<Home> {
     let root = match explicit {
         Some(p) if p.as_os_str().is_empty() => bail!("SKIFF_HOME is set but empty"),
         Some(p) => p,
@@ -63,5 +82,8 @@ pub fn resolve(explicit: Option<PathBuf>) -> anyhow::Result<Home> {
             }
         },
     };
-    Ok(Home { root })
+    if policy.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        bail!("SKIFF_POLICY is set but empty: name a policy file, or unset it");
+    }
+    Ok(Home { root, policy })
 }

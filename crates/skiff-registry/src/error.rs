@@ -114,6 +114,10 @@ pub enum RegistryError {
 
     #[error("TLS setup: {0}")]
     Tls(String),
+
+    /// The trust policy refused the image (before any of its blobs was fetched).
+    #[error(transparent)]
+    Untrusted(Box<skiff_trust::Denied>),
 }
 
 pub type Result<T> = std::result::Result<T, RegistryError>;

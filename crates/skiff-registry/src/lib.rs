@@ -21,6 +21,7 @@ mod progress;
 mod pull;
 mod push;
 mod session;
+mod signatures;
 mod spin_files;
 mod store;
 mod token;
@@ -34,6 +35,10 @@ pub use progress::{BlobOutcome, Direction, Progress, Silent};
 pub use pull::{PullRequest, Pulled};
 pub use push::{PushFormat, PushRequest, Pushed};
 pub use session::Access;
+pub use signatures::{
+    Attached, Trust, MAX_PAYLOAD, MAX_SIGNATURES, MAX_SIGNATURE_MANIFEST, SIGNATURE_ANNOTATION,
+    SIMPLE_SIGNING,
+};
 pub use store::{BlobStore, BlobWriter, DirStore};
 pub use transport::{certs_for, is_loopback, scheme_for, RegistryCerts};
 

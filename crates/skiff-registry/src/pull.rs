@@ -6,6 +6,7 @@ use crate::error::{RegistryError, Result};
 use crate::layout::{self, Layout, Plan};
 use crate::manifest;
 use crate::session::{Access, Req, Session};
+use crate::signatures::Trust;
 use crate::spin_files::FileSource;
 use crate::store::BlobStore;
 use crate::Registry;
@@ -26,6 +27,9 @@ pub struct PullRequest<'a> {
     pub store: &'a dyn BlobStore,
     /// For an image holding several components (Spin apps): which one.
     pub component: Option<&'a str>,
+    /// The policy to check the image against, before any blob is fetched: a denied image
+    /// never enters the store. `None`: not checked (`Trust::Unchecked`).
+    pub policy: Option<&'a skiff_trust::Policy>,
 }
 
 /// A pulled image, in skiff's own layout, its manifest and config in the store.
@@ -45,23 +49,30 @@ pub struct Pulled {
     pub platform: Option<String>,
     /// Blob bytes that crossed the network (0 on a re-pull).
     pub bytes_moved: u64,
+    /// What the policy decided.
+    pub trust: Trust,
 }
 
 impl Registry {
     pub async fn pull(&self, req: PullRequest<'_>) -> Result<Pulled> {
         let reference = crate::parse_reference(req.reference)?;
         let session = Arc::new(Session::open(self.config.clone(), &reference, Access::Pull).await?);
-        let tag_or_digest = reference
-            .digest()
-            .map(|d| d.to_string())
-            .or(reference.tag().map(str::to_string))
-            .unwrap_or_else(|| "latest".into());
+        let tag_or_digest = crate::signatures::tag_or_digest(&reference);
         let (body, kind, remote_digest) = session.get_manifest(&tag_or_digest).await?;
         if let Some(want) = reference.digest() {
             if *want != remote_digest {
                 return Err(mismatch("the manifest", want, &remote_digest));
             }
         }
+        // The digest the tag names is what signatures sign (an index's, for an index): checked
+        // here, before a single blob is fetched.
+        let trust = match req.policy {
+            Some(policy) => {
+                self.gate(&session, &reference, &remote_digest, policy)
+                    .await?
+            }
+            None => Trust::Unchecked,
+        };
         let (body, digest, platform) = if kind == media::OCI_INDEX || kind == media::DOCKER_LIST {
             let index: Index = parse(&body, "image index")?;
             let entry = layout::choose_from_index(&index.manifests)?;
@@ -246,6 +257,7 @@ impl Registry {
             wasm_digest,
             platform,
             bytes_moved: moved,
+            trust,
         })
     }
 
@@ -292,6 +304,16 @@ impl Session {
         &self,
         tag_or_digest: &str,
     ) -> Result<(Bytes, String, Digest)> {
+        self.get_manifest_within(tag_or_digest, self.config.max_manifest_size)
+            .await
+    }
+
+    /// [`Session::get_manifest`] with a limit of its own (signature manifests are smaller).
+    pub(crate) async fn get_manifest_within(
+        &self,
+        tag_or_digest: &str,
+        limit: u64,
+    ) -> Result<(Bytes, String, Digest)> {
         let mut h = HeaderMap::new();
         h.insert(
             ACCEPT,
@@ -329,7 +351,6 @@ impl Session {
             name: &name,
             what: &format!("the manifest of {}:{tag_or_digest}", self.repository),
         };
-        let limit = self.config.max_manifest_size;
         let body = crate::body::read_body(resp, limit, self.config.stall, &peer).await?;
         if crate::session::looks_like_html(&body) {
             return Err(RegistryError::Html {

@@ -58,6 +58,7 @@ async fn pull(addr: &str) -> (tempfile::TempDir, DirStore, String) {
             reference: &format!("{addr}/x/y:1"),
             store: &store,
             component: None,
+            policy: None,
         })
         .await
         .map(|p| format!("unexpected success: {p:?}"))
@@ -112,6 +113,7 @@ async fn skiff_homes_store_refuses_wrong_content_too() {
             reference: &format!("{}/x/y:1", server.addr),
             store: &store,
             component: None,
+            policy: None,
         })
         .await
         .unwrap_err()

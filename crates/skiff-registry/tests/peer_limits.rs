@@ -49,6 +49,7 @@ async fn pull(reg: &Registry, addr: &str) -> (tempfile::TempDir, DirStore, Strin
             reference: &format!("{addr}/x/y:1"),
             store: &store,
             component: None,
+            policy: None,
         })
         .await
         .map(|p| format!("unexpected success: {p:?}"))

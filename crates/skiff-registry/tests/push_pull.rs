@@ -60,6 +60,7 @@ async fn pull(
         reference,
         store,
         component: None,
+        policy: None,
     })
     .await
 }

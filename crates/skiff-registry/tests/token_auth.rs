@@ -63,6 +63,7 @@ async fn pull(
         reference,
         store,
         component: None,
+        policy: None,
     })
     .await
 }

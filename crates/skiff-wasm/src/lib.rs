@@ -8,10 +8,12 @@
 mod capability;
 mod kind;
 mod proposal;
+mod provenance;
 
 pub use capability::{classify, Capability};
 pub use kind::Kind;
 pub use proposal::{left_off_proposal, Proposal};
+pub use provenance::{provenance, Crate, Producer, Provenance, MAX_DEP_LIST, MAX_PACKAGES};
 
 use serde::Serialize;
 use std::collections::BTreeMap;

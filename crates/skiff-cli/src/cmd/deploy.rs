@@ -33,7 +33,12 @@ pub struct DeployArgs {
 }
 
 pub fn deploy(home: &Home, client: &Client, args: DeployArgs) -> anyhow::Result<u8> {
-    let (image, source) = upload(client, home, &args.target)?;
+    let (image, source) = upload(
+        client,
+        home,
+        &args.target,
+        crate::cmd::source::PullPolicy::Missing,
+    )?;
     let scope = Scope::ONE;
     let mut grants = args.guest.grants(scope)?;
     args.http.apply(scope, &mut grants)?;

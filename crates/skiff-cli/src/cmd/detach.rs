@@ -3,7 +3,7 @@
 use crate::client::Client;
 use crate::cmd::flags::absolute_mounts;
 use crate::cmd::run::RunArgs;
-use crate::cmd::source::{resolve_to_run, Workload as Source};
+use crate::cmd::source::{pull_if_missing, resolve_to_run, PullPolicy, Workload as Source};
 use crate::home::Home;
 use anyhow::Context;
 use hyper::Method;
@@ -31,7 +31,16 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
 /// The daemon keeps its own digest-addressed copy of every binary a record names: `rmi` or
 /// `image prune` may delete the store's layer at any time, and a restart after `kill -9` must
 /// still find the bytes the record was created with.
-pub fn upload(client: &Client, home: &Home, target: &str) -> anyhow::Result<(BlobInfo, Source)> {
+///
+/// An image named by a registry reference is pulled first if `pull` says so, through `pull` and
+/// so its trust policy: the daemon never receives an image the policy denies.
+pub fn upload(
+    client: &Client,
+    home: &Home,
+    target: &str,
+    pull: PullPolicy,
+) -> anyhow::Result<(BlobInfo, Source)> {
+    pull_if_missing(home, target, pull)?;
     let mut w = resolve_to_run(home, target)?;
     let bytes = std::mem::take(&mut w.bytes);
     let size = bytes.len() as u64;
@@ -93,7 +102,7 @@ pub fn spec_from_run(
 }
 
 pub fn run_detached(home: &Home, client: &Client, args: &RunArgs) -> anyhow::Result<u8> {
-    let (image, workload) = upload(client, home, &args.command[0])?;
+    let (image, workload) = upload(client, home, &args.command[0], args.pull)?;
     let spec = spec_from_run(args, &image, &workload)?;
     let req = CreateRequest {
         name: args.name.clone(),

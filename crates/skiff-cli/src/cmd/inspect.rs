@@ -115,6 +115,8 @@ pub fn inspect(home: &Home, args: InspectArgs) -> anyhow::Result<u8> {
         _ => "skiff run --invoke 'NAME(ARGS)': no entry point; see Exports",
     };
     let image = workload.image.as_ref().map(|src| image_report(src, &info));
+    // What the binary records about its making is metadata: unreadable, it is left out.
+    let made = skiff_wasm::provenance(&workload.bytes, &info).unwrap_or_default();
     match args.format {
         Format::Json => {
             let report = Report {
@@ -126,8 +128,8 @@ pub fn inspect(home: &Home, args: InspectArgs) -> anyhow::Result<u8> {
             println!("{}", json(&report)?);
         }
         Format::Table => match &image {
-            None => print_file(&workload.label, &info, runs_with),
-            Some(image) => print_image(image, &info, runs_with),
+            None => print_file(&workload.label, &info, runs_with, &made),
+            Some(image) => print_image(image, &info, runs_with, &made),
         },
     }
     Ok(0)
@@ -146,9 +148,9 @@ fn image_report<'a>(src: &'a ImageSource, info: &WasmInfo) -> ImageReport<'a> {
     }
 }
 
-fn print_file(label: &str, info: &WasmInfo, runs_with: &str) {
+fn print_file(label: &str, info: &WasmInfo, runs_with: &str, made: &skiff_wasm::Provenance) {
     println!("File:       {}", t(label));
-    print_info(info, runs_with);
+    print_info(info, runs_with, made);
     println!();
     println!("Capabilities its imports could use (skiff grants none unless asked):");
     if info.capabilities.is_empty() {
@@ -159,7 +161,7 @@ fn print_file(label: &str, info: &WasmInfo, runs_with: &str) {
     }
 }
 
-fn print_info(info: &WasmInfo, runs_with: &str) {
+fn print_info(info: &WasmInfo, runs_with: &str, made: &skiff_wasm::Provenance) {
     println!("Kind:       {}", info.kind);
     println!("Runs with:  {runs_with}");
     println!("Size:       {} bytes", info.size);
@@ -170,9 +172,24 @@ fn print_info(info: &WasmInfo, runs_with: &str) {
         let functions: Vec<String> = info.functions.iter().map(|f| f.to_string()).collect();
         println!("Functions:  {}", list(&functions));
     }
+    // Its producers sections and cargo auditable's list: what `skiff sbom` writes out in full.
+    let producers: Vec<String> = made
+        .producers
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.version).trim().to_string())
+        .collect();
+    if !producers.is_empty() {
+        println!("Made with:  {}", list(&producers));
+    }
+    if !made.crates.is_empty() {
+        println!(
+            "Crates:     {} recorded by cargo auditable (skiff sbom lists them)",
+            made.crates.len()
+        );
+    }
 }
 
-fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
+fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str, made: &skiff_wasm::Provenance) {
     if let Some(name) = &r.reference {
         println!("Image:      {}", t(name));
     }
@@ -187,7 +204,7 @@ fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str) {
         println!("Author:     {}", t(author));
     }
     println!("Layer:");
-    print_info(info, runs_with);
+    print_info(info, runs_with, made);
     if let Some(c) = &r.config.component {
         println!("Component:  exports {}", list(&c.exports));
         println!("            imports {}", list(&c.imports));

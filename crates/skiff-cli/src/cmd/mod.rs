@@ -12,6 +12,7 @@ pub mod flags;
 pub mod image;
 pub mod images;
 pub mod inspect;
+pub mod key;
 pub mod lifecycle;
 pub mod load;
 pub mod login;
@@ -22,19 +23,23 @@ pub mod push;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod sbom;
+pub mod scan;
 pub mod serve;
+pub mod sign;
 pub mod source;
 pub mod stats;
 pub mod system;
 pub mod tag;
 pub mod up;
+pub mod verify;
 pub mod version;
 
 use crate::cli::{Cli, Command};
 
 /// Run the chosen verb; `Ok` carries the process exit status.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
-    let home = crate::home::resolve(cli.home)?;
+    let home = crate::home::resolve(cli.home, cli.policy)?;
     let host = cli.host;
     let client = || crate::client::Client::new(&home, host.as_deref());
     match cli.command {
@@ -77,6 +82,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Logout(args) => login::logout(args),
         Command::Pull(args) => pull::pull(&home, args),
         Command::Push(args) => push::push(&home, args),
+        Command::Key(cmd) => key::key(cmd),
+        Command::Sign(args) => sign::sign(args),
+        Command::Verify(args) => verify::verify(&home, args),
+        Command::Sbom(args) => sbom::sbom(&home, args),
+        Command::Scan(args) => scan::scan(&home, args),
         Command::Version(args) => version::version(client(), args),
         Command::Completion(args) => completion::completion(args),
         Command::Man(args) => completion::man(args),

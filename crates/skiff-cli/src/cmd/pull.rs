@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use skiff_engine::{Engine, EngineConfig};
 use skiff_image::{Digest, Image, Reference};
-use skiff_registry::{Direction, Layout, PullRequest};
+use skiff_registry::{Direction, Layout, PullRequest, Trust};
 use std::sync::Arc;
 
 /// Pull an image from a registry (any Wasm layout: skiff's, Spin's, runwasi's, Docker's compat,
@@ -75,6 +75,8 @@ pub fn pull_image(home: &Home, spec: &str, opts: PullOptions) -> anyhow::Result<
     if reference.tag().is_none() && reference.digest().is_none() {
         reference = reference.with_tag("latest")?;
     }
+    // The policy first: a named file that is missing or malformed stops the pull here.
+    let policy = home.policy()?;
     let reporter = Arc::new(Reporter::new(Direction::Down, opts.stream, opts.quiet));
     let registry = crate::remote::registry(reference.registry(), opts.insecure, reporter.clone())?;
     let store = home.store()?;
@@ -97,6 +99,7 @@ pub fn pull_image(home: &Home, spec: &str, opts: PullOptions) -> anyhow::Result<
             reference: &reference.to_string(),
             store: &store,
             component: opts.component,
+            policy: Some(&policy),
         }))
         .with_context(|| format!("pulling {}", reference.familiar()))?;
     drop(rt);
@@ -109,6 +112,19 @@ pub fn pull_image(home: &Home, spec: &str, opts: PullOptions) -> anyhow::Result<
         store.set_tag(&reference.repository(), tag, &digest)?;
     }
     reporter.say(&format!("Digest: {}", pulled.remote_digest));
+    match &pulled.trust {
+        Trust::Verified(a) => reporter.say(&format!(
+            "Verified: signed by {} (policy {}, {})",
+            a.signed_by.join(", "),
+            policy.source(),
+            a.scope
+        )),
+        Trust::AcceptedAnything { signed: false, .. } => reporter.say(&format!(
+            "Note: {} is not signed; the policy accepts unsigned images (see docs/trust.md)",
+            reference.familiar()
+        )),
+        _ => {}
+    }
     if let Some(platform) = &pulled.platform {
         reporter.say(&format!("Platform: {platform}"));
     }

@@ -14,7 +14,9 @@ use std::sync::Arc;
 #[command(after_help = "Examples:\n  \
 skiff tag hello:1.0 localhost:5000/hello:1.0 && skiff push localhost:5000/hello:1.0\n  \
 skiff push --format compat registry.example.com/team/app:1   for containerd 1.6 / Docker\n  \
-skiff push --format compat --platform linux/amd64 registry.example.com/team/app:1   Docker 20.10, Kubernetes\n\n\
+skiff push --format compat --platform linux/amd64 registry.example.com/team/app:1   Docker 20.10, Kubernetes\n  \
+skiff push --sign-by cosign.key localhost:5000/hello:1.0   and sign it (see skiff sign)\n  \
+skiff push --sbom spdx localhost:5000/hello:1.0   with its bill of materials (see skiff sbom)\n\n\
 Blobs the registry already has are not sent again; blobs it holds in another repository are\n\
 mounted from there. Credentials come from skiff login (Docker's config).\n\
 A registry with its own CA: save the CA as /etc/docker/certs.d/HOST:PORT/ca.crt (and a\n\
@@ -35,6 +37,15 @@ pub struct PushArgs {
     /// Print only the pushed reference
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Sign the pushed manifest with this private key (cosign.key), as skiff sign does
+    #[arg(long, value_name = "KEY")]
+    pub sign_by: Option<std::path::PathBuf>,
+
+    /// Attach a bill of materials (skiff sbom) in this format, as cosign attaches one: the
+    /// tag sha256-<hex>.sbom beside the image
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub sbom: Option<crate::cmd::sbom::SbomFormat>,
 
     #[command(flatten)]
     pub registries: crate::remote::InsecureRegistries,
@@ -67,6 +78,19 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
     if reference.tag().is_none() {
         reference = reference.with_tag("latest")?;
     }
+    // The key first: a wrong password fails before anything is pushed.
+    let key = match &args.sign_by {
+        Some(path) => Some(crate::cmd::key::load_private_key(path)?),
+        None => None,
+    };
+    // The bill of materials before the push too: a binary it cannot read pushes nothing.
+    let sbom = match args.sbom {
+        Some(format) => Some((
+            format,
+            crate::cmd::sbom::document(home, &args.image, format)?,
+        )),
+        None => None,
+    };
     let store = home.store()?;
     let (_, digest) = skiff_image::find(&store, &args.image)?;
     Image::read(&store, &digest).with_context(|| format!("image {}", args.image))?;
@@ -105,6 +129,30 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
             pushed.digest,
             pushed.bytes_moved
         );
+    }
+    if let Some(key) = key {
+        crate::cmd::sign::sign_digest(
+            &rt,
+            &registry,
+            &key,
+            &reference,
+            &pushed.digest,
+            args.quiet,
+        )?;
+    }
+    if let Some((format, doc)) = sbom {
+        let attached = rt
+            .block_on(registry.attach(
+                &reference.to_string(),
+                &pushed.digest,
+                "sbom",
+                format.media_type(),
+                serde_json::to_vec(&doc)?,
+            ))
+            .with_context(|| format!("attaching the SBOM of {}", reference.familiar()))?;
+        if !args.quiet {
+            println!("SBOM attached: {}", attached.reference);
+        }
     }
     Ok(0)
 }

@@ -170,6 +170,9 @@ pub fn pull_if_missing(home: &Home, target: &str, policy: PullPolicy) -> anyhow:
     let Ok(reference) = Reference::parse(target) else {
         return Ok(());
     };
+    // A policy file that cannot be read stops the verb before it starts, whether or not the
+    // image must be pulled: a node with a broken policy runs nothing from a registry.
+    home.policy()?;
     if policy == PullPolicy::Missing {
         let store = home.store()?;
         match skiff_image::find(&store, target) {

@@ -160,7 +160,12 @@ fn spec(home: &Home, client: &Client, base: &Path, e: &Entry) -> anyhow::Result<
     } else {
         e.image.clone()
     };
-    let (image, source) = upload(client, home, &target)?;
+    let (image, source) = upload(
+        client,
+        home,
+        &target,
+        crate::cmd::source::PullPolicy::Missing,
+    )?;
     // The entry's keys are the verbs' flags: one parser, one meaning.
     let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
     let flags = GuestFlags {

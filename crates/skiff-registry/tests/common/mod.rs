@@ -44,6 +44,7 @@ pub async fn pull(
             reference,
             store: &store,
             component,
+            policy: None,
         })
         .await;
     (dir, store, r)

@@ -1,0 +1,319 @@
+//! cosign signatures where cosign and containers/image keep them: the manifest tagged
+//! `sha256-<hex>.sig` in the image's repository, whose layers are simple-signing payloads
+//! (`application/vnd.dev.cosign.simplesigning.v1+json`), each carrying its base64 signature in
+//! the `dev.cosignproject.cosign/signature` annotation.
+//!
+//! A registry is not trusted to be reasonable: the signature manifest is read up to
+//! [`MAX_SIGNATURE_MANIFEST`] bytes, at most [`MAX_SIGNATURES`] layers are looked at, and each
+//! payload is read up to [`MAX_PAYLOAD`] bytes and checked against its digest. More is refused,
+//! not truncated: a genuine signature manifest is ~1 KiB per signature, a payload ~300 bytes.
+
+use crate::error::{RegistryError, Result};
+use crate::session::{Access, Purpose, Req, Session};
+use crate::Registry;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
+use reqwest::{Method, StatusCode};
+use skiff_image::media;
+use skiff_image::model::{Descriptor, Manifest};
+use skiff_store::Digest;
+use skiff_trust::Signed;
+use std::collections::BTreeMap;
+
+/// The media type of a signature layer.
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The annotation holding a layer's signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Largest signature manifest read (a genuine one is ~1 KiB per signature; with a Rekor
+/// bundle and a certificate, ~6 KiB).
+pub const MAX_SIGNATURE_MANIFEST: u64 = 256 << 10;
+/// Most signatures looked at for one image.
+pub const MAX_SIGNATURES: usize = 64;
+/// Largest payload read (a simple-signing payload is ~300 bytes).
+pub const MAX_PAYLOAD: u64 = 64 << 10;
+
+/// What the policy decided at pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// No policy was given to the pull.
+    Unchecked,
+    /// Signatures were required and verified.
+    Verified(skiff_trust::Accepted),
+    /// The rule accepts anything; `signed` says whether a signature tag exists (unverified).
+    AcceptedAnything { scope: String, signed: bool },
+}
+
+/// A signature or document attached by [`Registry::attach_signature`] or [`Registry::attach`].
+#[derive(Debug, Clone)]
+pub struct Attached {
+    /// `host/repo:sha256-<hex>.sig`.
+    pub reference: String,
+    /// The signature manifest's digest.
+    pub digest: Digest,
+    /// Layers now under the tag (for signatures: the new one included).
+    pub count: usize,
+}
+
+impl Registry {
+    /// The manifest digest `reference` names in its registry (for a tag, what it points to now).
+    pub async fn resolve(&self, reference: &str) -> Result<(crate::Reference, Digest)> {
+        let reference = crate::parse_reference(reference)?;
+        let session = Session::open(self.config.clone(), &reference, Access::Pull).await?;
+        let (_, _, digest) = session.get_manifest(&tag_or_digest(&reference)).await?;
+        if let Some(want) = reference.digest() {
+            if *want != digest {
+                return Err(RegistryError::DigestMismatch {
+                    what: "the manifest".into(),
+                    expected: want.to_string(),
+                    actual: digest.to_string(),
+                });
+            }
+        }
+        Ok((reference, digest))
+    }
+
+    /// The signatures stored for `digest` in `reference`'s repository (none: an empty list).
+    pub async fn signatures(&self, reference: &str, digest: &Digest) -> Result<Vec<Signed>> {
+        let reference = crate::parse_reference(reference)?;
+        let session = Session::open(self.config.clone(), &reference, Access::Pull).await?;
+        Ok(session.signatures(digest).await?.1)
+    }
+
+    /// Add a signature of `digest` to its `.sig` tag, keeping those already there (as cosign
+    /// does). Signing the same payload with the same signature again changes nothing.
+    pub async fn attach_signature(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        payload: Vec<u8>,
+        signature: String,
+    ) -> Result<Attached> {
+        let session = self.push_session(reference).await?;
+        let tag = skiff_trust::signature_tag(digest);
+        let (existing, _) = session.signatures(digest).await?;
+        let payload = Bytes::from(payload);
+        let mut layer = Descriptor::new(SIMPLE_SIGNING, Digest::of(&payload), payload.len() as u64);
+        layer
+            .annotations
+            .insert(SIGNATURE_ANNOTATION.into(), signature);
+        let mut layers = existing.map(|m| m.layers).unwrap_or_default();
+        if !layers.contains(&layer) {
+            layers.push(layer.clone());
+        }
+        if layers.len() > MAX_SIGNATURES {
+            return Err(RegistryError::Manifest(format!(
+                "{tag} already holds {} signatures, the most skiff reads is {MAX_SIGNATURES}; \
+                 delete the tag's old signatures first",
+                layers.len() - 1
+            )));
+        }
+        self.put_attachment(&session, &tag, layers, (layer, payload))
+            .await
+    }
+
+    /// Attach a document to `digest` as cosign attaches one: the tag `sha256-<hex>.SUFFIX`
+    /// (`sbom`) holding one layer of `media_type`, replacing what the tag held.
+    pub async fn attach(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        suffix: &str,
+        media_type: &str,
+        document: Vec<u8>,
+    ) -> Result<Attached> {
+        let session = self.push_session(reference).await?;
+        let tag = format!("{}.{suffix}", digest.to_string().replacen(':', "-", 1));
+        let document = Bytes::from(document);
+        let layer = Descriptor::new(media_type, Digest::of(&document), document.len() as u64);
+        self.put_attachment(&session, &tag, vec![layer.clone()], (layer, document))
+            .await
+    }
+
+    async fn push_session(&self, reference: &str) -> Result<Session> {
+        let reference = crate::parse_reference(reference)?;
+        let purpose = Purpose {
+            access: Access::Push,
+            offline: false,
+            mount_from: &[],
+        };
+        Session::open_with(self.config.clone(), &reference, purpose).await
+    }
+
+    /// PUT a cosign-style attachment manifest under `tag`: its config (an image config whose
+    /// rootfs lists the layers, as cosign writes), the one new layer's blob, the manifest.
+    async fn put_attachment(
+        &self,
+        session: &Session,
+        tag: &str,
+        layers: Vec<Descriptor>,
+        (new, bytes): (Descriptor, Bytes),
+    ) -> Result<Attached> {
+        let config = serde_json::json!({
+            "architecture": "", "os": "", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
+        });
+        let config = Bytes::from(serde_json::to_vec(&config).expect("plain JSON"));
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            artifact_type: None,
+            config: Descriptor::new(media::OCI_CONFIG, Digest::of(&config), config.len() as u64),
+            layers,
+            annotations: BTreeMap::new(),
+        };
+        let progress = self.config.progress.clone();
+        let memory = |b: &Bytes| crate::blobs::BlobSource::Memory(b.clone());
+        for (d, b) in [(&manifest.config, &config), (&new, &bytes)] {
+            session
+                .put_blob(&crate::manifest::blob(d), &memory(b), &[], &progress)
+                .await?;
+        }
+        let body = Bytes::from(serde_json::to_vec(&manifest).expect("plain JSON"));
+        let digest = session
+            .put_manifest(tag, &body, Some(media::OCI_MANIFEST))
+            .await?;
+        Ok(Attached {
+            reference: format!("{}/{}:{tag}", session.registry, session.repository),
+            digest,
+            count: manifest.layers.len(),
+        })
+    }
+
+    /// The pull's gate: the rule for `reference` checked before any blob is fetched.
+    pub(crate) async fn gate(
+        &self,
+        session: &Session,
+        reference: &crate::Reference,
+        digest: &Digest,
+        policy: &skiff_trust::Policy,
+    ) -> Result<Trust> {
+        let rule = policy.rule_for(reference);
+        if rule.accepts_anything() {
+            let signed = session
+                .has_manifest(&skiff_trust::signature_tag(digest))
+                .await?;
+            return Ok(Trust::AcceptedAnything {
+                scope: rule.scope_name(),
+                signed,
+            });
+        }
+        let signatures = if rule.needs_signatures() {
+            session.signatures(digest).await?.1
+        } else {
+            Vec::new()
+        };
+        rule.check(reference, digest, &signatures)
+            .map(Trust::Verified)
+            .map_err(RegistryError::Untrusted)
+    }
+}
+
+pub(crate) fn tag_or_digest(reference: &crate::Reference) -> String {
+    reference
+        .digest()
+        .map(|d| d.to_string())
+        .or(reference.tag().map(str::to_string))
+        .unwrap_or_else(|| "latest".into())
+}
+
+impl Session {
+    /// The signature manifest of `digest` and its signatures, bounded (see the module doc).
+    /// No `.sig` tag: `(None, [])`.
+    pub(crate) async fn signatures(
+        &self,
+        digest: &Digest,
+    ) -> Result<(Option<Manifest>, Vec<Signed>)> {
+        let tag = skiff_trust::signature_tag(digest);
+        let body = match self.get_manifest_within(&tag, MAX_SIGNATURE_MANIFEST).await {
+            Ok((body, _, _)) => body,
+            Err(RegistryError::NotFound { .. }) => return Ok((None, Vec::new())),
+            Err(e) => return Err(e),
+        };
+        let m: Manifest = crate::pull::parse(&body, "signature manifest")?;
+        if m.layers.len() > MAX_SIGNATURES {
+            return Err(RegistryError::Manifest(format!(
+                "the signature manifest {}:{tag} has {} layers; at most {MAX_SIGNATURES} \
+                 signatures are read, so it is refused (a registry serving that many is not \
+                 to be trusted with the rest)",
+                self.repository,
+                m.layers.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for layer in &m.layers {
+            let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
+                continue;
+            };
+            if layer.media_type != SIMPLE_SIGNING {
+                continue;
+            }
+            if layer.size > MAX_PAYLOAD {
+                return Err(RegistryError::TooLarge {
+                    what: format!("the signature payload {} (declared in {tag})", layer.digest),
+                    limit: MAX_PAYLOAD,
+                });
+            }
+            let payload = self.get_small_blob(layer, MAX_PAYLOAD).await?;
+            out.push(Signed {
+                payload: payload.to_vec(),
+                signature: signature.clone(),
+            });
+        }
+        Ok((Some(m), out))
+    }
+
+    /// HEAD a manifest: true if the tag or digest exists.
+    pub(crate) async fn has_manifest(&self, tag: &str) -> Result<bool> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            ACCEPT,
+            HeaderValue::from_str(&media::MANIFEST_ACCEPT.join(", ")).expect("ASCII"),
+        );
+        let resp = self
+            .send(Req {
+                method: Method::HEAD,
+                url: self.url(&format!("manifests/{tag}")),
+                headers: h,
+                body: None,
+                what: &format!("manifest {}:{tag}", self.repository),
+            })
+            .await?;
+        Ok(resp.status().is_success())
+    }
+
+    /// A small blob read into memory (at most `limit` bytes), its digest checked.
+    async fn get_small_blob(&self, d: &Descriptor, limit: u64) -> Result<Bytes> {
+        let what = format!("blob {}", d.digest);
+        let resp = self
+            .send(Req {
+                method: Method::GET,
+                url: self.url(&format!("blobs/{}", d.digest)),
+                headers: HeaderMap::new(),
+                body: None,
+                what: &what,
+            })
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                registry: self.registry.clone(),
+                what: format!("blob {} of {}", d.digest, self.repository),
+            });
+        }
+        let name = self.peer_name();
+        let peer = crate::body::Peer {
+            name: &name,
+            what: &what,
+        };
+        let body =
+            crate::body::read_body(resp, limit.min(d.size), self.config.stall, &peer).await?;
+        let actual = Digest::of(&body);
+        if actual != d.digest {
+            return Err(RegistryError::DigestMismatch {
+                what,
+                expected: d.digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(body)
+    }
+}
