@@ -1,7 +1,7 @@
 //! skiff built for another architecture: a hello run and a served request, and a compile cache
 //! shared between the two builds never executes the other's native code.
 //!
-//! Built for aarch64 and run under qemu by `scripts/aarch64-test` (which CI runs with --smoke):
+//! Built for aarch64 and run under qemu by `scripts/aarch64-test` (which scripts/test runs):
 //! `CARGO_BIN_EXE_skiff` is then the aarch64 skiff and `SKIFF_NATIVE_SKIFF` names the x86_64
 //! one. Natively both would be the same binary and prove nothing, hence `#[ignore]`.
 
