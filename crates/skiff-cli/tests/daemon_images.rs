@@ -54,7 +54,9 @@ fn run_detached_from_an_image_applies_its_defaults_and_survives_rmi() {
     assert_eq!(d.inspect("g")["state"]["exit_code"], 0);
 
     // An unknown image: not found (127), as for the foreground run; nothing reaches the daemon.
-    d.run(&["run", "-d", "nosuch:9"])
+    // (`--pull never`: `run -d` now pulls a missing image as the foreground run does, and the
+    // default registry is not reachable from the test machine.)
+    d.run(&["run", "-d", "--pull", "never", "nosuch:9"])
         .code(127)
         .stderr_has("nosuch");
 }
