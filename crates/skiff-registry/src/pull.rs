@@ -320,21 +320,10 @@ impl Session {
             HeaderValue::from_str(&media::MANIFEST_ACCEPT.join(", ")).expect("ASCII"),
         );
         let what = format!("manifest {}:{tag_or_digest}", self.repository);
+        let missing = format!("{}:{tag_or_digest}", self.repository);
         let resp = self
-            .send(Req {
-                method: Method::GET,
-                url: self.url(&format!("manifests/{tag_or_digest}")),
-                headers: h,
-                body: None,
-                what: &what,
-            })
+            .get_found(&format!("manifests/{tag_or_digest}"), h, &what, missing)
             .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            return Err(RegistryError::NotFound {
-                registry: self.registry.clone(),
-                what: format!("{}:{tag_or_digest}", self.repository),
-            });
-        }
         if crate::session::is_html(resp.headers()) {
             return Err(RegistryError::Html {
                 url: resp.url().to_string(),
@@ -364,7 +353,35 @@ impl Session {
     }
 }
 
-fn mismatch(what: &str, expected: &Digest, actual: &Digest) -> RegistryError {
+impl Session {
+    /// GET `path` under the repository; a 404 is [`RegistryError::NotFound`] naming `missing`.
+    pub(crate) async fn get_found(
+        &self,
+        path: &str,
+        headers: HeaderMap,
+        what: &str,
+        missing: String,
+    ) -> Result<reqwest::Response> {
+        let resp = self
+            .send(Req {
+                method: Method::GET,
+                url: self.url(path),
+                headers,
+                body: None,
+                what,
+            })
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                registry: self.registry.clone(),
+                what: missing,
+            });
+        }
+        Ok(resp)
+    }
+}
+
+pub(crate) fn mismatch(what: &str, expected: &Digest, actual: &Digest) -> RegistryError {
     RegistryError::DigestMismatch {
         what: what.to_string(),
         expected: expected.to_string(),

@@ -13,7 +13,7 @@ use crate::session::{Access, Purpose, Req, Session};
 use crate::Registry;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use skiff_image::media;
 use skiff_image::model::{Descriptor, Manifest};
 use skiff_store::Digest;
@@ -284,21 +284,15 @@ impl Session {
     /// A small blob read into memory (at most `limit` bytes), its digest checked.
     async fn get_small_blob(&self, d: &Descriptor, limit: u64) -> Result<Bytes> {
         let what = format!("blob {}", d.digest);
+        let missing = format!("blob {} of {}", d.digest, self.repository);
         let resp = self
-            .send(Req {
-                method: Method::GET,
-                url: self.url(&format!("blobs/{}", d.digest)),
-                headers: HeaderMap::new(),
-                body: None,
-                what: &what,
-            })
+            .get_found(
+                &format!("blobs/{}", d.digest),
+                HeaderMap::new(),
+                &what,
+                missing,
+            )
             .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            return Err(RegistryError::NotFound {
-                registry: self.registry.clone(),
-                what: format!("blob {} of {}", d.digest, self.repository),
-            });
-        }
         let name = self.peer_name();
         let peer = crate::body::Peer {
             name: &name,
@@ -308,11 +302,7 @@ impl Session {
             crate::body::read_body(resp, limit.min(d.size), self.config.stall, &peer).await?;
         let actual = Digest::of(&body);
         if actual != d.digest {
-            return Err(RegistryError::DigestMismatch {
-                what,
-                expected: d.digest.to_string(),
-                actual: actual.to_string(),
-            });
+            return Err(crate::pull::mismatch(&what, &d.digest, &actual));
         }
         Ok(body)
     }
