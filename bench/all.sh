@@ -15,7 +15,7 @@ need_wasmtime || true
 echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), $(free -g | awk '/Mem:/ {print $2}') GiB"
 echo "skiff $("$SKIFF" --version | awk '{print $2}') ($SKIFF), wasmtime $WASMTIME_VERSION, $(runc --version | head -1), $(date -u +%FT%TZ)"
 failed=()
-for s in run serve size footprint first200 density daemon silent-conns compat; do
+for s in run startup serve size footprint first200 density daemon silent-conns compat; do
   echo; echo "== $s"
   bash "$BENCH_DIR/$s.sh" || failed+=("$s")
 done
