@@ -6,17 +6,21 @@
 //! - [`policy`]: containers-policy.json (`insecureAcceptAnything`, `reject`, `sigstoreSigned`),
 //!   scoped by registry and repository, longest match first.
 //! - [`verify`]: an image's signatures checked against its rule.
+//! - [`evidence`]: a binary checked against its rule with what a client read from the registry
+//!   (the daemon's gate).
 //!
 //! The registry side (where signatures are stored: the `sha256-<hex>.sig` tag) is in
 //! skiff-registry; this crate does no I/O but reading key and policy files.
 
 mod error;
+pub mod evidence;
 pub mod key;
 pub mod payload;
 pub mod policy;
 pub mod verify;
 
 pub use error::{Denied, KeyError, PolicyError};
+pub use evidence::Evidence;
 pub use key::{KeyPair, PrivateKey, PublicKey};
 pub use policy::{Policy, Requirement, Rule, SignedIdentity};
 pub use verify::{Accepted, Signed};

@@ -100,6 +100,7 @@ impl Policy {
             reason,
         };
         let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+        not_writable_by_others(&meta).map_err(err)?;
         if meta.len() > MAX_POLICY_FILE {
             return Err(err(format!("larger than {MAX_POLICY_FILE} bytes")));
         }
@@ -165,6 +166,11 @@ impl Policy {
         if let Some((key, reqs)) = self.docker.get_key_value("") {
             return self.rule(key, reqs);
         }
+        self.default_rule()
+    }
+
+    /// The top-level `default` rule: what applies to a binary that names no image.
+    pub fn default_rule(&self) -> Rule<'_> {
         Rule {
             source: &self.source,
             scope: None,
@@ -409,12 +415,27 @@ fn key_file(v: &Value, at: &str, base: &Path) -> Result<NamedKey, String> {
     let path: PathBuf = base.join(p);
     let label = path.display().to_string();
     let meta = std::fs::metadata(&path).map_err(|e| format!("{at}: key {label}: {e}"))?;
+    not_writable_by_others(&meta).map_err(|e| format!("{at}: key {label}: {e}"))?;
     if meta.len() > crate::key::MAX_KEY_FILE {
         return Err(format!("{at}: key {label} is too large to be a public key"));
     }
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{at}: key {label}: {e}"))?;
     let key = PublicKey::from_pem(&text).map_err(|e| format!("{at}: key {label}: {e}"))?;
     Ok(NamedKey { label, key })
+}
+
+/// Whoever may write the policy or one of its keys decides what runs: a file that group or
+/// others may write is refused (as ssh refuses such an `authorized_keys`).
+fn not_writable_by_others(meta: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "it is writable by group or others (mode {mode:03o}), who could then decide what \
+             runs; chmod go-w it"
+        ));
+    }
+    Ok(())
 }
 
 fn signed_identity(v: Option<&Value>, at: &str) -> Result<SignedIdentity, String> {
@@ -537,6 +558,37 @@ mod tests {
             let e = policy(json).unwrap_err();
             assert!(e.contains(want), "{json}: {e}");
         }
+    }
+
+    #[test]
+    fn a_policy_or_key_others_may_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pair = crate::key::generate(b"").unwrap();
+        let key = dir.path().join("cosign.pub");
+        std::fs::write(&key, &pair.public_pem).unwrap();
+        let file = dir.path().join("policy.json");
+        std::fs::write(
+            &file,
+            r#"{"default":[{"type":"sigstoreSigned","keyPath":"cosign.pub"}]}"#,
+        )
+        .unwrap();
+        let chmod = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        chmod(&file, 0o644);
+        chmod(&key, 0o644);
+        assert!(Policy::load(&file).is_ok());
+        chmod(&file, 0o666);
+        let e = Policy::load(&file).unwrap_err().to_string();
+        assert!(
+            e.contains("writable by group or others") && e.contains("policy.json"),
+            "{e}"
+        );
+        chmod(&file, 0o644);
+        chmod(&key, 0o664);
+        let e = Policy::load(&file).unwrap_err().to_string();
+        assert!(e.contains("cosign.pub") && e.contains("chmod go-w"), "{e}");
     }
 
     #[test]

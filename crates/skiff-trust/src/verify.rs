@@ -168,25 +168,23 @@ fn identity_matches(rule: &SignedIdentity, image: &Reference, signed: &str) -> R
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::key::{generate, PrivateKey};
     use crate::policy::Policy;
 
-    struct Fixture {
-        key: PrivateKey,
-        policy: Policy,
+    /// A key, and a policy naming its public half `cosign.pub` (in the fixture's directory).
+    pub(crate) struct Fixture {
+        pub key: PrivateKey,
+        pub policy: Policy,
         _dir: tempfile::TempDir,
     }
 
-    fn fixture(identity: &str) -> Fixture {
+    pub(crate) fn fixture_with(policy_json: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let pair = generate(b"").unwrap();
         std::fs::write(dir.path().join("cosign.pub"), &pair.public_pem).unwrap();
-        let json = format!(
-            r#"{{"default":[{{"type":"sigstoreSigned","keyPath":"cosign.pub"{identity}}}]}}"#
-        );
-        let policy = Policy::parse(json.as_bytes(), "p.json", dir.path()).unwrap();
+        let policy = Policy::parse(policy_json.as_bytes(), "p.json", dir.path()).unwrap();
         Fixture {
             key: PrivateKey::from_pem(pair.private_pem.as_bytes(), b"").unwrap(),
             policy,
@@ -194,7 +192,13 @@ mod tests {
         }
     }
 
-    fn signed(key: &PrivateKey, reference: &str, digest: &Digest) -> Signed {
+    fn fixture(identity: &str) -> Fixture {
+        fixture_with(&format!(
+            r#"{{"default":[{{"type":"sigstoreSigned","keyPath":"cosign.pub"{identity}}}]}}"#
+        ))
+    }
+
+    pub(crate) fn signed(key: &PrivateKey, reference: &str, digest: &Digest) -> Signed {
         let payload = payload::make(reference, digest, 0);
         Signed {
             signature: key.sign(&payload),
