@@ -276,6 +276,37 @@ pub struct BlobInfo {
     pub kind: WorkloadKind,
 }
 
+/// The header of `POST /v1/blobs` carrying [`UploadEvidence`]: base64 (standard, padded) of its
+/// JSON, at most 48 KiB. A daemon with a trust policy checks the binary with it; one without
+/// ignores it.
+pub const EVIDENCE_HEADER: &str = "x-skiff-evidence";
+
+/// What the client read from the registry about the image a binary comes from: a daemon with a
+/// trust policy accepts the binary only if it is a layer of this manifest, signed as its policy
+/// asks for this reference (docs/trust.md, "The daemon's policy").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadEvidence {
+    /// The image as pulled: `registry.example.com/team/app:1.0` or `…@sha256:…`.
+    pub reference: String,
+    /// base64 of the manifest the reference names, byte for byte as the registry served it;
+    /// for an index, the index and then the platform manifest the binary is a layer of.
+    pub manifests: Vec<String>,
+    /// The signatures under the manifest's `sha256-<hex>.sig` tag (at most 64).
+    pub signatures: Vec<EvidenceSignature>,
+}
+
+/// One cosign signature: its simple-signing payload and the signature over it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceSignature {
+    /// base64 of the payload's bytes (the `.sig` tag's layer).
+    pub payload: String,
+    /// The signature as in the layer's `dev.cosignproject.cosign/signature` annotation
+    /// (base64 of an ECDSA DER signature).
+    pub signature: String,
+}
+
 /// `PUT /v1/projects/{project}`: the whole desired set of a `skiff up` file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -315,6 +346,10 @@ pub struct SystemInfo {
     /// The HTTP data plane; absent without `--http-listen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpInfo>,
+    /// The trust policy uploads are checked against (its file); absent: every binary is
+    /// accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

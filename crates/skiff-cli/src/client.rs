@@ -88,17 +88,26 @@ impl Client {
     }
 
     /// One request; the body of any answer, errors included (see [`Client::call`]).
+    /// `headers`: more request headers (name, value).
     pub fn raw(
         &self,
         method: Method,
         path: &str,
         content_type: &str,
+        headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> anyhow::Result<Answer> {
         self.rt.block_on(async {
             let mut sender = self.connect().await?;
+            let mut req = self.request(method, path, content_type, body)?;
+            for (k, v) in headers {
+                req.headers_mut().insert(
+                    hyper::header::HeaderName::from_bytes(k.as_bytes())?,
+                    hyper::header::HeaderValue::from_str(v)?,
+                );
+            }
             let resp = sender
-                .send_request(self.request(method, path, content_type, body)?)
+                .send_request(req)
                 .await
                 .map_err(|e| self.no_daemon(e))?;
             let status = resp.status().as_u16();
@@ -123,7 +132,7 @@ impl Client {
         let bytes = body
             .map(|b| serde_json::to_vec(b).expect("API types serialize"))
             .unwrap_or_default();
-        let a = self.raw(method, path, "application/json", bytes)?;
+        let a = self.raw(method, path, "application/json", &[], bytes)?;
         check(&a)?;
         if a.body.is_empty() {
             return Ok((a.status, None));

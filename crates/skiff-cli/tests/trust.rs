@@ -8,39 +8,12 @@ mod faulty;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
+use common::keys::{keypair, sig_tag, PASSWORD};
 use common::{Done, Skiff};
 use faulty::{Faulty, Reply};
 use registry::{Curl, TestRegistry};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-const PASSWORD: &str = "correct horse";
-
-/// A key pair made by `skiff key generate` in `dir`: (cosign.key, cosign.pub).
-fn keypair(s: &Skiff, dir: &Path) -> (PathBuf, PathBuf) {
-    let prefix = dir.join("cosign");
-    s.run_env(
-        "SKIFF_KEY_PASSWORD",
-        PASSWORD,
-        &[
-            "key",
-            "generate",
-            "--output-key-prefix",
-            prefix.to_str().unwrap(),
-        ],
-    )
-    .code(0)
-    .stdout_has("Private key written to");
-    let key = dir.join("cosign.key");
-    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "the private key is the owner's only");
-    let pem = std::fs::read_to_string(&key).unwrap();
-    assert!(
-        pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"),
-        "{pem}"
-    );
-    (key, dir.join("cosign.pub"))
-}
 
 /// `skiff ARGS` with the key password and a policy file.
 fn with(s: &Skiff, policy: Option<&Path>, args: &[&str]) -> Done {
@@ -76,10 +49,6 @@ fn blob_count(s: &Skiff) -> usize {
     std::fs::read_dir(s.home.path().join("blobs/sha256"))
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-fn sig_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replacen(':', "-", 1))
 }
 
 /// The manifest digest a `skiff push` printed.

@@ -10,6 +10,7 @@ mod common;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
+use common::keys::sig_tag;
 use common::{Done, Skiff};
 use registry::{Curl, TestRegistry};
 use std::path::{Path, PathBuf};
@@ -42,10 +43,6 @@ fn with_password(s: &Skiff, args: &[&str]) -> Done {
             .output()
             .unwrap(),
     )
-}
-
-fn sig_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replacen(':', "-", 1))
 }
 
 fn digest_in(d: &Done) -> String {

@@ -106,7 +106,10 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
             .body(ChannelBody(d.events.subscribe(query.window()?)).boxed())
             .expect("static response")),
         (&Method::POST, ["v1", "blobs"]) => {
+            let evidence = req.headers().get(skiff_api::EVIDENCE_HEADER).cloned();
             let bytes = read_body(req, MAX_BLOB).await?;
+            // Before a byte is stored: a refused binary leaves nothing in the daemon's store.
+            crate::trust::check_upload(d.info.policy.as_ref(), evidence.as_ref(), &bytes)?;
             let digest = d
                 .blobs
                 .put(&bytes)

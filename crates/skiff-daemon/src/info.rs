@@ -46,6 +46,7 @@ pub fn info(d: &Daemon) -> SystemInfo {
             max_files: d.log_config.max_files,
         },
         http: d.apps.as_ref().map(|a| a.info()),
+        policy: d.info.policy.as_ref().map(|p| p.source().to_string()),
     }
 }
 

@@ -28,6 +28,7 @@ mod programs;
 mod project;
 mod stats;
 mod supervisor;
+mod trust;
 mod util;
 
 pub use error::DaemonError;
@@ -62,6 +63,8 @@ pub struct DaemonConfig {
     pub mounts: MountPolicy,
     /// The data plane's access log (`-`: stderr), with `--http-listen`.
     pub access_log: Option<PathBuf>,
+    /// The trust policy every uploaded binary is checked against (`None`: accept anything).
+    pub policy: Option<skiff_trust::Policy>,
 }
 
 /// The default of [`DaemonConfig::app_cache_size`].
@@ -72,6 +75,8 @@ pub struct InfoStatic {
     pub home: PathBuf,
     pub api: ApiInfo,
     pub worker_threads: usize,
+    /// What uploads are checked against (`None`: anything is accepted).
+    pub policy: Option<skiff_trust::Policy>,
 }
 
 /// Where the API socket of the daemon for `home` is.
@@ -274,6 +279,7 @@ pub fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                     tcp: tcp_addr.clone(),
                 },
                 worker_threads,
+                policy: config.policy,
             },
             apps,
             config.mounts,

@@ -73,17 +73,9 @@ impl Registry {
             }
             None => Trust::Unchecked,
         };
-        let (body, digest, platform) = if kind == media::OCI_INDEX || kind == media::DOCKER_LIST {
-            let index: Index = parse(&body, "image index")?;
-            let entry = layout::choose_from_index(&index.manifests)?;
-            let (b, _, d) = session.get_manifest(&entry.digest.to_string()).await?;
-            if d != entry.digest {
-                return Err(mismatch("the manifest", &entry.digest, &d));
-            }
-            (b, d, Some(layout::describe_choice(entry, &index.manifests)))
-        } else {
-            (body, remote_digest.clone(), None)
-        };
+        let (body, digest, platform) = session
+            .platform_manifest(body, &kind, remote_digest.clone())
+            .await?;
         let m: Manifest = parse(&body, "image manifest")?;
         // The config is read whole into memory: one declared larger is refused before a byte
         // of it is downloaded.
@@ -298,6 +290,26 @@ impl Registry {
 }
 
 impl Session {
+    /// For an index (`kind`), the manifest of the platform skiff runs, chosen and fetched,
+    /// with the choice described; for a manifest, itself.
+    pub(crate) async fn platform_manifest(
+        &self,
+        body: Bytes,
+        kind: &str,
+        digest: Digest,
+    ) -> Result<(Bytes, Digest, Option<String>)> {
+        if kind != media::OCI_INDEX && kind != media::DOCKER_LIST {
+            return Ok((body, digest, None));
+        }
+        let index: Index = parse(&body, "image index")?;
+        let entry = layout::choose_from_index(&index.manifests)?;
+        let (b, _, d) = self.get_manifest(&entry.digest.to_string()).await?;
+        if d != entry.digest {
+            return Err(mismatch("the manifest", &entry.digest, &d));
+        }
+        Ok((b, d, Some(layout::describe_choice(entry, &index.manifests))))
+    }
+
     /// GET a manifest with the Accept headers registries need, at most `max_manifest_size`
     /// bytes. Returns (body, media type, digest of the body).
     pub(crate) async fn get_manifest(

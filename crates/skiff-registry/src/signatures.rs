@@ -79,6 +79,38 @@ impl Registry {
         Ok(session.signatures(digest).await?.1)
     }
 
+    /// What a node needs to check a binary of `reference` under its own policy, offline
+    /// ([`skiff_trust::Evidence`]): the manifest the reference names, byte for byte (for an
+    /// index, then the platform manifest pull chooses from it) and the signatures of its `.sig`
+    /// tag. Manifests are read up to [`skiff_trust::evidence::MAX_EVIDENCE`] bytes, signatures
+    /// as the pull's gate reads them.
+    pub async fn evidence(&self, reference: &str) -> Result<skiff_trust::Evidence> {
+        let reference = crate::parse_reference(reference)?;
+        let session = Session::open(self.config.clone(), &reference, Access::Pull).await?;
+        let limit = skiff_trust::evidence::MAX_EVIDENCE as u64;
+        let (body, kind, digest) = session
+            .get_manifest_within(&tag_or_digest(&reference), limit)
+            .await?;
+        if let Some(want) = reference.digest() {
+            if *want != digest {
+                return Err(crate::pull::mismatch("the manifest", want, &digest));
+            }
+        }
+        let mut manifests = vec![body.to_vec()];
+        let (platform, platform_digest, _) = session
+            .platform_manifest(body, &kind, digest.clone())
+            .await?;
+        if platform_digest != digest {
+            manifests.push(platform.to_vec());
+        }
+        let signatures = session.signatures(&digest).await?.1;
+        Ok(skiff_trust::Evidence {
+            reference,
+            manifests,
+            signatures,
+        })
+    }
+
     /// Add a signature of `digest` to its `.sig` tag, keeping those already there (as cosign
     /// does). Signing the same payload with the same signature again changes nothing.
     pub async fn attach_signature(

@@ -15,7 +15,10 @@ skiff daemon --api-listen 127.0.0.1:7070        also on TCP; requests need the b
 skiff daemon --http-listen 0.0.0.0:8080         serve HTTP apps (skiff deploy) on one listener\n  \
 skiff daemon --http-listen :8080 --access-log /var/log/skiff-access.log\n  \
 skiff daemon --log-max-size 1m --log-max-files 5\n  \
-skiff daemon --allow-mount /srv/data            API clients may mount only under /srv/data\n\n\
+skiff daemon --allow-mount /srv/data            API clients may mount only under /srv/data\n  \
+skiff --policy /etc/skiff/policy.json daemon    run only what this trust policy accepts\n\n\
+Trust: with a policy (--policy, SKIFF_POLICY, or SKIFF_HOME/policy.json) every uploaded binary\n\
+is checked before it is stored: signed as the policy asks, or refused (docs/trust.md).\n\n\
 Stop it with SIGTERM or Ctrl-C. Workloads that should run are started again by the next daemon,\n\
 also after kill -9.")]
 pub struct DaemonArgs {
@@ -69,6 +72,13 @@ pub fn daemon(home: &Home, args: DaemonArgs) -> anyhow::Result<u8> {
         skiff_daemon::MountPolicy::only(&args.allow_mount).map_err(anyhow::Error::msg)?
     };
     tracing::info!("skiff daemon: {}", mounts.describe());
+    // The node's policy, as pull reads one: `--policy`/`SKIFF_POLICY`, else the home's
+    // policy.json. A named file that is missing or malformed stops the daemon here.
+    let policy = Some(home.policy()?).filter(|p| !p.is_default());
+    match &policy {
+        Some(p) => tracing::info!("skiff daemon: uploads are checked against {}", p.source()),
+        None => tracing::info!("skiff daemon: no trust policy; every binary is accepted"),
+    }
     skiff_daemon::run(skiff_daemon::DaemonConfig {
         mounts,
         home: home.root().to_path_buf(),
@@ -76,6 +86,7 @@ pub fn daemon(home: &Home, args: DaemonArgs) -> anyhow::Result<u8> {
         http_listen: args.http_listen,
         app_cache_size: args.app_cache_size,
         access_log: args.access_log,
+        policy,
         log: skiff_daemon::LogConfig {
             max_size: args.log_max_size,
             max_files: args.log_max_files,

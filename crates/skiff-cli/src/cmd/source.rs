@@ -143,6 +143,14 @@ pub fn read_wasm_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// Loopback registries need no flag; others over plain HTTP are named in the environment
+/// (`SKIFF_INSECURE_REGISTRIES`), for verbs that reach a registry without `--insecure`.
+pub fn insecure_from_env() -> Vec<String> {
+    std::env::var("SKIFF_INSECURE_REGISTRIES")
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// When `skiff run` pulls the image it is given (Docker's `--pull`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum PullPolicy {
@@ -203,10 +211,7 @@ pub fn pull_if_missing(home: &Home, target: &str, policy: PullPolicy) -> anyhow:
             }
         }
     }
-    // Loopback registries need no flag; others over plain HTTP are named in the environment.
-    let insecure = std::env::var("SKIFF_INSECURE_REGISTRIES")
-        .map(|v| v.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
+    let insecure = insecure_from_env();
     crate::cmd::pull::pull_image(
         home,
         target,

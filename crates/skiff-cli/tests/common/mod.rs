@@ -2,6 +2,7 @@
 //! guests from `guests/wasm/`.
 #![allow(dead_code)]
 
+pub mod keys;
 pub mod project;
 
 use std::path::{Path, PathBuf};
