@@ -14,6 +14,8 @@ const RUNTIME_ID: &str = "io.containerd.skiff.v1";
 
 struct Shim {
     namespace: String,
+    /// containerd's gRPC socket.
+    address: String,
     bundle: PathBuf,
     /// `unix:///run/containerd/s/<hash>`, derived from namespace and id (or pod).
     socket: String,
@@ -31,6 +33,7 @@ impl containerd_shim::Shim for Shim {
         };
         Shim {
             namespace: args.namespace.clone(),
+            address: args.address.clone(),
             bundle,
             socket: args.socket.clone(),
             exit: Arc::new(ExitSignal::default()),
@@ -69,7 +72,12 @@ impl containerd_shim::Shim for Shim {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
-        service::TaskService::new(self.namespace.clone(), publisher, self.exit.clone())
+        service::TaskService::new(
+            self.namespace.clone(),
+            self.address.clone(),
+            publisher,
+            self.exit.clone(),
+        )
     }
 }
 

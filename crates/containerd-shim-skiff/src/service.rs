@@ -50,6 +50,8 @@ struct Container {
 #[derive(Clone)]
 pub struct TaskService {
     namespace: String,
+    /// containerd's gRPC socket, where the trust check asks which image a container runs.
+    address: String,
     containers: Arc<Mutex<HashMap<String, Arc<Container>>>>,
     publisher: Arc<RemotePublisher>,
     exit: Arc<ExitSignal>,
@@ -68,9 +70,15 @@ guest per container and cannot exec another process into it: there is no shell o
 container instead";
 
 impl TaskService {
-    pub fn new(namespace: String, publisher: RemotePublisher, exit: Arc<ExitSignal>) -> Self {
+    pub fn new(
+        namespace: String,
+        address: String,
+        publisher: RemotePublisher,
+        exit: Arc<ExitSignal>,
+    ) -> Self {
         TaskService {
             namespace,
+            address,
             containers: Arc::default(),
             publisher: Arc::new(publisher),
             exit,
@@ -99,6 +107,9 @@ impl TaskService {
     fn prepare(&self, req: &api::CreateTaskRequest) -> Result<Container, String> {
         let bundle = PathBuf::from(&req.bundle);
         let spec = Spec::read(&bundle)?;
+        if !spec.is_pod_sandbox() {
+            self.trusted(&req.id, &spec)?;
+        }
         let rootfs = spec.rootfs(&bundle);
         let mounted = !req.rootfs.is_empty();
         if mounted {
@@ -135,6 +146,26 @@ impl TaskService {
             }),
             exited: Condvar::new(),
         })
+    }
+
+    /// The node's trust policy (`crate::trust`): checked before anything is mounted or planned.
+    fn trusted(&self, id: &str, spec: &Spec) -> Result<(), String> {
+        let refused =
+            |e: String| format!("skiff: the node's trust policy refuses this container: {e}");
+        let Some(policy) = crate::trust::node_policy().map_err(refused)? else {
+            return Ok(());
+        };
+        let socket = self
+            .address
+            .strip_prefix("unix://")
+            .unwrap_or(&self.address);
+        let containerd = crate::containerd::Containerd {
+            socket: Path::new(socket),
+            namespace: &self.namespace,
+        };
+        let ok = crate::trust::check(&policy, &containerd, id, spec).map_err(refused)?;
+        info!("{id}: {ok}");
+        Ok(())
     }
 
     fn decide(

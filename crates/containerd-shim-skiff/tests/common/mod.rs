@@ -23,6 +23,11 @@ pub struct Containerd {
 
 impl Containerd {
     pub fn start() -> Containerd {
+        Containerd::start_with_env(&[])
+    }
+
+    /// A containerd (and so its shims) with these variables in its environment.
+    pub fn start_with_env(env: &[(&str, &std::ffi::OsStr)]) -> Containerd {
         assert!(
             which("containerd") && which("ctr"),
             "containerd is not installed: apt-get install -y containerd runc (scripts/test does)"
@@ -64,6 +69,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             .arg(d.join("config.toml"))
             .env("PATH", path)
             .env("SKIFF_HOME", d.join("skiff-home"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

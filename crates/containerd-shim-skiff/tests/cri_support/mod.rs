@@ -3,7 +3,7 @@
 //! network namespace of the test's own, so the bridge and the pod IPs never reach the host's.
 //! The test speaks CRI to it (`runtime.v1`) with the messages a kubelet sends.
 
-pub mod grpc;
+pub use containerd_shim_skiff::grpc;
 pub mod proto;
 
 use proto::*;
@@ -147,7 +147,7 @@ impl Cri {
         req: &Req,
     ) -> Result<Resp, grpc::Status> {
         let path = format!("{service}{method}");
-        self.rt.block_on(grpc::call(&self.sock, &path, req))
+        self.rt.block_on(grpc::call(&self.sock, &path, &[], req))
     }
 
     /// `ctr -a SOCK -n k8s.io ARGS...`

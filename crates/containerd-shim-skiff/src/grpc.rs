@@ -1,7 +1,8 @@
 //! Unary gRPC over containerd's unix socket: HTTP/2 with hyper (already in the tree), messages
 //! framed as gRPC frames them (a 0 byte for "not compressed", the length as a big-endian u32, the
 //! protobuf), the status in `grpc-status`/`grpc-message` (in the trailers, or in the headers of a
-//! trailers-only answer).
+//! trailers-only answer). The shim asks containerd which image a container runs (`containerd`);
+//! the CRI tests drive containerd's CRI plugin with it.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -21,10 +22,12 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// `method` is the full path, e.g. `/runtime.v1.RuntimeService/Version`.
+/// `method` is the full path, e.g. `/runtime.v1.RuntimeService/Version`; `metadata`: request
+/// headers such as containerd's `containerd-namespace`.
 pub async fn call<Req: prost::Message, Resp: prost::Message + Default>(
     socket: &Path,
     method: &str,
+    metadata: &[(&str, &str)],
     request: &Req,
 ) -> Result<Resp, Status> {
     let transport = |e: &dyn std::fmt::Display| Status {
@@ -44,11 +47,15 @@ pub async fn call<Req: prost::Message, Resp: prost::Message + Default>(
     frame.push(0);
     frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     frame.extend_from_slice(&payload);
-    let req = hyper::Request::post(format!("http://localhost{method}"))
+    let mut req = hyper::Request::post(format!("http://localhost{method}"))
         .header("content-type", "application/grpc")
-        .header("te", "trailers")
+        .header("te", "trailers");
+    for (k, v) in metadata {
+        req = req.header(*k, *v);
+    }
+    let req = req
         .body(Full::new(Bytes::from(frame)))
-        .expect("a well-formed request");
+        .map_err(|e| transport(&e))?;
     let resp = send.send_request(req).await.map_err(|e| transport(&e))?;
     let (parts, body) = resp.into_parts();
     let collected = body.collect().await.map_err(|e| transport(&e))?;
