@@ -5,6 +5,7 @@
 
 pub use containerd_shim_skiff::grpc;
 pub mod proto;
+pub mod registry;
 
 use proto::*;
 use std::collections::HashMap;
@@ -45,6 +46,11 @@ pub struct Pod {
 
 impl Cri {
     pub fn start() -> Cri {
+        Cri::start_with_env(&[])
+    }
+
+    /// A containerd (and so its shims) with these variables in its environment.
+    pub fn start_with_env(env: &[(&str, &std::ffi::OsStr)]) -> Cri {
         // SAFETY: geteuid has no preconditions.
         assert_eq!(
             unsafe { libc::geteuid() },
@@ -90,6 +96,7 @@ impl Cri {
             .arg(d.join("config.toml"))
             .env("PATH", path)
             .env("SKIFF_HOME", d.join("skiff-home"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
