@@ -156,6 +156,10 @@ fn info(client: &Client, args: InfoArgs) -> anyhow::Result<u8> {
         i.logs.max_size_bytes >> 10,
         i.logs.max_files
     );
+    match &i.policy {
+        Some(p) => println!("Trust policy:     {} (checks every upload)", t(p)),
+        None => println!("Trust policy:     - (every binary is accepted; see docs/trust.md)"),
+    }
     match &i.http {
         None => println!("HTTP apps:        - (start the daemon with --http-listen ADDR)"),
         Some(h) => {
