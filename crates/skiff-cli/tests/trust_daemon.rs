@@ -321,3 +321,67 @@ fn a_policy_the_daemon_cannot_trust_stops_it_at_start() {
         .code(125)
         .stderr_has("missing.json");
 }
+
+/// Replace the daemon home's policy.json: `default` as given, the test registry signed by
+/// `public`.
+fn set_policy(d: &Daemon, p: &Published, default: &str, public: &Path) {
+    let policy = serde_json::json!({
+        "default": [{"type": default}],
+        "transports": {"docker": {
+            &p.registry.addr: [{"type": "sigstoreSigned", "keyPath": public}]
+        }}
+    });
+    std::fs::write(
+        d.skiff.home.path().join("policy.json"),
+        serde_json::to_vec(&policy).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_policy_set_or_tightened_later_stops_what_it_no_longer_accepts() {
+    let p = publish();
+    let dir = tempfile::tempdir().unwrap();
+    // First the node accepts local files (its default), and signed images of the registry.
+    let mut d = Daemon::start(&[]);
+    set_policy(&d, &p, "insecureAcceptAnything", &p.public);
+    d.restart_with(&[]);
+    let ticker = common::guest("ticker.wasm");
+    for (name, what) in [("file", ticker.to_str().unwrap()), ("img", &p.signed)] {
+        lax(
+            &d,
+            dir.path(),
+            &["run", "-d", "--restart", "always", "--name", name, what],
+        )
+        .code(0);
+    }
+    d.wait_status("file", "running");
+
+    // Local files no longer: the file's workload is not started again; the image's is, its
+    // evidence (kept from its upload) checked again.
+    set_policy(&d, &p, "reject", &p.public);
+    d.restart_with(&[]);
+    let w = d.wait_for("file", "refused", |w| w["state"]["status"] == "exited");
+    let error = w["state"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("not started") && error.contains("no image reference"),
+        "{w:#}"
+    );
+    assert_eq!(d.inspect("img")["desired"], "running");
+    d.run(&["start", "file"])
+        .code(1)
+        .stderr_has("the rule for default requires reject");
+
+    // Another key: the image's signature no longer passes either.
+    let other = tempfile::tempdir().unwrap();
+    let (_, public2) = keypair(&d.skiff, other.path());
+    set_policy(&d, &p, "reject", &public2);
+    d.restart_with(&[]);
+    let w = d.wait_for("img", "refused", |w| w["desired"] == "stopped");
+    let error = w["state"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("not signed by the policy's key"), "{w:#}");
+    // Nor can a raw API client name the binary in a new workload.
+    let spec = serde_json::json!({"spec": {"image": w["spec"]["image"]}, "name": "again"});
+    let (status, body) = d.api("POST", "/v1/workloads", Some(&spec.to_string()));
+    assert_eq!(status, 403, "{body}");
+}

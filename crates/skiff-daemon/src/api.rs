@@ -108,13 +108,23 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Body>,
         (&Method::POST, ["v1", "blobs"]) => {
             let evidence = req.headers().get(skiff_api::EVIDENCE_HEADER).cloned();
             let bytes = read_body(req, MAX_BLOB).await?;
+            let evidence = evidence.as_ref().map(|h| h.as_bytes());
             // Before a byte is stored: a refused binary leaves nothing in the daemon's store.
-            crate::trust::check_upload(d.info.policy.as_ref(), evidence.as_ref(), &bytes)?;
+            if let Some(policy) = &d.info.policy {
+                crate::trust::check(policy, evidence, &skiff_store::Digest::of(&bytes))
+                    .inspect_err(|e| tracing::warn!("upload refused: {e}"))?;
+            }
             let digest = d
                 .blobs
                 .put(&bytes)
-                .map_err(|e| ApiError::Internal(format!("cannot store the binary: {e}")))?
-                .to_string();
+                .map_err(|e| ApiError::Internal(format!("cannot store the binary: {e}")))?;
+            // Kept for the checks at every start (a policy set or changed later applies).
+            if let Some(e) = evidence {
+                d.blobs.put_evidence(&digest, e).map_err(|e| {
+                    ApiError::Internal(format!("cannot store the binary's evidence: {e}"))
+                })?;
+            }
+            let digest = digest.to_string();
             let kind = match d.program(&digest).await {
                 Ok(p) if p.info.kind == skiff_engine::Kind::HttpHandler => {
                     skiff_api::WorkloadKind::App

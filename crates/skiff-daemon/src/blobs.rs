@@ -16,13 +16,19 @@
 //! those binaries into the store (one rename each), so the workloads of an existing home start.
 
 use skiff_store::{Digest, Store, StoreConfig, StoreError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Blobs {
     store: Arc<Store>,
+    /// `daemon/evidence/<hex>`: what came with each binary to show where it is from (the
+    /// upload's `X-Skiff-Evidence`), checked again under the trust policy at every start.
+    evidence: PathBuf,
 }
+
+/// An evidence file is the header it came in, which hyper bounds (api.rs, `API_MAX_HEAD`).
+const MAX_EVIDENCE_FILE: u64 = 64 << 10;
 
 /// Why a binary could not be stored or read back.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +60,7 @@ impl Blobs {
         }
         Ok(Blobs {
             store: Arc::new(store),
+            evidence: daemon_dir.join("evidence"),
         })
     }
 
@@ -64,6 +71,26 @@ impl Blobs {
     /// Store `bytes`; answers their digest.
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, BlobError> {
         Ok(self.store.put_blob_bytes(bytes)?)
+    }
+
+    /// Keep `evidence` for `digest` (replacing what an earlier upload of it left).
+    pub fn put_evidence(&self, digest: &Digest, evidence: &[u8]) -> std::io::Result<()> {
+        let path = self.evidence.join(digest.hex());
+        skiff_store::atomic::write_atomic(&path, skiff_store::atomic::Atomic::PRIVATE, evidence)
+    }
+
+    /// The evidence kept for `digest`, if any.
+    pub fn evidence(&self, digest: &Digest) -> std::io::Result<Option<Vec<u8>>> {
+        let path = self.evidence.join(digest.hex());
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() > MAX_EVIDENCE_FILE => Err(std::io::Error::other(format!(
+                "{} is larger than any evidence the API accepts",
+                path.display()
+            ))),
+            Ok(_) => std::fs::read(&path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The bytes under `digest`, checked against it (a disk that flipped a bit is an error, not

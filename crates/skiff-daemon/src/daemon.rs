@@ -177,10 +177,11 @@ impl Daemon {
                 self.db.put(&w).await?;
             }
             if w.desired == Desired::Running {
-                // This daemon's --allow-mount may be narrower than the one that accepted it.
+                // This daemon's --allow-mount (or trust policy) may be narrower than the one
+                // that accepted it.
                 // A mount that does not resolve (yet: a filesystem mounted later in the boot)
                 // is not refused here; its run fails and the restart policy retries it.
-                if let Err(e @ ApiError::Forbidden(_)) = self.check_mounts(&w.spec) {
+                if let Err(e @ ApiError::Forbidden(_)) = self.check_allowed(&w.spec) {
                     tracing::warn!("{}: not started: {e}", w.name);
                     w.desired = Desired::Stopped;
                     w.state.status = Status::Exited;
@@ -460,11 +461,12 @@ impl Daemon {
             return Ok(Started::Already);
         }
         // The spec was checked when it was accepted, perhaps by an earlier daemon with a wider
-        // --allow-mount (or none): check it against this daemon's, as `recover` does.
+        // --allow-mount or trust policy (or none): check it against this daemon's, as
+        // `recover` does.
         let w = self
             .get(id)
             .ok_or_else(|| ApiError::NotFound(format!("no such workload: {id}")))?;
-        self.check_mounts(&w.spec)?;
+        self.check_allowed(&w.spec)?;
         self.update(id, |w| {
             w.desired = Desired::Running;
             w.state.restart_count = 0;

@@ -8,7 +8,7 @@
 //!
 //! Layout under `SKIFF_HOME/daemon/` (mode 0700):
 //! `skiff.sock`, `lock`, `state.redb`, `token`, `api-addr`, `store/blobs/sha256/<hex>`,
-//! `logs/<id>.log[.N]`.
+//! `evidence/<hex>` (what came with a binary, for the trust policy), `logs/<id>.log[.N]`.
 
 mod api;
 mod apps;

@@ -92,9 +92,10 @@ pub async fn supervise(d: Arc<Daemon>, id: String, mut stop: watch::Receiver<Opt
         };
         // Again before every run, restarts included: a directory inside an allowed prefix when
         // the spec was accepted may since have become a symlink out of it (a guest with that
-        // directory mounted read-write can make one). Only "outside" ends it for good: a
-        // mount that is missing for now fails this run, which the restart policy retries.
-        if let Err(e @ crate::error::ApiError::Forbidden(_)) = d.check_mounts(&w.spec) {
+        // directory mounted read-write can make one). Only a refusal (outside, or the trust
+        // policy's) ends it for good: a mount that is missing for now fails this run, which
+        // the restart policy retries.
+        if let Err(e @ crate::error::ApiError::Forbidden(_)) = d.check_allowed(&w.spec) {
             d.finish(
                 &id,
                 Status::Exited,

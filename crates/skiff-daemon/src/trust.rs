@@ -1,34 +1,32 @@
 //! The node's trust policy at the door: a binary uploaded with `POST /v1/blobs` is checked
 //! against the daemon's own policy (`skiff --policy FILE daemon`, or its home's `policy.json`)
 //! before it is stored, with the evidence the client sent in [`skiff_api::EVIDENCE_HEADER`].
+//! The evidence is kept beside the binary, and the binary checked again with it whenever a
+//! workload naming it is accepted or started (`Daemon::check_allowed`): a binary stored before
+//! the policy was set, or under a policy since tightened, does not run.
 //! The daemon reads no registry: the evidence is checked offline, with the policy's keys
 //! (`skiff_trust::evidence`), so a client can neither skip the check (no evidence falls under
 //! the policy's `default`) nor talk its way past it (everything it sends must verify).
 
 use crate::error::ApiError;
 use base64::Engine as _;
-use hyper::header::HeaderValue;
 use skiff_api::UploadEvidence;
 use skiff_image::Reference;
 use skiff_store::Digest;
 use skiff_trust::evidence::{Evidence, MAX_EVIDENCE, MAX_SIGNATURES};
 use skiff_trust::{Policy, Signed};
 
-/// Refuse `wasm` (403, naming the policy file, the scope, the requirement and why) unless the
-/// policy accepts it. No policy: accepted, the header unread.
-pub fn check_upload(
-    policy: Option<&Policy>,
-    header: Option<&HeaderValue>,
-    wasm: &[u8],
-) -> Result<(), ApiError> {
-    let Some(policy) = policy else {
-        return Ok(());
-    };
-    let evidence = header.map(decode).transpose()?;
-    match policy.check_binary(evidence.as_ref(), &Digest::of(wasm)) {
+/// Refuse the binary `digest` (403, naming the policy file, the scope, the requirement and
+/// why) unless `policy` accepts it with `evidence` (the header's bytes as the client sent them;
+/// `None`: nothing came with it, so the policy's `default` applies). Evidence that cannot be
+/// read is refused too: at upload it is the client's mistake (400), later (evidence stored by
+/// an earlier upload, checked again at a start) it is a reason not to run (403).
+pub fn check(policy: &Policy, evidence: Option<&[u8]>, digest: &Digest) -> Result<(), ApiError> {
+    let evidence = evidence.map(decode).transpose()?;
+    match policy.check_binary(evidence.as_ref(), digest) {
         Ok(a) => {
-            tracing::info!(
-                "upload accepted by {} ({}{})",
+            tracing::debug!(
+                "{digest} accepted by {} ({}{})",
                 policy.source(),
                 a.scope,
                 match a.signed_by.is_empty() {
@@ -38,14 +36,11 @@ pub fn check_upload(
             );
             Ok(())
         }
-        Err(denied) => {
-            tracing::warn!("upload refused: {denied}");
-            Err(ApiError::Forbidden(denied.to_string()))
-        }
+        Err(denied) => Err(ApiError::Forbidden(denied.to_string())),
     }
 }
 
-fn decode(header: &HeaderValue) -> Result<Evidence, ApiError> {
+fn decode(header: &[u8]) -> Result<Evidence, ApiError> {
     let bad = |what: String| {
         ApiError::BadRequest(format!(
             "the {} header: {what} (base64 of an UploadEvidence JSON object, see GET \
@@ -62,7 +57,7 @@ fn decode(header: &HeaderValue) -> Result<Evidence, ApiError> {
     }
     let b64 = base64::engine::general_purpose::STANDARD;
     let json = b64
-        .decode(header.as_bytes())
+        .decode(header)
         .map_err(|e| bad(format!("not base64: {e}")))?;
     let wire: UploadEvidence =
         serde_json::from_slice(&json).map_err(|e| bad(format!("not the JSON expected: {e}")))?;

@@ -7,6 +7,36 @@ use skiff_api::{WorkloadKind, WorkloadSpec};
 use skiff_engine::http::OutboundPolicy;
 
 impl Daemon {
+    /// What may run on this node, checked when a spec is accepted, when it is started, and
+    /// before every run: its binary under the trust policy, and its mounts. A refusal is 403
+    /// (callers that retry what may resolve later, a missing mount, end only on a 403): the
+    /// trust check first, so a mount that does not resolve yet never skips it.
+    pub(crate) fn check_allowed(&self, spec: &WorkloadSpec) -> Result<(), ApiError> {
+        self.check_trust(spec)?;
+        self.check_mounts(spec)
+    }
+
+    /// The binary under the daemon's trust policy, with the evidence kept from its upload: a
+    /// binary stored before the policy was set, or under one since tightened, is refused (403).
+    fn check_trust(&self, spec: &WorkloadSpec) -> Result<(), ApiError> {
+        let Some(policy) = &self.info.policy else {
+            return Ok(());
+        };
+        let refused = |e: String| ApiError::Forbidden(format!("{}: {e}", spec.image));
+        let digest = spec
+            .image
+            .parse::<skiff_store::Digest>()
+            .map_err(|e| refused(e.to_string()))?;
+        let evidence = self
+            .blobs
+            .evidence(&digest)
+            .map_err(|e| refused(format!("its evidence cannot be read: {e}")))?;
+        crate::trust::check(policy, evidence.as_deref(), &digest).map_err(|e| match e {
+            e @ ApiError::Forbidden(_) => e,
+            e => refused(format!("its stored evidence: {e}")),
+        })
+    }
+
     /// Every mount absolute, and allowed by `--allow-mount` (403 when not). Made when a spec
     /// is accepted, when it is started, and before every run (see the supervisor).
     pub(crate) fn check_mounts(&self, spec: &WorkloadSpec) -> Result<(), ApiError> {
@@ -42,7 +72,7 @@ impl Daemon {
                 spec.image
             )));
         }
-        self.check_mounts(spec)?;
+        self.check_allowed(spec)?;
         if spec.guest.stdin {
             return Err(ApiError::BadRequest(
                 "stdin: a workload of the daemon has no terminal to read from".into(),
