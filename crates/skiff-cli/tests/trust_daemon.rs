@@ -23,6 +23,8 @@ struct Published {
     registry: TestRegistry,
     public: PathBuf,
     signed: String,
+    /// An index listing the signed image's manifest for wasip1/wasm, itself signed.
+    indexed: String,
     unsigned: String,
     tampered: String,
     _keys: tempfile::TempDir,
@@ -37,6 +39,30 @@ fn publish() -> Published {
         "SKIFF_KEY_PASSWORD",
         PASSWORD,
         &["push", "--sign-by", key.to_str().unwrap(), &signed],
+    )
+    .code(0);
+    let curl = Curl {
+        addr: &registry.addr,
+        user: None,
+    };
+    let manifest = curl.get("/v2/team/signed/manifests/1.0", OCI);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": OCI, "digest": registry::sha256(&manifest).to_string(),
+                       "size": manifest.len(), "platform": {"architecture": "wasm", "os": "wasip1"}}]
+    });
+    curl.put_manifest(
+        "team/signed",
+        "index",
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap(),
+    );
+    let indexed = format!("{}/team/signed:index", registry.addr);
+    s.run_env(
+        "SKIFF_KEY_PASSWORD",
+        PASSWORD,
+        &["sign", "--key", key.to_str().unwrap(), &indexed],
     )
     .code(0);
     let unsigned = format!("{}/team/unsigned:1.0", registry.addr);
@@ -54,10 +80,6 @@ fn publish() -> Published {
         &["push", "--sign-by", key.to_str().unwrap(), &tampered],
     )
     .code(0);
-    let curl = Curl {
-        addr: &registry.addr,
-        user: None,
-    };
     let manifest = curl.get("/v2/team/tampered/manifests/1.0", OCI);
     let genuine = registry::sha256(&manifest).to_string();
     let sig = curl.get(
@@ -78,6 +100,7 @@ fn publish() -> Published {
         registry,
         public,
         signed,
+        indexed,
         unsigned,
         tampered,
         _keys: keys,
@@ -134,6 +157,14 @@ fn the_daemon_runs_only_what_its_own_policy_accepts() {
     lax(&d, dir.path(), &["run", "-d", "--name", "good", &p.signed]).code(0);
     let w = d.wait_status("good", "exited");
     assert_eq!(w["state"]["exit_code"], 0, "{w:#}");
+    // Through a signed index: the index's signature, the platform manifest it lists.
+    lax(
+        &d,
+        dir.path(),
+        &["run", "-d", "--name", "indexed", &p.indexed],
+    )
+    .code(0);
+    d.wait_status("indexed", "exited");
     let stored = daemon_blobs(&d);
 
     // Unsigned and tampered: the client's policy lets them through its pull; the daemon does
