@@ -8,6 +8,7 @@
 //! - Every Wasm layout in use is read and normalised into skiff's own ([`Layout`]).
 //! - Credentials are Docker's ([`DockerConfig`]).
 
+mod attachments;
 mod blobs;
 mod body;
 pub mod compat;
@@ -27,6 +28,7 @@ mod store;
 mod token;
 mod transport;
 
+pub use attachments::{AttachedSbom, Attachments, MAX_SBOM, MAX_SBOMS};
 pub use body::StallRule;
 pub use credentials::{config_key, CredentialSource, Credentials, DockerConfig};
 pub use error::{RegistryError, Result};

@@ -282,7 +282,7 @@ impl Session {
     }
 
     /// A small blob read into memory (at most `limit` bytes), its digest checked.
-    async fn get_small_blob(&self, d: &Descriptor, limit: u64) -> Result<Bytes> {
+    pub(crate) async fn get_small_blob(&self, d: &Descriptor, limit: u64) -> Result<Bytes> {
         let what = format!("blob {}", d.digest);
         let missing = format!("blob {} of {}", d.digest, self.repository);
         let resp = self

@@ -8,23 +8,45 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use skiff_wasm::{Provenance, WasmInfo};
 
-/// Write a bill of materials (SPDX 2.3 or CycloneDX 1.5 JSON) for an image or .wasm file
+/// Write a bill of materials (SPDX 2.3 or CycloneDX 1.5 JSON) for an image or .wasm file, or
+/// show the one attached to an image in its registry
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skiff sbom app.wasm                               SPDX 2.3 JSON on stdout\n  \
-skiff sbom --format cyclonedx hello:1.0 > bom.json\n\n\
+skiff sbom --format cyclonedx hello:1.0 > bom.json\n  \
+skiff sbom localhost:5000/team/api:1.0            the SBOM attached in the registry (not pulled)\n  \
+skiff sbom --from attached localhost:5000/team/api:1.0   the attached one even if pulled\n\n\
 What is listed is what the binary carries: the languages and tools of its `producers`\n\
 sections (every module of a component), the Rust crates `cargo auditable` recorded (build with\n\
 `cargo auditable build`), and the interface packages it imports and exports with their\n\
-versions (wasi:http@0.2.6). Nothing is guessed: a binary that records no crates lists none.")]
+versions (wasi:http@0.2.6). Nothing is guessed: a binary that records no crates lists none.\n\
+An attached SBOM (skiff push --sbom, cosign attach sbom) is printed as stored, its digest\n\
+checked; stderr says where it came from. It is not signed: it says what its pusher says.")]
 pub struct SbomArgs {
-    /// spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON)
-    #[arg(long, value_enum, default_value = "spdx")]
-    pub format: SbomFormat,
+    /// spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON) [default: spdx; for an attached
+    /// SBOM: the one attached in this format, else whichever is attached]
+    #[arg(long, value_enum)]
+    pub format: Option<SbomFormat>,
 
-    /// A .wasm file, or an image in the local store
+    /// Where it comes from: binary (made from the .wasm file or the image in the local store),
+    /// attached (the one attached to the image in its registry), auto (a file or an image in
+    /// the local store: binary; any other image: attached)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub from: SbomSource,
+
+    #[command(flatten)]
+    pub registries: crate::remote::InsecureRegistries,
+
+    /// A .wasm file, an image in the local store, or an image in its registry
     #[arg(value_name = "IMAGE|FILE")]
     pub target: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SbomSource {
+    Auto,
+    Binary,
+    Attached,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,8 +83,87 @@ pub fn subject(home: &Home, target: &str) -> anyhow::Result<Subject> {
 }
 
 pub fn sbom(home: &Home, args: SbomArgs) -> anyhow::Result<u8> {
-    let doc = document(home, &args.target, args.format)?;
+    let from = match args.from {
+        SbomSource::Auto if is_local(home, &args.target) => SbomSource::Binary,
+        SbomSource::Auto => SbomSource::Attached,
+        from => from,
+    };
+    if from == SbomSource::Attached {
+        return attached(&args);
+    }
+    let format = args.format.unwrap_or(SbomFormat::Spdx);
+    let doc = document(home, &args.target, format)?;
     println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(0)
+}
+
+/// A file, or an image in the local store: what `--from auto` makes the SBOM of.
+fn is_local(home: &Home, target: &str) -> bool {
+    std::path::Path::new(target).exists()
+        || home
+            .store()
+            .is_ok_and(|store| skiff_image::find(&store, target).is_ok())
+}
+
+/// The SBOM attached to the image in its registry, printed as stored; where it came from on
+/// stderr.
+fn attached(args: &SbomArgs) -> anyhow::Result<u8> {
+    let r = crate::cmd::sign::remote(&args.target, args.registries.insecure.clone())?;
+    let name = r.reference.to_string();
+    let image = format!("{}@{}", r.reference.familiar(), r.digest);
+    let found =
+        r.rt.block_on(r.registry.attachments(&name, &r.digest))
+            .with_context(|| format!("looking for the SBOM attached to {image}"))?;
+    let want = args.format.map(SbomFormat::name);
+    let Some(sbom) = found
+        .sboms
+        .iter()
+        .find(|s| want.is_none() || s.format() == want)
+    else {
+        let attached: Vec<String> = found
+            .sboms
+            .iter()
+            .map(|s| crate::term::for_terminal(&s.media_type).into_owned())
+            .collect();
+        return Err(crate::exit::NotFound(if attached.is_empty() {
+            format!(
+                "no SBOM is attached to {image} (looked for the tag {}.sbom); `skiff pull` it \
+                 and `skiff sbom --from binary` makes one from its binary",
+                r.digest.to_string().replacen(':', "-", 1)
+            )
+        } else {
+            format!(
+                "no {} SBOM is attached to {image} (attached: {}); leave out --format, or \
+                 `skiff sbom --from binary` makes one from its binary",
+                want.unwrap_or_default(),
+                attached.join(", ")
+            )
+        })
+        .into());
+    };
+    let bytes =
+        r.rt.block_on(r.registry.sbom_document(&name, sbom))
+            .with_context(|| format!("reading the SBOM attached to {image}"))?;
+    // Printed as stored (so its digest can be checked again), but only if it is JSON: a
+    // registry's garbage goes nowhere near the terminal.
+    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "the SBOM attached to {image} ({}, {}) is not JSON: {e}",
+            sbom.source,
+            sbom.document.digest
+        )
+    })?;
+    eprintln!(
+        "SBOM attached to {image}: {} {} from {} (not signed: it says what whoever pushed it \
+         says; see docs/trust.md)",
+        crate::term::for_terminal(&sbom.media_type),
+        sbom.document.digest,
+        crate::term::for_terminal(&sbom.source)
+    );
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)?;
+    out.flush()?;
     Ok(0)
 }
 
@@ -86,6 +187,14 @@ pub fn document(home: &Home, target: &str, format: SbomFormat) -> anyhow::Result
 }
 
 impl SbomFormat {
+    /// `spdx` or `cyclonedx`, as [`skiff_registry::AttachedSbom::format`] names them.
+    pub fn name(self) -> &'static str {
+        match self {
+            SbomFormat::Spdx => "spdx",
+            SbomFormat::Cyclonedx => "cyclonedx",
+        }
+    }
+
     /// The media type cosign attaches the format as.
     pub fn media_type(self) -> &'static str {
         match self {
