@@ -282,7 +282,7 @@ fn push_attaches_the_sbom_where_cosign_attaches_one() {
             "application/vnd.cyclonedx+json {}",
             layer["digest"].as_str().unwrap()
         ))
-        .stderr_has(&format!(":{tag}"))
+        .stderr_has(" (OCI referrer)")
         .stderr_has("not signed");
     let blob = curl.get(
         &format!("/v2/team/hello/blobs/{}", layer["digest"].as_str().unwrap()),

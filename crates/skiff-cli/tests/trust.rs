@@ -242,8 +242,19 @@ fn tampered_manifest_replayed_and_altered_signatures_are_refused() {
         .stderr_has("replayed");
     assert_eq!(blob_count(&node), 0);
 
-    // Back to the genuine manifest, with its signature altered by one character.
+    // Back to the genuine manifest, with its signature altered by one character (and the
+    // referrers list, which holds the genuine one too, emptied).
     curl.put_manifest("team/app", "1.0", oci, &manifest);
+    let index = "application/vnd.oci.image.index.v1+json";
+    let referrers_tag = good.replacen(':', "-", 1);
+    let good_list = curl.get(&format!("/v2/team/app/manifests/{referrers_tag}"), index);
+    let empty = serde_json::json!({"schemaVersion": 2, "mediaType": index, "manifests": []});
+    curl.put_manifest(
+        "team/app",
+        &referrers_tag,
+        index,
+        empty.to_string().as_bytes(),
+    );
     let mut sig: serde_json::Value = serde_json::from_slice(&good_sig).unwrap();
     let ann = &mut sig["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"];
     let mut b64 = ann.as_str().unwrap().to_string();
@@ -263,7 +274,17 @@ fn tampered_manifest_replayed_and_altered_signatures_are_refused() {
         .code(126);
     assert_eq!(blob_count(&node), 0);
 
-    // Restored, it passes again.
+    // Restored in either place, it passes again: the referrers list alone (the .sig tag
+    // still altered), and the .sig tag alone.
+    curl.put_manifest("team/app", &referrers_tag, index, &good_list);
+    with(&node, Some(&policy), &["pull", &reference]).code(0);
+    node.run(&["rmi", &reference]).code(0);
+    curl.put_manifest(
+        "team/app",
+        &referrers_tag,
+        index,
+        empty.to_string().as_bytes(),
+    );
     curl.put_manifest("team/app", &sig_tag(&good), oci, &good_sig);
     with(&node, Some(&policy), &["pull", &reference]).code(0);
 }

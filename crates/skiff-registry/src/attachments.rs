@@ -1,6 +1,7 @@
-//! Reading back what is attached to an image: the bills of materials stored as `cosign attach
-//! sbom` stores them (the tag `sha256-<hex>.sbom`, one layer per document) and the number of
-//! signatures (for `skiff inspect`; checking them is [`crate::signatures`]' job).
+//! Reading back what is attached to an image: the bills of materials stored as OCI 1.1
+//! referrers ([`crate::referrers`]) and as `cosign attach sbom` stores them (the tag
+//! `sha256-<hex>.sbom`, one layer per document), and the number of signatures (for `skiff
+//! inspect`; checking them is [`crate::signatures`]' job).
 //!
 //! Bounded as the signatures are: the `.sbom` manifest is read up to
 //! [`MAX_SIGNATURE_MANIFEST`](crate::MAX_SIGNATURE_MANIFEST) bytes and may list at most
@@ -37,14 +38,19 @@ impl AttachedSbom {
     /// `spdx` or `cyclonedx` when its media type says so (`text/spdx+json`,
     /// `application/spdx+json`, `application/vnd.cyclonedx+json`).
     pub fn format(&self) -> Option<&'static str> {
-        let t = self.media_type.as_str();
-        if t.contains("spdx") && t.ends_with("json") {
-            Some("spdx")
-        } else if t.contains("cyclonedx") && t.ends_with("json") {
-            Some("cyclonedx")
-        } else {
-            None
-        }
+        format_of(&self.media_type)
+    }
+}
+
+/// `spdx` or `cyclonedx` for a JSON SBOM media type, else `None`.
+pub(crate) fn format_of(media_type: &str) -> Option<&'static str> {
+    let t = media_type;
+    if t.contains("spdx") && t.ends_with("json") {
+        Some("spdx")
+    } else if t.contains("cyclonedx") && t.ends_with("json") {
+        Some("cyclonedx")
+    } else {
+        None
     }
 }
 
@@ -65,7 +71,7 @@ impl Registry {
         let reference = crate::parse_reference(reference)?;
         let session = Session::open(self.config.clone(), &reference, Access::Pull).await?;
         let sboms = session.attached_sboms(digest).await?;
-        let signatures = session.signatures(digest).await?.1.len();
+        let signatures = session.all_signatures(digest).await?.len();
         Ok(Attachments {
             digest: digest.clone(),
             sboms,
@@ -91,8 +97,43 @@ impl Registry {
 }
 
 impl Session {
-    /// The documents under `digest`'s `.sbom` tag; no tag: none.
+    /// The documents attached to `digest` as OCI referrers, then those under its `.sbom` tag
+    /// not already listed (skiff writes both); at most [`MAX_SBOMS`] of each.
     pub(crate) async fn attached_sboms(&self, digest: &Digest) -> Result<Vec<AttachedSbom>> {
+        let referrers = self
+            .referrers_of(digest, crate::referrers::is_sbom_artifact, MAX_SBOMS)
+            .await?;
+        let mut all = Vec::new();
+        for r in referrers {
+            let source = format!(
+                "{}/{}@{} (OCI referrer)",
+                self.registry, self.repository, r.digest
+            );
+            for layer in r.layers {
+                if all.len() == MAX_SBOMS {
+                    return Err(RegistryError::Manifest(format!(
+                        "the SBOM referrers of {}@{digest} list more than {MAX_SBOMS} \
+                         documents; at most {MAX_SBOMS} are read, so they are refused",
+                        self.repository
+                    )));
+                }
+                all.push(AttachedSbom {
+                    media_type: layer.media_type.clone(),
+                    document: layer,
+                    source: source.clone(),
+                });
+            }
+        }
+        for s in self.tagged_sboms(digest).await? {
+            if !all.iter().any(|a| a.document.digest == s.document.digest) {
+                all.push(s);
+            }
+        }
+        Ok(all)
+    }
+
+    /// The documents under `digest`'s `.sbom` tag; no tag: none.
+    async fn tagged_sboms(&self, digest: &Digest) -> Result<Vec<AttachedSbom>> {
         let tag = format!("{}.sbom", digest.to_string().replacen(':', "-", 1));
         let body = match self.get_manifest_within(&tag, MAX_SIGNATURE_MANIFEST).await {
             Ok((body, _, _)) => body,

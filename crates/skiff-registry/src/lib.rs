@@ -21,6 +21,7 @@ mod manifest;
 mod progress;
 mod pull;
 mod push;
+mod referrers;
 mod session;
 mod signatures;
 mod spin_files;
@@ -36,6 +37,7 @@ pub use layout::Layout;
 pub use progress::{BlobOutcome, Direction, Progress, Silent};
 pub use pull::{PullRequest, Pulled};
 pub use push::{PushFormat, PushRequest, Pushed};
+pub use referrers::{MAX_REFERRERS, MAX_REFERRERS_INDEX, SBOM_ARTIFACT, SIGNATURE_ARTIFACT};
 pub use session::Access;
 pub use signatures::{
     Attached, Trust, MAX_PAYLOAD, MAX_SIGNATURES, MAX_SIGNATURE_MANIFEST, SIGNATURE_ANNOTATION,

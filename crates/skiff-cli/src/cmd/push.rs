@@ -42,8 +42,8 @@ pub struct PushArgs {
     #[arg(long, value_name = "KEY")]
     pub sign_by: Option<std::path::PathBuf>,
 
-    /// Attach a bill of materials (skiff sbom) in this format, as cosign attaches one: the
-    /// tag sha256-<hex>.sbom beside the image
+    /// Attach a bill of materials (skiff sbom) in this format, as cosign attaches one (the
+    /// tag sha256-<hex>.sbom beside the image) and as an OCI 1.1 referrer
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub sbom: Option<crate::cmd::sbom::SbomFormat>,
 
@@ -151,7 +151,10 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
             ))
             .with_context(|| format!("attaching the SBOM of {}", reference.familiar()))?;
         if !args.quiet {
-            println!("SBOM attached: {}", attached.reference);
+            println!(
+                "SBOM attached: {}, and as the OCI referrer {}",
+                attached.reference, attached.referrer
+            );
         }
     }
     Ok(0)
