@@ -9,45 +9,16 @@ mod faulty;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
-use common::{Done, Skiff};
+use common::signing::{genuine_manifest, keypair, pushed_digest, signed_only, with};
+use common::Skiff;
 use faulty::{Faulty, Reply};
 use registry::{Curl, TestRegistry};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
 
-const PASSWORD: &str = "pw";
 const SIG: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 const SBOM: &str = "application/vnd.dev.cosign.artifact.sbom.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-
-fn with(s: &Skiff, policy: Option<&Path>, args: &[&str]) -> Done {
-    let mut c = s.cmd();
-    c.env("SKIFF_KEY_PASSWORD", PASSWORD);
-    if let Some(p) = policy {
-        c.env("SKIFF_POLICY", p);
-    }
-    Done::from(c.args(args).output().unwrap())
-}
-
-/// A key pair in `dir` (cosign.key, cosign.pub).
-fn keypair(s: &Skiff, dir: &Path) -> (PathBuf, PathBuf) {
-    let prefix = dir.join("cosign");
-    let prefix = prefix.to_str().unwrap();
-    with(s, None, &["key", "generate", "--output-key-prefix", prefix]).code(0);
-    (dir.join("cosign.key"), dir.join("cosign.pub"))
-}
-
-/// The policy "everything from `registry` must be signed by `public`".
-fn policy(dir: &Path, registry: &str, public: &Path) -> PathBuf {
-    let path = dir.join("policy.json");
-    let rule = json!({
-        "default": [{"type": "insecureAcceptAnything"}],
-        "transports": {"docker": {registry: [{"type": "sigstoreSigned", "keyPath": public}]}}
-    });
-    std::fs::write(&path, rule.to_string()).unwrap();
-    path
-}
 
 fn get_json(curl: &Curl, path: &str, accept: &str) -> Value {
     serde_json::from_slice(&curl.get(path, accept)).unwrap()
@@ -59,20 +30,14 @@ fn signatures_and_sboms_are_referrers_too_and_found_through_them_alone() {
     let (s, reference) = common::hello_tagged_for(&registry.addr, "team/ref");
     let keys = tempfile::tempdir().unwrap();
     let (key, public) = keypair(&s, keys.path());
-    let policy = policy(keys.path(), &registry.addr, &public);
+    let policy = signed_only(keys.path(), &registry.addr, &public);
     let key = key.to_str().unwrap();
     let pushed = with(
         &s,
         None,
         &["push", "--sign-by", key, "--sbom", "spdx", &reference],
     );
-    pushed.code(0);
-    let digest = pushed
-        .stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("sha256:"))
-        .unwrap()
-        .to_string();
+    let digest = pushed_digest(pushed.code(0));
     let curl = Curl {
         addr: &registry.addr,
         user: None,
@@ -155,6 +120,131 @@ fn signatures_and_sboms_are_referrers_too_and_found_through_them_alone() {
         .stdout_has("signatures 2");
 }
 
+/// A registry with the referrers API, scripted: blobs and manifests kept in memory; a
+/// manifest with a `subject` is answered with `OCI-Subject` and listed by
+/// `GET /v2/<name>/referrers/<digest>`. It has lost its cosign tags: a GET of a `.sig` or
+/// `.sbom` tag finds nothing, so what is found is found through the API.
+fn referrers_api_registry() -> Faulty {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let blobs: Mutex<HashMap<String, Vec<u8>>> = Mutex::default();
+    let manifests: Mutex<HashMap<String, (String, Vec<u8>)>> = Mutex::default();
+    Faulty::start_with(move |r| {
+        let (path, query) = r.path.split_once('?').unwrap_or((&r.path, ""));
+        let last = path.rsplit('/').next().unwrap_or("").to_string();
+        let found = |found: Option<(String, Vec<u8>)>| match found {
+            Some((ct, body)) => Reply::new(200, &ct, body),
+            None => not_found(),
+        };
+        match r.method.as_str() {
+            _ if path == "/v2/" => Reply::json(200, "{}"),
+            "POST" if path.ends_with("/blobs/uploads/") => Reply {
+                headers: vec![("Location".into(), format!("{path}upload"))],
+                ..Reply::json(202, "")
+            },
+            "PUT" if path.ends_with("/blobs/uploads/upload") => {
+                let digest = query.trim_start_matches("digest=").replace("%3A", ":");
+                blobs.lock().unwrap().insert(digest, r.body.clone());
+                Reply::json(201, "")
+            }
+            "GET" | "HEAD" if path.contains("/blobs/") => found(
+                blobs
+                    .lock()
+                    .unwrap()
+                    .get(&last)
+                    .map(|b| ("application/octet-stream".to_string(), b.clone())),
+            ),
+            "PUT" if path.contains("/manifests/") => {
+                let ct = r.header("content-type").unwrap_or(MANIFEST).to_string();
+                let digest = registry::sha256(&r.body).to_string();
+                let mut m = manifests.lock().unwrap();
+                m.insert(last, (ct.clone(), r.body.clone()));
+                m.insert(digest.clone(), (ct, r.body.clone()));
+                let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                let mut headers = vec![("Docker-Content-Digest".into(), digest)];
+                if let Some(s) = v["subject"]["digest"].as_str() {
+                    headers.push(("OCI-Subject".into(), s.into()));
+                }
+                Reply {
+                    headers,
+                    ..Reply::json(201, "")
+                }
+            }
+            _ if last.ends_with(".sig") || last.ends_with(".sbom") => not_found(),
+            "GET" | "HEAD" if path.contains("/manifests/") => {
+                found(manifests.lock().unwrap().get(&last).cloned())
+            }
+            "GET" if path.contains("/referrers/") => {
+                let mut entries: Vec<Value> = Vec::new();
+                for (key, (_, body)) in manifests.lock().unwrap().iter() {
+                    let v: Value = serde_json::from_slice(body).unwrap_or_default();
+                    if key.starts_with("sha256:") && v["subject"]["digest"] == last.as_str() {
+                        entries.push(json!({"mediaType": MANIFEST, "digest": key,
+                            "size": body.len(), "artifactType": v["artifactType"]}));
+                    }
+                }
+                Reply::new(200, INDEX, index_of(entries))
+            }
+            _ => not_found(),
+        }
+    })
+}
+
+#[test]
+fn a_registry_with_the_referrers_api_keeps_the_list_and_is_read_through_it() {
+    let server = referrers_api_registry();
+    let (s, reference) = common::hello_tagged_for(&server.addr, "team/api");
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(&s, keys.path());
+    let pushed = with(
+        &s,
+        None,
+        &[
+            "push",
+            "--sign-by",
+            key.to_str().unwrap(),
+            "--sbom",
+            "cyclonedx",
+            &reference,
+        ],
+    );
+    let digest = pushed_digest(pushed.code(0).stdout_has("as the OCI referrer sha256:"));
+    // It answered OCI-Subject: skiff wrote no referrers tag.
+    let tag = format!("/manifests/{}", digest.replacen(':', "-", 1));
+    let puts: Vec<String> = server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(!puts.iter().any(|p| p.ends_with(&tag)), "{puts:?}");
+
+    // The cosign tags are gone from this registry: verify, the pull's gate and sbom find the
+    // signature and the SBOM through the API.
+    s.run(&["verify", "--key", public.to_str().unwrap(), &reference])
+        .code(0)
+        .stdout_has("Verified");
+    let node = Skiff::new();
+    let policy = signed_only(keys.path(), &server.addr, &public);
+    with(&node, Some(&policy), &["pull", &reference])
+        .code(0)
+        .stdout_has("Verified: signed by");
+    let back = Skiff::new().run(&["sbom", &reference]);
+    back.code(0).stderr_has("(OCI referrer)");
+    assert!(
+        back.stdout.contains("\"bomFormat\":\"CycloneDX\""),
+        "{back}"
+    );
+    assert!(server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.path.contains(&format!("/referrers/{digest}"))));
+}
+
 /// A registry whose image is genuine and has no `.sig` tag, whose referrers API answers
 /// `api()`, whose referrers tag answers `tag()`, and which serves `extra` by its digest.
 fn hostile(
@@ -162,13 +252,7 @@ fn hostile(
     tag: impl Fn() -> Reply + Send + Sync + 'static,
     extra: Vec<u8>,
 ) -> (Faulty, String, String) {
-    let config = br#"{"architecture":"wasm","os":"wasip1"}"#.to_vec();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2, "mediaType": MANIFEST,
-        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": registry::sha256(&config).to_string(), "size": config.len()},
-        "layers": [{"mediaType": "application/wasm", "digest": registry::sha256(b"\0asm").to_string(), "size": 4}]
-    }))
-    .unwrap();
+    let manifest = genuine_manifest();
     let digest = registry::sha256(&manifest).to_string();
     let extra_path = format!("/manifests/{}", registry::sha256(&extra));
     let referrers_tag = format!("/manifests/{}", digest.replacen(':', "-", 1));
@@ -213,7 +297,7 @@ fn a_hostile_referrers_list_is_refused_with_the_reason() {
     let keys = tempfile::tempdir().unwrap();
     let (_, public) = keypair(&s, keys.path());
     let pull = |addr: &str, reference: &str| {
-        let policy = policy(keys.path(), addr, &public);
+        let policy = signed_only(keys.path(), addr, &public);
         with(&s, Some(&policy), &["pull", reference])
     };
     let referrer = |subject: &str| {

@@ -244,13 +244,7 @@ fn push_attaches_the_sbom_where_cosign_attaches_one() {
     let registry = registry::TestRegistry::start();
     let (s, reference) = common::hello_tagged_for(&registry.addr, "team/hello");
     let pushed = s.run(&["push", "--sbom", "cyclonedx", &reference]);
-    pushed.code(0).stdout_has("SBOM attached: ");
-    let digest = pushed
-        .stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("sha256:"))
-        .unwrap()
-        .to_string();
+    let digest = common::signing::pushed_digest(pushed.code(0).stdout_has("SBOM attached: "));
     let curl = registry::Curl {
         addr: &registry.addr,
         user: None,
@@ -332,14 +326,7 @@ fn hostile_sbom(
     blob: impl Fn() -> faulty::Reply + Send + Sync + 'static,
 ) -> (faulty::Faulty, String) {
     use faulty::Reply;
-    let config = br#"{"architecture":"wasm","os":"wasip1"}"#.to_vec();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": registry::sha256(&config).to_string(), "size": config.len()},
-        "layers": [{"mediaType": "application/wasm", "digest": registry::sha256(b"\0asm").to_string(), "size": 4}]
-    }))
-    .unwrap();
+    let manifest = common::signing::genuine_manifest();
     let server = faulty::Faulty::start(move |_, path| {
         if path == "/v2/" {
             Reply::json(200, "{}")
@@ -464,22 +451,10 @@ fn push_quiet_prints_only_the_reference_with_sbom_and_signature() {
     let registry = registry::TestRegistry::start();
     let (s, reference) = common::hello_tagged_for(&registry.addr, "team/quiet");
     let keys = tempfile::tempdir().unwrap();
-    let prefix = keys.path().join("cosign");
-    s.run_env(
-        "SKIFF_KEY_PASSWORD",
-        "pw",
-        &[
-            "key",
-            "generate",
-            "--output-key-prefix",
-            prefix.to_str().unwrap(),
-        ],
-    )
-    .code(0);
-    let key = keys.path().join("cosign.key");
-    let d = s.run_env(
-        "SKIFF_KEY_PASSWORD",
-        "pw",
+    let (key, _) = common::signing::keypair(&s, keys.path());
+    let d = common::signing::with(
+        &s,
+        None,
         &[
             "push",
             "-q",

@@ -8,68 +8,11 @@ mod faulty;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
-use common::{Done, Skiff};
+use common::signing::{keypair, pushed_digest, signed_only, with, write_policy};
+use common::Skiff;
 use faulty::{Faulty, Reply};
 use registry::{Curl, TestRegistry};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-const PASSWORD: &str = "correct horse";
-
-/// A key pair made by `skiff key generate` in `dir`: (cosign.key, cosign.pub).
-fn keypair(s: &Skiff, dir: &Path) -> (PathBuf, PathBuf) {
-    let prefix = dir.join("cosign");
-    s.run_env(
-        "SKIFF_KEY_PASSWORD",
-        PASSWORD,
-        &[
-            "key",
-            "generate",
-            "--output-key-prefix",
-            prefix.to_str().unwrap(),
-        ],
-    )
-    .code(0)
-    .stdout_has("Private key written to");
-    let key = dir.join("cosign.key");
-    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "the private key is the owner's only");
-    let pem = std::fs::read_to_string(&key).unwrap();
-    assert!(
-        pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"),
-        "{pem}"
-    );
-    (key, dir.join("cosign.pub"))
-}
-
-/// `skiff ARGS` with the key password and a policy file.
-fn with(s: &Skiff, policy: Option<&Path>, args: &[&str]) -> Done {
-    let mut c = s.cmd();
-    c.env("SKIFF_KEY_PASSWORD", PASSWORD);
-    if let Some(p) = policy {
-        c.env("SKIFF_POLICY", p);
-    }
-    Done::from(c.args(args).output().unwrap())
-}
-
-fn write_policy(dir: &Path, json: serde_json::Value) -> PathBuf {
-    let p = dir.join("policy.json");
-    std::fs::write(&p, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
-    p
-}
-
-/// The policy "everything from `registry` must be signed by `public`; anything else goes".
-fn signed_only(dir: &Path, registry: &str, public: &Path) -> PathBuf {
-    write_policy(
-        dir,
-        serde_json::json!({
-            "default": [{"type": "insecureAcceptAnything"}],
-            "transports": {"docker": {
-                registry: [{"type": "sigstoreSigned", "keyPath": public}]
-            }}
-        }),
-    )
-}
 
 /// Blobs in a home's store: a denied pull must leave none.
 fn blob_count(s: &Skiff) -> usize {
@@ -80,15 +23,6 @@ fn blob_count(s: &Skiff) -> usize {
 
 fn sig_tag(digest: &str) -> String {
     format!("{}.sig", digest.replacen(':', "-", 1))
-}
-
-/// The manifest digest a `skiff push` printed.
-fn pushed_digest(d: &Done) -> String {
-    d.stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("sha256:"))
-        .unwrap_or_else(|| panic!("no digest in\n{d}"))
-        .to_string()
 }
 
 #[test]
@@ -408,14 +342,7 @@ fn key_files_with_loose_permissions_or_a_wrong_password_are_refused() {
 
 /// A registry whose image is genuine but whose `.sig` tag is hostile.
 fn hostile(sig: impl Fn() -> Reply + Send + Sync + 'static) -> (Faulty, String) {
-    let config = br#"{"architecture":"wasm","os":"wasip1"}"#.to_vec();
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": registry::sha256(&config).to_string(), "size": config.len()},
-        "layers": [{"mediaType": "application/wasm", "digest": registry::sha256(b"\0asm").to_string(), "size": 4}]
-    }))
-    .unwrap();
+    let manifest = common::signing::genuine_manifest();
     let server = Faulty::start(move |_, path| {
         if path == "/v2/" {
             Reply::json(200, "{}")
