@@ -277,7 +277,7 @@ fn push_attaches_the_sbom_where_cosign_attaches_one() {
             layer["digest"].as_str().unwrap()
         ))
         .stderr_has(" (OCI referrer)")
-        .stderr_has("not signed");
+        .stderr_has("signature not checked");
     let blob = curl.get(
         &format!("/v2/team/hello/blobs/{}", layer["digest"].as_str().unwrap()),
         "*/*",
@@ -317,6 +317,56 @@ fn push_attaches_the_sbom_where_cosign_attaches_one() {
         .stdout_lacks("Attached in");
     let j = json_of(&s, &["inspect", "--remote", "--format", "json", &reference]);
     assert_eq!(j["image"]["attached"]["sboms"][0]["format"], "cyclonedx");
+}
+
+#[test]
+fn an_attached_sbom_is_trusted_only_as_far_as_it_is_signed() {
+    use common::signing::{keypair, signed_only, with};
+    let registry = registry::TestRegistry::start();
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/signed");
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(&s, keys.path());
+    let public = public.to_str().unwrap();
+    let key = key.to_str().unwrap();
+    with(
+        &s,
+        None,
+        &["push", "--sign-by", key, "--sbom", "spdx", &reference],
+    )
+    .code(0)
+    .stdout_has("SBOM signed with key ");
+    // Signed by the key given, or by the key the policy's rule for the image names.
+    let node = Skiff::new();
+    node.run(&["sbom", "--key", public, &reference])
+        .code(0)
+        .stderr_has("(signed by ")
+        .stdout_has("\"spdxVersion\"");
+    let policy = signed_only(
+        keys.path(),
+        &registry.addr,
+        keys.path().join("cosign.pub").as_path(),
+    );
+    with(&node, Some(&policy), &["sbom", &reference])
+        .code(0)
+        .stderr_has("(signed by ");
+
+    // Someone with push access attaches another SBOM, unsigned: it replaces the signed one
+    // under the .sbom tag and in the referrers list, and is refused where a signature is asked.
+    s.run(&["push", "--sbom", "cyclonedx", &reference]).code(0);
+    node.run(&["sbom", "--key", public, &reference])
+        .code(126)
+        .stderr_has("is not accepted")
+        .stderr_has("--sign-by KEY");
+    with(&node, Some(&policy), &["sbom", &reference]).code(126);
+    // The default policy accepts it, and says its signature was not checked.
+    node.run(&["sbom", &reference])
+        .code(0)
+        .stderr_has("signature not checked")
+        .stdout_has("\"bomFormat\":\"CycloneDX\"");
+    // --key is about attached SBOMs.
+    node.run(&["sbom", "--from", "binary", "--key", public, &reference])
+        .code(125)
+        .stderr_has("use it with --from attached");
 }
 
 /// A registry whose image is genuine but whose `.sbom` tag answers `sbom()`, and whose blobs

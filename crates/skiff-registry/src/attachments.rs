@@ -30,8 +30,12 @@ pub struct AttachedSbom {
     pub media_type: String,
     /// The descriptor of the document's blob.
     pub document: Descriptor,
-    /// Where it was found: `host/repo:sha256-<hex>.sbom`.
+    /// Where it was found: `host/repo:sha256-<hex>.sbom`, or `host/repo@sha256:… (OCI
+    /// referrer)`.
     pub source: String,
+    /// The digest of the manifest that lists it: what a signature of the SBOM signs (as
+    /// `cosign sign --attachment sbom` signs the `.sbom` manifest).
+    pub manifest: Digest,
 }
 
 impl AttachedSbom {
@@ -121,6 +125,7 @@ impl Session {
                     media_type: layer.media_type.clone(),
                     document: layer,
                     source: source.clone(),
+                    manifest: r.digest.clone(),
                 });
             }
         }
@@ -135,8 +140,8 @@ impl Session {
     /// The documents under `digest`'s `.sbom` tag; no tag: none.
     async fn tagged_sboms(&self, digest: &Digest) -> Result<Vec<AttachedSbom>> {
         let tag = format!("{}.sbom", digest.to_string().replacen(':', "-", 1));
-        let body = match self.get_manifest_within(&tag, MAX_SIGNATURE_MANIFEST).await {
-            Ok((body, _, _)) => body,
+        let (body, manifest) = match self.get_manifest_within(&tag, MAX_SIGNATURE_MANIFEST).await {
+            Ok((body, _, digest)) => (body, digest),
             Err(RegistryError::NotFound { .. }) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
@@ -156,6 +161,7 @@ impl Session {
                 media_type: layer.media_type.clone(),
                 document: layer,
                 source: source.clone(),
+                manifest: manifest.clone(),
             })
             .collect())
     }

@@ -43,7 +43,8 @@ pub struct PushArgs {
     pub sign_by: Option<std::path::PathBuf>,
 
     /// Attach a bill of materials (skiff sbom) in this format, as cosign attaches one (the
-    /// tag sha256-<hex>.sbom beside the image) and as an OCI 1.1 referrer
+    /// tag sha256-<hex>.sbom beside the image) and as an OCI 1.1 referrer; with --sign-by,
+    /// signed too
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub sbom: Option<crate::cmd::sbom::SbomFormat>,
 
@@ -130,15 +131,8 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
             pushed.bytes_moved
         );
     }
-    if let Some(key) = key {
-        crate::cmd::sign::sign_digest(
-            &rt,
-            &registry,
-            &key,
-            &reference,
-            &pushed.digest,
-            args.quiet,
-        )?;
+    if let Some(key) = &key {
+        crate::cmd::sign::sign_digest(&rt, &registry, key, &reference, &pushed.digest, args.quiet)?;
     }
     if let Some((format, doc)) = sbom {
         let attached = rt
@@ -155,6 +149,16 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
                 "SBOM attached: {}, and as the OCI referrer {}",
                 attached.reference, attached.referrer
             );
+        }
+        // Signed as `cosign sign --attachment sbom` signs it: the manifests that list it (the
+        // tag's and the referrer), so a reader can require the signer's key.
+        if let Some(key) = &key {
+            for manifest in [&attached.digest, &attached.referrer] {
+                crate::cmd::sign::sign_digest(&rt, &registry, key, &reference, manifest, true)?;
+            }
+            if !args.quiet {
+                println!("SBOM signed with key {}", key.public().fingerprint());
+            }
         }
     }
     Ok(0)

@@ -6,6 +6,7 @@ use crate::home::Home;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
+use skiff_registry::AttachedSbom;
 use skiff_wasm::{Provenance, WasmInfo};
 
 /// Write a bill of materials (SPDX 2.3 or CycloneDX 1.5 JSON) for an image or .wasm file, or
@@ -21,7 +22,8 @@ sections (every module of a component), the Rust crates `cargo auditable` record
 `cargo auditable build`), and the interface packages it imports and exports with their\n\
 versions (wasi:http@0.2.6). Nothing is guessed: a binary that records no crates lists none.\n\
 An attached SBOM (skiff push --sbom, cosign attach sbom) is printed as stored, its digest\n\
-checked; stderr says where it came from. It is not signed: it says what its pusher says.")]
+checked; stderr says where it came from and who signed it (skiff push --sign-by KEY --sbom\n\
+signs it; --key, or a sigstoreSigned policy, requires that).")]
 pub struct SbomArgs {
     /// spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON) [default: spdx; for an attached
     /// SBOM: the one attached in this format, else whichever is attached]
@@ -33,6 +35,12 @@ pub struct SbomArgs {
     /// the local store: binary; any other image: attached)
     #[arg(long, value_enum, default_value = "auto")]
     pub from: SbomSource,
+
+    /// With an attached SBOM: it must be signed by this public key (cosign.pub), as `skiff
+    /// push --sign-by KEY --sbom` signs it. Without it, the trust policy's rule for the image
+    /// decides: under sigstoreSigned the SBOM must be signed by the rule's keys too
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub registries: crate::remote::InsecureRegistries,
@@ -84,12 +92,18 @@ pub fn subject(home: &Home, target: &str) -> anyhow::Result<Subject> {
 
 pub fn sbom(home: &Home, args: SbomArgs) -> anyhow::Result<u8> {
     let from = match args.from {
-        SbomSource::Auto if is_local(home, &args.target) => SbomSource::Binary,
+        // --key is about an attached SBOM's signature: it asks for the attached one.
+        SbomSource::Auto if args.key.is_none() && is_local(home, &args.target) => {
+            SbomSource::Binary
+        }
         SbomSource::Auto => SbomSource::Attached,
         from => from,
     };
     if from == SbomSource::Attached {
-        return attached(&args);
+        return attached(home, &args);
+    }
+    if args.key.is_some() {
+        anyhow::bail!("--key checks an attached SBOM's signature: use it with --from attached");
     }
     let format = args.format.unwrap_or(SbomFormat::Spdx);
     let doc = document(home, &args.target, format)?;
@@ -105,9 +119,14 @@ fn is_local(home: &Home, target: &str) -> bool {
             .is_ok_and(|store| skiff_image::find(&store, target).is_ok())
 }
 
-/// The SBOM attached to the image in its registry, printed as stored; where it came from on
-/// stderr.
-fn attached(args: &SbomArgs) -> anyhow::Result<u8> {
+/// The SBOM attached to the image in its registry, printed as stored; where it came from, and
+/// whose signature it carries, on stderr.
+fn attached(home: &Home, args: &SbomArgs) -> anyhow::Result<u8> {
+    // The key or policy first: a broken one stops before the registry is asked anything.
+    let policy = match &args.key {
+        Some(key) => crate::cmd::verify::key_policy(key)?,
+        None => home.policy()?,
+    };
     let r = crate::cmd::sign::remote(&args.target, args.registries.insecure.clone())?;
     let name = r.reference.to_string();
     let image = format!("{}@{}", r.reference.familiar(), r.digest);
@@ -115,30 +134,42 @@ fn attached(args: &SbomArgs) -> anyhow::Result<u8> {
         r.rt.block_on(r.registry.attachments(&name, &r.digest))
             .with_context(|| format!("looking for the SBOM attached to {image}"))?;
     let want = args.format.map(SbomFormat::name);
-    let Some(sbom) = found
+    let candidates: Vec<&AttachedSbom> = found
         .sboms
         .iter()
-        .find(|s| want.is_none() || s.format() == want)
-    else {
-        let attached: Vec<String> = found
-            .sboms
-            .iter()
-            .map(|s| crate::term::for_terminal(&s.media_type).into_owned())
-            .collect();
-        return Err(crate::exit::NotFound(if attached.is_empty() {
-            format!(
-                "no SBOM is attached to {image} (looked for the tag {}.sbom); `skiff pull` it \
-                 and `skiff sbom --from binary` makes one from its binary",
-                r.digest.to_string().replacen(':', "-", 1)
-            )
+        .filter(|s| want.is_none() || s.format() == want)
+        .collect();
+    if candidates.is_empty() {
+        return Err(none_attached(&found.sboms, want, &image, &r.digest).into());
+    }
+    // The first that the rule accepts: under a rule that needs signatures, signed by its keys,
+    // over the manifest that lists the document, naming this image.
+    let rule = policy.rule_for(&r.reference);
+    let mut denied = None;
+    let mut chosen = None;
+    for sbom in candidates {
+        let signatures = if rule.needs_signatures() {
+            r.rt.block_on(r.registry.signatures(&name, &sbom.manifest))
+                .with_context(|| format!("reading the signatures of the SBOM {}", sbom.source))?
         } else {
-            format!(
-                "no {} SBOM is attached to {image} (attached: {}); leave out --format, or \
-                 `skiff sbom --from binary` makes one from its binary",
-                want.unwrap_or_default(),
-                attached.join(", ")
-            )
-        })
+            Vec::new()
+        };
+        match rule.check(&r.reference, &sbom.manifest, &signatures) {
+            Ok(accepted) => {
+                chosen = Some((sbom, accepted));
+                break;
+            }
+            Err(d) => denied = denied.or(Some((sbom, d))),
+        }
+    }
+    let Some((sbom, accepted)) = chosen else {
+        let (sbom, d) = denied.expect("a candidate was checked");
+        return Err(crate::exit::CannotRun(format!(
+            "the SBOM attached to {image} ({}) is not accepted: {d}; `skiff push --sign-by KEY \
+             --sbom FORMAT` attaches a signed one, and `skiff sbom --from binary` makes one from \
+             the binary",
+            sbom.source
+        ))
         .into());
     };
     let bytes =
@@ -153,9 +184,16 @@ fn attached(args: &SbomArgs) -> anyhow::Result<u8> {
             sbom.document.digest
         )
     })?;
+    let trust = match accepted.signed_by.as_slice() {
+        [] => format!(
+            "signature not checked: {} {} accepts anything; --key KEY checks it",
+            policy.source(),
+            accepted.scope
+        ),
+        keys => format!("signed by {}", keys.join(", ")),
+    };
     eprintln!(
-        "SBOM attached to {image}: {} {} from {} (not signed: it says what whoever pushed it \
-         says; see docs/trust.md)",
+        "SBOM attached to {image}: {} {} from {} ({trust})",
         crate::term::for_terminal(&sbom.media_type),
         sbom.document.digest,
         crate::term::for_terminal(&sbom.source)
@@ -165,6 +203,33 @@ fn attached(args: &SbomArgs) -> anyhow::Result<u8> {
     out.write_all(&bytes)?;
     out.flush()?;
     Ok(0)
+}
+
+/// Nothing (of the asked format) is attached: what is, and what to do.
+fn none_attached(
+    sboms: &[AttachedSbom],
+    want: Option<&str>,
+    image: &str,
+    digest: &skiff_image::Digest,
+) -> crate::exit::NotFound {
+    let attached: Vec<String> = sboms
+        .iter()
+        .map(|s| crate::term::for_terminal(&s.media_type).into_owned())
+        .collect();
+    crate::exit::NotFound(if attached.is_empty() {
+        format!(
+            "no SBOM is attached to {image} (looked for OCI referrers and the tag {}.sbom); \
+             `skiff pull` it and `skiff sbom --from binary` makes one from its binary",
+            digest.to_string().replacen(':', "-", 1)
+        )
+    } else {
+        format!(
+            "no {} SBOM is attached to {image} (attached: {}); leave out --format, or `skiff \
+             sbom --from binary` makes one from its binary",
+            want.unwrap_or_default(),
+            attached.join(", ")
+        )
+    })
 }
 
 /// The bill of materials of a file or local image, dated now (or `SOURCE_DATE_EPOCH`).
