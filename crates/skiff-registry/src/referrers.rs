@@ -7,8 +7,8 @@
 //! `OCI-Subject` header on the manifest PUT, and answers `GET /v2/<name>/referrers/<digest>`);
 //! for one without (distribution 2.8, the test registry here) the client keeps it, under the
 //! spec's *referrers tag schema*: an image index tagged `sha256-<hex>`, updated
-//! read-modify-write. Reading asks the API first and falls back to the tag on a 404, as the
-//! spec says.
+//! read-modify-write. Reading asks the API first and falls back to the tag when it has no
+//! list to give (a 404, as the spec says, or another client error).
 //!
 //! A registry is not trusted with the list: it is read up to [`MAX_REFERRERS_INDEX`] bytes and
 //! [`MAX_REFERRERS`] entries; an entry of a kind skiff reads must be an image manifest, is read
@@ -174,8 +174,15 @@ impl Session {
                     None
                 }
             }
-            Ok(resp) => return Err(self.status_error(resp, &what).await),
+            Ok(_) => None,
+            // The spec's fallback is for a 404; registries without the API answer other
+            // client errors too (400, 405). Falling back on them is safe: a registry can
+            // always hide an attachment, which only ever denies.
             Err(RegistryError::NotFound { .. }) => None,
+            Err(RegistryError::Status { status, .. }) if (400..500).contains(&status) => {
+                tracing::debug!("{what}: HTTP {status}; reading the referrers tag");
+                None
+            }
             Err(e) => return Err(e),
         };
         let index = match from_api {
