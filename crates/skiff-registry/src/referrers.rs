@@ -290,11 +290,16 @@ impl Session {
             }
             None => return refuse("names no subject".into()),
         }
-        if r.manifest.artifact_type != entry.artifact_type {
+        // A manifest without an artifactType is listed as its config's media type (the spec).
+        let kind = r
+            .manifest
+            .artifact_type
+            .as_deref()
+            .unwrap_or(&r.manifest.config.media_type);
+        if Some(kind) != entry.artifact_type.as_deref() {
             return refuse(format!(
-                "is of type {}, but listed as {}",
-                r.manifest.artifact_type.unwrap_or_default(),
-                entry.artifact_type.clone().unwrap_or_default()
+                "is of type {kind}, but listed as {}",
+                entry.artifact_type.as_deref().unwrap_or_default()
             ));
         }
         Ok(Found {
