@@ -31,8 +31,8 @@ use std::collections::BTreeMap;
 pub const SIGNATURE_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 /// `artifactType` of a cosign SBOM referrer (one layer of the document's own media type).
 pub const SBOM_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sbom.v1+json";
-/// Largest referrers list read. An entry is ~250 bytes, so 1 MiB is ~4,000 of them; an image
-/// with a few signatures and SBOMs has a handful.
+/// Largest referrers list read. An entry is 217 bytes (a signature's), so 1 MiB is ~4,800 of
+/// them; an image with a few signatures and SBOMs has a handful.
 pub const MAX_REFERRERS_INDEX: u64 = 1 << 20;
 /// Most entries a referrers list may have.
 pub const MAX_REFERRERS: usize = 256;

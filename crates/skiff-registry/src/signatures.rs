@@ -1,7 +1,8 @@
 //! cosign signatures where cosign and containers/image keep them: the manifest tagged
 //! `sha256-<hex>.sig` in the image's repository, whose layers are simple-signing payloads
 //! (`application/vnd.dev.cosign.simplesigning.v1+json`), each carrying its base64 signature in
-//! the `dev.cosignproject.cosign/signature` annotation.
+//! the `dev.cosignproject.cosign/signature` annotation; and the same layers as OCI 1.1
+//! referrers ([`crate::referrers`]), written beside the tag and read with it.
 //!
 //! A registry is not trusted to be reasonable: the signature manifest is read up to
 //! [`MAX_SIGNATURE_MANIFEST`] bytes, at most [`MAX_SIGNATURES`] layers are looked at, and each
@@ -110,14 +111,19 @@ impl Registry {
                 layers.len() - 1
             )));
         }
-        let mut attached = self
+        let (reference, manifest, count) = self
             .put_attachment(&session, &tag, layers, (layer.clone(), payload))
             .await?;
         let subject = session.subject(digest).await?;
-        attached.referrer = session
+        let referrer = session
             .put_referrer(&subject, crate::referrers::SIGNATURE_ARTIFACT, layer, false)
             .await?;
-        Ok(attached)
+        Ok(Attached {
+            reference,
+            digest: manifest,
+            count,
+            referrer,
+        })
     }
 
     /// Attach a document to `digest` as cosign attaches one: the tag `sha256-<hex>.SUFFIX`
@@ -136,7 +142,7 @@ impl Registry {
         let tag = format!("{}.{suffix}", digest.to_string().replacen(':', "-", 1));
         let document = Bytes::from(document);
         let layer = Descriptor::new(media_type, Digest::of(&document), document.len() as u64);
-        let mut attached = self
+        let (reference, manifest, count) = self
             .put_attachment(
                 &session,
                 &tag,
@@ -146,10 +152,15 @@ impl Registry {
             .await?;
         let subject = session.subject(digest).await?;
         let artifact = format!("application/vnd.dev.cosign.artifact.{suffix}.v1+json");
-        attached.referrer = session
+        let referrer = session
             .put_referrer(&subject, &artifact, layer, true)
             .await?;
-        Ok(attached)
+        Ok(Attached {
+            reference,
+            digest: manifest,
+            count,
+            referrer,
+        })
     }
 
     async fn push_session(&self, reference: &str) -> Result<Session> {
@@ -164,13 +175,14 @@ impl Registry {
 
     /// PUT a cosign-style attachment manifest under `tag`: its config (an image config whose
     /// rootfs lists the layers, as cosign writes), the one new layer's blob, the manifest.
+    /// Returns `host/repo:tag`, the manifest's digest and how many layers it holds.
     async fn put_attachment(
         &self,
         session: &Session,
         tag: &str,
         layers: Vec<Descriptor>,
         (new, bytes): (Descriptor, Bytes),
-    ) -> Result<Attached> {
+    ) -> Result<(String, Digest, usize)> {
         let config = serde_json::json!({
             "architecture": "", "os": "", "config": {},
             "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
@@ -195,12 +207,11 @@ impl Registry {
         let digest = session
             .put_manifest(tag, &body, Some(media::OCI_MANIFEST))
             .await?;
-        Ok(Attached {
-            reference: format!("{}/{}:{tag}", session.registry, session.repository),
-            referrer: digest.clone(),
+        Ok((
+            format!("{}/{}:{tag}", session.registry, session.repository),
             digest,
-            count: manifest.layers.len(),
-        })
+            manifest.layers.len(),
+        ))
     }
 
     /// The pull's gate: the rule for `reference` checked before any blob is fetched.
