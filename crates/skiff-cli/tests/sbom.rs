@@ -296,6 +296,10 @@ fn push_attaches_the_sbom_where_cosign_attaches_one() {
         .code(127)
         .stderr_has("no spdx SBOM is attached")
         .stderr_has("attached: application/vnd.cyclonedx+json");
+    // Neither a file, nor local, nor reachable: says what was tried.
+    node.run(&["sbom", "127.0.0.1:1/nowhere:1"])
+        .code(125)
+        .stderr_has("is not a file or an image in the local store, so its registry was asked");
     // An image without one: says so and how to make one.
     let (other, plain) = common::hello_tagged_for(&registry.addr, "team/plain");
     other.run(&["push", &plain]).code(0);

@@ -100,7 +100,17 @@ pub fn sbom(home: &Home, args: SbomArgs) -> anyhow::Result<u8> {
         from => from,
     };
     if from == SbomSource::Attached {
-        return attached(home, &args);
+        let result = attached(home, &args);
+        if args.from == SbomSource::Attached || args.key.is_some() {
+            return result;
+        }
+        return result.with_context(|| {
+            format!(
+                "{} is not a file or an image in the local store, so its registry was asked for \
+                 the SBOM attached to it",
+                args.target
+            )
+        });
     }
     if args.key.is_some() {
         anyhow::bail!("--key checks an attached SBOM's signature: use it with --from attached");
