@@ -345,6 +345,11 @@ fn an_attached_sbom_is_trusted_only_as_far_as_it_is_signed() {
         .code(0)
         .stderr_has("(signed by ")
         .stdout_has("\"spdxVersion\"");
+    // inspect --remote counts the SBOM's signatures (here: one, and the image's one).
+    s.run(&["inspect", "--remote", &reference])
+        .code(0)
+        .stdout_has(", 1 signature(s)")
+        .stdout_has("signatures 1 ");
     let policy = signed_only(
         keys.path(),
         &registry.addr,

@@ -36,6 +36,9 @@ pub struct AttachedSbom {
     /// The digest of the manifest that lists it: what a signature of the SBOM signs (as
     /// `cosign sign --attachment sbom` signs the `.sbom` manifest).
     pub manifest: Digest,
+    /// Signatures found for that manifest (counted by [`Registry::attachments`], not
+    /// verified; 0 elsewhere).
+    pub signatures: usize,
 }
 
 impl AttachedSbom {
@@ -74,7 +77,10 @@ impl Registry {
     pub async fn attachments(&self, reference: &str, digest: &Digest) -> Result<Attachments> {
         let reference = crate::parse_reference(reference)?;
         let session = Session::open(self.config.clone(), &reference, Access::Pull).await?;
-        let sboms = session.attached_sboms(digest).await?;
+        let mut sboms = session.attached_sboms(digest).await?;
+        for sbom in &mut sboms {
+            sbom.signatures = session.all_signatures(&sbom.manifest).await?.len();
+        }
         let signatures = session.all_signatures(digest).await?.len();
         Ok(Attachments {
             digest: digest.clone(),
@@ -126,6 +132,7 @@ impl Session {
                     document: layer,
                     source: source.clone(),
                     manifest: r.digest.clone(),
+                    signatures: 0,
                 });
             }
         }
@@ -162,6 +169,7 @@ impl Session {
                 document: layer,
                 source: source.clone(),
                 manifest: manifest.clone(),
+                signatures: 0,
             })
             .collect())
     }

@@ -89,6 +89,8 @@ struct AttachedSbom {
     digest: String,
     size: u64,
     source: String,
+    /// Signatures of the manifest that lists it (found, not verified).
+    signatures: usize,
 }
 
 /// Spelled like a workload name or ID (and not a file): worth asking the daemon about.
@@ -218,6 +220,7 @@ fn attached(src: &ImageSource, insecure: Vec<String>) -> anyhow::Result<Attached
                 digest: s.document.digest.to_string(),
                 size: s.document.size,
                 source: s.source.clone(),
+                signatures: s.signatures,
             })
             .collect(),
         signatures: found.signatures,
@@ -322,12 +325,13 @@ fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str, made: &skiff_w
         }
         for s in &a.sboms {
             println!(
-                "  SBOM       {} ({}) {}, {} bytes, from {}",
+                "  SBOM       {} ({}) {}, {} bytes, from {}, {} signature(s)",
                 s.format.unwrap_or("unknown format"),
                 t(&s.media_type),
                 s.digest,
                 s.size,
-                t(&s.source)
+                t(&s.source),
+                s.signatures
             );
         }
         println!(
