@@ -2,6 +2,8 @@
 //! an offline OSV advisory directory the test writes.
 
 mod common;
+#[path = "../../skiff-registry/tests/common/faulty.rs"]
+mod faulty;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
@@ -242,13 +244,7 @@ fn push_attaches_the_sbom_where_cosign_attaches_one() {
     let registry = registry::TestRegistry::start();
     let (s, reference) = common::hello_tagged_for(&registry.addr, "team/hello");
     let pushed = s.run(&["push", "--sbom", "cyclonedx", &reference]);
-    pushed.code(0).stdout_has("SBOM attached: ");
-    let digest = pushed
-        .stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("sha256:"))
-        .unwrap()
-        .to_string();
+    let digest = common::signing::pushed_digest(pushed.code(0).stdout_has("SBOM attached: "));
     let curl = registry::Curl {
         addr: &registry.addr,
         user: None,
@@ -268,6 +264,245 @@ fn push_attaches_the_sbom_where_cosign_attaches_one() {
     .unwrap();
     assert_eq!(bom["bomFormat"], "CycloneDX");
     assert_eq!(bom["metadata"]["component"]["version"], "1.0");
+
+    // Read back: the image is in the local store, so auto makes one from the binary;
+    // --from attached prints the stored document byte for byte, saying where it came from.
+    let computed = s.run(&["sbom", &reference]);
+    computed.code(0).stdout_has("\"spdxVersion\"");
+    let back = s.run(&["sbom", "--from", "attached", &reference]);
+    back.code(0)
+        .stderr_has("SBOM attached to ")
+        .stderr_has(&format!(
+            "application/vnd.cyclonedx+json {}",
+            layer["digest"].as_str().unwrap()
+        ))
+        .stderr_has(" (OCI referrer)")
+        .stderr_has("signature not checked");
+    let blob = curl.get(
+        &format!("/v2/team/hello/blobs/{}", layer["digest"].as_str().unwrap()),
+        "*/*",
+    );
+    assert_eq!(back.stdout.as_bytes(), blob.as_slice());
+    // A node without the image: auto reads the attached one, without pulling.
+    let node = Skiff::new();
+    node.run(&["sbom", &reference])
+        .code(0)
+        .stderr_has("SBOM attached to ")
+        .stdout_has("\"bomFormat\":\"CycloneDX\"");
+    node.run(&["images", "-q"]).code(0);
+    assert_eq!(node.run(&["images", "-q"]).stdout.trim(), "");
+    // Another format than the one attached: says what is attached instead.
+    node.run(&["sbom", "--format", "spdx", &reference])
+        .code(127)
+        .stderr_has("no spdx SBOM is attached")
+        .stderr_has("attached: application/vnd.cyclonedx+json");
+    // Neither a file, nor local, nor reachable: says what was tried.
+    node.run(&["sbom", "127.0.0.1:1/nowhere:1"])
+        .code(125)
+        .stderr_has("is not a file or an image in the local store, so its registry was asked");
+    // An image without one: says so and how to make one.
+    let (other, plain) = common::hello_tagged_for(&registry.addr, "team/plain");
+    other.run(&["push", &plain]).code(0);
+    node.run(&["sbom", &plain])
+        .code(127)
+        .stderr_has("no SBOM is attached to ")
+        .stderr_has("--from binary");
+
+    // inspect --remote shows what is attached; without it, inspect stays local.
+    s.run(&["inspect", "--remote", &reference])
+        .code(0)
+        .stdout_has(&format!(
+            "SBOM       cyclonedx (application/vnd.cyclonedx+json) {}",
+            layer["digest"].as_str().unwrap()
+        ))
+        .stdout_has("signatures 0");
+    s.run(&["inspect", &reference])
+        .code(0)
+        .stdout_lacks("Attached in");
+    let j = json_of(&s, &["inspect", "--remote", "--format", "json", &reference]);
+    assert_eq!(j["image"]["attached"]["sboms"][0]["format"], "cyclonedx");
+}
+
+#[test]
+fn an_attached_sbom_is_trusted_only_as_far_as_it_is_signed() {
+    use common::signing::{keypair, signed_only, with};
+    let registry = registry::TestRegistry::start();
+    let (s, reference) = common::hello_tagged_for(&registry.addr, "team/signed");
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(&s, keys.path());
+    let public = public.to_str().unwrap();
+    let key = key.to_str().unwrap();
+    with(
+        &s,
+        None,
+        &["push", "--sign-by", key, "--sbom", "spdx", &reference],
+    )
+    .code(0)
+    .stdout_has("SBOM signed with key ");
+    // Signed by the key given, or by the key the policy's rule for the image names.
+    let node = Skiff::new();
+    node.run(&["sbom", "--key", public, &reference])
+        .code(0)
+        .stderr_has("(signed by ")
+        .stdout_has("\"spdxVersion\"");
+    // inspect --remote counts the SBOM's signatures (here: one, and the image's one).
+    s.run(&["inspect", "--remote", &reference])
+        .code(0)
+        .stdout_has(", 1 signature(s)")
+        .stdout_has("signatures 1 ");
+    let policy = signed_only(
+        keys.path(),
+        &registry.addr,
+        keys.path().join("cosign.pub").as_path(),
+    );
+    with(&node, Some(&policy), &["sbom", &reference])
+        .code(0)
+        .stderr_has("(signed by ");
+
+    // Someone with push access attaches another SBOM, unsigned: it replaces the signed one
+    // under the .sbom tag and in the referrers list, and is refused where a signature is asked.
+    s.run(&["push", "--sbom", "cyclonedx", &reference]).code(0);
+    node.run(&["sbom", "--key", public, &reference])
+        .code(126)
+        .stderr_has("is not accepted")
+        .stderr_has("--sign-by KEY");
+    with(&node, Some(&policy), &["sbom", &reference]).code(126);
+    // The default policy accepts it, and says its signature was not checked.
+    node.run(&["sbom", &reference])
+        .code(0)
+        .stderr_has("signature not checked")
+        .stdout_has("\"bomFormat\":\"CycloneDX\"");
+    // --key is about attached SBOMs.
+    node.run(&["sbom", "--from", "binary", "--key", public, &reference])
+        .code(125)
+        .stderr_has("use it with --from attached");
+}
+
+/// A registry whose image is genuine but whose `.sbom` tag answers `sbom()`, and whose blobs
+/// answer `blob()`.
+fn hostile_sbom(
+    sbom: impl Fn() -> faulty::Reply + Send + Sync + 'static,
+    blob: impl Fn() -> faulty::Reply + Send + Sync + 'static,
+) -> (faulty::Faulty, String) {
+    use faulty::Reply;
+    let manifest = common::signing::genuine_manifest();
+    let server = faulty::Faulty::start(move |_, path| {
+        if path == "/v2/" {
+            Reply::json(200, "{}")
+        } else if path.contains("/manifests/sha256-") && path.ends_with(".sbom") {
+            sbom()
+        } else if path.contains("/manifests/sha256-") || path.contains("/referrers/") {
+            Reply::json(404, r#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#)
+        } else if path.contains("/manifests/") {
+            Reply::new(
+                200,
+                "application/vnd.oci.image.manifest.v1+json",
+                manifest.clone(),
+            )
+        } else if path.contains("/blobs/") {
+            blob()
+        } else {
+            Reply::json(404, r#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#)
+        }
+    });
+    let reference = format!("{}/x/y:1", server.addr);
+    (server, reference)
+}
+
+fn sbom_manifest(layers: Vec<Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": registry::sha256(b"{}").to_string(), "size": 2},
+        "layers": layers,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_registry_answering_garbage_for_an_attached_sbom_is_refused() {
+    use faulty::Reply;
+    let s = Skiff::new();
+    let doc = br#"{"bomFormat":"CycloneDX"}"#.to_vec();
+    let layer = |digest: String, size: usize| json!({"mediaType": "application/vnd.cyclonedx+json", "digest": digest, "size": size});
+    // Too many documents: refused before any is fetched.
+    let many = sbom_manifest(vec![
+        layer(registry::sha256(&doc).to_string(), doc.len());
+        17
+    ]);
+    let (server, reference) = hostile_sbom(
+        move || {
+            Reply::new(
+                200,
+                "application/vnd.oci.image.manifest.v1+json",
+                many.clone(),
+            )
+        },
+        || Reply::json(500, "{}"),
+    );
+    s.run(&["sbom", &reference])
+        .code(125)
+        .stderr_has("lists 17 documents; at most 16 are read");
+    drop(server);
+    // A manifest that never ends: cut at the bound.
+    let (server, reference) = hostile_sbom(
+        || Reply {
+            fill: 1 << 30,
+            no_length: true,
+            ..Reply::new(
+                200,
+                "application/vnd.oci.image.manifest.v1+json",
+                b"{\"layers\":[".to_vec(),
+            )
+        },
+        || Reply::json(500, "{}"),
+    );
+    s.run(&["sbom", &reference])
+        .code(125)
+        .stderr_has("is larger than 262144 bytes");
+    drop(server);
+    // A document that is not the one the manifest names, one declared larger than the bound,
+    // and one that is not JSON.
+    let other = br#"{"bomFormat":"CycloneDY"}"#.to_vec();
+    let swapped = sbom_manifest(vec![layer(registry::sha256(&doc).to_string(), doc.len())]);
+    let (server, reference) = hostile_sbom(
+        move || {
+            Reply::new(
+                200,
+                "application/vnd.oci.image.manifest.v1+json",
+                swapped.clone(),
+            )
+        },
+        move || Reply::new(200, "application/octet-stream", other.clone()),
+    );
+    s.run(&["sbom", &reference])
+        .code(125)
+        .stderr_has("digest mismatch");
+    drop(server);
+    let huge = sbom_manifest(vec![layer(registry::sha256(&doc).to_string(), 1 << 40)]);
+    let (server, reference) = hostile_sbom(
+        move || {
+            Reply::new(
+                200,
+                "application/vnd.oci.image.manifest.v1+json",
+                huge.clone(),
+            )
+        },
+        || Reply::json(500, "{}"),
+    );
+    s.run(&["sbom", &reference])
+        .code(125)
+        .stderr_has("is larger than 67108864 bytes");
+    drop(server);
+    let text = b"\x1b[31mnot json".to_vec();
+    let m = sbom_manifest(vec![layer(registry::sha256(&text).to_string(), text.len())]);
+    let (_server, reference) = hostile_sbom(
+        move || Reply::new(200, "application/vnd.oci.image.manifest.v1+json", m.clone()),
+        move || Reply::new(200, "application/octet-stream", text.clone()),
+    );
+    let d = s.run(&["sbom", &reference]);
+    d.code(125).stderr_has("is not JSON");
+    assert!(!d.stdout.contains('\x1b'), "{d}");
 }
 
 #[test]
@@ -275,22 +510,10 @@ fn push_quiet_prints_only_the_reference_with_sbom_and_signature() {
     let registry = registry::TestRegistry::start();
     let (s, reference) = common::hello_tagged_for(&registry.addr, "team/quiet");
     let keys = tempfile::tempdir().unwrap();
-    let prefix = keys.path().join("cosign");
-    s.run_env(
-        "SKIFF_KEY_PASSWORD",
-        "pw",
-        &[
-            "key",
-            "generate",
-            "--output-key-prefix",
-            prefix.to_str().unwrap(),
-        ],
-    )
-    .code(0);
-    let key = keys.path().join("cosign.key");
-    let d = s.run_env(
-        "SKIFF_KEY_PASSWORD",
-        "pw",
+    let (key, _) = common::signing::keypair(&s, keys.path());
+    let d = common::signing::with(
+        &s,
+        None,
         &[
             "push",
             "-q",

@@ -8,56 +8,17 @@ mod faulty;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
-use common::keys::{keypair, sig_tag, PASSWORD};
-use common::{Done, Skiff};
+use common::signing::{keypair, pushed_digest, sig_tag, signed_only, with, write_policy};
+use common::Skiff;
 use faulty::{Faulty, Reply};
 use registry::{Curl, TestRegistry};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-/// `skiff ARGS` with the key password and a policy file.
-fn with(s: &Skiff, policy: Option<&Path>, args: &[&str]) -> Done {
-    let mut c = s.cmd();
-    c.env("SKIFF_KEY_PASSWORD", PASSWORD);
-    if let Some(p) = policy {
-        c.env("SKIFF_POLICY", p);
-    }
-    Done::from(c.args(args).output().unwrap())
-}
-
-fn write_policy(dir: &Path, json: serde_json::Value) -> PathBuf {
-    let p = dir.join("policy.json");
-    std::fs::write(&p, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
-    p
-}
-
-/// The policy "everything from `registry` must be signed by `public`; anything else goes".
-fn signed_only(dir: &Path, registry: &str, public: &Path) -> PathBuf {
-    write_policy(
-        dir,
-        serde_json::json!({
-            "default": [{"type": "insecureAcceptAnything"}],
-            "transports": {"docker": {
-                registry: [{"type": "sigstoreSigned", "keyPath": public}]
-            }}
-        }),
-    )
-}
 
 /// Blobs in a home's store: a denied pull must leave none.
 fn blob_count(s: &Skiff) -> usize {
     std::fs::read_dir(s.home.path().join("blobs/sha256"))
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-/// The manifest digest a `skiff push` printed.
-fn pushed_digest(d: &Done) -> String {
-    d.stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("sha256:"))
-        .unwrap_or_else(|| panic!("no digest in\n{d}"))
-        .to_string()
 }
 
 #[test]
@@ -211,8 +172,19 @@ fn tampered_manifest_replayed_and_altered_signatures_are_refused() {
         .stderr_has("replayed");
     assert_eq!(blob_count(&node), 0);
 
-    // Back to the genuine manifest, with its signature altered by one character.
+    // Back to the genuine manifest, with its signature altered by one character (and the
+    // referrers list, which holds the genuine one too, emptied).
     curl.put_manifest("team/app", "1.0", oci, &manifest);
+    let index = "application/vnd.oci.image.index.v1+json";
+    let referrers_tag = good.replacen(':', "-", 1);
+    let good_list = curl.get(&format!("/v2/team/app/manifests/{referrers_tag}"), index);
+    let empty = serde_json::json!({"schemaVersion": 2, "mediaType": index, "manifests": []});
+    curl.put_manifest(
+        "team/app",
+        &referrers_tag,
+        index,
+        empty.to_string().as_bytes(),
+    );
     let mut sig: serde_json::Value = serde_json::from_slice(&good_sig).unwrap();
     let ann = &mut sig["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"];
     let mut b64 = ann.as_str().unwrap().to_string();
@@ -232,7 +204,17 @@ fn tampered_manifest_replayed_and_altered_signatures_are_refused() {
         .code(126);
     assert_eq!(blob_count(&node), 0);
 
-    // Restored, it passes again.
+    // Restored in either place, it passes again: the referrers list alone (the .sig tag
+    // still altered), and the .sig tag alone.
+    curl.put_manifest("team/app", &referrers_tag, index, &good_list);
+    with(&node, Some(&policy), &["pull", &reference]).code(0);
+    node.run(&["rmi", &reference]).code(0);
+    curl.put_manifest(
+        "team/app",
+        &referrers_tag,
+        index,
+        empty.to_string().as_bytes(),
+    );
     curl.put_manifest("team/app", &sig_tag(&good), oci, &good_sig);
     with(&node, Some(&policy), &["pull", &reference]).code(0);
 }
@@ -356,14 +338,7 @@ fn key_files_with_loose_permissions_or_a_wrong_password_are_refused() {
 
 /// A registry whose image is genuine but whose `.sig` tag is hostile.
 fn hostile(sig: impl Fn() -> Reply + Send + Sync + 'static) -> (Faulty, String) {
-    let config = br#"{"architecture":"wasm","os":"wasip1"}"#.to_vec();
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": registry::sha256(&config).to_string(), "size": config.len()},
-        "layers": [{"mediaType": "application/wasm", "digest": registry::sha256(b"\0asm").to_string(), "size": 4}]
-    }))
-    .unwrap();
+    let manifest = common::signing::genuine_manifest();
     let server = Faulty::start(move |_, path| {
         if path == "/v2/" {
             Reply::json(200, "{}")

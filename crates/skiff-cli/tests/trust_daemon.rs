@@ -9,7 +9,7 @@ mod registry;
 
 use base64::Engine as _;
 use common::daemon::Daemon;
-use common::keys::{keypair, sig_tag, PASSWORD};
+use common::signing::{keypair, sig_tag, PASSWORD};
 use common::{Done, Skiff};
 use registry::{Curl, TestRegistry};
 use std::io::{Read, Write};

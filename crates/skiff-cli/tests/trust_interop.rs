@@ -10,7 +10,7 @@ mod common;
 #[path = "../../skiff-registry/tests/common/server.rs"]
 mod registry;
 
-use common::keys::sig_tag;
+use common::signing::sig_tag;
 use common::{Done, Skiff};
 use registry::{Curl, TestRegistry};
 use std::path::{Path, PathBuf};
@@ -149,7 +149,8 @@ fn signatures_made_by_an_independent_implementation_verify_in_skiff() {
         .code(0);
 
     // The peer signs a cosign-style payload (the repository alone, optional null); the test
-    // stores it as cosign would, replacing skiff's signature.
+    // stores it as cosign would, replacing skiff's signature (under the .sig tag, and the
+    // referrer skiff wrote, by emptying the referrers tag's list).
     let repo = format!("{}/team/hello", registry.addr);
     let store_signature = |payload: &[u8], signature: &str| {
         let config = br#"{"architecture":"","os":"","config":{}}"#;
@@ -167,6 +168,14 @@ fn signatures_made_by_an_independent_implementation_verify_in_skiff() {
             &sig_tag(&digest),
             OCI,
             &serde_json::to_vec(&m).unwrap(),
+        );
+        let index = "application/vnd.oci.image.index.v1+json";
+        let none = serde_json::json!({"schemaVersion": 2, "mediaType": index, "manifests": []});
+        curl.put_manifest(
+            "team/hello",
+            &digest.replacen(':', "-", 1),
+            index,
+            none.to_string().as_bytes(),
         );
     };
     let sign = |payload: &str| {

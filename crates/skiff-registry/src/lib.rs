@@ -8,6 +8,7 @@
 //! - Every Wasm layout in use is read and normalised into skiff's own ([`Layout`]).
 //! - Credentials are Docker's ([`DockerConfig`]).
 
+mod attachments;
 mod blobs;
 mod body;
 pub mod compat;
@@ -20,6 +21,7 @@ mod manifest;
 mod progress;
 mod pull;
 mod push;
+mod referrers;
 mod session;
 mod signatures;
 mod spin_files;
@@ -27,6 +29,7 @@ mod store;
 mod token;
 mod transport;
 
+pub use attachments::{AttachedSbom, Attachments, MAX_SBOM, MAX_SBOMS};
 pub use body::StallRule;
 pub use credentials::{config_key, CredentialSource, Credentials, DockerConfig};
 pub use error::{RegistryError, Result};
@@ -34,6 +37,7 @@ pub use layout::Layout;
 pub use progress::{BlobOutcome, Direction, Progress, Silent};
 pub use pull::{PullRequest, Pulled};
 pub use push::{PushFormat, PushRequest, Pushed};
+pub use referrers::{MAX_REFERRERS, MAX_REFERRERS_INDEX, SBOM_ARTIFACT, SIGNATURE_ARTIFACT};
 pub use session::Access;
 pub use signatures::{
     Attached, Trust, MAX_PAYLOAD, MAX_SIGNATURES, MAX_SIGNATURE_MANIFEST, SIGNATURE_ANNOTATION,

@@ -201,6 +201,17 @@ impl Session {
         body: &Bytes,
         media_type: Option<&str>,
     ) -> Result<Digest> {
+        Ok(self.put_manifest_answer(tag, body, media_type).await?.0)
+    }
+
+    /// [`Session::put_manifest`], with the answer's headers (`OCI-Subject`: the registry
+    /// keeps the referrers list itself).
+    pub(crate) async fn put_manifest_answer(
+        &self,
+        tag: &str,
+        body: &Bytes,
+        media_type: Option<&str>,
+    ) -> Result<(Digest, HeaderMap)> {
         let mut h = HeaderMap::new();
         let ct = media_type.unwrap_or(media::OCI_MANIFEST);
         h.insert(
@@ -221,6 +232,6 @@ impl Session {
         if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
             return Err(self.status_error(resp, &what).await);
         }
-        Ok(Digest::of(body))
+        Ok((Digest::of(body), resp.headers().clone()))
     }
 }

@@ -1,7 +1,8 @@
 //! cosign signatures where cosign and containers/image keep them: the manifest tagged
 //! `sha256-<hex>.sig` in the image's repository, whose layers are simple-signing payloads
 //! (`application/vnd.dev.cosign.simplesigning.v1+json`), each carrying its base64 signature in
-//! the `dev.cosignproject.cosign/signature` annotation.
+//! the `dev.cosignproject.cosign/signature` annotation; and the same layers as OCI 1.1
+//! referrers ([`crate::referrers`]), written beside the tag and read with it.
 //!
 //! A registry is not trusted to be reasonable: the signature manifest is read up to
 //! [`MAX_SIGNATURE_MANIFEST`] bytes, at most [`MAX_SIGNATURES`] layers are looked at, and each
@@ -52,6 +53,8 @@ pub struct Attached {
     pub digest: Digest,
     /// Layers now under the tag (for signatures: the new one included).
     pub count: usize,
+    /// The OCI 1.1 referrer written beside the tag (see [`crate::referrers`]).
+    pub referrer: Digest,
 }
 
 impl Registry {
@@ -72,11 +75,12 @@ impl Registry {
         Ok((reference, digest))
     }
 
-    /// The signatures stored for `digest` in `reference`'s repository (none: an empty list).
+    /// The signatures stored for `digest` in `reference`'s repository, under its `.sig` tag
+    /// and as OCI referrers (none: an empty list).
     pub async fn signatures(&self, reference: &str, digest: &Digest) -> Result<Vec<Signed>> {
         let reference = crate::parse_reference(reference)?;
         let session = Session::open(self.config.clone(), &reference, Access::Pull).await?;
-        Ok(session.signatures(digest).await?.1)
+        session.all_signatures(digest).await
     }
 
     /// What a node needs to check a binary of `reference` under its own policy, offline
@@ -139,12 +143,25 @@ impl Registry {
                 layers.len() - 1
             )));
         }
-        self.put_attachment(&session, &tag, layers, (layer, payload))
-            .await
+        let (reference, manifest, count) = self
+            .put_attachment(&session, &tag, layers, (layer.clone(), payload))
+            .await?;
+        let subject = session.subject(digest).await?;
+        let referrer = session
+            .put_referrer(&subject, crate::referrers::SIGNATURE_ARTIFACT, layer, false)
+            .await?;
+        Ok(Attached {
+            reference,
+            digest: manifest,
+            count,
+            referrer,
+        })
     }
 
     /// Attach a document to `digest` as cosign attaches one: the tag `sha256-<hex>.SUFFIX`
-    /// (`sbom`) holding one layer of `media_type`, replacing what the tag held.
+    /// (`sbom`) holding one layer of `media_type`, replacing what the tag held; and as an OCI
+    /// referrer of cosign's artifact type for it (`application/vnd.dev.cosign.artifact.SUFFIX.v1+json`),
+    /// replacing earlier ones of that type in the referrers tag.
     pub async fn attach(
         &self,
         reference: &str,
@@ -157,8 +174,25 @@ impl Registry {
         let tag = format!("{}.{suffix}", digest.to_string().replacen(':', "-", 1));
         let document = Bytes::from(document);
         let layer = Descriptor::new(media_type, Digest::of(&document), document.len() as u64);
-        self.put_attachment(&session, &tag, vec![layer.clone()], (layer, document))
-            .await
+        let (reference, manifest, count) = self
+            .put_attachment(
+                &session,
+                &tag,
+                vec![layer.clone()],
+                (layer.clone(), document),
+            )
+            .await?;
+        let subject = session.subject(digest).await?;
+        let artifact = format!("application/vnd.dev.cosign.artifact.{suffix}.v1+json");
+        let referrer = session
+            .put_referrer(&subject, &artifact, layer, true)
+            .await?;
+        Ok(Attached {
+            reference,
+            digest: manifest,
+            count,
+            referrer,
+        })
     }
 
     async fn push_session(&self, reference: &str) -> Result<Session> {
@@ -173,13 +207,14 @@ impl Registry {
 
     /// PUT a cosign-style attachment manifest under `tag`: its config (an image config whose
     /// rootfs lists the layers, as cosign writes), the one new layer's blob, the manifest.
+    /// Returns `host/repo:tag`, the manifest's digest and how many layers it holds.
     async fn put_attachment(
         &self,
         session: &Session,
         tag: &str,
         layers: Vec<Descriptor>,
         (new, bytes): (Descriptor, Bytes),
-    ) -> Result<Attached> {
+    ) -> Result<(String, Digest, usize)> {
         let config = serde_json::json!({
             "architecture": "", "os": "", "config": {},
             "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
@@ -204,11 +239,11 @@ impl Registry {
         let digest = session
             .put_manifest(tag, &body, Some(media::OCI_MANIFEST))
             .await?;
-        Ok(Attached {
-            reference: format!("{}/{}:{tag}", session.registry, session.repository),
+        Ok((
+            format!("{}/{}:{tag}", session.registry, session.repository),
             digest,
-            count: manifest.layers.len(),
-        })
+            manifest.layers.len(),
+        ))
     }
 
     /// The pull's gate: the rule for `reference` checked before any blob is fetched.
@@ -223,14 +258,15 @@ impl Registry {
         if rule.accepts_anything() {
             let signed = session
                 .has_manifest(&skiff_trust::signature_tag(digest))
-                .await?;
+                .await?
+                || session.has_signature_referrer(digest).await;
             return Ok(Trust::AcceptedAnything {
                 scope: rule.scope_name(),
                 signed,
             });
         }
         let signatures = if rule.needs_signatures() {
-            session.signatures(digest).await?.1
+            session.all_signatures(digest).await?
         } else {
             Vec::new()
         };
@@ -271,8 +307,65 @@ impl Session {
                 m.layers.len()
             )));
         }
+        let out = self.signed(&m.layers, &tag).await?;
+        Ok((Some(m), out))
+    }
+
+    /// The signatures of `digest` under its `.sig` tag and as OCI referrers, each once; at most
+    /// [`MAX_SIGNATURES`] in all.
+    pub(crate) async fn all_signatures(&self, digest: &Digest) -> Result<Vec<Signed>> {
+        let mut all = self.signatures(digest).await?.1;
+        let referrers = self
+            .referrers_of(
+                digest,
+                |t| t == crate::referrers::SIGNATURE_ARTIFACT,
+                MAX_SIGNATURES,
+            )
+            .await?;
+        let too_many = |n: usize| {
+            RegistryError::Manifest(format!(
+                "{}@{digest} has {n} signatures under its .sig tag and as referrers; at most \
+                 {MAX_SIGNATURES} are read, so they are refused",
+                self.repository
+            ))
+        };
+        for r in referrers {
+            if r.layers.len() > MAX_SIGNATURES {
+                return Err(too_many(r.layers.len()));
+            }
+            for s in self.signed(&r.layers, &r.digest.to_string()).await? {
+                if !all
+                    .iter()
+                    .any(|a| a.payload == s.payload && a.signature == s.signature)
+                {
+                    all.push(s);
+                }
+            }
+            if all.len() > MAX_SIGNATURES {
+                return Err(too_many(all.len()));
+            }
+        }
+        Ok(all)
+    }
+
+    /// Whether a signature referrer of `digest` is listed (for the unsigned note: a list that
+    /// cannot be read counts as none, and is refused where signatures are required).
+    async fn has_signature_referrer(&self, digest: &Digest) -> bool {
+        match self.referrers(digest).await {
+            Ok(list) => list
+                .iter()
+                .any(|d| d.artifact_type.as_deref() == Some(crate::referrers::SIGNATURE_ARTIFACT)),
+            Err(e) => {
+                tracing::debug!("the referrers of {digest}: {e}");
+                false
+            }
+        }
+    }
+
+    /// The signatures among `layers` (of the manifest `from`), their payloads read bounded.
+    async fn signed(&self, layers: &[Descriptor], from: &str) -> Result<Vec<Signed>> {
         let mut out = Vec::new();
-        for layer in &m.layers {
+        for layer in layers {
             let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
                 continue;
             };
@@ -281,7 +374,10 @@ impl Session {
             }
             if layer.size > MAX_PAYLOAD {
                 return Err(RegistryError::TooLarge {
-                    what: format!("the signature payload {} (declared in {tag})", layer.digest),
+                    what: format!(
+                        "the signature payload {} (declared in {from})",
+                        layer.digest
+                    ),
                     limit: MAX_PAYLOAD,
                 });
             }
@@ -291,7 +387,7 @@ impl Session {
                 signature: signature.clone(),
             });
         }
-        Ok((Some(m), out))
+        Ok(out)
     }
 
     /// HEAD a manifest: true if the tag or digest exists.
@@ -314,7 +410,7 @@ impl Session {
     }
 
     /// A small blob read into memory (at most `limit` bytes), its digest checked.
-    async fn get_small_blob(&self, d: &Descriptor, limit: u64) -> Result<Bytes> {
+    pub(crate) async fn get_small_blob(&self, d: &Descriptor, limit: u64) -> Result<Bytes> {
         let what = format!("blob {}", d.digest);
         let missing = format!("blob {} of {}", d.digest, self.repository);
         let resp = self

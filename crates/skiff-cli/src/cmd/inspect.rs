@@ -5,6 +5,7 @@ use crate::client::{ApiError, Client, NoDaemon};
 use crate::cmd::source::{resolve, ImageSource};
 use crate::home::Home;
 use crate::term::{for_terminal as t, json};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use hyper::Method;
 use serde::Serialize;
@@ -21,7 +22,8 @@ use skiff_wasm::WasmInfo;
 skiff inspect app.wasm\n  \
 skiff inspect hello:1.0                      an image: config, annotations, requested vs possible\n  \
 skiff inspect api                            a workload of the daemon: its record, as JSON\n  \
-skiff inspect --format json app.wasm | jq .capabilities")]
+skiff inspect --format json app.wasm | jq .capabilities\n  \
+skiff inspect --remote localhost:5000/team/api:1.0   and what its registry has attached to it")]
 pub struct InspectArgs {
     /// A .wasm file, a workload's name or ID, or an image reference
     #[arg(value_name = "FILE|WORKLOAD|IMAGE")]
@@ -30,6 +32,14 @@ pub struct InspectArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+
+    /// For an image: also ask its registry what is attached to it there (SBOMs: format, digest,
+    /// where; how many signatures, not verified). Without it inspect reads the local store only
+    #[arg(long)]
+    pub remote: bool,
+
+    #[command(flatten)]
+    pub registries: crate::remote::InsecureRegistries,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -59,6 +69,28 @@ struct ImageReport<'a> {
     defaults: &'a skiff_image::annotations::Defaults,
     /// Requested by the image against possible from its imports; none of it is granted.
     capabilities: Vec<CapabilityRow>,
+    /// What the registry has attached to this manifest (`--remote`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached: Option<Attached>,
+}
+
+#[derive(Serialize)]
+struct Attached {
+    repository: String,
+    sboms: Vec<AttachedSbom>,
+    /// Found, not verified (`skiff verify` checks them).
+    signatures: usize,
+}
+
+#[derive(Serialize)]
+struct AttachedSbom {
+    format: Option<&'static str>,
+    media_type: String,
+    digest: String,
+    size: u64,
+    source: String,
+    /// Signatures of the manifest that lists it (found, not verified).
+    signatures: usize,
 }
 
 /// Spelled like a workload name or ID (and not a file): worth asking the daemon about.
@@ -114,7 +146,13 @@ pub fn inspect(home: &Home, args: InspectArgs) -> anyhow::Result<u8> {
         k if !k.is_component() => "skiff run --invoke NAME: no entry point; see Functions",
         _ => "skiff run --invoke 'NAME(ARGS)': no entry point; see Exports",
     };
-    let image = workload.image.as_ref().map(|src| image_report(src, &info));
+    let mut image = workload.image.as_ref().map(|src| image_report(src, &info));
+    if args.remote {
+        let (Some(src), Some(report)) = (&workload.image, image.as_mut()) else {
+            anyhow::bail!("--remote is for an image (it asks the image's registry), not a file");
+        };
+        report.attached = Some(attached(src, args.registries.insecure.clone())?);
+    }
     // What the binary records about its making is metadata: unreadable, it is left out.
     let made = skiff_wasm::provenance(&workload.bytes, &info).unwrap_or_default();
     match args.format {
@@ -145,7 +183,48 @@ fn image_report<'a>(src: &'a ImageSource, info: &WasmInfo) -> ImageReport<'a> {
         config: &image.config,
         defaults: &image.defaults,
         capabilities: compare(&image.defaults.requests, info),
+        attached: None,
     }
+}
+
+/// What the image's registry has attached to the manifest in the local store.
+fn attached(src: &ImageSource, insecure: Vec<String>) -> anyhow::Result<Attached> {
+    let Some(reference) = &src.reference else {
+        anyhow::bail!(
+            "--remote needs the image's name (NAME:TAG) to know its registry, not only its ID"
+        );
+    };
+    let registry = crate::remote::registry(
+        reference.registry(),
+        insecure,
+        std::sync::Arc::new(skiff_registry::Silent),
+    )?;
+    let rt = crate::cmd::login::runtime()?;
+    let found = rt
+        .block_on(registry.attachments(&reference.to_string(), &src.image.digest))
+        .with_context(|| {
+            format!(
+                "asking {} what is attached to {}",
+                reference.registry(),
+                src.image.digest
+            )
+        })?;
+    Ok(Attached {
+        repository: format!("{}/{}", reference.registry(), reference.path()),
+        sboms: found
+            .sboms
+            .iter()
+            .map(|s| AttachedSbom {
+                format: s.format(),
+                media_type: s.media_type.clone(),
+                digest: s.document.digest.to_string(),
+                size: s.document.size,
+                source: s.source.clone(),
+                signatures: s.signatures,
+            })
+            .collect(),
+        signatures: found.signatures,
+    })
 }
 
 fn print_file(label: &str, info: &WasmInfo, runs_with: &str, made: &skiff_wasm::Provenance) {
@@ -237,6 +316,28 @@ fn print_image(r: &ImageReport, info: &WasmInfo, runs_with: &str, made: &skiff_w
     println!("Annotations:");
     for (k, v) in &r.manifest.annotations {
         println!("  {} = {}", t(k), t(v));
+    }
+    if let Some(a) = &r.attached {
+        println!();
+        println!("Attached in {}:", t(&a.repository));
+        if a.sboms.is_empty() {
+            println!("  SBOM       (none)");
+        }
+        for s in &a.sboms {
+            println!(
+                "  SBOM       {} ({}) {}, {} bytes, from {}, {} signature(s)",
+                s.format.unwrap_or("unknown format"),
+                t(&s.media_type),
+                s.digest,
+                s.size,
+                t(&s.source),
+                s.signatures
+            );
+        }
+        println!(
+            "  signatures {} (not verified here: skiff verify checks them)",
+            a.signatures
+        );
     }
     println!();
     println!(

@@ -42,8 +42,9 @@ pub struct PushArgs {
     #[arg(long, value_name = "KEY")]
     pub sign_by: Option<std::path::PathBuf>,
 
-    /// Attach a bill of materials (skiff sbom) in this format, as cosign attaches one: the
-    /// tag sha256-<hex>.sbom beside the image
+    /// Attach a bill of materials (skiff sbom) in this format, as cosign attaches one (the
+    /// tag sha256-<hex>.sbom beside the image) and as an OCI 1.1 referrer; with --sign-by,
+    /// signed too
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub sbom: Option<crate::cmd::sbom::SbomFormat>,
 
@@ -130,15 +131,8 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
             pushed.bytes_moved
         );
     }
-    if let Some(key) = key {
-        crate::cmd::sign::sign_digest(
-            &rt,
-            &registry,
-            &key,
-            &reference,
-            &pushed.digest,
-            args.quiet,
-        )?;
+    if let Some(key) = &key {
+        crate::cmd::sign::sign_digest(&rt, &registry, key, &reference, &pushed.digest, args.quiet)?;
     }
     if let Some((format, doc)) = sbom {
         let attached = rt
@@ -151,7 +145,20 @@ pub fn push(home: &Home, args: PushArgs) -> anyhow::Result<u8> {
             ))
             .with_context(|| format!("attaching the SBOM of {}", reference.familiar()))?;
         if !args.quiet {
-            println!("SBOM attached: {}", attached.reference);
+            println!(
+                "SBOM attached: {}, and as the OCI referrer {}",
+                attached.reference, attached.referrer
+            );
+        }
+        // Signed as `cosign sign --attachment sbom` signs it: the manifests that list it (the
+        // tag's and the referrer), so a reader can require the signer's key.
+        if let Some(key) = &key {
+            for manifest in [&attached.digest, &attached.referrer] {
+                crate::cmd::sign::sign_digest(&rt, &registry, key, &reference, manifest, true)?;
+            }
+            if !args.quiet {
+                println!("SBOM signed with key {}", key.public().fingerprint());
+            }
         }
     }
     Ok(0)

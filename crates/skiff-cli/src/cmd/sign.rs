@@ -1,5 +1,5 @@
 //! `skiff sign`: sign an image in its registry, where cosign and containers/image look for
-//! signatures (the `sha256-<hex>.sig` tag).
+//! signatures (the `sha256-<hex>.sig` tag), and as an OCI 1.1 referrer.
 
 use anyhow::Context;
 use clap::Args;
@@ -90,10 +90,12 @@ pub fn sign_digest(
         .with_context(|| format!("storing the signature of {}", reference.familiar()))?;
     if !quiet {
         println!(
-            "Signed {name}@{digest} with key {}: {} ({} signature(s))",
+            "Signed {name}@{digest} with key {}: {} ({} signature(s)), and as the OCI \
+             referrer {}",
             key.public().fingerprint(),
             attached.reference,
-            attached.count
+            attached.count,
+            attached.referrer
         );
     }
     Ok(())

@@ -26,25 +26,27 @@ pub struct VerifyArgs {
     pub image: String,
 }
 
+/// `--key KEY` as a one-rule policy: signed by that key, naming the repository (the tag need
+/// not match: cosign signs the repository alone), as `cosign verify --key` checks.
+pub fn key_policy(key: &std::path::Path) -> anyhow::Result<skiff_trust::Policy> {
+    let path = std::fs::canonicalize(key)
+        .with_context(|| format!("cannot read the public key {}", key.display()))?;
+    let json = serde_json::json!({"default": [{
+        "type": "sigstoreSigned",
+        "keyPath": path,
+        "signedIdentity": {"type": "matchRepository"},
+    }]});
+    skiff_trust::Policy::parse(
+        json.to_string().as_bytes(),
+        "--key",
+        std::path::Path::new("/"),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
 pub fn verify(home: &crate::home::Home, args: VerifyArgs) -> anyhow::Result<u8> {
     let policy = match &args.key {
-        // The key as a one-rule policy: the repository must match (the tag need not: cosign
-        // signs the repository alone), as `cosign verify --key` checks.
-        Some(key) => {
-            let path = std::fs::canonicalize(key)
-                .with_context(|| format!("cannot read the public key {}", key.display()))?;
-            let json = serde_json::json!({"default": [{
-                "type": "sigstoreSigned",
-                "keyPath": path,
-                "signedIdentity": {"type": "matchRepository"},
-            }]});
-            skiff_trust::Policy::parse(
-                json.to_string().as_bytes(),
-                "--key",
-                std::path::Path::new("/"),
-            )
-            .map_err(anyhow::Error::msg)?
-        }
+        Some(key) => key_policy(key)?,
         None => home.policy()?,
     };
     let crate::cmd::sign::Remote {

@@ -2,13 +2,13 @@
 //! guests from `guests/wasm/`.
 #![allow(dead_code)]
 
-pub mod keys;
 pub mod project;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub mod serve;
+pub mod signing;
 
 pub fn guest(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -58,7 +58,12 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// The body, when it declared a `Content-Length` of at most [`BODY_READ`].
+    pub body: Vec<u8>,
 }
+
+/// Bodies up to this size are read before the handler runs (larger ones are left unread).
+const BODY_READ: usize = 1 << 20;
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -157,10 +162,21 @@ fn read_request(conn: &TcpStream) -> Option<Request> {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .filter(|n| *n <= BODY_READ)
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    if reader.read_exact(&mut body).is_err() {
+        body.clear();
+    }
     Some(Request {
         method,
         path,
         headers,
+        body,
     })
 }
 
