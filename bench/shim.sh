@@ -22,7 +22,7 @@ profile=release; [ "$SMOKE" = 1 ] && profile=debug
 cargo_profile=(); [ "$profile" = release ] && cargo_profile=(--release)
 if [ -z "${SHIM:-}" ]; then
   SHIM="$CARGO_TARGET_DIR/$profile/containerd-shim-skiff-v1"
-  [ -x "$SHIM" ] && [ "$SMOKE" = 1 ] || cargo build "${cargo_profile[@]}" -q --bin containerd-shim-skiff-v1
+  [ -x "$SHIM" ] && [ "$SMOKE" = 1 ] || cargo build "${cargo_profile[@]}" -q --workspace --bin containerd-shim-skiff-v1
 fi
 COMPAT="${COMPAT:-$CARGO_TARGET_DIR/$profile/examples/compat-tar}"
 [ -x "$COMPAT" ] || cargo build "${cargo_profile[@]}" -q --workspace --example compat-tar
