@@ -35,7 +35,7 @@ for t in $tools; do
     | awk '{printf "%-10s %10s %10s %10s\n", $1, $2, $3, $4}'
 done
 echo
-[[ $tools == *wasmtime* ]] && echo "skiff / wasmtime run (precompiled): $(ratio "$work/skiff.json" "$work/wasmtime.json")  (target < 1)"
+[[ $tools == *wasmtime* ]] && echo "skiff / wasmtime run (precompiled): $(ratio "$work/skiff.json" "$work/wasmtime.json")  (target <= 0.9)"
 echo "skiff / runc run /bin/true:         $(ratio "$work/skiff.json" "$work/runc.json")  (target <= 0.1)"
 echo "skiff / crun run /bin/true:         $(ratio "$work/skiff.json" "$work/crun.json")"
 [[ $tools == *podman* ]] && echo "skiff / podman run --rm /bin/true:  $(ratio "$work/skiff.json" "$work/podman.json")"
