@@ -116,7 +116,7 @@ t0=$(now); SKIFF_HOME=$B "$SKIFF" pull "$ADDR/skiff/big$ROUNDS:1" >"$WORK/pull2.
 SKIFF_REPULL=$(secs "$t0" "$t1")
 REPULL_BYTES=$(sed -n 's/.*(\([0-9]*\) blob bytes transferred).*/\1/p' "$WORK/pull2.txt")
 
-BUILD=$( [[ "$SKIFF" == */release/* ]] && echo release || echo 'debug build, dependencies optimised')
+BUILD=$( [[ "$SKIFF" == */debug/* ]] && echo 'debug build, dependencies optimised' || echo release)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "registry: $SKIFF ($BUILD), docker-registry on loopback, $(nproc) cores, load $LOAD"
 echo "image: ${SIZE_MIB} MiB wasm layer ($BYTES bytes) + config + manifest; medians of $ROUNDS alternating rounds"
