@@ -79,8 +79,8 @@ fn a_rust_std_wasip2_guest_links_and_grants_nothing_by_default() {
 
 #[test]
 fn a_javascript_guest_is_served_when_built() {
-    let js =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guests/wasm/http-js.wasm");
+    let js = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
+        .join("../../guests/wasm/http-js.wasm");
     if !js.exists() {
         eprintln!("skipped: guests/wasm/http-js.wasm is not built (guests/build.sh --js)");
         return;

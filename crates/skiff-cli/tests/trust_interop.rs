@@ -20,7 +20,8 @@ const PASSWORD: &str = "peer password";
 const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn peer(args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cosign_peer.py");
+    let script = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
+        .join("tests/data/cosign_peer.py");
     // Debian's python3 with python3-cryptography and python3-nacl (scripts/test installs them).
     let out = Command::new("/usr/bin/python3")
         .arg(script)

@@ -30,7 +30,10 @@ fn app(pooling: bool, cache: &std::path::Path, guest: &str) -> HttpApp {
         pooling,
         "the pool could not be reserved"
     );
-    let path = format!("{}/../../guests/wasm/{guest}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../guests/wasm/{guest}",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
+    );
     let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     engine.load(&wasm).expect("compile once");
     let program = engine.load(&wasm).expect("load from the cache");

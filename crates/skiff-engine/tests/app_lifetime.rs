@@ -8,9 +8,9 @@ use skiff_engine::{Engine, EngineConfig, Sandbox};
 /// The hello handler as an app named `name`, on an engine of its own.
 fn hello(name: &str, limits: HttpLimits) -> HttpApp {
     let engine = Engine::new(&EngineConfig::default()).expect("engine");
-    let wasm = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../guests/wasm/http-hello.wasm"
+    let wasm = format!(
+        "{}/../../guests/wasm/http-hello.wasm",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
     );
     let program = engine
         .load(&std::fs::read(wasm).expect("guests/build.sh built http-hello.wasm"))

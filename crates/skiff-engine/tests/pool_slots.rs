@@ -57,9 +57,9 @@ async fn a_request_waits_for_a_pool_slot_and_gets_503_only_past_its_queue_timeou
         engine.is_pooling(),
         "this machine cannot reserve a pool of one slot"
     );
-    let wasm = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../guests/wasm/http-hello.wasm"
+    let wasm = format!(
+        "{}/../../guests/wasm/http-hello.wasm",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
     );
     let program = engine
         .load(&std::fs::read(wasm).expect("guests/build.sh built http-hello.wasm"))

@@ -9,7 +9,7 @@ pub const NS: &str = "skiff-test";
 pub const RUNTIME: &str = "io.containerd.skiff.v1";
 
 pub fn guest(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("../../guests/wasm")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

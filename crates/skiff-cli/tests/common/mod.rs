@@ -11,7 +11,7 @@ pub mod serve;
 pub mod signing;
 
 pub fn guest(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let p = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("../../guests/wasm")
         .join(name);
     assert!(p.exists(), "{} missing: run guests/build.sh", p.display());

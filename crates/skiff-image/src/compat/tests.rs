@@ -164,9 +164,9 @@ fn the_compat_form_of_an_image_carries_its_defaults_and_an_http_port() {
     let none = of(WASM.to_vec(), &Default::default());
     assert_eq!(none, json!({"Entrypoint": ["/app.wasm"]}));
 
-    let http = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../guests/wasm/http-hello.wasm"
+    let http = std::fs::read(format!(
+        "{}/../../guests/wasm/http-hello.wasm",
+        std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")
     ))
     .unwrap();
     let c = of(http, &Default::default());

@@ -15,7 +15,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub fn guest(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let p = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("../../guests/wasm")
         .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; run guests/build.sh", p.display()))
