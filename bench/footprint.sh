@@ -32,7 +32,10 @@ debug=$(size -A "$SKIFF" | awk '$1 ~ /^\.debug/ {s += $2} END {print s + 0}')
 # read as the pool's cost. One throw-away serve warms the right entry.
 "$SKIFF" run "$hello" >/dev/null 2>&1 || true
 
-serve_rss() { # serve args...; prints the RSS in KiB after one request
+serve_rss() { # serve args...; prints "rss anon file" in KiB after one request
+  # Emptied here, not by the background command's redirect: the wait below would otherwise
+  # read the previous serve's "listening on".
+  : >"$work/serve.out"
   "$SKIFF" serve --listen 127.0.0.1:0 "$@" > "$work/serve.out" 2> "$work/serve.err" &
   pid=$!
   for _ in $(seq 600); do grep -q "listening on" "$work/serve.out" && break; sleep 0.05; done
