@@ -143,19 +143,9 @@ impl Registry {
                 layers.len() - 1
             )));
         }
-        let (reference, manifest, count) = self
-            .put_attachment(&session, &tag, layers, (layer.clone(), payload))
-            .await?;
-        let subject = session.subject(digest).await?;
-        let referrer = session
-            .put_referrer(&subject, crate::referrers::SIGNATURE_ARTIFACT, layer, false)
-            .await?;
-        Ok(Attached {
-            reference,
-            digest: manifest,
-            count,
-            referrer,
-        })
+        let referrer = (digest, crate::referrers::SIGNATURE_ARTIFACT, false);
+        self.put_attachment(&session, &tag, layers, (layer, payload), referrer)
+            .await
     }
 
     /// Attach a document to `digest` as cosign attaches one: the tag `sha256-<hex>.SUFFIX`
@@ -174,25 +164,16 @@ impl Registry {
         let tag = format!("{}.{suffix}", digest.to_string().replacen(':', "-", 1));
         let document = Bytes::from(document);
         let layer = Descriptor::new(media_type, Digest::of(&document), document.len() as u64);
-        let (reference, manifest, count) = self
-            .put_attachment(
-                &session,
-                &tag,
-                vec![layer.clone()],
-                (layer.clone(), document),
-            )
-            .await?;
-        let subject = session.subject(digest).await?;
         let artifact = format!("application/vnd.dev.cosign.artifact.{suffix}.v1+json");
-        let referrer = session
-            .put_referrer(&subject, &artifact, layer, true)
-            .await?;
-        Ok(Attached {
-            reference,
-            digest: manifest,
-            count,
-            referrer,
-        })
+        let layers = vec![layer.clone()];
+        self.put_attachment(
+            &session,
+            &tag,
+            layers,
+            (layer, document),
+            (digest, &artifact, true),
+        )
+        .await
     }
 
     async fn push_session(&self, reference: &str) -> Result<Session> {
@@ -205,16 +186,18 @@ impl Registry {
         Session::open_with(self.config.clone(), &reference, purpose).await
     }
 
-    /// PUT a cosign-style attachment manifest under `tag`: its config (an image config whose
-    /// rootfs lists the layers, as cosign writes), the one new layer's blob, the manifest.
-    /// Returns `host/repo:tag`, the manifest's digest and how many layers it holds.
+    /// Store an attachment both places clients look. Cosign's: a manifest under `tag` with its
+    /// config (an image config whose rootfs lists the layers, as cosign writes), the one new
+    /// layer's blob, the manifest. OCI 1.1's: the new layer as a referrer of `subject` of type
+    /// `artifact` (`replace`: earlier referrers of that type leave the referrers tag).
     async fn put_attachment(
         &self,
         session: &Session,
         tag: &str,
         layers: Vec<Descriptor>,
         (new, bytes): (Descriptor, Bytes),
-    ) -> Result<(String, Digest, usize)> {
+        (subject, artifact, replace): (&Digest, &str, bool),
+    ) -> Result<Attached> {
         let config = serde_json::json!({
             "architecture": "", "os": "", "config": {},
             "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
@@ -239,11 +222,16 @@ impl Registry {
         let digest = session
             .put_manifest(tag, &body, Some(media::OCI_MANIFEST))
             .await?;
-        Ok((
-            format!("{}/{}:{tag}", session.registry, session.repository),
+        let subject = session.subject(subject).await?;
+        let referrer = session
+            .put_referrer(&subject, artifact, new, replace)
+            .await?;
+        Ok(Attached {
+            reference: format!("{}/{}:{tag}", session.registry, session.repository),
             digest,
-            manifest.layers.len(),
-        ))
+            count: manifest.layers.len(),
+            referrer,
+        })
     }
 
     /// The pull's gate: the rule for `reference` checked before any blob is fetched.
