@@ -40,7 +40,7 @@ serve_rss() { # serve args...; prints "rss anon file" in KiB after one request
   pid=$!
   for _ in $(seq 600); do grep -q "listening on" "$work/serve.out" && break; sleep 0.05; done
   local url; url=$(awk '/listening on/ {print $3; exit}' "$work/serve.out")
-  [ -n "$url" ] || { cat "$work/serve.err" >&2; exit 1; }
+  [ -n "$url" ] || { cat "$work/serve.err" >&2; kill "$pid" 2>/dev/null; exit 1; }
   curl -fs "$url/" >/dev/null
   sleep 0.5
   rss_split "$pid"
